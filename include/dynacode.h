@@ -1,0 +1,291 @@
+/* dynacode.h - the public API of libdynacode.
+ *
+ * libdynacode validates and compiles bundles of Lua plugins (the lua-resty-dynacode API format),
+ * matches them to hosts and runs them per request phase in sandboxed LuaJIT states. It knows
+ * nothing of nginx: a host (the nginx module, the `dynacode` command, the tests) hands it a table
+ * of callbacks (dc_host) that give access to the request being served.
+ *
+ * Conventions: every handle is opaque and created/freed in pairs; functions that can fail return
+ * a dc_rc and write the detail into a caller-provided buffer; strings passed in are copied unless
+ * said otherwise; strings handed back stay owned by the object they come from.
+ */
+#ifndef DYNACODE_H
+#define DYNACODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define DC_API __attribute__((visibility("default")))
+#else
+#define DC_API
+#endif
+
+/* ---- error codes: values are never reused ---- */
+typedef enum dc_rc {
+    DC_OK = 0,
+    DC_ENOMEM = 1,    /* out of memory */
+    DC_EINVAL = 2,    /* bad argument from the host */
+    DC_EJSON = 3,     /* text is not JSON */
+    DC_EBUNDLE = 4,   /* JSON but not a usable bundle (structure, types, limits) */
+    DC_ECOMPILE = 5,  /* a plugin does not compile */
+    DC_EIO = 6,       /* reading or writing a file failed */
+    DC_EPOLICY = 7,   /* policy refused or unusable */
+    DC_ELIMIT = 8,    /* a size or count limit was exceeded */
+    DC_ELUA = 9       /* the Lua runtime failed (state creation, load) */
+} dc_rc;
+
+DC_API const char *dc_strerror(dc_rc rc);
+
+/* ---- phases ---- */
+typedef enum dc_phase {
+    DC_PHASE_REWRITE = 0,
+    DC_PHASE_ACCESS,
+    DC_PHASE_CONTENT,
+    DC_PHASE_HEADER_FILTER,
+    DC_PHASE_BODY_FILTER,
+    DC_PHASE_LOG,
+    DC_PHASE_COUNT
+} dc_phase;
+
+DC_API const char *dc_phase_name(dc_phase phase);
+/* Returns 0 and sets *out when name (len bytes) is a phase name, -1 otherwise. */
+DC_API int dc_phase_parse(const char *name, size_t len, dc_phase *out);
+
+/* ---- events (SPEC 8): the original's names, then dynacode's own ---- */
+#define DC_EVENT_LIST(X)                    \
+    X(BG_CACHE_MISS, "bg_cache_miss")       \
+    X(BG_CACHE_HIT, "bg_cache_hit")         \
+    X(BG_FETCH_API_GENERIC_ERROR, "bg_fetch_api_generic_error") \
+    X(BG_FETCH_API_STATUS_CODE_ERROR, "bg_fetch_api_status_code_error") \
+    X(BG_FETCH_API_SUCCESS, "bg_fetch_api_success") \
+    X(BG_COMPILE_ERROR, "bg_compile_error") \
+    X(BG_COMPILE_SUCCESS, "bg_compile_success") \
+    X(BG_UPDATED_PLUGINS, "bg_updated_plugins") \
+    X(BG_DIDNT_UPDATE_PLUGINS, "bg_didnt_update_plugins") \
+    X(RT_PLUGINS_NOT_LOADED, "rt_plugins_not_loaded") \
+    X(RT_PLUGINS_DISABLED, "rt_plugins_disabled") \
+    X(RT_PLUGINS_STARTING, "rt_plugins_starting") \
+    X(RT_PLUGINS_DONE, "rt_plugins_done")   \
+    X(RT_PLUGINS_ERROR, "rt_plugins_error") \
+    X(ON_ERROR, "on_error")                 \
+    X(RT_PLUGINS_QUOTA, "rt_plugins_quota") \
+    X(RT_PLUGINS_QUARANTINED, "rt_plugins_quarantined") \
+    X(BG_FETCH_NOT_MODIFIED, "bg_fetch_not_modified") \
+    X(BG_OFFLINE_LOADED, "bg_offline_loaded")
+
+typedef enum dc_event {
+#define DC_EVENT_ENUM(id, name) DC_EV_##id,
+    DC_EVENT_LIST(DC_EVENT_ENUM)
+#undef DC_EVENT_ENUM
+    DC_EVENT_COUNT
+} dc_event;
+
+DC_API const char *dc_event_name(dc_event ev);
+
+/* What an event carries. Pointers are valid for the duration of the callback only. */
+typedef struct dc_event_info {
+    dc_event event;
+    const char *domain;   /* NULL when not about a domain */
+    const char *plugin;   /* NULL when not about a plugin */
+    int phase;            /* a dc_phase, or -1 */
+    const char *message;  /* reason or detail, or NULL */
+    int status;           /* an HTTP status where relevant (API answer, exit), else 0 */
+    uint64_t count;       /* a count where relevant (plugins loaded, ...), else 0 */
+} dc_event_info;
+
+typedef void (*dc_event_cb)(void *ud, const dc_event_info *info);
+
+/* An event hub: counters for every event and the callbacks a host registered. One hub can be
+ * shared by an engine and a poller. counters may point at DC_EVENT_COUNT 64-bit slots that the
+ * host provides (for example in shared memory, updated atomically); NULL uses the hub's own. */
+typedef struct dc_events dc_events;
+DC_API dc_rc dc_events_new(uint64_t *counters, dc_events **out);
+DC_API void dc_events_free(dc_events *ev);
+/* Registers cb for the events whose bit (1ull << ev) is set in mask. At most 16 callbacks. */
+DC_API dc_rc dc_events_subscribe(dc_events *ev, uint64_t mask, dc_event_cb cb, void *ud);
+DC_API void dc_events_emit(dc_events *ev, const dc_event_info *info);
+DC_API uint64_t dc_events_count(const dc_events *ev, dc_event which);
+
+/* ---- limits on bundles (policy can lower or raise them) ---- */
+typedef struct dc_limits {
+    size_t max_bundle_bytes;  /* whole JSON text (default 8 MiB) */
+    uint32_t max_domains;     /* default 20000 */
+    uint32_t max_plugins;     /* plugins in all domains plus the shared list (default 20000) */
+    size_t max_code_bytes;    /* one plugin's source (default 64 KiB) */
+    uint32_t max_name_bytes;  /* domain and plugin names (default 256) */
+} dc_limits;
+
+DC_API void dc_limits_default(dc_limits *limits);
+
+/* ---- quotas for one plugin call ---- */
+typedef struct dc_quota {
+    uint64_t instructions;  /* VM instructions per call (0: unlimited) */
+    uint32_t time_ms;       /* wall clock per call (0: unlimited) */
+    uint32_t memory_kb;     /* the plugin state's memory, held between calls too (0: unlimited) */
+} dc_quota;
+
+DC_API void dc_quota_default(dc_quota *quota);
+
+/* ---- bundles ---- */
+typedef struct dc_bundle dc_bundle;
+
+typedef enum dc_problem_kind {
+    DC_PROBLEM_PLUGIN_LEFT_OUT = 1,  /* that plugin will not run */
+    DC_PROBLEM_DOMAIN_LEFT_OUT = 2,  /* that domain (all its plugins) will not run */
+    DC_PROBLEM_KEPT_PREVIOUS = 3,    /* the new version was refused; the previous one stays */
+    DC_PROBLEM_UNKNOWN_FIELD = 4     /* ignored at run time; reported by `dynacode check` */
+} dc_problem_kind;
+
+typedef struct dc_problem {
+    dc_problem_kind kind;
+    const char *path;     /* JSON path, 0-based: "domains[3].plugins[1].phase" */
+    const char *domain;   /* domain name, or NULL */
+    const char *plugin;   /* plugin name, or NULL */
+    const char *message;  /* the reason */
+} dc_problem;
+
+/* Parses, validates and compiles a bundle. On DC_OK, *out is a new bundle with one reference,
+ * possibly with problems (plugins or domains left out). Any other code means the bundle is
+ * unusable as a whole; err (errlen bytes, may be NULL) then says why, naming the JSON path.
+ * previous (may be NULL) is the bundle in force: a plugin of the same domain and name that is
+ * refused now keeps its previous version. */
+DC_API dc_rc dc_bundle_load(const char *json, size_t len, const dc_limits *limits,
+                            const dc_bundle *previous, dc_bundle **out, char *err, size_t errlen);
+DC_API dc_bundle *dc_bundle_ref(dc_bundle *b);
+DC_API void dc_bundle_unref(dc_bundle *b);
+
+DC_API int dc_bundle_enabled(const dc_bundle *b);
+DC_API uint32_t dc_bundle_domain_count(const dc_bundle *b);
+DC_API uint32_t dc_bundle_plugin_count(const dc_bundle *b); /* plugins that will run */
+DC_API uint32_t dc_bundle_problem_count(const dc_bundle *b);
+DC_API const dc_problem *dc_bundle_problem(const dc_bundle *b, uint32_t i);
+
+/* ---- the host interface: how the library reaches the request being served ----
+ * Every callback receives the host's request pointer (hreq). The library copies what a callback
+ * hands it before making another call, so strings need only stay valid until the callback
+ * returns (var_get) or the next callback (each_*). Return values: 0 success, -1 failure.
+ * Optional callbacks may be NULL; the API that needs them then raises an error. */
+typedef struct dc_str {
+    const char *data;
+    size_t len;
+} dc_str;
+
+typedef int (*dc_each_header_cb)(void *arg, dc_str name, dc_str value); /* nonzero stops */
+typedef int (*dc_each_value_cb)(void *arg, dc_str value);               /* nonzero stops */
+
+typedef struct dc_host {
+    /* ngx.var.NAME: 1 and *val when set, 0 when not found (nil), -1 on error */
+    int (*var_get)(void *hreq, dc_str name, dc_str *val);
+    /* ngx.var.NAME = v: 0, or -1 when that variable cannot be changed; val.data NULL unsets */
+    int (*var_set)(void *hreq, dc_str name, dc_str val);
+    /* request headers in arrival order */
+    int (*req_headers)(void *hreq, dc_each_header_cb each, void *arg);
+    /* replace all values of a request header; n == 0 removes it */
+    int (*req_header_set)(void *hreq, dc_str name, const dc_str *values, size_t n);
+    /* response headers: each value of name (case-insensitive) */
+    int (*resp_header_get)(void *hreq, dc_str name, dc_each_value_cb each, void *arg);
+    /* replace all values of a response header; n == 0 removes it; -1 after headers are sent */
+    int (*resp_header_set)(void *hreq, dc_str name, const dc_str *values, size_t n);
+    int (*status_get)(void *hreq);
+    int (*status_set)(void *hreq, int status); /* -1 after headers are sent */
+    int (*headers_sent)(void *hreq);
+    /* ngx.say / ngx.print: append to the response body (sending headers first) */
+    int (*output)(void *hreq, const char *data, size_t len);
+    /* ngx.req.set_uri(uri, jump): optional */
+    int (*set_uri)(void *hreq, dc_str uri, int jump);
+    /* ngx.log: level is ngx's constant, 0 (STDERR) .. 8 (DEBUG); msg is not NUL-terminated */
+    void (*log)(void *hreq, int level, const char *msg, size_t len);
+    /* current time in seconds (ngx.now); NULL uses the system clock */
+    double (*now)(void *hreq);
+    /* worker pid and id for ngx.worker.*; NULL gives getpid() and 0 */
+    int (*worker_id)(void *hreq);
+} dc_host;
+
+/* ---- engine: one per process (nginx worker, command) ---- */
+typedef struct dc_engine dc_engine;
+
+/* What one plugin call came to, reported to the host after each call (trace, metrics). */
+typedef enum dc_result {
+    DC_RESULT_OK = 0,
+    DC_RESULT_ERROR = 1,
+    DC_RESULT_QUOTA_INSTRUCTIONS = 2,
+    DC_RESULT_QUOTA_TIME = 3,
+    DC_RESULT_QUOTA_MEMORY = 4,
+    DC_RESULT_DENIED = 5
+} dc_result;
+
+DC_API const char *dc_result_name(dc_result r); /* "ok", "error", "quota:instructions", ... */
+
+typedef struct dc_run_info {
+    const char *plugin;
+    const char *domain;
+    dc_phase phase;
+    dc_result result;
+    double ms;            /* wall time of the call */
+    const char *message;  /* error message, or a note such as "ngx.exit(403)"; may be NULL */
+    int exit_status;      /* status given to ngx.exit/ngx.redirect, or -1 */
+} dc_run_info;
+
+typedef void (*dc_run_cb)(void *ud, const dc_run_info *info);
+
+typedef struct dc_engine_config {
+    const dc_host *host;     /* required; copied */
+    dc_events *events;       /* optional; not owned */
+    dc_quota quota;          /* per-call quotas */
+    uint32_t max_states;     /* live plugin states kept (LRU); 0 = default 1024 */
+    uint32_t host_cache_size;/* host match cache entries; 0 = default 4096 */
+    int on_error_fail;       /* 1: a failing plugin ends the request with 500 */
+    uint64_t seed;           /* sampling PRNG seed; 0 = from the clock */
+} dc_engine_config;
+
+DC_API void dc_engine_config_default(dc_engine_config *cfg);
+DC_API dc_rc dc_engine_new(const dc_engine_config *cfg, dc_engine **out, char *err, size_t errlen);
+DC_API void dc_engine_free(dc_engine *e);
+/* Puts b in force for requests that begin from now on (takes a new reference; NULL unloads).
+ * Plugin states whose bytecode did not change are kept. */
+DC_API void dc_engine_set_bundle(dc_engine *e, dc_bundle *b);
+DC_API dc_bundle *dc_engine_bundle(const dc_engine *e); /* borrowed; NULL before the first */
+DC_API void dc_engine_on_run(dc_engine *e, dc_run_cb cb, void *ud);
+DC_API uint32_t dc_engine_live_states(const dc_engine *e);
+
+/* ---- requests ---- */
+typedef struct dc_request dc_request;
+
+/* What the host must do after a phase ran. */
+typedef enum dc_action {
+    DC_ACTION_CONTINUE = 0,  /* go on with the request as usual */
+    DC_ACTION_EXIT = 1,      /* a plugin called ngx.exit/ngx.redirect: end with *status
+                                (for status >= 200: that response; 0: go on to the next phase) */
+    DC_ACTION_FAIL = 2       /* a plugin failed and policy says on_error=fail: end with 500 */
+} dc_action;
+
+/* Begins a request for host (the $host value). The request pins the bundle in force now for all
+ * its phases. hreq is passed back to every dc_host callback. */
+DC_API dc_rc dc_request_begin(dc_engine *e, void *hreq, const char *host, size_t hostlen,
+                              dc_request **out);
+/* Number of plugins that would run in phase (before sampling); lets a host skip a phase. */
+DC_API uint32_t dc_request_plugin_count(const dc_request *r, dc_phase phase);
+/* Runs the plugins of phase (not body_filter). *status gets the exit status for
+ * DC_ACTION_EXIT and 500 for DC_ACTION_FAIL. */
+DC_API dc_action dc_request_run(dc_request *r, dc_phase phase, int *status);
+/* Runs the body_filter plugins on one chunk. *out (owned by the request, valid until the next
+ * call or the end) and *out_eof get the chunk after the plugins. */
+DC_API dc_action dc_request_body_filter(dc_request *r, const char *in, size_t len, int eof,
+                                        dc_str *out, int *out_eof);
+DC_API void dc_request_end(dc_request *r);
+
+/* ---- compile (used by the bundle loader; exposed for the confined helper and tests) ----
+ * Compiles Lua source (never bytecode) to LuaJIT bytecode. *bc is malloc'd, freed with free(). */
+DC_API dc_rc dc_compile(const char *name, const char *code, size_t len, unsigned char **bc,
+                        size_t *bclen, char *err, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DYNACODE_H */

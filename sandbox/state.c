@@ -1,0 +1,293 @@
+/* state.c - one plugin's confined lua_State: a counting allocator with a hard cap, the JIT
+ * engine off, the plugin chunk loaded from bytecode only, and the per-call quota hook that
+ * aborts a call (instructions, wall clock, memory, ngx.exit) in a way pcall cannot swallow.
+ * The environment itself is built by env.c.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <luajit.h>
+
+#include "sandbox.h"
+
+/* Instructions between two hook calls: the resolution of the instruction and time quotas. */
+#define DC_HOOK_STEP 1000
+
+struct dc_sbx {
+    lua_State *L;
+    size_t mem_used;
+    size_t mem_limit;   /* 0: none */
+    int fn_ref;         /* the plugin's chunk, with the sandbox environment */
+    int abort_ref;      /* preallocated strings raised by an abort (no allocation when raised) */
+    dc_call *call;      /* the call being run, NULL between calls */
+    dc_quota quota;
+};
+
+/* The allocator: counts every byte the state holds and refuses growth past the cap. A
+ * shrinking reallocation never fails (LuaJIT relies on it). */
+static void *sbx_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    dc_sbx *s = ud;
+    if (ptr == NULL)
+        osize = 0;
+    if (nsize == 0) {
+        free(ptr);
+        s->mem_used -= osize;
+        return NULL;
+    }
+    if (nsize > osize && s->mem_limit && s->mem_used - osize + nsize > s->mem_limit) {
+        if (s->call && s->call->abort == DC_ABORT_NONE)
+            s->call->abort = DC_ABORT_MEMORY;
+        return NULL;
+    }
+    void *p = realloc(ptr, nsize);
+    if (!p)
+        return nsize <= osize ? ptr : NULL;
+    s->mem_used = s->mem_used - osize + nsize;
+    return p;
+}
+
+static dc_sbx *sbx_of(lua_State *L)
+{
+    void *ud = NULL;
+    lua_getallocf(L, &ud);
+    return ud;
+}
+
+static const char *abort_message(dc_abort a)
+{
+    switch (a) {
+    case DC_ABORT_EXIT: return "dynacode: exit";
+    case DC_ABORT_INSTRUCTIONS: return "instruction quota exceeded";
+    case DC_ABORT_TIME: return "time quota exceeded";
+    case DC_ABORT_MEMORY: return "memory quota exceeded";
+    case DC_ABORT_NONE: break;
+    }
+    return "aborted";
+}
+
+/* Raises the abort's preallocated message. Stack: [-0, +1], does not return. */
+static int raise_abort(lua_State *L, dc_sbx *s, dc_abort a)
+{
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->abort_ref);
+    lua_rawgeti(L, -1, (int)a);
+    lua_remove(L, -2);
+    return lua_error(L);
+}
+
+/* Once aborted, the hook fires on every instruction and raises again, so a pcall, xpcall or
+ * coroutine.resume in the plugin only delays the end of the call by one instruction. */
+static void sbx_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    dc_sbx *s = sbx_of(L);
+    dc_call *c = s->call;
+    if (!c)
+        return;
+    if (c->abort == DC_ABORT_NONE) {
+        if (c->insn_left != UINT64_MAX) {
+            if (c->insn_left <= DC_HOOK_STEP)
+                c->abort = DC_ABORT_INSTRUCTIONS;
+            else
+                c->insn_left -= DC_HOOK_STEP;
+        }
+        if (c->abort == DC_ABORT_NONE && c->deadline_ms > 0 && dc_now_ms() > c->deadline_ms)
+            c->abort = DC_ABORT_TIME;
+        if (c->abort == DC_ABORT_NONE)
+            return;
+    }
+    /* Also reached after a memory trip, which the allocator can only record. */
+    lua_sethook(L, sbx_hook, LUA_MASKCOUNT, 1);
+    raise_abort(L, s, c->abort);
+}
+
+dc_call *dc_sbx_current(lua_State *L)
+{
+    dc_sbx *s = sbx_of(L);
+    if (!s->call)
+        luaL_error(L, "the ngx API is only available while a request is served");
+    return s->call;
+}
+
+int dc_sbx_exit(lua_State *L, int status)
+{
+    dc_sbx *s = sbx_of(L);
+    dc_call *c = dc_sbx_current(L);
+    c->exited = 1;
+    c->exit_status = status;
+    if (c->abort == DC_ABORT_NONE)
+        c->abort = DC_ABORT_EXIT;
+    lua_sethook(L, sbx_hook, LUA_MASKCOUNT, 1);
+    return raise_abort(L, s, c->abort);
+}
+
+void dc_sbx_check_phase(lua_State *L, const char *api, unsigned mask)
+{
+    dc_call *c = dc_sbx_current(L);
+    if (!(mask & DC_PHASE_BIT(c->phase)))
+        luaL_error(L, "%s: API disabled in the context of %s", api, dc_phase_name(c->phase));
+}
+
+size_t dc_sbx_memory(const dc_sbx *s)
+{
+    return s->mem_used;
+}
+
+/* Implemented in env.c: builds the sandbox environment. Stack: [-0, +1]. */
+DC_HIDDEN void dc_env_push(lua_State *L);
+
+struct init_args {
+    dc_sbx *s;
+    const unsigned char *bc;
+    size_t bclen;
+    const char *chunkname;
+    char *err;
+    size_t errlen;
+};
+
+/* Runs protected (lua_cpcall): every allocation failure lands here as an error, never in the
+ * panic handler. */
+static int sbx_init(lua_State *L)
+{
+    struct init_args *a = lua_touserdata(L, 1);
+    lua_settop(L, 0);
+
+    lua_createtable(L, 4, 0);
+    for (int i = DC_ABORT_EXIT; i <= DC_ABORT_MEMORY; i++) {
+        lua_pushstring(L, abort_message((dc_abort)i));
+        lua_rawseti(L, -2, i);
+    }
+    a->s->abort_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+    if (luaL_loadbufferx(L, (const char *)a->bc, a->bclen, a->chunkname, "b") != 0)
+        return lua_error(L);
+    dc_env_push(L);
+    lua_setfenv(L, -2);
+    a->s->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+}
+
+dc_rc dc_sbx_new(const unsigned char *bc, size_t bclen, const char *chunkname,
+                 const dc_quota *quota, dc_sbx **out, char *err, size_t errlen)
+{
+    dc_sbx *s = calloc(1, sizeof *s);
+    if (!s)
+        return DC_ENOMEM;
+    s->quota = *quota;
+    s->mem_limit = (size_t)quota->memory_kb * 1024;
+    s->fn_ref = s->abort_ref = LUA_NOREF;
+    s->L = lua_newstate(sbx_alloc, s);
+    if (!s->L) {
+        dc_set_err(err, errlen, "cannot create a Lua state (memory quota %u KiB)",
+                   quota->memory_kb);
+        free(s);
+        return DC_ELUA;
+    }
+    /* Compiled traces never call the count hook: the JIT would void the instruction quota. */
+    luaJIT_setmode(s->L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
+
+    struct init_args a = {s, bc, bclen, chunkname, err, errlen};
+    if (lua_cpcall(s->L, sbx_init, &a) != 0) {
+        const char *m = lua_tostring(s->L, -1);
+        dc_set_err(err, errlen, "cannot set up the plugin state: %s",
+                   m ? m : "not enough memory");
+        dc_sbx_free(s);
+        return DC_ELUA;
+    }
+    *out = s;
+    return DC_OK;
+}
+
+void dc_sbx_free(dc_sbx *s)
+{
+    if (!s)
+        return;
+    if (s->L)
+        lua_close(s->L);
+    free(s);
+}
+
+/* Copies the error value of a failed call into msg without running any metamethod: an error
+ * object whose __tostring loops must not hang the host. Stack: [-0, +0]. */
+static void error_text(lua_State *L, int idx, char *msg, size_t msglen)
+{
+    int t = lua_type(L, idx);
+    if (t == LUA_TSTRING) {
+        size_t n;
+        const char *p = lua_tolstring(L, idx, &n);
+        dc_set_err(msg, msglen, "%.*s", (int)(n > 1024 ? 1024 : n), p);
+    } else if (t == LUA_TNUMBER) {
+        dc_set_err(msg, msglen, "%.14g", lua_tonumber(L, idx));
+    } else {
+        dc_set_err(msg, msglen, "(error object is a %s value)", lua_typename(L, t));
+    }
+}
+
+static int ctx_flush_tramp(lua_State *L)
+{
+    dc_call *c = lua_touserdata(L, 1);
+    lua_settop(L, 0);
+    if (dc_api_ctx_flush(L, c) != 0)
+        return lua_error(L);
+    return 0;
+}
+
+dc_result dc_sbx_run(dc_sbx *s, dc_call *c, char *msg, size_t msglen)
+{
+    lua_State *L = s->L;
+    if (msglen)
+        msg[0] = '\0';
+    c->abort = DC_ABORT_NONE;
+    c->exited = 0;
+    c->exit_status = -1;
+    c->ctx_ref = LUA_NOREF;
+    c->insn_left = s->quota.instructions ? s->quota.instructions : UINT64_MAX;
+    c->deadline_ms = s->quota.time_ms ? dc_now_ms() + s->quota.time_ms : 0;
+    s->call = c;
+
+    int step = DC_HOOK_STEP;
+    if (c->insn_left < (uint64_t)step)
+        step = (int)c->insn_left;
+    lua_settop(L, 0);
+    lua_sethook(L, sbx_hook, LUA_MASKCOUNT, step);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->fn_ref);
+    int rc = lua_pcall(L, 0, 0, 0);
+    lua_sethook(L, NULL, 0, 0);
+
+    dc_result res = DC_RESULT_OK;
+    switch (c->abort) {
+    case DC_ABORT_INSTRUCTIONS:
+        res = DC_RESULT_QUOTA_INSTRUCTIONS;
+        break;
+    case DC_ABORT_TIME:
+        res = DC_RESULT_QUOTA_TIME;
+        break;
+    case DC_ABORT_MEMORY:
+        res = DC_RESULT_QUOTA_MEMORY;
+        break;
+    case DC_ABORT_EXIT:
+    case DC_ABORT_NONE:
+        if (rc != 0 && !c->exited) {
+            res = DC_RESULT_ERROR;
+            error_text(L, -1, msg, msglen);
+        }
+        break;
+    }
+    if (res >= DC_RESULT_QUOTA_INSTRUCTIONS && res <= DC_RESULT_QUOTA_MEMORY) {
+        dc_set_err(msg, msglen, "%s", abort_message(c->abort));
+        /* The state is discarded after a trip: no ctx write-back from a broken call. */
+        c->ctx_ref = LUA_NOREF;
+    }
+    lua_settop(L, 0);
+
+    if (c->ctx_ref != LUA_NOREF && lua_cpcall(L, ctx_flush_tramp, c) != 0) {
+        if (res == DC_RESULT_OK) {
+            res = DC_RESULT_ERROR;
+            error_text(L, -1, msg, msglen);
+        }
+        lua_settop(L, 0);
+    }
+    s->call = NULL;
+    return res;
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# install-deps.sh - installs the Debian 12 packages dynacode needs, only those missing.
+# Build: compiler, CMake, LuaJIT (OpenResty's branch), libcurl, cJSON, PCRE2, libseccomp, Check.
+# Tests: curl, python3 (the test API server), valgrind. Later issues add nginx and wrk.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config
+  libluajit2-5.1-dev libcurl4-openssl-dev libcjson-dev libpcre2-dev libseccomp-dev check
+  curl python3 valgrind
+  nginx nginx-dev libnginx-mod-http-lua wrk
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+$SUDO apt-get update -q
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,28 @@
+/* cli.h - the `dynacode` command's shared helpers: reading a BUNDLE argument, loading it, and
+ * printing values quoted for one-line output.
+ */
+#ifndef DC_CLI_H
+#define DC_CLI_H
+
+#include <stdio.h>
+
+#include "dynacode.h"
+
+/* Exit codes of SPEC 9. */
+#define DC_EXIT_OK 0
+#define DC_EXIT_PROBLEMS 1
+#define DC_EXIT_UNUSABLE 2
+
+/* Reads BUNDLE (a path, "-" for standard input, or a file:// URL) into a malloc'd buffer.
+ * Returns 0, or -1 with a message in err. */
+int cli_read_bundle(const char *arg, size_t max, char **data, size_t *len, char *err,
+                    size_t errlen);
+/* Reads and loads BUNDLE with default limits; on failure prints the reason and returns NULL. */
+dc_bundle *cli_load_bundle(const char *arg);
+/* Writes s as a double-quoted string with \", \\, \n, \r, \t and \xHH escapes. */
+void cli_put_quoted(FILE *out, const char *s);
+
+int cmd_check(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+
+#endif

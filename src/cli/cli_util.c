@@ -1,0 +1,110 @@
+/* cli_util.c - reading BUNDLE arguments and quoting output for the `dynacode` command. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static int read_stream(FILE *f, size_t max, char **data, size_t *len)
+{
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap);
+    if (!buf)
+        return -1;
+    for (;;) {
+        if (n == cap) {
+            if (cap > max) /* one byte over the limit is enough to refuse */
+                break;
+            char *p = realloc(buf, cap * 2);
+            if (!p) {
+                free(buf);
+                return -1;
+            }
+            buf = p;
+            cap *= 2;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(f)) {
+        free(buf);
+        return -1;
+    }
+    *data = buf;
+    *len = n;
+    return 0;
+}
+
+int cli_read_bundle(const char *arg, size_t max, char **data, size_t *len, char *err,
+                    size_t errlen)
+{
+    if (strcmp(arg, "-") == 0) {
+        if (read_stream(stdin, max, data, len) != 0) {
+            snprintf(err, errlen, "cannot read standard input: %s", strerror(errno));
+            return -1;
+        }
+        return 0;
+    }
+    const char *path = arg;
+    if (strncmp(arg, "file://", 7) == 0) {
+        path = arg + 7;
+    } else if (strstr(arg, "://")) {
+        snprintf(err, errlen, "%s: only file paths, - and file:// URLs are read by this build "
+                 "(http and https come with the fetcher)", arg);
+        return -1;
+    }
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    int rc = read_stream(f, max, data, len);
+    if (rc != 0)
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+    fclose(f);
+    return rc;
+}
+
+dc_bundle *cli_load_bundle(const char *arg)
+{
+    dc_limits lim;
+    dc_limits_default(&lim);
+    char *data = NULL;
+    size_t len = 0;
+    char err[1024];
+    if (cli_read_bundle(arg, lim.max_bundle_bytes, &data, &len, err, sizeof err) != 0) {
+        fprintf(stderr, "dynacode: %s\n", err);
+        return NULL;
+    }
+    dc_bundle *b = NULL;
+    err[0] = '\0';
+    dc_rc rc = dc_bundle_load(data, len, &lim, NULL, &b, err, sizeof err);
+    free(data);
+    if (rc != DC_OK) {
+        fprintf(stderr, "dynacode: %s: bundle refused (%s): %s\n", arg, dc_strerror(rc), err);
+        return NULL;
+    }
+    return b;
+}
+
+void cli_put_quoted(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        switch (*p) {
+        case '"': fputs("\\\"", out); break;
+        case '\\': fputs("\\\\", out); break;
+        case '\n': fputs("\\n", out); break;
+        case '\r': fputs("\\r", out); break;
+        case '\t': fputs("\\t", out); break;
+        default:
+            if (*p < 0x20 || *p == 0x7f)
+                fprintf(out, "\\x%02x", *p);
+            else
+                fputc(*p, out);
+        }
+    }
+    fputc('"', out);
+}

@@ -1,0 +1,174 @@
+/* cmd_run.c - `dynacode run`: one simulated request through every phase with the same sandbox
+ * and API as nginx; the response on standard output, one trace line per plugin call on
+ * standard error.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "sim.h"
+
+#define MAX_HEADERS 64
+
+static void run_usage(FILE *out)
+{
+    fputs("usage: dynacode run --host HOST [--method M] [--uri URI] [--header 'Name: value']...\n"
+          "                    [--remote-addr IP] [--upstream-status N] [--upstream-body FILE]\n"
+          "                    BUNDLE\n"
+          "\n"
+          "Takes one simulated request through rewrite, access, content, header_filter,\n"
+          "body_filter and log. Prints the response (HTTP/1.1) on standard output and one line\n"
+          "per plugin call on standard error:\n"
+          "  plugin=\"NAME\" domain=\"D\" phase=P result=ok|error|quota:...|denied ms=T [msg=\"...\"]\n"
+          "When no content plugin runs, the response is --upstream-status (200) with\n"
+          "--upstream-body (empty). Exit status: 0 simulated, 2 unusable input.\n",
+          out);
+}
+
+static void trace(void *ud, const dc_run_info *i)
+{
+    FILE *out = ud;
+    fputs("plugin=", out);
+    cli_put_quoted(out, i->plugin);
+    fputs(" domain=", out);
+    cli_put_quoted(out, i->domain);
+    fprintf(out, " phase=%s result=%s ms=%.3f", dc_phase_name(i->phase),
+            dc_result_name(i->result), i->ms);
+    if (i->message) {
+        fputs(" msg=", out);
+        cli_put_quoted(out, i->message);
+    }
+    fputc('\n', out);
+}
+
+struct run_opts {
+    dc_sim_opts sim;
+    const char *headers[MAX_HEADERS];
+    const char *body_file;
+};
+
+/* Parses options; returns -1 after printing why when they are unusable, 1 for --help. */
+static int parse(int argc, char **argv, struct run_opts *o)
+{
+    static const struct option opts[] = {
+        {"host", required_argument, NULL, 'H'},
+        {"method", required_argument, NULL, 'm'},
+        {"uri", required_argument, NULL, 'u'},
+        {"header", required_argument, NULL, 'e'},
+        {"remote-addr", required_argument, NULL, 'r'},
+        {"upstream-status", required_argument, NULL, 's'},
+        {"upstream-body", required_argument, NULL, 'b'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    char *end;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "H:m:u:e:r:s:b:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'H': o->sim.host = optarg; break;
+        case 'm': o->sim.method = optarg; break;
+        case 'u': o->sim.uri = optarg; break;
+        case 'r': o->sim.remote_addr = optarg; break;
+        case 'b': o->body_file = optarg; break;
+        case 'e':
+            if (o->sim.nheaders == MAX_HEADERS || !strchr(optarg, ':') || optarg[0] == ':') {
+                fprintf(stderr, "dynacode run: --header \"%s\": expected 'Name: value' "
+                        "(at most %d headers)\n", optarg, MAX_HEADERS);
+                return -1;
+            }
+            o->headers[o->sim.nheaders++] = optarg;
+            break;
+        case 's':
+            errno = 0;
+            long st = strtol(optarg, &end, 10);
+            if (errno || *end || st < 100 || st > 999) {
+                fprintf(stderr, "dynacode run: --upstream-status \"%s\": expected an HTTP "
+                        "status (100-999)\n", optarg);
+                return -1;
+            }
+            o->sim.upstream_status = (int)st;
+            break;
+        case 'h': return 1;
+        default: return -1;
+        }
+    }
+    if (!o->sim.host || !*o->sim.host) {
+        fprintf(stderr, "dynacode run: --host is required\n");
+        return -1;
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "dynacode run: expected one BUNDLE\n");
+        return -1;
+    }
+    o->sim.headers = o->headers;
+    return 0;
+}
+
+static int simulate(dc_bundle *b, dc_sim *s)
+{
+    dc_engine_config cfg;
+    dc_engine_config_default(&cfg);
+    cfg.host = dc_sim_host();
+    dc_engine *e = NULL;
+    char err[256];
+    if (dc_engine_new(&cfg, &e, err, sizeof err) != DC_OK) {
+        fprintf(stderr, "dynacode run: %s\n", err);
+        return DC_EXIT_UNUSABLE;
+    }
+    dc_engine_on_run(e, trace, stderr);
+    dc_engine_set_bundle(e, b);
+    dc_sim_set_log_stream(s, stderr);
+    int rc = dc_sim_run(s, e);
+    dc_engine_free(e);
+    if (rc != 0) {
+        fprintf(stderr, "dynacode run: the request could not be simulated (out of memory)\n");
+        return DC_EXIT_UNUSABLE;
+    }
+    fflush(stderr);
+    return dc_sim_write_response(s, stdout) == 0 ? DC_EXIT_OK : DC_EXIT_UNUSABLE;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    struct run_opts o;
+    memset(&o, 0, sizeof o);
+    int p = parse(argc, argv, &o);
+    if (p != 0) {
+        run_usage(p > 0 ? stdout : stderr);
+        return p > 0 ? DC_EXIT_OK : DC_EXIT_UNUSABLE;
+    }
+    char *body = NULL;
+    size_t blen = 0;
+    char err[1024];
+    if (o.body_file && cli_read_bundle(o.body_file, 64u << 20, &body, &blen, err,
+                                       sizeof err) != 0) {
+        fprintf(stderr, "dynacode run: --upstream-body: %s\n", err);
+        return DC_EXIT_UNUSABLE;
+    }
+    o.sim.upstream_body = body;
+    o.sim.upstream_body_len = blen;
+
+    dc_bundle *b = cli_load_bundle(argv[optind]);
+    if (!b) {
+        free(body);
+        return DC_EXIT_UNUSABLE;
+    }
+    for (uint32_t i = 0; i < dc_bundle_problem_count(b); i++) {
+        const dc_problem *pr = dc_bundle_problem(b, i);
+        if (pr->kind != DC_PROBLEM_UNKNOWN_FIELD)
+            fprintf(stderr, "dynacode run: left out: %s: %s\n", pr->path, pr->message);
+    }
+    int rc = DC_EXIT_UNUSABLE;
+    dc_sim *s = dc_sim_new(&o.sim);
+    if (!s)
+        fprintf(stderr, "dynacode run: cannot set up the simulated request\n");
+    else
+        rc = simulate(b, s);
+    dc_sim_free(s);
+    dc_bundle_unref(b);
+    free(body);
+    return rc;
+}

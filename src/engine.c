@@ -1,0 +1,282 @@
+/* engine.c - the per-process engine: bundle generations (swapped in between requests, pinned by
+ * the requests that began under them) and the pool of plugin states, keyed by plugin identity
+ * so that a state survives a bundle swap when its plugin's code did not change.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine.h"
+
+void dc_engine_config_default(dc_engine_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    dc_quota_default(&cfg->quota);
+    cfg->max_states = 1024;
+    cfg->host_cache_size = 4096;
+}
+
+dc_rc dc_engine_new(const dc_engine_config *cfg, dc_engine **out, char *err, size_t errlen)
+{
+    if (!cfg || !cfg->host) {
+        dc_set_err(err, errlen, "engine: a host interface is required");
+        return DC_EINVAL;
+    }
+    dc_engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return DC_ENOMEM;
+    e->host = *cfg->host;
+    e->events = cfg->events;
+    e->quota = cfg->quota;
+    e->on_error_fail = cfg->on_error_fail;
+    e->max_states = cfg->max_states ? cfg->max_states : 1024;
+    e->host_cache_size = cfg->host_cache_size ? cfg->host_cache_size : 4096;
+    e->rng = cfg->seed;
+    if (!e->rng) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        e->rng = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^ (uint64_t)(uintptr_t)e;
+    }
+    e->nslots_buckets = 64;
+    while (e->nslots_buckets < e->max_states * 2)
+        e->nslots_buckets <<= 1;
+    e->slots = calloc(e->nslots_buckets, sizeof *e->slots);
+    if (!e->slots) {
+        free(e);
+        return DC_ENOMEM;
+    }
+    *out = e;
+    return DC_OK;
+}
+
+double dc_engine_random(dc_engine *e)
+{
+    /* xorshift64*: fast, good enough for sampling */
+    uint64_t x = e->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    e->rng = x;
+    return (double)((x * 2685821657736338717ull) >> 11) / 9007199254740992.0;
+}
+
+void dc_engine_emit(dc_engine *e, dc_event ev, const char *domain, const char *plugin,
+                    int phase, const char *msg, int status)
+{
+    if (!e->events)
+        return;
+    dc_event_info info = {ev, domain, plugin, phase, msg, status, 0};
+    dc_events_emit(e->events, &info);
+}
+
+void dc_engine_on_run(dc_engine *e, dc_run_cb cb, void *ud)
+{
+    e->run_cb = cb;
+    e->run_ud = ud;
+}
+
+uint32_t dc_engine_live_states(const dc_engine *e)
+{
+    return e->live;
+}
+
+dc_bundle *dc_engine_bundle(const dc_engine *e)
+{
+    return e->gen ? e->gen->bundle : NULL;
+}
+
+/* ---- generations ---- */
+
+void dc_gen_release(dc_gen *g)
+{
+    if (!g || --g->refs > 0)
+        return;
+    dc_cache_free(&g->cache);
+    dc_bundle_unref(g->bundle);
+    free(g->keys);
+    free(g->quotas);
+    free(g);
+}
+
+static uint32_t min_nonzero(uint32_t asked, uint32_t dflt)
+{
+    return asked && (asked < dflt || !dflt) ? asked : dflt;
+}
+
+/* A plugin's state identity: its name, code and quota, and which occurrence of that triple it
+ * is in the bundle, so that two identical plugins never share a state. */
+static void compute_keys(dc_gen *g, const dc_quota *dflt)
+{
+    const dc_bundle *b = g->bundle;
+    for (uint32_t i = 0; i < b->nplugins; i++) {
+        const dc_plugin *p = &b->plugins[i];
+        dc_quota *q = &g->quotas[i];
+        q->instructions = p->quota.instructions && (p->quota.instructions < dflt->instructions ||
+                                                    !dflt->instructions)
+                              ? p->quota.instructions
+                              : dflt->instructions;
+        q->time_ms = min_nonzero(p->quota.time_ms, dflt->time_ms);
+        q->memory_kb = min_nonzero(p->quota.memory_kb, dflt->memory_kb);
+        uint64_t parts[5] = {dc_hash64(p->name, strlen(p->name)), p->code_hash,
+                             q->instructions, ((uint64_t)q->time_ms << 32) | q->memory_kb, 0};
+        uint64_t k = dc_hash64(parts, sizeof parts);
+        for (uint32_t j = 0; j < i; j++)
+            if (g->keys[j] == k)
+                parts[4]++, k = dc_hash64(parts, sizeof parts), j = (uint32_t)-1;
+        g->keys[i] = k;
+    }
+}
+
+static dc_slot **slot_bucket(dc_engine *e, uint64_t key)
+{
+    return &e->slots[key & (e->nslots_buckets - 1)];
+}
+
+static void lru_unlink(dc_engine *e, dc_slot *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        e->lru_head = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    else
+        e->lru_tail = s->prev;
+    s->prev = s->next = NULL;
+}
+
+static void lru_push_front(dc_engine *e, dc_slot *s)
+{
+    s->prev = NULL;
+    s->next = e->lru_head;
+    if (e->lru_head)
+        e->lru_head->prev = s;
+    e->lru_head = s;
+    if (!e->lru_tail)
+        e->lru_tail = s;
+}
+
+static void slot_remove(dc_engine *e, dc_slot *s)
+{
+    for (dc_slot **pp = slot_bucket(e, s->key); *pp; pp = &(*pp)->hnext) {
+        if (*pp == s) {
+            *pp = s->hnext;
+            break;
+        }
+    }
+    lru_unlink(e, s);
+    dc_sbx_free(s->sbx);
+    free(s);
+    e->live--;
+}
+
+static dc_slot *slot_find(dc_engine *e, uint64_t key)
+{
+    for (dc_slot *s = *slot_bucket(e, key); s; s = s->hnext)
+        if (s->key == key)
+            return s;
+    return NULL;
+}
+
+dc_sbx *dc_engine_state(dc_engine *e, dc_gen *g, uint32_t p, char *err, size_t errlen)
+{
+    uint64_t key = g->keys[p];
+    dc_slot *s = slot_find(e, key);
+    if (s) {
+        if (s != e->lru_head) {
+            lru_unlink(e, s);
+            lru_push_front(e, s);
+        }
+        return s->sbx;
+    }
+    const dc_plugin *pl = &g->bundle->plugins[p];
+    char chunk[300];
+    snprintf(chunk, sizeof chunk, "=%s", pl->name);
+    dc_sbx *sbx = NULL;
+    if (dc_sbx_new(pl->bc, pl->bclen, chunk, &g->quotas[p], &sbx, err, errlen) != DC_OK)
+        return NULL;
+    s = calloc(1, sizeof *s);
+    if (!s) {
+        dc_sbx_free(sbx);
+        dc_set_err(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (e->live >= e->max_states && e->lru_tail)
+        slot_remove(e, e->lru_tail);
+    s->key = key;
+    s->sbx = sbx;
+    dc_slot **b = slot_bucket(e, key);
+    s->hnext = *b;
+    *b = s;
+    lru_push_front(e, s);
+    e->live++;
+    return sbx;
+}
+
+void dc_engine_drop_state(dc_engine *e, dc_gen *g, uint32_t p)
+{
+    dc_slot *s = slot_find(e, g->keys[p]);
+    if (s)
+        slot_remove(e, s);
+}
+
+/* After a swap, states of plugins that are no longer in force are freed at once: a removed
+ * plugin's memory must not linger until LRU eviction. */
+static void sweep_states(dc_engine *e, const dc_gen *g)
+{
+    for (dc_slot *s = e->lru_head; s; s = s->next)
+        s->keep = 0;
+    for (uint32_t i = 0; g && i < g->bundle->nplugins; i++) {
+        dc_slot *s = slot_find(e, g->keys[i]);
+        if (s)
+            s->keep = 1;
+    }
+    dc_slot *s = e->lru_head;
+    while (s) {
+        dc_slot *next = s->next;
+        if (!s->keep)
+            slot_remove(e, s);
+        s = next;
+    }
+}
+
+void dc_engine_set_bundle(dc_engine *e, dc_bundle *b)
+{
+    dc_gen *g = NULL;
+    if (b) {
+        g = calloc(1, sizeof *g);
+        uint32_t n = b->nplugins ? b->nplugins : 1;
+        if (g) {
+            g->keys = calloc(n, sizeof *g->keys);
+            g->quotas = calloc(n, sizeof *g->quotas);
+        }
+        if (!g || !g->keys || !g->quotas || dc_cache_init(&g->cache, e->host_cache_size)) {
+            /* Out of memory: the bundle in force stays. */
+            if (g) {
+                free(g->keys);
+                free(g->quotas);
+            }
+            free(g);
+            return;
+        }
+        g->refs = 1;
+        g->number = ++e->next_gen;
+        g->bundle = dc_bundle_ref(b);
+        compute_keys(g, &e->quota);
+    }
+    dc_gen *old = e->gen;
+    e->gen = g;
+    sweep_states(e, g);
+    dc_gen_release(old);
+}
+
+void dc_engine_free(dc_engine *e)
+{
+    if (!e)
+        return;
+    dc_gen_release(e->gen);
+    while (e->lru_head)
+        slot_remove(e, e->lru_head);
+    free(e->slots);
+    free(e);
+}

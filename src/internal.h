@@ -1,0 +1,80 @@
+/* internal.h - types shared by the library's own files: the immutable bundle model, growable
+ * buffers, regex helpers. Nothing here is part of the public API (include/dynacode.h).
+ */
+#ifndef DC_INTERNAL_H
+#define DC_INTERNAL_H
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "dynacode.h"
+
+#define DC_HIDDEN __attribute__((visibility("hidden")))
+
+/* ---- growable byte buffer ---- */
+typedef struct dc_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+} dc_buf;
+
+DC_HIDDEN int dc_buf_reserve(dc_buf *b, size_t extra);           /* 0 or -1 (ENOMEM) */
+DC_HIDDEN int dc_buf_append(dc_buf *b, const void *p, size_t n); /* 0 or -1 */
+DC_HIDDEN int dc_buf_printf(dc_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+DC_HIDDEN void dc_buf_free(dc_buf *b);
+
+/* snprintf into err when err != NULL (first error wins is the caller's concern) */
+DC_HIDDEN void dc_set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+DC_HIDDEN char *dc_strndup(const char *s, size_t n);
+DC_HIDDEN uint64_t dc_hash64(const void *p, size_t n); /* FNV-1a */
+DC_HIDDEN double dc_now_ms(void);                       /* CLOCK_MONOTONIC in ms */
+
+/* ---- regex (PCRE2, JIT where available), unanchored search as ngx.re.find ---- */
+DC_HIDDEN dc_rc dc_re_compile(const char *pat, size_t len, pcre2_code **out, char *err,
+                              size_t errlen);
+/* 1 match, 0 no match, -1 error (match limit hit and the like). md may be NULL. */
+DC_HIDDEN int dc_re_search(const pcre2_code *re, const char *subj, size_t len,
+                           pcre2_match_data *md);
+
+/* ---- the bundle model: immutable once dc_bundle_load returns ---- */
+typedef struct dc_plugin {
+    char *name;
+    dc_phase phase;
+    int skip;               /* "skip": true - never runs */
+    double sampling;        /* share of requests that run it, 0..1 (1 when absent) */
+    int has_id;
+    int64_t id;             /* "id" when has_id */
+    dc_quota quota;         /* the plugin's own "quota"; a 0 field means not asked */
+    unsigned char *bc;      /* LuaJIT bytecode (owned) */
+    size_t bclen;
+    uint64_t code_hash;     /* dc_hash64 of the source: same hash, same state across bundles */
+    int kept_previous;      /* 1 when this is the previous bundle's version, kept after a refusal */
+} dc_plugin;
+
+typedef struct dc_domain {
+    char *name;
+    int any;                /* name is "*" */
+    pcre2_code *re;         /* NULL when any */
+    uint32_t *plugins;      /* indices into dc_bundle.plugins, bundle order (owned) */
+    uint32_t nplugins;
+} dc_domain;
+
+struct dc_bundle {
+    atomic_uint refs;
+    int enabled;            /* general.status == "enabled" */
+    pcre2_code **skip;      /* general.skip_domains, compiled (owned) */
+    uint32_t nskip;
+    dc_domain *domains;     /* usable domains only, bundle order (owned) */
+    uint32_t ndomains;
+    dc_plugin *plugins;     /* usable plugins only (owned); a shared plugin appears once */
+    uint32_t nplugins;
+    dc_problem *problems;   /* strings owned by the bundle */
+    uint32_t nproblems;
+    uint64_t hash;          /* dc_hash64 of the JSON text */
+};
+
+#endif /* DC_INTERNAL_H */

@@ -1,0 +1,54 @@
+/* regex.c - PCRE2 compile (with JIT when the platform has it) and unanchored search, with the
+ * semantics of ngx.re.find(subject, regex, "jo") that the original used for host matching.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+/* Bounds a pathological pattern: a host match must never stall a request. */
+#define DC_RE_MATCH_LIMIT 100000
+#define DC_RE_DEPTH_LIMIT 10000
+
+dc_rc dc_re_compile(const char *pat, size_t len, pcre2_code **out, char *err, size_t errlen)
+{
+    int ec;
+    PCRE2_SIZE off;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, len, 0, &ec, &off, NULL);
+    if (!re) {
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(ec, msg, sizeof msg);
+        dc_set_err(err, errlen, "regex does not compile at offset %zu: %s", (size_t)off,
+                   (const char *)msg);
+        return DC_EBUNDLE;
+    }
+    /* JIT is an optimisation: a platform without it still matches through the interpreter. */
+    (void)pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
+    *out = re;
+    return DC_OK;
+}
+
+static _Thread_local pcre2_match_context *tl_mctx;
+static _Thread_local pcre2_match_data *tl_md;
+
+int dc_re_search(const pcre2_code *re, const char *subj, size_t len, pcre2_match_data *md)
+{
+    if (!tl_mctx) {
+        tl_mctx = pcre2_match_context_create(NULL);
+        if (!tl_mctx)
+            return -1;
+        pcre2_set_match_limit(tl_mctx, DC_RE_MATCH_LIMIT);
+        pcre2_set_depth_limit(tl_mctx, DC_RE_DEPTH_LIMIT);
+    }
+    if (!md) {
+        if (!tl_md) {
+            tl_md = pcre2_match_data_create(1, NULL);
+            if (!tl_md)
+                return -1;
+        }
+        md = tl_md;
+    }
+    int rc = pcre2_match(re, (PCRE2_SPTR)subj, len, 0, 0, md, tl_mctx);
+    if (rc >= 0)
+        return 1;
+    return rc == PCRE2_ERROR_NOMATCH ? 0 : -1;
+}

@@ -1,0 +1,194 @@
+/* request.c - one request's walk through the phases (SPEC 4): the generation it pinned at its
+ * start, its host's plugins phase by phase, sampling, one sandboxed call per plugin, errors and
+ * quota trips that stop only that plugin, and ngx.exit ending the phase or the request.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+
+dc_rc dc_request_begin(dc_engine *e, void *hreq, const char *host, size_t hostlen,
+                       dc_request **out)
+{
+    dc_request *r = calloc(1, sizeof *r);
+    if (!r)
+        return DC_ENOMEM;
+    r->e = e;
+    r->hreq = hreq;
+    r->gen = e->gen;
+    if (r->gen) {
+        r->gen->refs++;
+        if (r->gen->bundle->enabled) {
+            r->m = dc_match_host(r->gen, host, hostlen);
+            if (!r->m) {
+                dc_request_end(r);
+                return DC_ENOMEM;
+            }
+        }
+    }
+    *out = r;
+    return DC_OK;
+}
+
+void dc_request_end(dc_request *r)
+{
+    if (!r)
+        return;
+    dc_match_release(r->m);
+    dc_gen_release(r->gen);
+    dc_buf_free(&r->ctx);
+    dc_buf_free(&r->chunk);
+    free(r);
+}
+
+uint32_t dc_request_plugin_count(const dc_request *r, dc_phase phase)
+{
+    return r->m && (unsigned)phase < DC_PHASE_COUNT ? r->m->count[phase] : 0;
+}
+
+static int sampled_out(dc_engine *e, const dc_plugin *p)
+{
+    return p->sampling < 1.0 && dc_engine_random(e) >= p->sampling;
+}
+
+/* Runs one plugin; returns its result and fills call. */
+static dc_result run_one(dc_request *r, dc_phase phase, const dc_item *it, dc_call *call)
+{
+    dc_engine *e = r->e;
+    const dc_bundle *b = r->gen->bundle;
+    const dc_plugin *p = &b->plugins[it->plugin];
+    const char *domain = b->domains[it->domain].name;
+    char msg[1100];
+
+    memset(call, 0, sizeof *call);
+    call->host = &e->host;
+    call->hreq = r->hreq;
+    call->phase = phase;
+    call->plugin = p->name;
+    call->domain = domain;
+    call->chunk = &r->chunk;
+    call->eof = &r->eof;
+    call->ctx = &r->ctx;
+    call->exit_status = -1;
+
+    double t0 = dc_now_ms();
+    dc_result res;
+    dc_sbx *s = dc_engine_state(e, r->gen, it->plugin, msg, sizeof msg);
+    if (!s)
+        res = DC_RESULT_ERROR;
+    else
+        res = dc_sbx_run(s, call, msg, sizeof msg);
+    double ms = dc_now_ms() - t0;
+
+    switch (res) {
+    case DC_RESULT_OK:
+        break;
+    case DC_RESULT_QUOTA_INSTRUCTIONS:
+    case DC_RESULT_QUOTA_TIME:
+    case DC_RESULT_QUOTA_MEMORY:
+        /* A tripped state may be mid-way through anything: rebuilt on next use. */
+        dc_engine_drop_state(e, r->gen, it->plugin);
+        call->exited = 0;
+        dc_engine_emit(e, DC_EV_RT_PLUGINS_QUOTA, domain, p->name, (int)phase,
+                       dc_result_name(res), 0);
+        break;
+    case DC_RESULT_ERROR:
+    case DC_RESULT_DENIED:
+        call->exited = 0;
+        dc_engine_emit(e, DC_EV_RT_PLUGINS_ERROR, domain, p->name, (int)phase, msg, 0);
+        break;
+    }
+    if (e->run_cb) {
+        char note[32];
+        const char *m = res == DC_RESULT_OK ? NULL : msg;
+        if (res == DC_RESULT_OK && call->exited) {
+            snprintf(note, sizeof note, "ngx.exit(%d)", call->exit_status);
+            m = note;
+        }
+        dc_run_info info = {p->name, domain, phase, res, ms, m,
+                            call->exited ? call->exit_status : -1};
+        e->run_cb(e->run_ud, &info);
+    }
+    return res;
+}
+
+/* The walk shared by dc_request_run and dc_request_body_filter. */
+static dc_action run_phase(dc_request *r, dc_phase phase, int *status)
+{
+    dc_engine *e = r->e;
+    *status = 0;
+    if (!r->gen) {
+        dc_engine_emit(e, DC_EV_RT_PLUGINS_NOT_LOADED, NULL, NULL, (int)phase, NULL, 0);
+        return DC_ACTION_CONTINUE;
+    }
+    if (!r->gen->bundle->enabled) {
+        dc_engine_emit(e, DC_EV_RT_PLUGINS_DISABLED, NULL, NULL, (int)phase, NULL, 0);
+        return DC_ACTION_CONTINUE;
+    }
+    uint32_t n = r->m ? r->m->count[phase] : 0;
+    if (n == 0)
+        return DC_ACTION_CONTINUE;
+
+    dc_engine_emit(e, DC_EV_RT_PLUGINS_STARTING, NULL, NULL, (int)phase, NULL, 0);
+    dc_action act = DC_ACTION_CONTINUE;
+    const dc_bundle *b = r->gen->bundle;
+    for (uint32_t i = 0; i < n; i++) {
+        const dc_item *it = &r->m->items[phase][i];
+        if (sampled_out(e, &b->plugins[it->plugin]))
+            continue;
+        dc_call call;
+        dc_result res = run_one(r, phase, it, &call);
+        if (res != DC_RESULT_OK && e->on_error_fail) {
+            dc_engine_emit(e, DC_EV_ON_ERROR, b->domains[it->domain].name,
+                           b->plugins[it->plugin].name, (int)phase, dc_result_name(res), 500);
+            *status = 500;
+            act = DC_ACTION_FAIL;
+            break;
+        }
+        if (call.exited) {
+            /* As in OpenResty: ngx.exit ends the phase handler; a status >= 200 (or
+             * ngx.ERROR) ends the request where the phase can still answer. */
+            int st = call.exit_status;
+            if (phase <= DC_PHASE_CONTENT && (st >= 200 || st < 0)) {
+                *status = st < 0 ? 500 : st;
+                act = DC_ACTION_EXIT;
+            }
+            break;
+        }
+    }
+    dc_engine_emit(e, DC_EV_RT_PLUGINS_DONE, NULL, NULL, (int)phase, NULL, 0);
+    return act;
+}
+
+dc_action dc_request_run(dc_request *r, dc_phase phase, int *status)
+{
+    int st;
+    if (!status)
+        status = &st;
+    if ((unsigned)phase >= DC_PHASE_COUNT || phase == DC_PHASE_BODY_FILTER) {
+        *status = 0;
+        return DC_ACTION_CONTINUE;
+    }
+    return run_phase(r, phase, status);
+}
+
+dc_action dc_request_body_filter(dc_request *r, const char *in, size_t len, int eof,
+                                 dc_str *out, int *out_eof)
+{
+    int st;
+    r->chunk.len = 0;
+    r->eof = eof;
+    dc_action act = DC_ACTION_CONTINUE;
+    if (dc_buf_append(&r->chunk, in, len) != 0) {
+        /* No memory for our copy: the chunk passes unchanged rather than being lost. */
+        out->data = in;
+        out->len = len;
+        *out_eof = eof;
+        return act;
+    }
+    act = run_phase(r, DC_PHASE_BODY_FILTER, &st);
+    out->data = r->chunk.data ? r->chunk.data : "";
+    out->len = r->chunk.len;
+    *out_eof = r->eof;
+    return act;
+}

@@ -1,0 +1,553 @@
+/* sim.c - the simulated request: a dc_host over an in-memory request and response, and the walk
+ * of one request through the phases as nginx takes it (rewrite, access, content or upstream,
+ * header filter, body filter, log), with nginx's error pages for ngx.exit in rewrite/access.
+ */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "sim.h"
+#include "internal.h"
+
+typedef struct sim_hdr {
+    char *name;
+    char *value;
+} sim_hdr;
+
+typedef struct sim_hdrs {
+    sim_hdr *v;
+    size_t n, cap;
+} sim_hdrs;
+
+struct dc_sim {
+    char *host, *method, *request_uri, *path, *args, *remote_addr;
+    sim_hdrs req, resp;
+    int status;
+    int headers_locked;      /* ngx.header can no longer change */
+    int output_started;      /* content wrote something */
+    dc_buf body;             /* response body before the body filter */
+    dc_buf final_body;       /* after the body filter */
+    int upstream_status;
+    dc_buf upstream_body;
+    dc_buf log;
+    FILE *logf;
+    char scratch[32];        /* numbers handed out by var_get */
+};
+
+/* ---- header lists ---- */
+
+static int hdrs_add(sim_hdrs *h, const char *name, size_t nlen, const char *val, size_t vlen)
+{
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 8;
+        sim_hdr *v = realloc(h->v, cap * sizeof *v);
+        if (!v)
+            return -1;
+        h->v = v;
+        h->cap = cap;
+    }
+    char *n = dc_strndup(name, nlen), *v = dc_strndup(val, vlen);
+    if (!n || !v) {
+        free(n);
+        free(v);
+        return -1;
+    }
+    h->v[h->n++] = (sim_hdr){n, v};
+    return 0;
+}
+
+static int name_eq(const char *a, const char *b, size_t blen)
+{
+    return strlen(a) == blen && strncasecmp(a, b, blen) == 0;
+}
+
+static void hdrs_remove(sim_hdrs *h, const char *name, size_t nlen)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < h->n; i++) {
+        if (name_eq(h->v[i].name, name, nlen)) {
+            free(h->v[i].name);
+            free(h->v[i].value);
+        } else {
+            h->v[j++] = h->v[i];
+        }
+    }
+    h->n = j;
+}
+
+static int hdrs_set(sim_hdrs *h, dc_str name, const dc_str *values, size_t n)
+{
+    hdrs_remove(h, name.data, name.len);
+    for (size_t i = 0; i < n; i++)
+        if (hdrs_add(h, name.data, name.len, values[i].data, values[i].len) != 0)
+            return -1;
+    return 0;
+}
+
+static const char *hdrs_get(const sim_hdrs *h, const char *name, size_t nlen)
+{
+    for (size_t i = 0; i < h->n; i++)
+        if (name_eq(h->v[i].name, name, nlen))
+            return h->v[i].value;
+    return NULL;
+}
+
+static void hdrs_free(sim_hdrs *h)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        free(h->v[i].name);
+        free(h->v[i].value);
+    }
+    free(h->v);
+    h->v = NULL;
+    h->n = h->cap = 0;
+}
+
+/* ---- variables, as nginx names them ---- */
+
+/* Finds key in a "k=v&k2=v2" (sep '&') or "k=v; k2=v2" (sep ';') list; raw value. */
+static int find_pair(const char *list, char sep, const char *key, size_t klen, dc_str *val)
+{
+    const char *p = list;
+    while (p && *p) {
+        while (*p == ' ' || *p == sep)
+            p++;
+        const char *end = strchr(p, sep);
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        size_t nlen = eq ? (size_t)(eq - p) : len;
+        if (nlen == klen && strncasecmp(p, key, klen) == 0) {
+            val->data = eq ? eq + 1 : p + len;
+            val->len = eq ? len - nlen - 1 : 0;
+            return 1;
+        }
+        p = end;
+    }
+    return 0;
+}
+
+/* Header name from a variable suffix: "user_agent" matches "User-Agent". */
+static const char *hdr_by_var(const sim_hdrs *h, const char *suffix, size_t len)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        const char *n = h->v[i].name;
+        if (strlen(n) != len)
+            continue;
+        size_t k = 0;
+        while (k < len) {
+            char a = (char)tolower((unsigned char)n[k]), b = suffix[k];
+            if (a == '-')
+                a = '_';
+            if (a != (char)tolower((unsigned char)b))
+                break;
+            k++;
+        }
+        if (k == len)
+            return h->v[i].value;
+    }
+    return NULL;
+}
+
+static int has_prefix(dc_str s, const char *pre, size_t *plen)
+{
+    *plen = strlen(pre);
+    return s.len > *plen && memcmp(s.data, pre, *plen) == 0;
+}
+
+static int put(dc_str *val, const char *s)
+{
+    if (!s)
+        return 0;
+    val->data = s;
+    val->len = strlen(s);
+    return 1;
+}
+
+static int sim_var_get(void *hreq, dc_str name, dc_str *val)
+{
+    dc_sim *s = hreq;
+    size_t pl;
+    if (has_prefix(name, "arg_", &pl))
+        return s->args && find_pair(s->args, '&', name.data + pl, name.len - pl, val);
+    if (has_prefix(name, "cookie_", &pl)) {
+        const char *c = hdrs_get(&s->req, "Cookie", 6);
+        return c && find_pair(c, ';', name.data + pl, name.len - pl, val);
+    }
+    if (has_prefix(name, "http_", &pl))
+        return put(val, hdr_by_var(&s->req, name.data + pl, name.len - pl));
+    if (has_prefix(name, "sent_http_", &pl))
+        return put(val, hdr_by_var(&s->resp, name.data + pl, name.len - pl));
+
+    static const struct { const char *name; size_t off; } fields[] = {
+        {"host", offsetof(dc_sim, host)},
+        {"server_name", offsetof(dc_sim, host)},
+        {"request_method", offsetof(dc_sim, method)},
+        {"request_uri", offsetof(dc_sim, request_uri)},
+        {"uri", offsetof(dc_sim, path)},
+        {"document_uri", offsetof(dc_sim, path)},
+        {"args", offsetof(dc_sim, args)},
+        {"query_string", offsetof(dc_sim, args)},
+        {"remote_addr", offsetof(dc_sim, remote_addr)},
+    };
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        if (name_eq(fields[i].name, name.data, name.len))
+            return put(val, *(char **)((char *)s + fields[i].off));
+    if (name_eq("scheme", name.data, name.len))
+        return put(val, "http");
+    if (name_eq("server_protocol", name.data, name.len))
+        return put(val, "HTTP/1.1");
+    if (name_eq("is_args", name.data, name.len))
+        return put(val, s->args && *s->args ? "?" : "");
+    if (name_eq("status", name.data, name.len)) {
+        snprintf(s->scratch, sizeof s->scratch, "%03d", s->status);
+        return put(val, s->scratch);
+    }
+    if (name_eq("content_type", name.data, name.len))
+        return put(val, hdrs_get(&s->req, "Content-Type", 12));
+    if (name_eq("content_length", name.data, name.len))
+        return put(val, hdrs_get(&s->req, "Content-Length", 14));
+    return 0;
+}
+
+static int sim_var_set(void *hreq, dc_str name, dc_str val)
+{
+    dc_sim *s = hreq;
+    if (!name_eq("args", name.data, name.len))
+        return -1;
+    char *a = val.data ? dc_strndup(val.data, val.len) : NULL;
+    if (val.data && !a)
+        return -1;
+    free(s->args);
+    s->args = a;
+    return 0;
+}
+
+/* ---- headers, status, output ---- */
+
+static int sim_req_headers(void *hreq, dc_each_header_cb each, void *arg)
+{
+    dc_sim *s = hreq;
+    for (size_t i = 0; i < s->req.n; i++) {
+        dc_str n = {s->req.v[i].name, strlen(s->req.v[i].name)};
+        dc_str v = {s->req.v[i].value, strlen(s->req.v[i].value)};
+        if (each(arg, n, v))
+            break;
+    }
+    return 0;
+}
+
+static int sim_req_header_set(void *hreq, dc_str name, const dc_str *values, size_t n)
+{
+    dc_sim *s = hreq;
+    return hdrs_set(&s->req, name, values, n);
+}
+
+static int sim_resp_header_get(void *hreq, dc_str name, dc_each_value_cb each, void *arg)
+{
+    dc_sim *s = hreq;
+    for (size_t i = 0; i < s->resp.n; i++) {
+        if (name_eq(s->resp.v[i].name, name.data, name.len)) {
+            dc_str v = {s->resp.v[i].value, strlen(s->resp.v[i].value)};
+            if (each(arg, v))
+                break;
+        }
+    }
+    return 0;
+}
+
+static int sim_resp_header_set(void *hreq, dc_str name, const dc_str *values, size_t n)
+{
+    dc_sim *s = hreq;
+    if (s->headers_locked)
+        return -1;
+    return hdrs_set(&s->resp, name, values, n);
+}
+
+static int sim_status_get(void *hreq)
+{
+    return ((dc_sim *)hreq)->status;
+}
+
+static int sim_status_set(void *hreq, int status)
+{
+    dc_sim *s = hreq;
+    if (s->headers_locked)
+        return -1;
+    s->status = status;
+    return 0;
+}
+
+static int sim_headers_sent(void *hreq)
+{
+    return ((dc_sim *)hreq)->headers_locked;
+}
+
+static int sim_output(void *hreq, const char *data, size_t len)
+{
+    dc_sim *s = hreq;
+    if (!s->output_started) {
+        /* The first output sends the response header, as ngx.say does in nginx. */
+        s->output_started = 1;
+        if (s->status == 0)
+            s->status = 200;
+        s->headers_locked = 1;
+    }
+    return dc_buf_append(&s->body, data, len);
+}
+
+static const char *const level_names[] = {
+    "stderr", "emerg", "alert", "crit", "error", "warn", "notice", "info", "debug",
+};
+
+static void sim_log(void *hreq, int level, const char *msg, size_t len)
+{
+    dc_sim *s = hreq;
+    const char *lv = level >= 0 && level <= 8 ? level_names[level] : "notice";
+    dc_buf_printf(&s->log, "%s %.*s\n", lv, (int)len, msg);
+    if (s->logf)
+        fprintf(s->logf, "[%s] %.*s\n", lv, (int)len, msg);
+}
+
+static const dc_host sim_host = {
+    .var_get = sim_var_get,
+    .var_set = sim_var_set,
+    .req_headers = sim_req_headers,
+    .req_header_set = sim_req_header_set,
+    .resp_header_get = sim_resp_header_get,
+    .resp_header_set = sim_resp_header_set,
+    .status_get = sim_status_get,
+    .status_set = sim_status_set,
+    .headers_sent = sim_headers_sent,
+    .output = sim_output,
+    .log = sim_log,
+};
+
+const dc_host *dc_sim_host(void)
+{
+    return &sim_host;
+}
+
+/* ---- construction ---- */
+
+static char *lower_host(const char *h)
+{
+    /* $host: lower case, without the port */
+    size_t n = strcspn(h, ":");
+    char *p = dc_strndup(h, n);
+    for (size_t i = 0; p && i < n; i++)
+        p[i] = (char)tolower((unsigned char)p[i]);
+    return p;
+}
+
+static int add_header_line(dc_sim *s, const char *line)
+{
+    const char *colon = strchr(line, ':');
+    if (!colon || colon == line)
+        return -1;
+    const char *v = colon + 1;
+    while (*v == ' ' || *v == '\t')
+        v++;
+    return hdrs_add(&s->req, line, (size_t)(colon - line), v, strlen(v));
+}
+
+dc_sim *dc_sim_new(const dc_sim_opts *o)
+{
+    if (!o || !o->host || !*o->host)
+        return NULL;
+    dc_sim *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    const char *uri = o->uri && *o->uri ? o->uri : "/";
+    const char *q = strchr(uri, '?');
+    s->host = lower_host(o->host);
+    s->method = strdup(o->method ? o->method : "GET");
+    s->request_uri = strdup(uri);
+    s->path = q ? dc_strndup(uri, (size_t)(q - uri)) : strdup(uri);
+    s->args = q ? strdup(q + 1) : NULL;
+    s->remote_addr = strdup(o->remote_addr ? o->remote_addr : "127.0.0.1");
+    s->upstream_status = o->upstream_status ? o->upstream_status : 200;
+    int bad = !s->host || !s->method || !s->request_uri || !s->path || (q && !s->args) ||
+              !s->remote_addr;
+    if (!bad && o->upstream_body)
+        bad = dc_buf_append(&s->upstream_body, o->upstream_body, o->upstream_body_len) != 0;
+    if (!bad && !hdrs_get(&s->req, "Host", 4))
+        bad = hdrs_add(&s->req, "Host", 4, o->host, strlen(o->host)) != 0;
+    for (size_t i = 0; !bad && i < o->nheaders; i++) {
+        if (strncasecmp(o->headers[i], "Host:", 5) == 0)
+            hdrs_remove(&s->req, "Host", 4);
+        bad = add_header_line(s, o->headers[i]) != 0;
+    }
+    if (bad) {
+        dc_sim_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void dc_sim_free(dc_sim *s)
+{
+    if (!s)
+        return;
+    free(s->host);
+    free(s->method);
+    free(s->request_uri);
+    free(s->path);
+    free(s->args);
+    free(s->remote_addr);
+    hdrs_free(&s->req);
+    hdrs_free(&s->resp);
+    dc_buf_free(&s->body);
+    dc_buf_free(&s->final_body);
+    dc_buf_free(&s->upstream_body);
+    dc_buf_free(&s->log);
+    free(s);
+}
+
+void dc_sim_set_log_stream(dc_sim *s, FILE *f)
+{
+    s->logf = f;
+}
+
+/* ---- the walk ---- */
+
+static const char *reason(int status)
+{
+    static const struct { int code; const char *text; } r[] = {
+        {200, "OK"}, {201, "Created"}, {202, "Accepted"}, {204, "No Content"},
+        {206, "Partial Content"}, {301, "Moved Permanently"}, {302, "Moved Temporarily"},
+        {303, "See Other"}, {304, "Not Modified"}, {307, "Temporary Redirect"},
+        {308, "Permanent Redirect"}, {400, "Bad Request"}, {401, "Unauthorized"},
+        {402, "Payment Required"}, {403, "Forbidden"}, {404, "Not Found"},
+        {405, "Not Allowed"}, {406, "Not Acceptable"}, {408, "Request Time-out"},
+        {409, "Conflict"}, {410, "Gone"}, {413, "Request Entity Too Large"},
+        {429, "Too Many Requests"}, {500, "Internal Server Error"},
+        {501, "Not Implemented"}, {502, "Bad Gateway"}, {503, "Service Temporarily Unavailable"},
+        {504, "Gateway Time-out"},
+    };
+    for (size_t i = 0; i < sizeof r / sizeof r[0]; i++)
+        if (r[i].code == status)
+            return r[i].text;
+    return "";
+}
+
+static int set_header_str(dc_sim *s, const char *name, const char *value)
+{
+    dc_str n = {name, strlen(name)}, v = {value, strlen(value)};
+    return hdrs_set(&s->resp, n, &v, 1);
+}
+
+/* The response nginx sends for a request ended with `status` before any output: its own error
+ * page for 3xx-5xx (keeping the headers plugins set), an empty body otherwise. */
+static int special_response(dc_sim *s, int status)
+{
+    s->status = status;
+    s->body.len = 0;
+    if (status < 300 || status == 304)
+        return 0;
+    const char *why = reason(status);
+    if (set_header_str(s, "Content-Type", "text/html") != 0)
+        return -1;
+    return dc_buf_printf(&s->body,
+                         "<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n"
+                         "<center><h1>%d %s</h1></center>\r\n<hr><center>nginx</center>\r\n"
+                         "</body>\r\n</html>\r\n",
+                         status, why, status, why);
+}
+
+static int content(dc_sim *s, dc_request *r)
+{
+    int st;
+    if (dc_request_plugin_count(r, DC_PHASE_CONTENT) == 0) {
+        s->status = s->upstream_status;
+        if (!hdrs_get(&s->resp, "Content-Type", 12) &&
+            set_header_str(s, "Content-Type", "text/plain") != 0)
+            return -1;
+        return dc_buf_append(&s->body, s->upstream_body.data, s->upstream_body.len);
+    }
+    /* nginx's built-in default_type */
+    if (!hdrs_get(&s->resp, "Content-Type", 12) &&
+        set_header_str(s, "Content-Type", "text/plain") != 0)
+        return -1;
+    dc_action a = dc_request_run(r, DC_PHASE_CONTENT, &st);
+    if (a != DC_ACTION_CONTINUE && !s->output_started)
+        return special_response(s, st);
+    if (s->status == 0)
+        s->status = 200;
+    return 0;
+}
+
+int dc_sim_run(dc_sim *s, dc_engine *e)
+{
+    dc_request *r = NULL;
+    if (dc_request_begin(e, s, s->host, strlen(s->host), &r) != DC_OK)
+        return -1;
+    int st, rc = 0;
+    dc_action a = dc_request_run(r, DC_PHASE_REWRITE, &st);
+    if (a == DC_ACTION_CONTINUE)
+        a = dc_request_run(r, DC_PHASE_ACCESS, &st);
+    if (a != DC_ACTION_CONTINUE)
+        rc = special_response(s, st);
+    else
+        rc = content(s, r);
+
+    /* Header filter: plugins may still change status and headers; then they are sent. */
+    s->headers_locked = 0;
+    if (rc == 0)
+        dc_request_run(r, DC_PHASE_HEADER_FILTER, &st);
+    s->headers_locked = 1;
+
+    if (rc == 0) {
+        dc_str out;
+        int eof;
+        dc_request_body_filter(r, s->body.data ? s->body.data : "", s->body.len, 1, &out, &eof);
+        rc = dc_buf_append(&s->final_body, out.data, out.len);
+        dc_request_run(r, DC_PHASE_LOG, &st);
+    }
+    dc_request_end(r);
+    return rc;
+}
+
+/* ---- the response ---- */
+
+int dc_sim_status(const dc_sim *s)
+{
+    return s->status;
+}
+
+const char *dc_sim_header(const dc_sim *s, const char *name)
+{
+    return hdrs_get(&s->resp, name, strlen(name));
+}
+
+size_t dc_sim_header_count(const dc_sim *s, const char *name)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->resp.n; i++)
+        n += name_eq(s->resp.v[i].name, name, strlen(name));
+    return n;
+}
+
+const char *dc_sim_body(const dc_sim *s, size_t *len)
+{
+    if (len)
+        *len = s->final_body.len;
+    return s->final_body.data ? s->final_body.data : "";
+}
+
+const char *dc_sim_log(const dc_sim *s)
+{
+    return s->log.data ? s->log.data : "";
+}
+
+int dc_sim_write_response(const dc_sim *s, FILE *out)
+{
+    fprintf(out, "HTTP/1.1 %d %s\r\n", s->status, reason(s->status));
+    for (size_t i = 0; i < s->resp.n; i++)
+        if (strcasecmp(s->resp.v[i].name, "Content-Length") != 0)
+            fprintf(out, "%s: %s\r\n", s->resp.v[i].name, s->resp.v[i].value);
+    fprintf(out, "Content-Length: %zu\r\n\r\n", s->final_body.len);
+    if (s->final_body.len)
+        fwrite(s->final_body.data, 1, s->final_body.len, out);
+    return ferror(out) ? -1 : 0;
+}

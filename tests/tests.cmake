@@ -1,0 +1,21 @@
+# tests.cmake - one Check executable per tests/unit/test_*.c (each test forks: Check's default),
+# and one ctest entry per tests/cli/*.sh script (they drive the built `dynacode` command).
+file(GLOB DC_UNIT_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/unit/test_*.c)
+foreach(src ${DC_UNIT_TESTS})
+  get_filename_component(name ${src} NAME_WE)
+  add_executable(${name} ${src} ${CMAKE_SOURCE_DIR}/tests/unit/testutil.c)
+  target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/sandbox
+                             ${CMAKE_SOURCE_DIR}/tests/unit)
+  target_link_libraries(${name} PRIVATE dc_sim dynacode PkgConfig::CHECK)
+  add_test(NAME unit.${name} COMMAND ${name})
+  set_tests_properties(unit.${name} PROPERTIES TIMEOUT 300
+    ENVIRONMENT "DC_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+endforeach()
+
+file(GLOB DC_CLI_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/cli/test_*.sh)
+foreach(script ${DC_CLI_TESTS})
+  get_filename_component(name ${script} NAME_WE)
+  add_test(NAME cli.${name} COMMAND bash ${script})
+  set_tests_properties(cli.${name} PROPERTIES TIMEOUT 300
+    ENVIRONMENT "DYNACODE=$<TARGET_FILE:dynacode_cli>;DC_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+endforeach()

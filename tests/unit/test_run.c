@@ -1,0 +1,593 @@
+/* test_run.c - run semantics (SPEC 4) rule by rule, through the real sandbox and the simulated
+ * request: matching, skip_domains, status, bundle order, skip, sampling, errors and quota trips
+ * that stop one plugin only, ngx.exit, on_error=fail, generation pinning, the host match cache
+ * and plugin states kept across swaps. Includes each case of the original's runner spec.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "testutil.h"
+
+/* Records "phase:plugin:result" for each plugin call, space separated. */
+typedef struct trace {
+    char text[4096];
+    char last_msg[1200];
+} trace;
+
+static void record(void *ud, const dc_run_info *i)
+{
+    trace *t = ud;
+    size_t n = strlen(t->text);
+    snprintf(t->text + n, sizeof t->text - n, "%s%s:%s:%s", n ? " " : "", dc_phase_name(i->phase),
+             i->plugin, dc_result_name(i->result));
+    snprintf(t->last_msg, sizeof t->last_msg, "%s", i->message ? i->message : "");
+}
+
+static dc_engine *traced_q(const char *json, trace *t, dc_events *ev, const dc_quota *q)
+{
+    dc_engine_config cfg;
+    dc_engine_config_default(&cfg);
+    if (q)
+        cfg.quota = *q;
+    cfg.host = dc_sim_host();
+    cfg.events = ev;
+    cfg.seed = 7;
+    dc_engine *e = NULL;
+    ck_assert_int_eq(dc_engine_new(&cfg, &e, NULL, 0), DC_OK);
+    memset(t, 0, sizeof *t);
+    dc_engine_on_run(e, record, t);
+    if (json) {
+        dc_bundle *b = tu_bundle(json);
+        dc_engine_set_bundle(e, b);
+        dc_bundle_unref(b);
+    }
+    return e;
+}
+
+static dc_engine *traced(const char *json, trace *t, dc_events *ev)
+{
+    return traced_q(json, t, ev, NULL);
+}
+
+#define P(name, phase, code) \
+    "{\"name\":\"" name "\",\"phase\":\"" phase "\",\"code\":\"" code "\"}"
+#define ENABLED "\"general\":{\"status\":\"enabled\",\"skip_domains\":[]}"
+
+/* ---- the original runner spec's cases ---- */
+
+START_TEST(wildcard_and_regex_domain_both_run_in_bundle_order)
+{
+    trace t;
+    dc_engine *e = traced("{" ENABLED ",\"domains\":["
+                          "{\"name\":\".*domain.com\",\"plugins\":[" P("re", "access", "") "]},"
+                          "{\"name\":\"*\",\"plugins\":[" P("star", "access", "") "]}]}",
+                          &t, NULL);
+    dc_sim_free(tu_request(e, "www.domain.com", "/"));
+    ck_assert_str_eq(t.text, "access:re:ok access:star:ok");
+    t.text[0] = '\0';
+    dc_sim_free(tu_request(e, "other.org", "/"));
+    ck_assert_str_eq(t.text, "access:star:ok");
+    dc_engine_free(e);
+}
+END_TEST
+
+START_TEST(skipped_domain_runs_nothing)
+{
+    trace t;
+    dc_engine *e = traced("{\"general\":{\"status\":\"enabled\",\"skip_domains\":[\"skip\\\\.me\"]},"
+                          "\"domains\":[{\"name\":\"*\",\"plugins\":[" P("star", "access", "") "]}]}",
+                          &t, NULL);
+    dc_sim_free(tu_request(e, "api.skip.me", "/"));
+    ck_assert_str_eq(t.text, "");
+    dc_sim_free(tu_request(e, "api.keep.me", "/"));
+    ck_assert_str_eq(t.text, "access:star:ok");
+    dc_engine_free(e);
+}
+END_TEST
+
+START_TEST(disabled_status_runs_nothing)
+{
+    trace t;
+    dc_events *ev;
+    ck_assert_int_eq(dc_events_new(NULL, &ev), DC_OK);
+    dc_engine *e = traced("{\"general\":{\"status\":\"disabled\"},\"domains\":[{\"name\":\"*\","
+                          "\"plugins\":[" P("star", "access", "ngx.exit(403)") "]}]}",
+                          &t, ev);
+    dc_sim *s = tu_request(e, "a.com", "/");
+    ck_assert_int_eq(dc_sim_status(s), 200);
+    ck_assert_str_eq(t.text, "");
+    ck_assert_uint_gt(dc_events_count(ev, DC_EV_RT_PLUGINS_DISABLED), 0);
+    ck_assert_uint_eq(dc_events_count(ev, DC_EV_RT_PLUGINS_STARTING), 0);
+    dc_sim_free(s);
+    dc_engine_free(e);
+    dc_events_free(ev);
+}
+END_TEST
+
+START_TEST(unmatched_domain_runs_nothing)
+{
+    trace t;
+    dc_engine *e = traced("{" ENABLED ",\"domains\":[{\"name\":\"^api\\\\.example\\\\.com$\","
+                          "\"plugins\":[" P("p", "access", "") "]}]}",
+                          &t, NULL);
+    dc_sim_free(tu_request(e, "www.example.com", "/"));
+    ck_assert_str_eq(t.text, "");
+    dc_sim_free(tu_request(e, "api.example.com", "/"));
+    ck_assert_str_eq(t.text, "access:p:ok");
+    dc_engine_free(e);
+}
+END_TEST
+
+START_TEST(unmatched_phase_runs_nothing_in_other_phases)
+{
+    trace t;
+    dc_engine *e = traced("{" ENABLED ",\"domains\":[{\"name\":\"*\",\"plugins\":["
+                          P("logger", "log", "") "]}]}",
+                          &t, NULL);
+    dc_request *r;
+    dc_sim_opts o = {.host = "a.com"};
+    dc_sim *s = dc_sim_new(&o);
+    ck_assert_int_eq(dc_request_begin(e, s, "a.com", 5, &r), DC_OK);
+    ck_assert_uint_eq(dc_request_plugin_count(r, DC_PHASE_ACCESS), 0);
+    ck_assert_uint_eq(dc_request_plugin_count(r, DC_PHASE_LOG), 1);
+    int st;
+    ck_assert_int_eq(dc_request_run(r, DC_PHASE_ACCESS, &st), DC_ACTION_CONTINUE);
+    ck_assert_str_eq(t.text, "");
+    dc_request_run(r, DC_PHASE_LOG, &st);
+    ck_assert_str_eq(t.text, "log:logger:ok");
+    dc_request_end(r);
+    dc_sim_free(s);
+    dc_engine_free(e);
+}
+END_TEST
+
+START_TEST(skipped_plugin_does_not_run)
+{
+    trace t;
+    dc_engine *e = traced("{" ENABLED ",\"domains\":[{\"name\":\"*\",\"plugins\":["
+                          "{\"name\":\"off\",\"phase\":\"access\",\"code\":\"\",\"skip\":true},"
+                          P("on", "access", "") "]}]}",
+                          &t, NULL);
+    dc_sim_free(tu_request(e, "a.com", "/"));
+    ck_assert_str_eq(t.text, "access:on:ok");
+    dc_engine_free(e);
+}
+END_TEST
+
+START_TEST(failing_plugin_does_not_stop_the_others)
+{
+    trace t;
+    dc_events *ev;
+    ck_assert_int_eq(dc_events_new(NULL, &ev), DC_OK);
+    dc_engine *e = traced("{" ENABLED ",\"domains\":[{\"name\":\"*\",\"plugins\":["
+                          P("boom", "access", "error('kaboom')") ","
+                          P("after", "access", "ngx.header['X-After'] = 'yes'") "]}]}",
+                          &t, ev);
+    dc_sim *s = tu_request(e, "a.com", "/");
+    ck_assert_str_eq(t.text, "access:boom:error access:after:ok");
+    ck_assert_str_eq(dc_sim_header(s, "X-After"), "yes");
+    ck_assert_int_eq(dc_sim_status(s), 200);
+    ck_assert_uint_eq(dc_events_count(ev, DC_EV_RT_PLUGINS_ERROR), 1);
+    dc_sim_free(s);
+    dc_engine_free(e);
+    dc_events_free(ev);
+}
+END_TEST
+
+/* ---- the other rules ---- */
+
+START_TEST(no_bundle_runs_nothing)
+{
+    trace t;
+    dc_events *ev;
+    ck_assert_int_eq(dc_events_new(NULL, &ev), DC_OK);
+    dc_engine *e = traced(NULL, &t, ev);
+    dc_sim *s = tu_request(e, "a.com", "/");
+    ck_assert_int_eq(dc_sim_status(s), 200);
+    ck_assert_uint_gt(dc_events_count(ev, DC_EV_RT_PLUGINS_NOT_LOADED), 0);
+    dc_sim_free(s);
+    dc_engine_free(e);
+    dc_events_free(ev);
+}
+END_TEST
+
+START_TEST(error_message_names_the_plugin_line)
+{
+    trace t;
+    dc_engine *e = traced("{" ENABLED ",\"domains\":[{\"name\":\"*\",\"plugins\":["
+                          P("boom", "access", "local x = nil\\nreturn x.field") "]}]}",
+                          &t, NULL);
+    dc_sim_free(tu_request(e, "a.com", "/"));
+    ck_assert_msg(strstr(t.last_msg, "boom:2:") != NULL, "message: %s", t.last_msg);
+    dc_engine_free(e);
+}
+END_TEST
+
+START_TEST(error_object_is_not_stringified_by_plugin_code)
+{
+    trace t;
+    dc_engine *e = traced("{" ENABLED ",\"domains\":[{\"name\":\"*\",\"plugins\":["
+                          P("obj", "access",
+                            "error(setmetatable({}, {__tostring = function() while true do end end}))")
+                          "]}]}",
+                          &t, NULL);
+    dc_sim_free(tu_request(e, "a.com", "/"));
+    ck_assert_str_eq(t.text, "access:obj:error");
+    ck_assert_str_eq(t.last_msg, "(error object is a table value)");
+    dc_engine_free(e);
+}
+END_TEST
+
+START_TEST(sampling_zero_never_one_always_half_sometimes)
+{
+    trace t;
+    dc_engine *e = traced("{" ENABLED ",\"domains\":[{\"name\":\"*\",\"plugins\":["
+                          "{\"name\":\"never\",\"phase\":\"log\",\"code\":\"\",\"sampling\":0},"
+                          "{\"name\":\"always\",\"phase\":\"log\",\"code\":\"\",\"sampling\":1},"
+                          "{\"name\":\"half\",\"phase\":\"log\",\"code\":\"\",\"sampling\":0.5}]}]}",
+                          &t, NULL);
+    int always = 0, half = 0, never = 0;
+    for (int i = 0; i < 400; i++) {
+        t.text[0] = '\0';
+        dc_sim_free(tu_request(e, "a.com", "/"));
+        always += strstr(t.text, "always") != NULL;
+        half += strstr(t.text, "half") != NULL;
+        never += strstr(t.text, "never") != NULL;
+    }
+    ck_assert_int_eq(always, 400);
+    ck_assert_int_eq(never, 0);
+    ck_assert_msg(half > 120 && half < 280, "half ran %d of 400", half);
+    dc_engine_free(e);
+}
+END_TEST
+
+START_TEST(exit_in_rewrite_ends_the_request_and_filters_still_run)
+{
+    trace t;
+    dc_engine *e = traced("{" ENABLED ",\"domains\":[{\"name\":\"*\",\"plugins\":["
+                          P("gone", "rewrite", "return ngx.exit(ngx.HTTP_GONE)") ","
+                          P("acc", "access", "") ","
+                          P("body", "content", "ngx.say('no')") ","
+                          P("hf", "header_filter", "ngx.header['X-Hf'] = ngx.status") ","
+                          P("lg", "log", "") "]}]}",
+                          &t, NULL);
+    dc_sim *s = tu_request(e, "a.com", "/");
+    ck_assert_int_eq(dc_sim_status(s), 410);
+    ck_assert_str_eq(t.text, "rewrite:gone:ok header_filter:hf:ok log:lg:ok");
+    ck_assert_str_eq(dc_sim_header(s, "X-Hf"), "410");
+    ck_assert_str_eq(dc_sim_header(s, "Content-Type"), "text/html");
+    ck_assert_ptr_nonnull(strstr(dc_sim_body(s, NULL), "<title>410 Gone</title>"));
+    dc_sim_free(s);
+    dc_engine_free(e);
+}
+END_TEST
+
+START_TEST(exit_ok_ends_the_phase_only)
+{
+    trace t;
+    dc_engine *e = traced("{" ENABLED ",\"domains\":[{\"name\":\"*\",\"plugins\":["
+                          P("first", "access", "ngx.exit(ngx.OK)") ","
+                          P("second", "access", "") ","
+                          P("body", "content", "ngx.print('hi')") "]}]}",
+                          &t, NULL);
+    dc_sim *s = tu_request(e, "a.com", "/");
+    ck_assert_str_eq(t.text, "access:first:ok content:body:ok");
+    ck_assert_int_eq(dc_sim_status(s), 200);
+    ck_assert_str_eq(dc_sim_body(s, NULL), "hi");
+    dc_sim_free(s);
+    dc_engine_free(e);
+}
+END_TEST
+
+START_TEST(pcall_cannot_swallow_exit)
+{
+    trace t;
+    dc_engine *e = traced("{" ENABLED ",\"domains\":[{\"name\":\"*\",\"plugins\":["
+                          P("sneaky", "access",
+                            "pcall(ngx.exit, 401)\\nngx.header['X-Still-Running'] = '1'") "]}]}",
+                          &t, NULL);
+    dc_sim *s = tu_request(e, "a.com", "/");
+    ck_assert_int_eq(dc_sim_status(s), 401);
+    ck_assert_ptr_null(dc_sim_header(s, "X-Still-Running"));
+    dc_sim_free(s);
+    dc_engine_free(e);
+}
+END_TEST
+
+START_TEST(on_error_fail_ends_with_500)
+{
+    dc_engine_config cfg;
+    dc_engine_config_default(&cfg);
+    cfg.host = dc_sim_host();
+    cfg.on_error_fail = 1;
+    dc_engine *e;
+    ck_assert_int_eq(dc_engine_new(&cfg, &e, NULL, 0), DC_OK);
+    dc_bundle *b = tu_bundle("{" ENABLED ",\"domains\":[{\"name\":\"*\",\"plugins\":["
+                             P("boom", "access", "error('x')") ","
+                             P("never", "access", "ngx.header['X-Never'] = 1") "]}]}");
+    dc_engine_set_bundle(e, b);
+    dc_bundle_unref(b);
+    dc_sim *s = tu_request(e, "a.com", "/");
+    ck_assert_int_eq(dc_sim_status(s), 500);
+    ck_assert_ptr_null(dc_sim_header(s, "X-Never"));
+    dc_sim_free(s);
+    dc_engine_free(e);
+}
+END_TEST
+
+START_TEST(instruction_quota_stops_runaway_and_next_plugin_runs)
+{
+    trace t;
+    dc_events *ev;
+    ck_assert_int_eq(dc_events_new(NULL, &ev), DC_OK);
+    dc_engine *e = traced("{" ENABLED ",\"domains\":[{\"name\":\"*\",\"plugins\":["
+                          "{\"name\":\"spin\",\"phase\":\"access\",\"code\":\"while true do end\","
+                          "\"quota\":{\"instructions\":100000,\"time_ms\":5000}},"
+                          P("after", "access", "ngx.header['X-After'] = 'yes'") "]}]}",
+                          &t, ev);
+    for (int i = 0; i < 3; i++) {
+        t.text[0] = '\0';
+        dc_sim *s = tu_request(e, "a.com", "/");
+        ck_assert_str_eq(t.text, "access:spin:quota:instructions access:after:ok");
+        ck_assert_str_eq(dc_sim_header(s, "X-After"), "yes");
+        dc_sim_free(s);
+    }
+    ck_assert_uint_eq(dc_events_count(ev, DC_EV_RT_PLUGINS_QUOTA), 3);
+    dc_engine_free(e);
+    dc_events_free(ev);
+}
+END_TEST
+
+START_TEST(time_quota_stops_runaway)
+{
+    trace t;
+    dc_quota q = {.instructions = 0, .time_ms = 1000, .memory_kb = 4096}; /* no insn limit */
+    dc_engine *e = traced_q("{" ENABLED ",\"domains\":[{\"name\":\"*\",\"plugins\":["
+                            "{\"name\":\"spin\",\"phase\":\"access\",\"code\":"
+                            "\"while true do end\",\"quota\":{\"time_ms\":20}}]}]}",
+                            &t, NULL, &q);
+    double t0 = dc_now_ms();
+    dc_sim_free(tu_request(e, "a.com", "/"));
+    double ms = dc_now_ms() - t0;
+    ck_assert_str_eq(t.text, "access:spin:quota:time");
+    ck_assert_msg(ms < 2000, "took %.0f ms", ms);
+    dc_engine_free(e);
+}
+END_TEST
+
+START_TEST(pcall_cannot_swallow_a_quota_trip)
+{
+    trace t;
+    dc_engine *e = traced("{" ENABLED ",\"domains\":[{\"name\":\"*\",\"plugins\":["
+                          P("loop", "access",
+                            "for i = 1, 1000 do pcall(function() while true do end end) end "
+                            "ngx.header['X-Escaped'] = '1'") "]}]}",
+                          &t, NULL);
+    dc_sim *s = tu_request(e, "a.com", "/");
+    ck_assert_str_eq(t.text, "access:loop:quota:instructions");
+    ck_assert_ptr_null(dc_sim_header(s, "X-Escaped"));
+    dc_sim_free(s);
+    dc_engine_free(e);
+}
+END_TEST
+
+START_TEST(memory_quota_stops_a_bomb)
+{
+    trace t;
+    dc_engine *e = traced("{" ENABLED ",\"domains\":[{\"name\":\"*\",\"plugins\":["
+                          "{\"name\":\"bomb\",\"phase\":\"access\",\"quota\":{\"memory_kb\":1024},"
+                          "\"code\":\"local t = {} for i = 1, 1e7 do t[i] = {i} end\"},"
+                          P("after", "access", "ngx.header['X-After'] = 'yes'") "]}]}",
+                          &t, NULL);
+    dc_sim *s = tu_request(e, "a.com", "/");
+    ck_assert_str_eq(t.text, "access:bomb:quota:memory access:after:ok");
+    ck_assert_str_eq(dc_sim_header(s, "X-After"), "yes");
+    dc_sim_free(s);
+    dc_engine_free(e);
+}
+END_TEST
+
+START_TEST(request_keeps_its_generation_across_a_swap)
+{
+    trace t;
+    dc_engine *e = traced("{" ENABLED ",\"domains\":[{\"name\":\"*\",\"plugins\":["
+                          P("old", "log", "") "]}]}",
+                          &t, NULL);
+    dc_sim_opts o = {.host = "a.com"};
+    dc_sim *s = dc_sim_new(&o);
+    dc_request *r;
+    ck_assert_int_eq(dc_request_begin(e, s, "a.com", 5, &r), DC_OK);
+    dc_bundle *b2 = tu_bundle("{" ENABLED ",\"domains\":[{\"name\":\"*\",\"plugins\":["
+                              P("new", "log", "") "]}]}");
+    dc_engine_set_bundle(e, b2);
+    dc_bundle_unref(b2);
+    int st;
+    dc_request_run(r, DC_PHASE_LOG, &st);
+    ck_assert_str_eq(t.text, "log:old:ok");
+    dc_request_end(r);
+    t.text[0] = '\0';
+    dc_sim_free(tu_request(e, "a.com", "/"));
+    ck_assert_str_eq(t.text, "log:new:ok");
+    dc_sim_free(s);
+    dc_engine_free(e);
+}
+END_TEST
+
+START_TEST(host_match_is_cached_and_dropped_on_swap)
+{
+    trace t;
+    dc_engine *e = traced("{" ENABLED ",\"domains\":[{\"name\":\"a\\\\.com\",\"plugins\":["
+                          P("p", "log", "") "]}]}",
+                          &t, NULL);
+    dc_sim_free(tu_request(e, "a.com", "/"));
+    dc_sim_free(tu_request(e, "a.com", "/"));
+    dc_sim_free(tu_request(e, "b.com", "/"));
+    ck_assert_uint_eq(e->gen->cache.size, 2);
+    dc_bundle *b = tu_bundle("{" ENABLED ",\"domains\":[{\"name\":\"b\\\\.com\",\"plugins\":["
+                             P("p", "log", "") "]}]}");
+    dc_engine_set_bundle(e, b);
+    dc_bundle_unref(b);
+    ck_assert_uint_eq(e->gen->cache.size, 0);
+    t.text[0] = '\0';
+    dc_sim_free(tu_request(e, "a.com", "/"));
+    ck_assert_str_eq(t.text, "");
+    dc_sim_free(tu_request(e, "b.com", "/"));
+    ck_assert_str_eq(t.text, "log:p:ok");
+    dc_engine_free(e);
+}
+END_TEST
+
+START_TEST(host_cache_bounded)
+{
+    dc_engine_config cfg;
+    dc_engine_config_default(&cfg);
+    cfg.host = dc_sim_host();
+    cfg.host_cache_size = 8;
+    dc_engine *e;
+    ck_assert_int_eq(dc_engine_new(&cfg, &e, NULL, 0), DC_OK);
+    dc_bundle *b = tu_bundle("{" ENABLED ",\"domains\":[{\"name\":\"*\",\"plugins\":["
+                             P("p", "log", "") "]}]}");
+    dc_engine_set_bundle(e, b);
+    dc_bundle_unref(b);
+    char host[32];
+    for (int i = 0; i < 200; i++) {
+        snprintf(host, sizeof host, "h%d.com", i);
+        dc_sim_free(tu_request(e, host, "/"));
+        ck_assert_uint_le(e->gen->cache.size, 8);
+    }
+    dc_engine_free(e);
+}
+END_TEST
+
+START_TEST(state_survives_a_swap_when_code_is_unchanged)
+{
+    trace t;
+    const char *counter = P("count", "header_filter",
+                            "n = (n or 0) + 1 ngx.header['X-N'] = n");
+    char json[1024];
+    snprintf(json, sizeof json, "{" ENABLED ",\"domains\":[{\"name\":\"*\",\"plugins\":[%s]}]}",
+             counter);
+    dc_engine *e = traced(json, &t, NULL);
+    dc_sim *s = tu_request(e, "a.com", "/");
+    ck_assert_str_eq(dc_sim_header(s, "X-N"), "1");
+    dc_sim_free(s);
+
+    /* Same plugin plus another: the counter's state is kept. */
+    snprintf(json, sizeof json, "{" ENABLED ",\"domains\":[{\"name\":\"*\",\"plugins\":[%s,"
+             P("other", "log", "") "]}]}", counter);
+    dc_bundle *b = tu_bundle(json);
+    dc_engine_set_bundle(e, b);
+    dc_bundle_unref(b);
+    s = tu_request(e, "a.com", "/");
+    ck_assert_str_eq(dc_sim_header(s, "X-N"), "2");
+    dc_sim_free(s);
+
+    /* Changed code: a fresh state. */
+    b = tu_bundle("{" ENABLED ",\"domains\":[{\"name\":\"*\",\"plugins\":["
+                  P("count", "header_filter", "n = (n or 10) + 1 ngx.header['X-N'] = n") "]}]}");
+    dc_engine_set_bundle(e, b);
+    dc_bundle_unref(b);
+    ck_assert_uint_eq(dc_engine_live_states(e), 0);
+    s = tu_request(e, "a.com", "/");
+    ck_assert_str_eq(dc_sim_header(s, "X-N"), "11");
+    dc_sim_free(s);
+    dc_engine_free(e);
+}
+END_TEST
+
+START_TEST(identical_plugins_do_not_share_a_state)
+{
+    trace t;
+    dc_engine *e = traced("{" ENABLED ",\"domains\":["
+                          "{\"name\":\"*\",\"plugins\":[" P("c", "log", "n = (n or 0) + 1") "]},"
+                          "{\"name\":\"a.com\",\"plugins\":[" P("c", "log", "n = (n or 0) + 1") "]}]}",
+                          &t, NULL);
+    dc_sim_free(tu_request(e, "a.com", "/"));
+    ck_assert_uint_eq(dc_engine_live_states(e), 2);
+    dc_engine_free(e);
+}
+END_TEST
+
+START_TEST(original_example_bundle)
+{
+    size_t len;
+    char *json = tu_read_source_file("usage/response.json", &len);
+    dc_bundle *b = tu_bundle(json);
+    free(json);
+    dc_engine *e = tu_engine(b);
+    dc_bundle_unref(b);
+
+    dc_sim *s = tu_request(e, "dynamic.local.com", "/?token=token");
+    ck_assert_int_eq(dc_sim_status(s), 200);
+    ck_assert_str_eq(dc_sim_body(s, NULL), "olá mundo!\nhello world!\n");
+    ck_assert_str_eq(dc_sim_header(s, "Access-Control-Allow-Origin"), "http://dynamic.local.com");
+    ck_assert_str_eq(dc_sim_header(s, "Set-Cookie"), "superstition=token");
+    dc_sim_free(s);
+
+    const char *cookie[] = {"Cookie: superstition=token"};
+    dc_sim_opts o = {.host = "dynamic.local.com", .uri = "/", .headers = cookie, .nheaders = 1};
+    s = dc_sim_new(&o);
+    ck_assert_int_eq(dc_sim_run(s, e), 0);
+    ck_assert_int_eq(dc_sim_status(s), 200);
+    dc_sim_free(s);
+
+    s = tu_request(e, "dynamic.local.com", "/");
+    ck_assert_int_eq(dc_sim_status(s), 403);
+    ck_assert_ptr_null(dc_sim_header(s, "Set-Cookie"));
+    dc_sim_free(s);
+
+    s = tu_request(e, "metrics.server.local.com", "/");
+    ck_assert_int_eq(dc_sim_status(s), 200);
+    ck_assert_ptr_null(dc_sim_header(s, "X-Served-By"));
+    dc_sim_free(s);
+
+    s = tu_request(e, "clock.local.com", "/");
+    ck_assert_str_eq(dc_sim_header(s, "X-Served-By"), "dynacode");
+    dc_sim_free(s);
+    dc_engine_free(e);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("run");
+    TCase *orig = tcase_create("original_runner_spec");
+    tcase_add_test(orig, wildcard_and_regex_domain_both_run_in_bundle_order);
+    tcase_add_test(orig, skipped_domain_runs_nothing);
+    tcase_add_test(orig, disabled_status_runs_nothing);
+    tcase_add_test(orig, unmatched_domain_runs_nothing);
+    tcase_add_test(orig, unmatched_phase_runs_nothing_in_other_phases);
+    tcase_add_test(orig, skipped_plugin_does_not_run);
+    tcase_add_test(orig, failing_plugin_does_not_stop_the_others);
+    tcase_add_test(orig, original_example_bundle);
+    suite_add_tcase(s, orig);
+
+    TCase *rules = tcase_create("rules");
+    tcase_set_timeout(rules, 60);
+    tcase_add_test(rules, no_bundle_runs_nothing);
+    tcase_add_test(rules, error_message_names_the_plugin_line);
+    tcase_add_test(rules, error_object_is_not_stringified_by_plugin_code);
+    tcase_add_test(rules, sampling_zero_never_one_always_half_sometimes);
+    tcase_add_test(rules, exit_in_rewrite_ends_the_request_and_filters_still_run);
+    tcase_add_test(rules, exit_ok_ends_the_phase_only);
+    tcase_add_test(rules, pcall_cannot_swallow_exit);
+    tcase_add_test(rules, on_error_fail_ends_with_500);
+    tcase_add_test(rules, instruction_quota_stops_runaway_and_next_plugin_runs);
+    tcase_add_test(rules, time_quota_stops_runaway);
+    tcase_add_test(rules, pcall_cannot_swallow_a_quota_trip);
+    tcase_add_test(rules, memory_quota_stops_a_bomb);
+    tcase_add_test(rules, request_keeps_its_generation_across_a_swap);
+    tcase_add_test(rules, host_match_is_cached_and_dropped_on_swap);
+    tcase_add_test(rules, host_cache_bounded);
+    tcase_add_test(rules, state_survives_a_swap_when_code_is_unchanged);
+    tcase_add_test(rules, identical_plugins_do_not_share_a_state);
+    suite_add_tcase(s, rules);
+    return s;
+}
+
+int main(void)
+{
+    return tu_run_suite(suite());
+}
