@@ -131,6 +131,21 @@ typedef struct dc_quota {
 
 DC_API void dc_quota_default(dc_quota *quota);
 
+/* ---- policy (SPEC 7): local, authoritative over the remote bundle ---- */
+typedef struct dc_policy dc_policy;
+
+/* Loads a policy file. On failure err names the file, the JSON path of the key and the reason,
+ * e.g. "policy/x.json: api.deny[2]: unknown API name \"ngx.sayy\"". */
+DC_API dc_rc dc_policy_load_file(const char *path, dc_policy **out, char *err, size_t errlen);
+/* Same from memory; name is used in messages in place of the file name. */
+DC_API dc_rc dc_policy_load(const char *json, size_t len, const char *name, dc_policy **out,
+                            char *err, size_t errlen);
+/* The built-in default policy (policy/default.json, compiled in). */
+DC_API dc_rc dc_policy_default(dc_policy **out, char *err, size_t errlen);
+DC_API void dc_policy_free(dc_policy *p);
+/* The bundle limits the policy sets (SPEC 7 "limits on the bundle"). */
+DC_API void dc_policy_limits(const dc_policy *p, dc_limits *out);
+
 /* ---- bundles ---- */
 typedef struct dc_bundle dc_bundle;
 
@@ -161,7 +176,7 @@ DC_API void dc_bundle_unref(dc_bundle *b);
 
 DC_API int dc_bundle_enabled(const dc_bundle *b);
 DC_API uint32_t dc_bundle_domain_count(const dc_bundle *b);
-DC_API uint32_t dc_bundle_plugin_count(const dc_bundle *b); /* plugins that will run */
+DC_API uint32_t dc_bundle_plugin_count(const dc_bundle *b); /* plugins loaded ("skip" ones too) */
 DC_API uint32_t dc_bundle_problem_count(const dc_bundle *b);
 DC_API const dc_problem *dc_bundle_problem(const dc_bundle *b, uint32_t i);
 

@@ -21,6 +21,8 @@ int cli_read_bundle(const char *arg, size_t max, char **data, size_t *len, char 
 dc_bundle *cli_load_bundle(const char *arg);
 /* Writes s as a double-quoted string with \", \\, \n, \r, \t and \xHH escapes. */
 void cli_put_quoted(FILE *out, const char *s);
+/* Writes s as a JSON string (bytes >= 0x80 pass through: the input is UTF-8). */
+void cli_put_json_string(FILE *out, const char *s);
 
 int cmd_check(int argc, char **argv);
 int cmd_run(int argc, char **argv);

@@ -64,7 +64,7 @@ static void json_field(const char *key, const char *val, int comma)
 {
     printf("%s\"%s\":", comma ? "," : "", key);
     if (val)
-        cli_put_quoted(stdout, val); /* the escapes used are valid JSON, except \x (below) */
+        cli_put_json_string(stdout, val);
     else
         fputs("null", stdout);
 }

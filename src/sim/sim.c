@@ -501,7 +501,12 @@ int dc_sim_run(dc_sim *s, dc_engine *e)
         dc_str out;
         int eof;
         dc_request_body_filter(r, s->body.data ? s->body.data : "", s->body.len, 1, &out, &eof);
+        /* kept NUL-terminated (not counted) so that dc_sim_body is also a C string */
         rc = dc_buf_append(&s->final_body, out.data, out.len);
+        if (rc == 0)
+            rc = dc_buf_reserve(&s->final_body, 1);
+        if (rc == 0)
+            s->final_body.data[s->final_body.len] = '\0';
         dc_request_run(r, DC_PHASE_LOG, &st);
     }
     dc_request_end(r);

@@ -37,7 +37,7 @@ int dc_sim_run(dc_sim *s, dc_engine *e);
 int dc_sim_status(const dc_sim *s);
 const char *dc_sim_header(const dc_sim *s, const char *name); /* first value, or NULL */
 size_t dc_sim_header_count(const dc_sim *s, const char *name);
-const char *dc_sim_body(const dc_sim *s, size_t *len);
+const char *dc_sim_body(const dc_sim *s, size_t *len); /* NUL-terminated too */
 /* Status line, headers, blank line, body, as HTTP/1.1 with CRLF line ends. */
 int dc_sim_write_response(const dc_sim *s, FILE *out);
 /* Everything plugins logged, one line per ngx.log call: "LEVEL message\n". */

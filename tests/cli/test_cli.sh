@@ -10,7 +10,7 @@ expect_in "status 200" "$TMP/out" "HTTP/1.1 200 OK"
 expect_in "content plugin's body" "$TMP/out" "hello world!"
 expect_in "CORS header" "$TMP/out" "Access-Control-Allow-Origin: http://dynamic.local.com"
 expect_in "cookie set" "$TMP/out" "Set-Cookie: superstition=token"
-expect_in "Content-Length counts bytes" "$TMP/out" "Content-Length: 26"
+expect_in "Content-Length counts bytes" "$TMP/out" "Content-Length: 25"
 expect_in "trace line for the access plugin" "$TMP/err" 'plugin="authentication required" domain="dynamic.local.com" phase=access result=ok ms='
 expect_in "trace line for the content plugin" "$TMP/err" 'plugin="dynamic content" domain="dynamic.local.com" phase=content result=ok'
 
@@ -75,7 +75,8 @@ expect_in "names the unknown phase" "$TMP/out" 'domains[0].plugins[1].phase: dom
 expect_in "names the syntax error" "$TMP/out" 'plugin="syntax"'
 expect_in "the rest loads" "$TMP/out" "1 domains, 1 plugins loaded"
 expect_exit "check --json" 1 -- "$DYNACODE" check --json "$TMP/broken.json"
-expect_exit "check --json is JSON" 0 -- python3 -c "import json,sys; d=json.load(open('$TMP/out')); assert d['ok'] is False and len(d['problems'])==2 and d['problems'][0]['plugin']=='typo'"
+cp "$TMP/out" "$TMP/check.json"
+expect_exit "check --json is JSON" 0 -- python3 -c "import json,sys; d=json.load(open('$TMP/check.json')); assert d['ok'] is False and len(d['problems'])==2 and d['problems'][0]['plugin']=='typo'"
 
 printf 'this is not { json' > "$TMP/text.json"
 expect_exit "check text that is not JSON" 2 -- "$DYNACODE" check "$TMP/text.json"

@@ -1,0 +1,623 @@
+/* bundle.c - dc_bundle_load and the bundle's accessors: the JSON structure and limits (whose
+ * failure refuses the bundle whole), general settings, domains, the shared top-level "plugins"
+ * list and previous versions kept after a refusal. One plugin's fields: bundle_plugin.c.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bundle_load.h"
+
+static const char *const top_fields[] = {"general", "domains", "plugins", NULL};
+static const char *const general_fields[] = {"status", "skip_domains", NULL};
+static const char *const domain_fields[] = {"name", "plugins", NULL};
+
+/* An entry of the top-level "plugins" list, validated once whatever references it. */
+typedef struct shared {
+    uint32_t pos;       /* index in the list */
+    int has_id;
+    int64_t id;
+    int ok;             /* pl is usable */
+    int referenced;     /* by a domain that loads */
+    int64_t index;      /* in the bundle's plugins once referenced, else -1 */
+    dc_plugin pl;       /* moved into the bundle on first reference */
+    dc_refusal why;     /* when !ok */
+} shared;
+
+typedef struct shared_list {
+    shared *v;
+    uint32_t n;
+    shared **byid;      /* entries with an id, sorted by id; first of each id only */
+    uint32_t nbyid;
+} shared_list;
+
+static const cJSON *get(const cJSON *obj, const char *key)
+{
+    return cJSON_GetObjectItemCaseSensitive(obj, key);
+}
+
+/* Writes the reason the bundle is refused whole into err; returns rc. */
+static dc_rc whole(dc_rc rc, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static dc_rc whole(dc_rc rc, char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
+}
+
+/* ---- freeing ---- */
+
+static void bundle_free(dc_bundle *b)
+{
+    for (uint32_t i = 0; i < b->nskip; i++)
+        pcre2_code_free(b->skip[i]);
+    free(b->skip);
+    for (uint32_t i = 0; i < b->ndomains; i++) {
+        free(b->domains[i].name);
+        pcre2_code_free(b->domains[i].re);
+        free(b->domains[i].plugins);
+    }
+    free(b->domains);
+    for (uint32_t i = 0; i < b->nplugins; i++)
+        dc_plugin_clear(&b->plugins[i]);
+    free(b->plugins);
+    for (uint32_t i = 0; i < b->nproblems; i++) {
+        dc_problem *p = &b->problems[i];
+        free((void *)p->path);
+        free((void *)p->domain);
+        free((void *)p->plugin);
+        free((void *)p->message);
+    }
+    free(b->problems);
+    free(b);
+}
+
+static void shared_free(shared_list *sl)
+{
+    for (uint32_t i = 0; i < sl->n; i++) {
+        dc_plugin_clear(&sl->v[i].pl);
+        dc_refusal_clear(&sl->v[i].why);
+    }
+    free(sl->v);
+    free(sl->byid);
+}
+
+/* ---- JSON text and structure: failures here refuse the bundle whole ---- */
+
+static dc_rc parse_json(const char *json, size_t len, cJSON **out, char *err, size_t errlen)
+{
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+    size_t off = end && end >= json ? (size_t)(end - json) : 0;
+    if (off > len)
+        off = len;
+    *out = NULL;
+    if (root) {
+        while (off < len && (json[off] == ' ' || json[off] == '\t' || json[off] == '\r' ||
+                             json[off] == '\n'))
+            off++;
+        if (off == len) {
+            *out = root;
+            return DC_OK;
+        }
+        cJSON_Delete(root);
+        return whole(DC_EJSON, err, errlen, "not JSON: unexpected text after the value at byte %zu",
+                     off);
+    }
+    size_t line = 1;
+    for (size_t i = 0; i < off; i++)
+        line += json[i] == '\n';
+    return whole(DC_EJSON, err, errlen, "not JSON: syntax error at byte %zu (line %zu)", off, line);
+}
+
+static dc_rc check_general(const cJSON *g, char *err, size_t errlen)
+{
+    if (!cJSON_IsObject(g))
+        return whole(DC_EBUNDLE, err, errlen, "general: expected an object");
+    const cJSON *v = get(g, "status");
+    if (v && !cJSON_IsString(v))
+        return whole(DC_EBUNDLE, err, errlen, "general.status: expected a string");
+    v = get(g, "skip_domains");
+    if (!v)
+        return DC_OK;
+    if (!cJSON_IsArray(v))
+        return whole(DC_EBUNDLE, err, errlen, "general.skip_domains: expected an array of strings");
+    uint32_t i = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, v) {
+        if (!cJSON_IsString(e))
+            return whole(DC_EBUNDLE, err, errlen, "general.skip_domains[%u]: expected a string", i);
+        i++;
+    }
+    return DC_OK;
+}
+
+/* Adds the domain's plugin objects to *nplugins. */
+static dc_rc check_domain(const cJSON *d, uint32_t i, uint64_t *nplugins, char *err,
+                          size_t errlen)
+{
+    if (!cJSON_IsObject(d))
+        return whole(DC_EBUNDLE, err, errlen, "domains[%u]: expected an object", i);
+    if (!cJSON_IsString(get(d, "name")))
+        return whole(DC_EBUNDLE, err, errlen, "domains[%u].name: expected a string", i);
+    const cJSON *pl = get(d, "plugins");
+    if (!pl)
+        return DC_OK; /* no plugins: harmless */
+    if (!cJSON_IsArray(pl))
+        return whole(DC_EBUNDLE, err, errlen, "domains[%u].plugins: expected an array", i);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, pl) {
+        *nplugins += cJSON_IsObject(e); /* an id refers to the shared list, counted there */
+    }
+    return DC_OK;
+}
+
+static dc_rc check_structure(const cJSON *root, const dc_limits *lim, char *err, size_t errlen)
+{
+    if (!cJSON_IsObject(root))
+        return whole(DC_EBUNDLE, err, errlen, "top level: expected an object");
+    dc_rc rc = check_general(get(root, "general"), err, errlen);
+    if (rc != DC_OK)
+        return rc;
+    const cJSON *doms = get(root, "domains");
+    if (!cJSON_IsArray(doms))
+        return whole(DC_EBUNDLE, err, errlen, "domains: expected an array");
+    const cJSON *sh = get(root, "plugins");
+    if (sh && !cJSON_IsArray(sh))
+        return whole(DC_EBUNDLE, err, errlen, "plugins: expected an array");
+    int nd = cJSON_GetArraySize(doms);
+    if ((uint64_t)nd > lim->max_domains)
+        return whole(DC_ELIMIT, err, errlen, "domains: %d domains, over the limit of %u", nd,
+                     lim->max_domains);
+    uint64_t np = sh ? (uint64_t)cJSON_GetArraySize(sh) : 0;
+    uint32_t i = 0;
+    const cJSON *d;
+    cJSON_ArrayForEach(d, doms) {
+        if ((rc = check_domain(d, i++, &np, err, errlen)) != DC_OK)
+            return rc;
+    }
+    if (np > lim->max_plugins)
+        return whole(DC_ELIMIT, err, errlen,
+                     "plugins: %llu plugins in the bundle, over the limit of %u",
+                     (unsigned long long)np, lim->max_plugins);
+    return DC_OK;
+}
+
+/* ---- general ---- */
+
+static dc_rc load_general(dc_loader *ld, const cJSON *g, char *err, size_t errlen)
+{
+    dc_bundle *b = ld->b;
+    dc_ld_unknown_fields(ld, g, "general", general_fields, NULL, NULL);
+    const cJSON *st = get(g, "status");
+    b->enabled = st && strcmp(st->valuestring, "enabled") == 0;
+    const cJSON *sk = get(g, "skip_domains");
+    int n = sk ? cJSON_GetArraySize(sk) : 0;
+    if (n == 0)
+        return DC_OK;
+    b->skip = calloc((size_t)n, sizeof *b->skip);
+    if (!b->skip)
+        return whole(DC_ENOMEM, err, errlen, "out of memory");
+    const cJSON *e;
+    cJSON_ArrayForEach(e, sk) {
+        char rerr[256];
+        /* a broken skip list must not start running plugins on hosts meant to be skipped */
+        if (dc_re_compile(e->valuestring, strlen(e->valuestring), &b->skip[b->nskip], rerr,
+                          sizeof rerr) != DC_OK)
+            return whole(DC_EBUNDLE, err, errlen, "general.skip_domains[%u]: %s", b->nskip, rerr);
+        b->nskip++;
+    }
+    return DC_OK;
+}
+
+/* ---- plugins in the bundle ---- */
+
+/* Moves *p into the bundle (zeroing *p). Returns its index, or -1 on OOM. */
+static int64_t push_plugin(dc_loader *ld, dc_plugin *p)
+{
+    dc_bundle *b = ld->b;
+    if (ld->oom)
+        return -1;
+    if (b->nplugins == ld->plugins_cap) {
+        uint32_t cap = ld->plugins_cap ? ld->plugins_cap * 2 : 16;
+        dc_plugin *v = realloc(b->plugins, cap * sizeof *v);
+        if (!v) {
+            ld->oom = 1;
+            return -1;
+        }
+        b->plugins = v;
+        ld->plugins_cap = cap;
+    }
+    b->plugins[b->nplugins] = *p;
+    memset(p, 0, sizeof *p);
+    return b->nplugins++;
+}
+
+/* Room was made for every entry of the domain's plugins array, one index at most each. */
+static void add_index(dc_domain *dom, int64_t idx)
+{
+    if (idx >= 0)
+        dom->plugins[dom->nplugins++] = (uint32_t)idx;
+}
+
+/* The plugin named pname of a domain named dname in prev, or NULL. */
+static const dc_plugin *find_previous(const dc_bundle *prev, const char *dname,
+                                      const char *pname)
+{
+    for (uint32_t k = 0; prev && k < prev->ndomains; k++) {
+        const dc_domain *d = &prev->domains[k];
+        if (strcmp(d->name, dname) != 0)
+            continue;
+        for (uint32_t j = 0; j < d->nplugins; j++)
+            if (strcmp(prev->plugins[d->plugins[j]].name, pname) == 0)
+                return &prev->plugins[d->plugins[j]];
+    }
+    return NULL;
+}
+
+/* Index of a copy of prev's plugin p in the new bundle (one copy however often kept). */
+static int64_t keep_previous(dc_loader *ld, const dc_plugin *p)
+{
+    for (uint32_t i = 0; i < ld->nkept; i++)
+        if (ld->kept[i].prev == p)
+            return ld->kept[i].index;
+    if (ld->nkept == ld->kept_cap) {
+        uint32_t cap = ld->kept_cap ? ld->kept_cap * 2 : 8;
+        dc_kept *v = realloc(ld->kept, cap * sizeof *v);
+        if (!v) {
+            ld->oom = 1;
+            return -1;
+        }
+        ld->kept = v;
+        ld->kept_cap = cap;
+    }
+    dc_plugin c = *p;
+    c.kept_previous = 1;
+    c.name = strdup(p->name);
+    c.bc = malloc(p->bclen ? p->bclen : 1);
+    if (!c.name || !c.bc) {
+        dc_plugin_clear(&c);
+        ld->oom = 1;
+        return -1;
+    }
+    memcpy(c.bc, p->bc, p->bclen);
+    int64_t idx = push_plugin(ld, &c);
+    dc_plugin_clear(&c); /* a no-op unless the push failed */
+    if (idx >= 0)
+        ld->kept[ld->nkept++] = (dc_kept){p, (uint32_t)idx};
+    return idx;
+}
+
+/* A plugin of dom was refused (why): its previous version stays, else it is left out. */
+static void refused(dc_loader *ld, dc_domain *dom, const char *pname, const dc_refusal *why)
+{
+    if (ld->oom)
+        return;
+    const dc_plugin *p = pname ? find_previous(ld->prev, dom->name, pname) : NULL;
+    char *path = dc_ld_strf(ld, "%s", why->path);
+    if (!p) {
+        dc_ld_problem(ld, DC_PROBLEM_PLUGIN_LEFT_OUT, path, dom->name, pname, why->msg);
+        return;
+    }
+    add_index(dom, keep_previous(ld, p));
+    char *msg = dc_ld_strf(ld, "%s; the previous version stays in force", why->msg);
+    dc_ld_problem(ld, DC_PROBLEM_KEPT_PREVIOUS, path, dom->name, pname, msg);
+    free(msg);
+}
+
+/* ---- the shared top-level list ---- */
+
+static int cmp_id(const void *a, const void *b)
+{
+    const shared *x = *(const shared *const *)a, *y = *(const shared *const *)b;
+    if (x->id != y->id)
+        return x->id < y->id ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* Sorts the entries with an id; a later entry repeating an id is refused. */
+static void index_ids(dc_loader *ld, shared_list *sl)
+{
+    if (sl->n == 0)
+        return;
+    sl->byid = malloc(sl->n * sizeof *sl->byid);
+    if (!sl->byid) {
+        ld->oom = 1;
+        return;
+    }
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < sl->n; i++)
+        if (sl->v[i].has_id)
+            sl->byid[n++] = &sl->v[i];
+    qsort(sl->byid, n, sizeof *sl->byid, cmp_id);
+    sl->nbyid = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        shared *s = sl->byid[i];
+        if (sl->nbyid == 0 || sl->byid[sl->nbyid - 1]->id != s->id) {
+            sl->byid[sl->nbyid++] = s;
+            continue;
+        }
+        s->ok = 0;
+        dc_refusal_clear(&s->why);
+        s->why.path = dc_ld_strf(ld, "plugins[%u].id", s->pos);
+        s->why.msg = dc_ld_strf(ld, "duplicate id %lld: plugins[%u] has it already",
+                                (long long)s->id, sl->byid[sl->nbyid - 1]->pos);
+    }
+}
+
+static shared *find_shared(const shared_list *sl, int64_t id)
+{
+    uint32_t lo = 0, hi = sl->nbyid;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (sl->byid[mid]->id == id)
+            return sl->byid[mid];
+        if (sl->byid[mid]->id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+static void load_shared_entry(dc_loader *ld, shared *s, const cJSON *e)
+{
+    char path[32];
+    snprintf(path, sizeof path, "plugins[%u]", s->pos);
+    s->index = -1;
+    if (!cJSON_IsObject(e)) {
+        s->why.path = dc_ld_strf(ld, "%s", path);
+        s->why.msg = dc_ld_strf(ld, "expected a plugin object");
+        return;
+    }
+    s->has_id = dc_ld_json_int(get(e, "id"), &s->id) == 0;
+    s->ok = dc_ld_plugin(ld, e, path, NULL, &s->pl, &s->why) == 0;
+    if (s->ok && !s->has_id) {
+        s->ok = 0;
+        s->why.path = dc_ld_strf(ld, "%s.id", path);
+        s->why.msg = dc_ld_strf(ld, "missing: domains refer to a plugin of this list by its id");
+    }
+}
+
+static void load_shared(dc_loader *ld, const cJSON *arr, shared_list *sl)
+{
+    int n = arr ? cJSON_GetArraySize(arr) : 0;
+    if (n == 0)
+        return;
+    sl->v = calloc((size_t)n, sizeof *sl->v);
+    if (!sl->v) {
+        ld->oom = 1;
+        return;
+    }
+    const cJSON *e;
+    cJSON_ArrayForEach(e, arr) {
+        if (ld->oom)
+            return;
+        sl->v[sl->n].pos = sl->n;
+        load_shared_entry(ld, &sl->v[sl->n++], e);
+    }
+    index_ids(ld, sl);
+}
+
+/* Shared entries no loaded domain refers to: their problems are reported all the same. */
+static void report_unreferenced(dc_loader *ld, shared_list *sl)
+{
+    for (uint32_t i = 0; i < sl->n && !ld->oom; i++) {
+        shared *s = &sl->v[i];
+        if (s->referenced || s->ok)
+            continue;
+        dc_ld_problem(ld, DC_PROBLEM_PLUGIN_LEFT_OUT, s->why.path, NULL, s->pl.name, s->why.msg);
+        s->why.path = NULL; /* now the problem's */
+    }
+}
+
+/* ---- domains ---- */
+
+static void load_ref(dc_loader *ld, shared_list *sl, dc_domain *dom, int64_t id,
+                     const char *path)
+{
+    shared *s = find_shared(sl, id);
+    if (!s) {
+        char *msg = dc_ld_strf(ld, "no plugin with id %lld in the top-level \"plugins\" list",
+                               (long long)id);
+        dc_ld_problem(ld, DC_PROBLEM_PLUGIN_LEFT_OUT, dc_ld_strf(ld, "%s", path), dom->name,
+                      NULL, msg);
+        free(msg);
+        return;
+    }
+    s->referenced = 1;
+    if (!s->ok) {
+        refused(ld, dom, s->pl.name, &s->why);
+        return;
+    }
+    if (s->index < 0)
+        s->index = push_plugin(ld, &s->pl);
+    add_index(dom, s->index);
+}
+
+static void load_entry(dc_loader *ld, shared_list *sl, dc_domain *dom, const cJSON *e,
+                       uint32_t i, uint32_t j)
+{
+    char path[64];
+    int64_t id;
+    snprintf(path, sizeof path, "domains[%u].plugins[%u]", i, j);
+    if (cJSON_IsObject(e)) {
+        dc_plugin pl;
+        dc_refusal why;
+        if (dc_ld_plugin(ld, e, path, dom->name, &pl, &why) == 0)
+            add_index(dom, push_plugin(ld, &pl));
+        else
+            refused(ld, dom, pl.name, &why);
+        dc_plugin_clear(&pl);
+        dc_refusal_clear(&why);
+    } else if (dc_ld_json_int(e, &id) == 0) {
+        load_ref(ld, sl, dom, id, path);
+    } else {
+        dc_ld_problem(ld, DC_PROBLEM_PLUGIN_LEFT_OUT, dc_ld_strf(ld, "%s", path), dom->name, NULL,
+                      "expected a plugin object or the integer id of an entry of the top-level "
+                      "\"plugins\" list");
+    }
+}
+
+static void domain_left_out(dc_loader *ld, uint32_t i, const char *name, const char *msg)
+{
+    dc_ld_problem(ld, DC_PROBLEM_DOMAIN_LEFT_OUT, dc_ld_strf(ld, "domains[%u].name", i), name,
+                  NULL, msg);
+}
+
+/* Fills the next domain slot from d; a name that is too long or does not compile leaves the
+ * domain out. */
+static void load_domain(dc_loader *ld, shared_list *sl, const cJSON *d, uint32_t i)
+{
+    char path[32], rerr[256];
+    const char *name = get(d, "name")->valuestring;
+    size_t nlen = strlen(name);
+    pcre2_code *re = NULL;
+    snprintf(path, sizeof path, "domains[%u]", i);
+    dc_ld_unknown_fields(ld, d, path, domain_fields, name, NULL);
+    if (nlen > ld->lim->max_name_bytes) {
+        char *msg = dc_ld_strf(ld, "name is %zu bytes, over the limit of %u", nlen,
+                               ld->lim->max_name_bytes);
+        domain_left_out(ld, i, name, msg);
+        free(msg);
+        return;
+    }
+    int any = strcmp(name, "*") == 0;
+    if (!any && dc_re_compile(name, nlen, &re, rerr, sizeof rerr) != DC_OK) {
+        domain_left_out(ld, i, name, rerr);
+        return;
+    }
+    const cJSON *pls = get(d, "plugins");
+    int np = pls ? cJSON_GetArraySize(pls) : 0;
+    dc_domain *dom = &ld->b->domains[ld->b->ndomains];
+    *dom = (dc_domain){.name = strdup(name), .any = any, .re = re};
+    dom->plugins = np ? malloc((size_t)np * sizeof *dom->plugins) : NULL;
+    ld->b->ndomains++; /* freed with the bundle from here on */
+    if (!dom->name || (np && !dom->plugins)) {
+        ld->oom = 1;
+        return;
+    }
+    uint32_t j = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, pls) {
+        if (ld->oom)
+            return;
+        load_entry(ld, sl, dom, e, i, j++);
+    }
+}
+
+static dc_rc load_all(dc_loader *ld, shared_list *sl, const cJSON *root, char *err,
+                      size_t errlen)
+{
+    dc_ld_unknown_fields(ld, root, "", top_fields, NULL, NULL);
+    dc_rc rc = load_general(ld, get(root, "general"), err, errlen);
+    if (rc != DC_OK)
+        return rc;
+    const cJSON *doms = get(root, "domains");
+    int nd = cJSON_GetArraySize(doms);
+    if (nd > 0 && !(ld->b->domains = calloc((size_t)nd, sizeof *ld->b->domains)))
+        ld->oom = 1;
+    load_shared(ld, get(root, "plugins"), sl);
+    uint32_t i = 0;
+    const cJSON *d;
+    cJSON_ArrayForEach(d, doms) {
+        if (ld->oom)
+            break;
+        load_domain(ld, sl, d, i++);
+    }
+    report_unreferenced(ld, sl);
+    return DC_OK;
+}
+
+static dc_rc build(const cJSON *root, const char *json, size_t len, const dc_limits *lim,
+                   const dc_bundle *previous, dc_bundle **out, char *err, size_t errlen)
+{
+    dc_bundle *b = calloc(1, sizeof *b);
+    if (!b)
+        return whole(DC_ENOMEM, err, errlen, "out of memory");
+    atomic_init(&b->refs, 1);
+    b->hash = dc_hash64(json, len);
+    dc_loader ld = {.lim = lim, .prev = previous, .b = b};
+    shared_list sl = {0};
+    dc_rc rc = load_all(&ld, &sl, root, err, errlen);
+    shared_free(&sl);
+    free(ld.kept);
+    if (rc == DC_OK && ld.oom)
+        rc = whole(DC_ENOMEM, err, errlen, "out of memory while loading the bundle");
+    if (rc != DC_OK) {
+        bundle_free(b);
+        return rc;
+    }
+    *out = b;
+    return DC_OK;
+}
+
+dc_rc dc_bundle_load(const char *json, size_t len, const dc_limits *limits,
+                     const dc_bundle *previous, dc_bundle **out, char *err, size_t errlen)
+{
+    dc_limits def;
+    if (!out || (!json && len))
+        return whole(DC_EINVAL, err, errlen, "dc_bundle_load: bad argument");
+    *out = NULL;
+    if (!limits) {
+        dc_limits_default(&def);
+        limits = &def;
+    }
+    if (len > limits->max_bundle_bytes)
+        return whole(DC_ELIMIT, err, errlen, "bundle is %zu bytes, over the limit of %zu", len,
+                     limits->max_bundle_bytes);
+    cJSON *root = NULL;
+    dc_rc rc = parse_json(json ? json : "", len, &root, err, errlen);
+    if (rc == DC_OK)
+        rc = check_structure(root, limits, err, errlen);
+    if (rc == DC_OK)
+        rc = build(root, json ? json : "", len, limits, previous, out, err, errlen);
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* ---- accessors ---- */
+
+dc_bundle *dc_bundle_ref(dc_bundle *b)
+{
+    if (b)
+        atomic_fetch_add_explicit(&b->refs, 1, memory_order_relaxed);
+    return b;
+}
+
+void dc_bundle_unref(dc_bundle *b)
+{
+    if (b && atomic_fetch_sub_explicit(&b->refs, 1, memory_order_acq_rel) == 1)
+        bundle_free(b);
+}
+
+int dc_bundle_enabled(const dc_bundle *b)
+{
+    return b && b->enabled;
+}
+
+uint32_t dc_bundle_domain_count(const dc_bundle *b)
+{
+    return b ? b->ndomains : 0;
+}
+
+uint32_t dc_bundle_plugin_count(const dc_bundle *b)
+{
+    return b ? b->nplugins : 0;
+}
+
+uint32_t dc_bundle_problem_count(const dc_bundle *b)
+{
+    return b ? b->nproblems : 0;
+}
+
+const dc_problem *dc_bundle_problem(const dc_bundle *b, uint32_t i)
+{
+    return b && i < b->nproblems ? &b->problems[i] : NULL;
+}

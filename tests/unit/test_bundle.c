@@ -1,0 +1,706 @@
+/* test_bundle.c - dc_bundle_load rule by rule (SPEC 3 and 11): what refuses a bundle whole, what
+ * leaves one plugin or domain out, shared plugins, unknown fields, previous versions kept.
+ * JSON literals are written with ' for " (see load()).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "testutil.h"
+
+static char err[1024];
+
+/* Loads json after turning every ' into "; err gets the reason on failure. */
+static dc_rc load_lim(const char *qjson, const dc_limits *lim, const dc_bundle *prev,
+                      dc_bundle **out)
+{
+    char *json = strdup(qjson);
+    ck_assert_ptr_nonnull(json);
+    for (char *p = json; *p; p++)
+        if (*p == '\'')
+            *p = '"';
+    err[0] = '\0';
+    dc_rc rc = dc_bundle_load(json, strlen(json), lim, prev, out, err, sizeof err);
+    free(json);
+    return rc;
+}
+
+static dc_rc load(const char *qjson, dc_bundle **out)
+{
+    dc_limits lim;
+    dc_limits_default(&lim);
+    return load_lim(qjson, &lim, NULL, out);
+}
+
+/* Loads a bundle that must be accepted. */
+static dc_bundle *must_load(const char *qjson)
+{
+    dc_bundle *b = NULL;
+    dc_rc rc = load(qjson, &b);
+    ck_assert_msg(rc == DC_OK, "refused: %s: %s", dc_strerror(rc), err);
+    ck_assert_ptr_nonnull(b);
+    return b;
+}
+
+static void must_refuse(const char *qjson, dc_rc want, const char *err_prefix)
+{
+    dc_bundle *b = (dc_bundle *)&err; /* must be reset to NULL */
+    dc_rc rc = load(qjson, &b);
+    ck_assert_msg(rc == want, "got %s (%s) for %s", dc_strerror(rc), err, qjson);
+    ck_assert_ptr_null(b);
+    ck_assert_msg(strncmp(err, err_prefix, strlen(err_prefix)) == 0, "err \"%s\" for %s", err,
+                  qjson);
+}
+
+static const dc_problem *find_problem(const dc_bundle *b, dc_problem_kind kind, const char *path)
+{
+    for (uint32_t i = 0; i < dc_bundle_problem_count(b); i++) {
+        const dc_problem *p = dc_bundle_problem(b, i);
+        if (p->kind == kind && strcmp(p->path, path) == 0)
+            return p;
+    }
+    return NULL;
+}
+
+static const dc_problem *must_find(const dc_bundle *b, dc_problem_kind kind, const char *path)
+{
+    const dc_problem *p = find_problem(b, kind, path);
+    if (!p) {
+        for (uint32_t i = 0; i < dc_bundle_problem_count(b); i++)
+            fprintf(stderr, "problem %d %s: %s\n", dc_bundle_problem(b, i)->kind,
+                    dc_bundle_problem(b, i)->path, dc_bundle_problem(b, i)->message);
+    }
+    ck_assert_msg(p != NULL, "no problem of kind %d at %s", kind, path);
+    return p;
+}
+
+static uint32_t count_kind(const dc_bundle *b, dc_problem_kind kind)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < dc_bundle_problem_count(b); i++)
+        n += dc_bundle_problem(b, i)->kind == kind;
+    return n;
+}
+
+/* The plugin at position j of domain i. */
+static const dc_plugin *dplug(const dc_bundle *b, uint32_t i, uint32_t j)
+{
+    ck_assert_uint_lt(i, b->ndomains);
+    ck_assert_uint_lt(j, b->domains[i].nplugins);
+    ck_assert_uint_lt(b->domains[i].plugins[j], b->nplugins);
+    return &b->plugins[b->domains[i].plugins[j]];
+}
+
+#define P(name, phase, code) "{'name':'" name "','phase':'" phase "','code':'" code "'}"
+#define GEN "'general':{'status':'enabled'}"
+
+/* ---- the original library's example ---- */
+
+START_TEST(original_readme_bundle_loads)
+{
+    size_t len;
+    char *json = tu_read_source_file("../shared/examples/original-readme-bundle.json", &len);
+    dc_limits lim;
+    dc_limits_default(&lim);
+    dc_bundle *b = NULL;
+    ck_assert_int_eq(dc_bundle_load(json, len, &lim, NULL, &b, err, sizeof err), DC_OK);
+    ck_assert_int_eq(dc_bundle_enabled(b), 1);
+    ck_assert_uint_eq(dc_bundle_domain_count(b), 1);
+    ck_assert_uint_eq(dc_bundle_plugin_count(b), 3);
+    ck_assert_uint_eq(dc_bundle_problem_count(b), 0);
+    ck_assert_uint_eq(b->nskip, 1);
+    ck_assert_int_eq(dc_re_search(b->skip[0], "api.server.local.com", 20, NULL), 1);
+    ck_assert_int_eq(dc_re_search(b->skip[0], "dynamic.local.com", 17, NULL), 0);
+    const dc_domain *d = &b->domains[0];
+    ck_assert_str_eq(d->name, "dynamic.local.com");
+    ck_assert_int_eq(d->any, 0);
+    ck_assert_ptr_nonnull(d->re);
+    ck_assert_uint_eq(d->nplugins, 3);
+    const dc_phase want[] = {DC_PHASE_CONTENT, DC_PHASE_HEADER_FILTER, DC_PHASE_ACCESS};
+    const char *names[] = {"dynamic content", "adding cors headers", "authentication required"};
+    for (uint32_t j = 0; j < 3; j++) {
+        const dc_plugin *p = dplug(b, 0, j);
+        ck_assert_str_eq(p->name, names[j]);
+        ck_assert_int_eq(p->phase, want[j]);
+        ck_assert_mem_eq(p->bc, "\033LJ", 3);
+        ck_assert_int_eq(p->kept_previous, 0);
+        ck_assert_int_eq(p->skip, 0);
+        ck_assert(p->sampling == 1.0);
+    }
+    ck_assert(b->hash == dc_hash64(json, len));
+    dc_bundle_unref(b);
+    free(json);
+}
+END_TEST
+
+START_TEST(status_other_than_enabled_disables)
+{
+    const char *cases[] = {"{'general':{'status':'disabled'},'domains':[]}",
+                           "{'general':{'status':'Enabled'},'domains':[]}",
+                           "{'general':{},'domains':[]}"};
+    for (size_t i = 0; i < 3; i++) {
+        dc_bundle *b = must_load(cases[i]);
+        ck_assert_int_eq(dc_bundle_enabled(b), 0);
+        dc_bundle_unref(b);
+    }
+    dc_bundle *b = must_load("{" GEN ",'domains':[]}");
+    ck_assert_int_eq(dc_bundle_enabled(b), 1);
+    ck_assert_uint_eq(dc_bundle_domain_count(b), 0);
+    dc_bundle_unref(b);
+}
+END_TEST
+
+/* ---- refused whole ---- */
+
+START_TEST(not_json_is_refused)
+{
+    must_refuse("{'general':", DC_EJSON, "not JSON");
+    must_refuse("", DC_EJSON, "not JSON");
+    must_refuse("{" GEN ",'domains':[]} trailing", DC_EJSON, "not JSON");
+    must_refuse("{'general':{'status':'enabled'},\n'domains':[}", DC_EJSON, "not JSON");
+    ck_assert_msg(strstr(err, "line 2") != NULL, "err: %s", err);
+}
+END_TEST
+
+static const struct {
+    const char *json;
+    const char *err;
+} bad_structure[] = {
+    {"[]", "top level: expected an object"},
+    {"{'domains':[]}", "general: expected an object"},
+    {"{'general':[],'domains':[]}", "general: expected an object"},
+    {"{" GEN "}", "domains: expected an array"},
+    {"{" GEN ",'domains':{}}", "domains: expected an array"},
+    {"{'general':{'status':1},'domains':[]}", "general.status: expected a string"},
+    {"{'general':{'skip_domains':'x'},'domains':[]}", "general.skip_domains: expected"},
+    {"{'general':{'skip_domains':['a',2]},'domains':[]}", "general.skip_domains[1]: expected"},
+    {"{" GEN ",'domains':[{'name':'a'},{'name':'b'},{'name':'c'},{'name':4}]}",
+     "domains[3].name: expected a string"},
+    {"{" GEN ",'domains':[{'plugins':[]}]}", "domains[0].name: expected a string"},
+    {"{" GEN ",'domains':['a.com']}", "domains[0]: expected an object"},
+    {"{" GEN ",'domains':[{'name':'a','plugins':{}}]}", "domains[0].plugins: expected an array"},
+    {"{" GEN ",'domains':[],'plugins':{}}", "plugins: expected an array"},
+    {"{" GEN ",'domains':[],'plugins':null}", "plugins: expected an array"},
+};
+
+START_TEST(wrong_structure_is_refused_with_the_path)
+{
+    must_refuse(bad_structure[_i].json, DC_EBUNDLE, bad_structure[_i].err);
+}
+END_TEST
+
+START_TEST(bundle_over_size_limit)
+{
+    dc_limits lim;
+    dc_limits_default(&lim);
+    const char *json = "{" GEN ",'domains':[]}";
+    lim.max_bundle_bytes = strlen(json) - 1;
+    dc_bundle *b = NULL;
+    ck_assert_int_eq(load_lim(json, &lim, NULL, &b), DC_ELIMIT);
+    ck_assert_ptr_null(b);
+    ck_assert_ptr_nonnull(strstr(err, "over the limit"));
+    lim.max_bundle_bytes = strlen(json);
+    ck_assert_int_eq(load_lim(json, &lim, NULL, &b), DC_OK);
+    dc_bundle_unref(b);
+}
+END_TEST
+
+START_TEST(too_many_domains_or_plugins)
+{
+    dc_limits lim;
+    dc_limits_default(&lim);
+    dc_bundle *b = NULL;
+    const char *doms = "{" GEN ",'domains':[{'name':'a'},{'name':'b'},{'name':'c'}]}";
+    lim.max_domains = 2;
+    ck_assert_int_eq(load_lim(doms, &lim, NULL, &b), DC_ELIMIT);
+    ck_assert_ptr_nonnull(strstr(err, "domains"));
+    lim.max_domains = 3;
+    ck_assert_int_eq(load_lim(doms, &lim, NULL, &b), DC_OK);
+    dc_bundle_unref(b);
+
+    /* two inline plugins and one in the shared list (referenced twice: counts once) */
+    const char *pl = "{" GEN ",'domains':[{'name':'a','plugins':[" P("x", "log", "") ",2,"
+                     P("y", "log", "") "]},{'name':'b','plugins':[2]}],"
+                     "'plugins':[{'id':2,'name':'s','phase':'log','code':''}]}";
+    lim.max_plugins = 2;
+    ck_assert_int_eq(load_lim(pl, &lim, NULL, &b), DC_ELIMIT);
+    ck_assert_ptr_nonnull(strstr(err, "plugins"));
+    lim.max_plugins = 3;
+    ck_assert_int_eq(load_lim(pl, &lim, NULL, &b), DC_OK);
+    ck_assert_uint_eq(dc_bundle_plugin_count(b), 3);
+    dc_bundle_unref(b);
+}
+END_TEST
+
+START_TEST(bad_skip_regex_refuses_whole)
+{
+    must_refuse("{'general':{'status':'enabled','skip_domains':['ok','(']},'domains':[]}",
+                DC_EBUNDLE, "general.skip_domains[1]: ");
+    ck_assert_ptr_nonnull(strstr(err, "missing closing parenthesis"));
+}
+END_TEST
+
+/* ---- one plugin left out, the others load ---- */
+
+START_TEST(unknown_phase_leaves_the_plugin_out)
+{
+    dc_bundle *b = must_load("{" GEN ",'domains':[{'name':'d.com','plugins':["
+                             P("a", "access", "local x = 1") "," P("typo", "acess", "") ","
+                             P("c", "log", "") "]}]}");
+    ck_assert_uint_eq(dc_bundle_plugin_count(b), 2);
+    ck_assert_uint_eq(b->domains[0].nplugins, 2);
+    ck_assert_str_eq(dplug(b, 0, 0)->name, "a");
+    ck_assert_str_eq(dplug(b, 0, 1)->name, "c");
+    ck_assert_int_eq(dplug(b, 0, 1)->phase, DC_PHASE_LOG);
+    ck_assert_uint_eq(dc_bundle_problem_count(b), 1);
+    const dc_problem *p = must_find(b, DC_PROBLEM_PLUGIN_LEFT_OUT, "domains[0].plugins[1].phase");
+    ck_assert_str_eq(p->message, "unknown phase \"acess\"");
+    ck_assert_str_eq(p->domain, "d.com");
+    ck_assert_str_eq(p->plugin, "typo");
+    dc_bundle_unref(b);
+}
+END_TEST
+
+START_TEST(syntax_error_leaves_the_plugin_out)
+{
+    dc_bundle *b = must_load("{" GEN ",'domains':[{'name':'d','plugins':["
+                             P("broken", "access", "local = 1") "," P("fine", "log", "") "]}]}");
+    ck_assert_uint_eq(dc_bundle_plugin_count(b), 1);
+    ck_assert_str_eq(dplug(b, 0, 0)->name, "fine");
+    const dc_problem *p = must_find(b, DC_PROBLEM_PLUGIN_LEFT_OUT, "domains[0].plugins[0].code");
+    ck_assert_msg(strncmp(p->message, "broken:1:", 9) == 0, "message: %s", p->message);
+    ck_assert_str_eq(p->plugin, "broken");
+    dc_bundle_unref(b);
+}
+END_TEST
+
+START_TEST(bytecode_is_refused)
+{
+    dc_bundle *b = must_load("{" GEN ",'domains':[{'name':'d','plugins':["
+                             P("puc", "access", "\\u001bLuaQ") "," P("lj", "log", "\\u001bLJ\\u0002")
+                             "," P("fine", "log", "") "]}]}");
+    ck_assert_uint_eq(dc_bundle_plugin_count(b), 1);
+    ck_assert_str_eq(dplug(b, 0, 0)->name, "fine");
+    const char *paths[] = {"domains[0].plugins[0].code", "domains[0].plugins[1].code"};
+    for (int i = 0; i < 2; i++) {
+        const dc_problem *p = must_find(b, DC_PROBLEM_PLUGIN_LEFT_OUT, paths[i]);
+        ck_assert_str_eq(p->message, "bytecode is refused, source only");
+    }
+    dc_bundle_unref(b);
+}
+END_TEST
+
+START_TEST(code_over_the_limit_is_left_out)
+{
+    dc_limits lim;
+    dc_limits_default(&lim);
+    lim.max_code_bytes = 10;
+    dc_bundle *b = NULL;
+    ck_assert_int_eq(load_lim("{" GEN ",'domains':[{'name':'d','plugins':["
+                              P("long", "access", "local x = 12345") ","
+                              P("short", "log", "local y=1") "]}]}", &lim, NULL, &b), DC_OK);
+    ck_assert_uint_eq(dc_bundle_plugin_count(b), 1);
+    ck_assert_str_eq(dplug(b, 0, 0)->name, "short");
+    const dc_problem *p = must_find(b, DC_PROBLEM_PLUGIN_LEFT_OUT, "domains[0].plugins[0].code");
+    ck_assert_str_eq(p->message, "code is 15 bytes, over the limit of 10");
+    dc_bundle_unref(b);
+}
+END_TEST
+
+START_TEST(missing_or_mistyped_fields_leave_the_plugin_out)
+{
+    dc_bundle *b = must_load("{" GEN ",'domains':[{'name':'d','plugins':["
+                             "{'phase':'log','code':''},"
+                             "{'name':'nocode','phase':'log'},"
+                             "{'name':'skipstr','phase':'log','code':'','skip':'yes'},"
+                             "{'name':'idstr','phase':'log','code':'','id':'7'},"
+                             "{'name':'q','phase':'log','code':'','quota':{'time_ms':-1}},"
+                             "{'name':'qt','phase':'log','code':'','quota':5},"
+                             "'a string', true, 2.5,"
+                             P("fine", "log", "") "]}]}");
+    ck_assert_uint_eq(dc_bundle_plugin_count(b), 1);
+    ck_assert_str_eq(dplug(b, 0, 0)->name, "fine");
+    ck_assert_str_eq(must_find(b, DC_PROBLEM_PLUGIN_LEFT_OUT, "domains[0].plugins[0].name")->message,
+                     "missing: a string is required");
+    ck_assert_ptr_null(must_find(b, DC_PROBLEM_PLUGIN_LEFT_OUT, "domains[0].plugins[0].name")->plugin);
+    must_find(b, DC_PROBLEM_PLUGIN_LEFT_OUT, "domains[0].plugins[1].code");
+    must_find(b, DC_PROBLEM_PLUGIN_LEFT_OUT, "domains[0].plugins[2].skip");
+    must_find(b, DC_PROBLEM_PLUGIN_LEFT_OUT, "domains[0].plugins[3].id");
+    ck_assert_str_eq(must_find(b, DC_PROBLEM_PLUGIN_LEFT_OUT,
+                               "domains[0].plugins[4].quota.time_ms")->message,
+                     "expected a non-negative integer");
+    must_find(b, DC_PROBLEM_PLUGIN_LEFT_OUT, "domains[0].plugins[5].quota");
+    for (int j = 6; j <= 8; j++) {
+        char path[64];
+        snprintf(path, sizeof path, "domains[0].plugins[%d]", j);
+        ck_assert_str_eq(must_find(b, DC_PROBLEM_PLUGIN_LEFT_OUT, path)->domain, "d");
+    }
+    ck_assert_uint_eq(dc_bundle_problem_count(b), 9);
+    dc_bundle_unref(b);
+}
+END_TEST
+
+START_TEST(long_plugin_name_is_left_out)
+{
+    dc_limits lim;
+    dc_limits_default(&lim);
+    lim.max_name_bytes = 8;
+    dc_bundle *b = NULL;
+    ck_assert_int_eq(load_lim("{" GEN ",'domains':[{'name':'d','plugins':["
+                              P("123456789", "log", "") "," P("12345678", "log", "") "]}]}",
+                              &lim, NULL, &b), DC_OK);
+    ck_assert_uint_eq(dc_bundle_plugin_count(b), 1);
+    ck_assert_str_eq(dplug(b, 0, 0)->name, "12345678");
+    ck_assert_str_eq(must_find(b, DC_PROBLEM_PLUGIN_LEFT_OUT, "domains[0].plugins[0].name")->message,
+                     "name is 9 bytes, over the limit of 8");
+    dc_bundle_unref(b);
+}
+END_TEST
+
+/* ---- domains ---- */
+
+START_TEST(bad_domain_regex_leaves_the_domain_out)
+{
+    dc_bundle *b = must_load("{" GEN ",'domains':[{'name':'(','plugins':[" P("a", "log", "")
+                             "]},{'name':'ok\\\\.com','plugins':[" P("b", "log", "") "]}]}");
+    ck_assert_uint_eq(dc_bundle_domain_count(b), 1);
+    ck_assert_str_eq(b->domains[0].name, "ok\\.com");
+    ck_assert_int_eq(dc_re_search(b->domains[0].re, "www.ok.com", 10, NULL), 1);
+    ck_assert_int_eq(dc_re_search(b->domains[0].re, "okxcom", 6, NULL), 0);
+    ck_assert_uint_eq(dc_bundle_plugin_count(b), 1);
+    ck_assert_str_eq(dplug(b, 0, 0)->name, "b");
+    const dc_problem *p = must_find(b, DC_PROBLEM_DOMAIN_LEFT_OUT, "domains[0].name");
+    ck_assert_ptr_nonnull(strstr(p->message, "missing closing parenthesis"));
+    ck_assert_str_eq(p->domain, "(");
+    ck_assert_ptr_null(p->plugin);
+    ck_assert_uint_eq(dc_bundle_problem_count(b), 1);
+    dc_bundle_unref(b);
+}
+END_TEST
+
+START_TEST(star_domain_and_long_domain_name)
+{
+    dc_limits lim;
+    dc_limits_default(&lim);
+    lim.max_name_bytes = 8;
+    dc_bundle *b = NULL;
+    ck_assert_int_eq(load_lim("{" GEN ",'domains':[{'name':'*'},{'name':'longer.than8'},"
+                              "{'name':'a.com','plugins':[]}]}", &lim, NULL, &b), DC_OK);
+    ck_assert_uint_eq(dc_bundle_domain_count(b), 2);
+    ck_assert_int_eq(b->domains[0].any, 1);
+    ck_assert_ptr_null(b->domains[0].re);
+    ck_assert_uint_eq(b->domains[0].nplugins, 0);
+    ck_assert_str_eq(b->domains[1].name, "a.com");
+    ck_assert_int_eq(b->domains[1].any, 0);
+    const dc_problem *p = must_find(b, DC_PROBLEM_DOMAIN_LEFT_OUT, "domains[1].name");
+    ck_assert_str_eq(p->message, "name is 12 bytes, over the limit of 8");
+    dc_bundle_unref(b);
+}
+END_TEST
+
+/* ---- the shared top-level list ---- */
+
+START_TEST(shared_plugin_is_one_entry)
+{
+    dc_bundle *b = must_load("{" GEN ",'domains':["
+                             "{'name':'a','plugins':[" P("x", "access", "") ",2]},"
+                             "{'name':'b','plugins':[2]}],"
+                             "'plugins':[{'id':2,'name':'shared','phase':'log','code':'local s'},"
+                             "{'id':3,'name':'unused','phase':'log','code':''}]}");
+    ck_assert_uint_eq(b->nplugins, 2);
+    ck_assert_uint_eq(b->domains[0].nplugins, 2);
+    ck_assert_uint_eq(b->domains[1].nplugins, 1);
+    ck_assert_uint_eq(b->domains[0].plugins[1], b->domains[1].plugins[0]);
+    const dc_plugin *s = dplug(b, 1, 0);
+    ck_assert_str_eq(s->name, "shared");
+    ck_assert_int_eq(s->has_id, 1);
+    ck_assert_int_eq(s->id, 2);
+    ck_assert_int_eq(s->phase, DC_PHASE_LOG);
+    ck_assert_uint_eq(dc_bundle_problem_count(b), 0);
+    dc_bundle_unref(b);
+}
+END_TEST
+
+START_TEST(unknown_id_is_a_problem)
+{
+    dc_bundle *b = must_load("{" GEN ",'domains':[{'name':'a','plugins':[7," P("x", "log", "")
+                             "]}],'plugins':[{'id':2,'name':'s','phase':'log','code':''}]}");
+    ck_assert_uint_eq(dc_bundle_plugin_count(b), 1);
+    ck_assert_str_eq(dplug(b, 0, 0)->name, "x");
+    const dc_problem *p = must_find(b, DC_PROBLEM_PLUGIN_LEFT_OUT, "domains[0].plugins[0]");
+    ck_assert_str_eq(p->message, "no plugin with id 7 in the top-level \"plugins\" list");
+    ck_assert_str_eq(p->domain, "a");
+    dc_bundle_unref(b);
+}
+END_TEST
+
+START_TEST(shared_list_problems)
+{
+    dc_bundle *b = must_load("{" GEN ",'domains':[{'name':'a','plugins':[1,2,4]}],"
+                             "'plugins':[{'id':1,'name':'bad','phase':'log','code':'local ='},"
+                             "{'id':2,'name':'two','phase':'log','code':''},"
+                             "{'id':2,'name':'dup','phase':'log','code':''},"
+                             "{'name':'noid','phase':'log','code':''},"
+                             "{'id':9,'name':'unref','phase':'acess','code':''},"
+                             "'junk']}");
+    ck_assert_uint_eq(dc_bundle_plugin_count(b), 1);
+    ck_assert_str_eq(dplug(b, 0, 0)->name, "two");
+    /* referenced and refused: reported once per referencing domain, naming it */
+    const dc_problem *p = must_find(b, DC_PROBLEM_PLUGIN_LEFT_OUT, "plugins[0].code");
+    ck_assert_str_eq(p->domain, "a");
+    ck_assert_str_eq(p->plugin, "bad");
+    p = must_find(b, DC_PROBLEM_PLUGIN_LEFT_OUT, "plugins[2].id");
+    ck_assert_ptr_nonnull(strstr(p->message, "duplicate id 2"));
+    ck_assert_ptr_null(p->domain);
+    must_find(b, DC_PROBLEM_PLUGIN_LEFT_OUT, "plugins[3].id");
+    p = must_find(b, DC_PROBLEM_PLUGIN_LEFT_OUT, "plugins[4].phase");
+    ck_assert_str_eq(p->message, "unknown phase \"acess\"");
+    must_find(b, DC_PROBLEM_PLUGIN_LEFT_OUT, "plugins[5]");
+    must_find(b, DC_PROBLEM_PLUGIN_LEFT_OUT, "domains[0].plugins[2]");
+    ck_assert_uint_eq(dc_bundle_problem_count(b), 6);
+    dc_bundle_unref(b);
+}
+END_TEST
+
+/* ---- unknown fields ---- */
+
+START_TEST(unknown_fields_are_reported)
+{
+    dc_bundle *b = must_load("{'general':{'status':'enabled','bar':1},'foo':true,"
+                             "'domains':[{'name':'d','baz':[],'plugins':[{'name':'p',"
+                             "'phase':'log','code':'','qux':1,'quota':{'zzz':1,'time_ms':5},"
+                             "'odd key':2}]}]}");
+    ck_assert_uint_eq(dc_bundle_plugin_count(b), 1);
+    ck_assert_int_eq(dplug(b, 0, 0)->quota.time_ms, 5);
+    const char *paths[] = {"foo", "general.bar", "domains[0].baz", "domains[0].plugins[0].qux",
+                           "domains[0].plugins[0].quota.zzz",
+                           "domains[0].plugins[0][\"odd key\"]"};
+    const char *msgs[] = {"unknown field \"foo\"", "unknown field \"bar\"", "unknown field \"baz\"",
+                          "unknown field \"qux\"", "unknown field \"zzz\"",
+                          "unknown field \"odd key\""};
+    for (int i = 0; i < 6; i++)
+        ck_assert_str_eq(must_find(b, DC_PROBLEM_UNKNOWN_FIELD, paths[i])->message, msgs[i]);
+    ck_assert_str_eq(must_find(b, DC_PROBLEM_UNKNOWN_FIELD, "domains[0].plugins[0].qux")->plugin,
+                     "p");
+    ck_assert_uint_eq(dc_bundle_problem_count(b), 6);
+    ck_assert_uint_eq(count_kind(b, DC_PROBLEM_PLUGIN_LEFT_OUT), 0);
+    dc_bundle_unref(b);
+}
+END_TEST
+
+START_TEST(messages_are_quoted_on_one_line)
+{
+    dc_bundle *b = must_load("{" GEN ",'domains':[{'name':'d','plugins':["
+                             P("p", "ac\\\"c\\ness", "") "]}]}");
+    const dc_problem *p = must_find(b, DC_PROBLEM_PLUGIN_LEFT_OUT, "domains[0].plugins[0].phase");
+    ck_assert_str_eq(p->message, "unknown phase \"ac\\\"c\\x0aess\"");
+    dc_bundle_unref(b);
+}
+END_TEST
+
+/* ---- previous versions ---- */
+
+START_TEST(previous_version_stays_in_force)
+{
+    dc_limits lim;
+    dc_limits_default(&lim);
+    dc_bundle *a = NULL, *b = NULL, *c = NULL;
+    ck_assert_int_eq(load_lim("{" GEN ",'domains':[{'name':'d','plugins':["
+                              P("auth", "access", "local ok = 1") "," P("log", "log", "") "]}]}",
+                              &lim, NULL, &a), DC_OK);
+    const dc_plugin *old = dplug(a, 0, 0);
+    size_t bclen = old->bclen;
+    unsigned char *bc = malloc(bclen);
+    memcpy(bc, old->bc, bclen);
+    uint64_t hash = old->code_hash;
+
+    const char *next = "{" GEN ",'domains':[{'name':'d','plugins':[" P("log", "log", "local n")
+                       "," P("auth", "access", "local = broken") "]},{'name':'e','plugins':["
+                       P("auth", "access", "local = broken") "]}]}";
+    ck_assert_int_eq(load_lim(next, &lim, a, &b), DC_OK);
+    dc_bundle_unref(a); /* b holds a copy, not a borrow */
+    ck_assert_uint_eq(dc_bundle_plugin_count(b), 2);
+    const dc_plugin *kept = dplug(b, 0, 1);
+    ck_assert_str_eq(kept->name, "auth");
+    ck_assert_int_eq(kept->kept_previous, 1);
+    ck_assert_int_eq(kept->phase, DC_PHASE_ACCESS);
+    ck_assert_uint_eq(kept->bclen, bclen);
+    ck_assert_mem_eq(kept->bc, bc, bclen);
+    ck_assert(kept->code_hash == hash);
+    ck_assert_int_eq(dplug(b, 0, 0)->kept_previous, 0);
+    const dc_problem *p = must_find(b, DC_PROBLEM_KEPT_PREVIOUS, "domains[0].plugins[1].code");
+    ck_assert_msg(strncmp(p->message, "auth:1:", 7) == 0, "message: %s", p->message);
+    ck_assert_ptr_nonnull(strstr(p->message, "; the previous version stays in force"));
+    ck_assert_str_eq(p->domain, "d");
+    /* domain e had no auth before: left out */
+    ck_assert_uint_eq(b->domains[1].nplugins, 0);
+    must_find(b, DC_PROBLEM_PLUGIN_LEFT_OUT, "domains[1].plugins[0].code");
+    ck_assert_uint_eq(count_kind(b, DC_PROBLEM_KEPT_PREVIOUS), 1);
+
+    /* the kept copy is kept again from b, and without previous the plugin is left out */
+    ck_assert_int_eq(load_lim(next, &lim, b, &c), DC_OK);
+    ck_assert_int_eq(dplug(c, 0, 1)->kept_previous, 1);
+    ck_assert_mem_eq(dplug(c, 0, 1)->bc, bc, bclen);
+    dc_bundle_unref(c);
+    ck_assert_int_eq(load_lim(next, &lim, NULL, &c), DC_OK);
+    ck_assert_uint_eq(dc_bundle_plugin_count(c), 1);
+    ck_assert_uint_eq(count_kind(c, DC_PROBLEM_KEPT_PREVIOUS), 0);
+    dc_bundle_unref(c);
+    dc_bundle_unref(b);
+    free(bc);
+}
+END_TEST
+
+START_TEST(previous_version_of_a_shared_plugin)
+{
+    dc_limits lim;
+    dc_limits_default(&lim);
+    dc_bundle *a = NULL, *b = NULL;
+    ck_assert_int_eq(load_lim("{" GEN ",'domains':[{'name':'x','plugins':[1]},"
+                              "{'name':'y','plugins':[1]}],"
+                              "'plugins':[{'id':1,'name':'s','phase':'log','code':'local v'}]}",
+                              &lim, NULL, &a), DC_OK);
+    ck_assert_uint_eq(a->nplugins, 1);
+    ck_assert_int_eq(load_lim("{" GEN ",'domains':[{'name':'x','plugins':[1]},"
+                              "{'name':'y','plugins':[1]},{'name':'z','plugins':[1]}],"
+                              "'plugins':[{'id':1,'name':'s','phase':'lg','code':'local v'}]}",
+                              &lim, a, &b), DC_OK);
+    /* x and y keep the one previous entry; z never had it */
+    ck_assert_uint_eq(b->nplugins, 1);
+    ck_assert_uint_eq(b->domains[0].nplugins, 1);
+    ck_assert_uint_eq(b->domains[1].nplugins, 1);
+    ck_assert_uint_eq(b->domains[2].nplugins, 0);
+    ck_assert_uint_eq(b->domains[0].plugins[0], b->domains[1].plugins[0]);
+    ck_assert_int_eq(dplug(b, 0, 0)->kept_previous, 1);
+    ck_assert_uint_eq(count_kind(b, DC_PROBLEM_KEPT_PREVIOUS), 2);
+    ck_assert_uint_eq(count_kind(b, DC_PROBLEM_PLUGIN_LEFT_OUT), 1);
+    dc_bundle_unref(a);
+    dc_bundle_unref(b);
+}
+END_TEST
+
+/* ---- optional fields ---- */
+
+START_TEST(quota_sampling_skip_id_parsed)
+{
+    dc_bundle *b = must_load("{" GEN ",'domains':[{'name':'d','plugins':["
+                             "{'name':'cors','phase':'header_filter','code':'local c',"
+                             "'quota':{'instructions':50000,'time_ms':5,'memory_kb':512},"
+                             "'sampling':0.25,'id':12},"
+                             "{'name':'off','phase':'log','code':'','skip':true,'sampling':0},"
+                             P("plain", "rewrite", "") "]}]}");
+    ck_assert_uint_eq(b->nplugins, 3);
+    ck_assert_uint_eq(dc_bundle_plugin_count(b), 3); /* loaded, the skipped one too */
+    const dc_plugin *p = dplug(b, 0, 0);
+    ck_assert(p->quota.instructions == 50000);
+    ck_assert_uint_eq(p->quota.time_ms, 5);
+    ck_assert_uint_eq(p->quota.memory_kb, 512);
+    ck_assert(p->sampling == 0.25);
+    ck_assert_int_eq(p->has_id, 1);
+    ck_assert_int_eq(p->id, 12);
+    ck_assert_int_eq(p->skip, 0);
+    ck_assert(p->code_hash == dc_hash64("local c", 7));
+    p = dplug(b, 0, 1);
+    ck_assert_int_eq(p->skip, 1);
+    ck_assert(p->sampling == 0.0);
+    p = dplug(b, 0, 2);
+    ck_assert(p->quota.instructions == 0 && p->quota.time_ms == 0 && p->quota.memory_kb == 0);
+    ck_assert(p->sampling == 1.0);
+    ck_assert_int_eq(p->has_id, 0);
+    ck_assert_int_eq(p->phase, DC_PHASE_REWRITE);
+    ck_assert_uint_eq(dc_bundle_problem_count(b), 0);
+    dc_bundle_unref(b);
+}
+END_TEST
+
+START_TEST(bad_sampling_leaves_the_plugin_out)
+{
+    dc_bundle *b = must_load("{" GEN ",'domains':[{'name':'d','plugins':["
+                             "{'name':'a','phase':'log','code':'','sampling':1.5},"
+                             "{'name':'b','phase':'log','code':'','sampling':-0.1},"
+                             "{'name':'c','phase':'log','code':'','sampling':'half'},"
+                             "{'name':'d','phase':'log','code':'','sampling':1}]}]}");
+    ck_assert_uint_eq(dc_bundle_plugin_count(b), 1);
+    ck_assert_str_eq(dplug(b, 0, 0)->name, "d");
+    const dc_problem *p = must_find(b, DC_PROBLEM_PLUGIN_LEFT_OUT, "domains[0].plugins[0].sampling");
+    ck_assert_str_eq(p->message, "sampling is 1.5, expected a number from 0 to 1");
+    must_find(b, DC_PROBLEM_PLUGIN_LEFT_OUT, "domains[0].plugins[1].sampling");
+    must_find(b, DC_PROBLEM_PLUGIN_LEFT_OUT, "domains[0].plugins[2].sampling");
+    dc_bundle_unref(b);
+}
+END_TEST
+
+/* ---- references ---- */
+
+START_TEST(refcounting)
+{
+    dc_bundle *b = must_load("{" GEN ",'domains':[]}");
+    ck_assert_uint_eq(atomic_load(&b->refs), 1);
+    ck_assert_ptr_eq(dc_bundle_ref(b), b);
+    ck_assert_uint_eq(atomic_load(&b->refs), 2);
+    dc_bundle_unref(b);
+    ck_assert_uint_eq(atomic_load(&b->refs), 1);
+    ck_assert_int_eq(dc_bundle_enabled(b), 1); /* still alive */
+    dc_bundle_unref(b);
+    /* NULL is harmless everywhere */
+    dc_bundle_unref(NULL);
+    ck_assert_ptr_null(dc_bundle_ref(NULL));
+    ck_assert_uint_eq(dc_bundle_plugin_count(NULL), 0);
+    ck_assert_ptr_null(dc_bundle_problem(NULL, 0));
+}
+END_TEST
+
+START_TEST(bad_arguments)
+{
+    dc_bundle *b = NULL;
+    ck_assert_int_eq(dc_bundle_load(NULL, 4, NULL, NULL, &b, err, sizeof err), DC_EINVAL);
+    ck_assert_int_eq(dc_bundle_load("{}", 2, NULL, NULL, NULL, err, sizeof err), DC_EINVAL);
+    /* NULL limits: the defaults */
+    const char *json = "{\"general\":{},\"domains\":[]}";
+    ck_assert_int_eq(dc_bundle_load(json, strlen(json), NULL, NULL, &b, NULL, 0), DC_OK);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_ptr_null(dc_bundle_problem(b, 0));
+    dc_bundle_unref(b);
+}
+END_TEST
+
+static Suite *bundle_suite(void)
+{
+    Suite *s = suite_create("bundle");
+    TCase *tc = tcase_create("bundle");
+    tcase_add_test(tc, original_readme_bundle_loads);
+    tcase_add_test(tc, status_other_than_enabled_disables);
+    tcase_add_test(tc, not_json_is_refused);
+    tcase_add_loop_test(tc, wrong_structure_is_refused_with_the_path, 0,
+                        sizeof bad_structure / sizeof bad_structure[0]);
+    tcase_add_test(tc, bundle_over_size_limit);
+    tcase_add_test(tc, too_many_domains_or_plugins);
+    tcase_add_test(tc, bad_skip_regex_refuses_whole);
+    tcase_add_test(tc, unknown_phase_leaves_the_plugin_out);
+    tcase_add_test(tc, syntax_error_leaves_the_plugin_out);
+    tcase_add_test(tc, bytecode_is_refused);
+    tcase_add_test(tc, code_over_the_limit_is_left_out);
+    tcase_add_test(tc, missing_or_mistyped_fields_leave_the_plugin_out);
+    tcase_add_test(tc, long_plugin_name_is_left_out);
+    tcase_add_test(tc, bad_domain_regex_leaves_the_domain_out);
+    tcase_add_test(tc, star_domain_and_long_domain_name);
+    tcase_add_test(tc, shared_plugin_is_one_entry);
+    tcase_add_test(tc, unknown_id_is_a_problem);
+    tcase_add_test(tc, shared_list_problems);
+    tcase_add_test(tc, unknown_fields_are_reported);
+    tcase_add_test(tc, messages_are_quoted_on_one_line);
+    tcase_add_test(tc, previous_version_stays_in_force);
+    tcase_add_test(tc, previous_version_of_a_shared_plugin);
+    tcase_add_test(tc, quota_sampling_skip_id_parsed);
+    tcase_add_test(tc, bad_sampling_leaves_the_plugin_out);
+    tcase_add_test(tc, refcounting);
+    tcase_add_test(tc, bad_arguments);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return tu_run_suite(bundle_suite());
+}
