@@ -4,7 +4,7 @@ file(GLOB DC_UNIT_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/unit/test_*.
 foreach(src ${DC_UNIT_TESTS})
   get_filename_component(name ${src} NAME_WE)
   add_executable(${name} ${src} ${CMAKE_SOURCE_DIR}/tests/unit/testutil.c)
-  target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/sandbox
+  target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/sandbox ${CMAKE_SOURCE_DIR}/policy
                              ${CMAKE_SOURCE_DIR}/tests/unit)
   target_link_libraries(${name} PRIVATE dc_sim dynacode PkgConfig::CHECK)
   add_test(NAME unit.${name} COMMAND ${name})

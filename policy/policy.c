@@ -1,0 +1,845 @@
+/* policy.c - the local policy (SPEC 7): loads and validates policy JSON (a file, memory, or the
+ * built-in default compiled from policy/default.json), applies its rules per domain and plugin,
+ * and answers the engine (policy.h). Relies on cJSON, regex.c, fnmatch and policy_names.c.
+ */
+#include <errno.h>
+#include <fnmatch.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "policy.h"
+#include "dc_default_policy.h"
+
+#define DC_POLICY_MAX_FILE (1u << 20)   /* a policy is a few KiB; refuse anything absurd */
+#define DC_JSON_MAX_INT 9007199254740992.0 /* 2^53: larger numbers lose precision in JSON */
+#define DC_PATH_MAX 256
+
+/* ---- the model ---- */
+
+typedef struct dc_names {
+    char **v;
+    uint32_t n;
+} dc_names;
+
+/* Which keys a settings block sets: a rule overrides only these. */
+enum {
+    S_QUOTA_INS = 1u << 0, S_QUOTA_TIME = 1u << 1, S_QUOTA_MEM = 1u << 2,
+    S_CEIL_INS = 1u << 3, S_CEIL_TIME = 1u << 4, S_CEIL_MEM = 1u << 5,
+    S_ON_ERROR = 1u << 6,
+    S_QR_TRIPS = 1u << 7, S_QR_WINDOW = 1u << 8, S_QR_DURATION = 1u << 9,
+    S_ALLOW = 1u << 10, S_DENY = 1u << 11,
+};
+
+/* What both the top level and a rule can set. */
+typedef struct dc_settings {
+    unsigned set;
+    dc_quota quota;     /* defaults per call */
+    dc_quota ceiling;   /* the most a bundle's "quota" gets */
+    int on_error_fail;
+    dc_quarantine_cfg quarantine;
+    dc_names allow;
+    dc_names deny;
+} dc_settings;
+
+/* settings comes first in both dc_rule and dc_policy, so that the parsers of the shared keys
+ * can take either as a dc_settings. */
+typedef struct dc_rule {
+    dc_settings s;
+    char *domain;       /* regex source; NULL: any domain */
+    pcre2_code *re;
+    char *plugin;       /* fnmatch glob; NULL: any plugin */
+} dc_rule;
+
+/* An allow list and the deny lists that add up: the base's, then those of matching rules. */
+struct dc_api_filter {
+    const dc_names *allow;
+    const dc_names **deny;
+    uint32_t ndeny;
+    struct dc_api_filter *next;   /* interned filters of a policy */
+};
+
+struct dc_policy {
+    dc_settings base;
+    int refuse_until_loaded;
+    dc_limits limits;
+    uint32_t max_states;
+    dc_rule *rules;
+    uint32_t nrules;
+    const dc_names *base_deny[1];
+    struct dc_api_filter base_filter;   /* in force where no rule touches the API lists */
+    pthread_mutex_t lock;               /* guards interned */
+    struct dc_api_filter *interned;     /* one per combination of lists met by resolve */
+};
+
+/* ---- built-in values (equal to policy/default.json; tests/unit/test_policy.c checks) ---- */
+
+static const char *const builtin_allow[] = {
+    "ngx.*", "json.*", "string.*", "table.*", "math.*", "bit.*", "coroutine.*", "os.time",
+    "os.clock", "os.date", "print", "assert", "error", "ipairs", "next", "pairs", "pcall",
+    "xpcall", "select", "tonumber", "tostring", "type", "unpack", "rawequal", "rawget",
+    "rawset", "setmetatable", "getmetatable", "collectgarbage",
+};
+#define BUILTIN_NALLOW (sizeof builtin_allow / sizeof builtin_allow[0])
+
+/* Read-only views (never freed or written through, hence the casts). */
+static const dc_names builtin_allow_names = {(char **)builtin_allow, BUILTIN_NALLOW};
+static const dc_names no_names = {NULL, 0};
+/* The filter of a NULL policy (built-in lists), and the one that allows nothing, used when
+ * memory runs out: failing closed. */
+static const dc_names *const no_deny[1] = {&no_names};
+static const struct dc_api_filter builtin_filter = {&builtin_allow_names, (const dc_names **)no_deny,
+                                                    1, NULL};
+static const struct dc_api_filter deny_all = {&no_names, NULL, 0, NULL};
+
+static void builtin_settings(dc_settings *s)
+{
+    memset(s, 0, sizeof *s);
+    dc_quota_default(&s->quota);
+    s->ceiling = (dc_quota){.instructions = 10000000, .time_ms = 500, .memory_kb = 32768};
+    s->quarantine = (dc_quarantine_cfg){.trips = 5, .window_s = 60, .duration_s = 300};
+}
+
+/* ---- freeing ---- */
+
+static void names_free(dc_names *l)
+{
+    for (uint32_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+static void rule_free(dc_rule *r)
+{
+    names_free(&r->s.allow);
+    names_free(&r->s.deny);
+    free(r->domain);
+    free(r->plugin);
+    pcre2_code_free(r->re);
+}
+
+void dc_policy_free(dc_policy *p)
+{
+    if (!p)
+        return;
+    for (uint32_t i = 0; i < p->nrules; i++)
+        rule_free(&p->rules[i]);
+    free(p->rules);
+    names_free(&p->base.allow);
+    names_free(&p->base.deny);
+    for (struct dc_api_filter *f = p->interned, *next; f; f = next) {
+        next = f->next;
+        free(f->deny);
+        free(f);
+    }
+    pthread_mutex_destroy(&p->lock);
+    free(p);
+}
+
+/* ---- parsing context and messages ---- */
+
+typedef struct pctx {
+    const char *name;   /* file name (or the caller's name) that starts every message */
+    char *err;
+    size_t errlen;
+} pctx;
+
+/* "NAME: PATH: reason" (or "NAME: reason" at the top); returns DC_EPOLICY. */
+static dc_rc fail(const pctx *c, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static dc_rc fail(const pctx *c, const char *path, const char *fmt, ...)
+{
+    char msg[384];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (path && *path)
+        dc_set_err(c->err, c->errlen, "%s: %s: %s", c->name, path, msg);
+    else
+        dc_set_err(c->err, c->errlen, "%s: %s", c->name, msg);
+    return DC_EPOLICY;
+}
+
+static dc_rc nomem(const pctx *c)
+{
+    dc_set_err(c->err, c->errlen, "%s: out of memory", c->name);
+    return DC_ENOMEM;
+}
+
+static void path_key(char *out, const char *path, const char *key)
+{
+    snprintf(out, DC_PATH_MAX, "%s%s%s", path, *path ? "." : "", key);
+}
+
+static void path_index(char *out, const char *path, int i)
+{
+    snprintf(out, DC_PATH_MAX, "%s[%d]", path, i);
+}
+
+/* ---- generic object walk: every key known, none twice ---- */
+
+typedef dc_rc (*field_fn)(const pctx *c, const cJSON *v, const char *path, void *target);
+
+typedef struct field {
+    const char *key;
+    field_fn fn;
+} field;
+
+static dc_rc walk(const pctx *c, const cJSON *obj, const char *path, const field *fields,
+                  size_t n, void *target)
+{
+    if (!cJSON_IsObject(obj))
+        return fail(c, path, "expected an object");
+    unsigned seen = 0;
+    for (const cJSON *it = obj->child; it; it = it->next) {
+        char sub[DC_PATH_MAX];
+        path_key(sub, path, it->string);
+        size_t i = 0;
+        while (i < n && strcmp(fields[i].key, it->string) != 0)
+            i++;
+        if (i == n)
+            return fail(c, sub, "unknown key");
+        if (seen & (1u << i))
+            return fail(c, sub, "duplicate key");
+        seen |= 1u << i;
+        dc_rc rc = fields[i].fn(c, it, sub, target);
+        if (rc != DC_OK)
+            return rc;
+    }
+    return DC_OK;
+}
+
+/* ---- scalars ---- */
+
+/* An integer in [min, max] (max at most 2^53). */
+static dc_rc get_uint(const pctx *c, const cJSON *v, const char *path, uint64_t min,
+                      double max, uint64_t *out)
+{
+    const char *what = min ? "a positive integer" : "a non-negative integer";
+    if (!cJSON_IsNumber(v) || v->valuedouble < (double)min || v->valuedouble != floor(v->valuedouble))
+        return fail(c, path, "expected %s", what);
+    if (v->valuedouble > max)
+        return fail(c, path, "expected %s up to %.0f", what, max);
+    *out = (uint64_t)v->valuedouble;
+    return DC_OK;
+}
+
+static dc_rc get_u32(const pctx *c, const cJSON *v, const char *path, uint64_t min,
+                     uint32_t *out)
+{
+    uint64_t x = 0;
+    dc_rc rc = get_uint(c, v, path, min, (double)UINT32_MAX, &x);
+    if (rc == DC_OK)
+        *out = (uint32_t)x;
+    return rc;
+}
+
+/* One of two words; *out gets 1 for `one`. */
+static dc_rc get_choice(const pctx *c, const cJSON *v, const char *path, const char *zero,
+                        const char *one, int *out)
+{
+    if (cJSON_IsString(v) && strcmp(v->valuestring, zero) == 0)
+        *out = 0;
+    else if (cJSON_IsString(v) && strcmp(v->valuestring, one) == 0)
+        *out = 1;
+    else
+        return fail(c, path, "expected \"%s\" or \"%s\"", zero, one);
+    return DC_OK;
+}
+
+/* ---- quota and ceiling ---- */
+
+/* Which dc_quota a "quota" or "ceiling" object fills, and the set bits of its fields. */
+typedef struct quota_target {
+    dc_quota *q;
+    unsigned *set;
+    unsigned ins, time, mem;
+} quota_target;
+
+static dc_rc q_instructions(const pctx *c, const cJSON *v, const char *path, void *t)
+{
+    quota_target *qt = t;
+    *qt->set |= qt->ins;
+    return get_uint(c, v, path, 0, DC_JSON_MAX_INT, &qt->q->instructions);
+}
+
+static dc_rc q_time(const pctx *c, const cJSON *v, const char *path, void *t)
+{
+    quota_target *qt = t;
+    *qt->set |= qt->time;
+    return get_u32(c, v, path, 0, &qt->q->time_ms);
+}
+
+static dc_rc q_memory(const pctx *c, const cJSON *v, const char *path, void *t)
+{
+    quota_target *qt = t;
+    *qt->set |= qt->mem;
+    return get_u32(c, v, path, 0, &qt->q->memory_kb);
+}
+
+static const field quota_fields[] = {
+    {"instructions", q_instructions}, {"time_ms", q_time}, {"memory_kb", q_memory}};
+
+static dc_rc s_quota(const pctx *c, const cJSON *v, const char *path, void *t)
+{
+    dc_settings *s = t;
+    quota_target qt = {&s->quota, &s->set, S_QUOTA_INS, S_QUOTA_TIME, S_QUOTA_MEM};
+    return walk(c, v, path, quota_fields, 3, &qt);
+}
+
+static dc_rc s_ceiling(const pctx *c, const cJSON *v, const char *path, void *t)
+{
+    dc_settings *s = t;
+    quota_target qt = {&s->ceiling, &s->set, S_CEIL_INS, S_CEIL_TIME, S_CEIL_MEM};
+    return walk(c, v, path, quota_fields, 3, &qt);
+}
+
+/* ---- api lists ---- */
+
+static dc_rc check_name(const pctx *c, const char *path, const char *name, int allow)
+{
+    if (dc_api_name_forbidden(name)) {
+        if (allow)
+            return fail(c, path, "\"%s\" can never be allowed: the sandbox forbids it (SPEC 5)",
+                        name);
+        return DC_OK; /* denying what is never there is harmless */
+    }
+    if (!dc_api_name_known(name))
+        return fail(c, path, "unknown API name \"%s\"", name);
+    return DC_OK;
+}
+
+/* Parses an array of API names into *out, replacing what it held. */
+static dc_rc get_names(const pctx *c, const cJSON *v, const char *path, int allow, dc_names *out)
+{
+    if (!cJSON_IsArray(v))
+        return fail(c, path, "expected an array of API names");
+    dc_names l = {NULL, 0};
+    int n = cJSON_GetArraySize(v);
+    if (n > 0 && !(l.v = calloc((size_t)n, sizeof *l.v)))
+        return nomem(c);
+    dc_rc rc = DC_OK;
+    int i = 0;
+    for (const cJSON *it = v->child; it && rc == DC_OK; it = it->next, i++) {
+        char sub[DC_PATH_MAX];
+        path_index(sub, path, i);
+        if (!cJSON_IsString(it))
+            rc = fail(c, sub, "expected a string (an API name)");
+        else if ((rc = check_name(c, sub, it->valuestring, allow)) == DC_OK &&
+                 !(l.v[l.n++] = strdup(it->valuestring)))
+            rc = nomem(c);
+    }
+    if (rc != DC_OK) {
+        names_free(&l);
+        return rc;
+    }
+    names_free(out);
+    *out = l;
+    return DC_OK;
+}
+
+static dc_rc a_allow(const pctx *c, const cJSON *v, const char *path, void *t)
+{
+    dc_settings *s = t;
+    s->set |= S_ALLOW;
+    return get_names(c, v, path, 1, &s->allow);
+}
+
+static dc_rc a_deny(const pctx *c, const cJSON *v, const char *path, void *t)
+{
+    dc_settings *s = t;
+    s->set |= S_DENY;
+    return get_names(c, v, path, 0, &s->deny);
+}
+
+static dc_rc s_api(const pctx *c, const cJSON *v, const char *path, void *t)
+{
+    static const field f[] = {{"allow", a_allow}, {"deny", a_deny}};
+    return walk(c, v, path, f, 2, t);
+}
+
+/* ---- on_error and quarantine ---- */
+
+static dc_rc s_on_error(const pctx *c, const cJSON *v, const char *path, void *t)
+{
+    dc_settings *s = t;
+    s->set |= S_ON_ERROR;
+    return get_choice(c, v, path, "continue", "fail", &s->on_error_fail);
+}
+
+static dc_rc qr_trips(const pctx *c, const cJSON *v, const char *path, void *t)
+{
+    dc_settings *s = t;
+    s->set |= S_QR_TRIPS;
+    return get_u32(c, v, path, 0, &s->quarantine.trips);
+}
+
+static dc_rc qr_window(const pctx *c, const cJSON *v, const char *path, void *t)
+{
+    dc_settings *s = t;
+    s->set |= S_QR_WINDOW;
+    return get_u32(c, v, path, 0, &s->quarantine.window_s);
+}
+
+static dc_rc qr_duration(const pctx *c, const cJSON *v, const char *path, void *t)
+{
+    dc_settings *s = t;
+    s->set |= S_QR_DURATION;
+    return get_u32(c, v, path, 0, &s->quarantine.duration_s);
+}
+
+static dc_rc s_quarantine(const pctx *c, const cJSON *v, const char *path, void *t)
+{
+    static const field f[] = {
+        {"trips", qr_trips}, {"window_s", qr_window}, {"duration_s", qr_duration}};
+    return walk(c, v, path, f, 3, t);
+}
+
+/* ---- rules ---- */
+
+static dc_rc r_domain(const pctx *c, const cJSON *v, const char *path, void *t)
+{
+    dc_rule *r = t;
+    if (!cJSON_IsString(v))
+        return fail(c, path, "expected a string (a regex)");
+    char msg[300];
+    if (dc_re_compile(v->valuestring, strlen(v->valuestring), &r->re, msg, sizeof msg) != DC_OK)
+        return fail(c, path, "%s", msg);
+    return (r->domain = strdup(v->valuestring)) ? DC_OK : nomem(c);
+}
+
+static dc_rc r_plugin(const pctx *c, const cJSON *v, const char *path, void *t)
+{
+    dc_rule *r = t;
+    if (!cJSON_IsString(v))
+        return fail(c, path, "expected a string (a glob)");
+    return (r->plugin = strdup(v->valuestring)) ? DC_OK : nomem(c);
+}
+
+static const field rule_fields[] = {
+    {"domain", r_domain}, {"plugin", r_plugin}, {"quota", s_quota},
+    {"ceiling", s_ceiling}, {"api", s_api}, {"on_error", s_on_error},
+    {"quarantine", s_quarantine}};
+
+static dc_rc t_rules(const pctx *c, const cJSON *v, const char *path, void *t)
+{
+    dc_policy *p = t;
+    if (!cJSON_IsArray(v))
+        return fail(c, path, "expected an array of rules");
+    int n = cJSON_GetArraySize(v);
+    if (n == 0)
+        return DC_OK;
+    if (!(p->rules = calloc((size_t)n, sizeof *p->rules)))
+        return nomem(c);
+    p->nrules = (uint32_t)n; /* zeroed rules free cleanly if one fails */
+    int i = 0;
+    for (const cJSON *it = v->child; it; it = it->next, i++) {
+        char sub[DC_PATH_MAX];
+        path_index(sub, path, i);
+        dc_rc rc = walk(c, it, sub, rule_fields, sizeof rule_fields / sizeof rule_fields[0],
+                        &p->rules[i]);
+        if (rc != DC_OK)
+            return rc;
+    }
+    return DC_OK;
+}
+
+/* ---- the top level's own keys ---- */
+
+static dc_rc t_until_loaded(const pctx *c, const cJSON *v, const char *path, void *t)
+{
+    dc_policy *p = t;
+    return get_choice(c, v, path, "pass", "refuse", &p->refuse_until_loaded);
+}
+
+static dc_rc b_max_bytes(const pctx *c, const cJSON *v, const char *path, void *t)
+{
+    uint64_t x = 0;
+    dc_rc rc = get_uint(c, v, path, 1, DC_JSON_MAX_INT, &x);
+    if (rc == DC_OK)
+        ((dc_limits *)t)->max_bundle_bytes = (size_t)x;
+    return rc;
+}
+
+static dc_rc b_max_domains(const pctx *c, const cJSON *v, const char *path, void *t)
+{
+    return get_u32(c, v, path, 1, &((dc_limits *)t)->max_domains);
+}
+
+static dc_rc b_max_plugins(const pctx *c, const cJSON *v, const char *path, void *t)
+{
+    return get_u32(c, v, path, 1, &((dc_limits *)t)->max_plugins);
+}
+
+static dc_rc b_max_code_bytes(const pctx *c, const cJSON *v, const char *path, void *t)
+{
+    uint64_t x = 0;
+    dc_rc rc = get_uint(c, v, path, 1, DC_JSON_MAX_INT, &x);
+    if (rc == DC_OK)
+        ((dc_limits *)t)->max_code_bytes = (size_t)x;
+    return rc;
+}
+
+static dc_rc t_bundle(const pctx *c, const cJSON *v, const char *path, void *t)
+{
+    static const field f[] = {{"max_bytes", b_max_bytes}, {"max_domains", b_max_domains},
+                              {"max_plugins", b_max_plugins},
+                              {"max_code_bytes", b_max_code_bytes}};
+    return walk(c, v, path, f, 4, &((dc_policy *)t)->limits);
+}
+
+static dc_rc st_max(const pctx *c, const cJSON *v, const char *path, void *t)
+{
+    return get_u32(c, v, path, 1, &((dc_policy *)t)->max_states);
+}
+
+static dc_rc t_states(const pctx *c, const cJSON *v, const char *path, void *t)
+{
+    static const field f[] = {{"max_per_worker", st_max}};
+    return walk(c, v, path, f, 1, t);
+}
+
+static const field top_fields[] = {
+    {"quota", s_quota}, {"ceiling", s_ceiling}, {"api", s_api},
+    {"on_error", s_on_error}, {"quarantine", s_quarantine}, {"until_loaded", t_until_loaded},
+    {"bundle", t_bundle}, {"states", t_states}, {"rules", t_rules}};
+
+/* ---- loading ---- */
+
+/* line:column (1-based) of offset off in text. */
+static void line_col(const char *text, size_t off, unsigned *line, unsigned *col)
+{
+    *line = 1;
+    *col = 1;
+    for (size_t i = 0; i < off; i++) {
+        if (text[i] == '\n') {
+            (*line)++;
+            *col = 1;
+        } else {
+            (*col)++;
+        }
+    }
+}
+
+static int is_space(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
+}
+
+/* Parses exactly len bytes (no NUL needed); anything but whitespace after the value fails. */
+static dc_rc parse_json(const pctx *c, const char *json, size_t len, cJSON **out)
+{
+    size_t lead = 0;
+    while (lead < len && is_space(json[lead]))
+        lead++;
+    if (lead == len)
+        return fail(c, NULL, "not JSON: the text is empty");
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+    size_t off = end && end >= json ? (size_t)(end - json) : 0;
+    while (root && off < len && is_space(json[off]))
+        off++;
+    if (root && off == len) {
+        *out = root;
+        return DC_OK;
+    }
+    cJSON_Delete(root);
+    unsigned line, col;
+    line_col(json, off > len ? len : off, &line, &col);
+    if (root)
+        return fail(c, NULL, "not JSON: unexpected text after the value at line %u, column %u",
+                    line, col);
+    return fail(c, NULL, "not JSON: syntax error at line %u, column %u", line, col);
+}
+
+static dc_policy *policy_new(void)
+{
+    dc_policy *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    if (pthread_mutex_init(&p->lock, NULL) != 0) {
+        free(p);
+        return NULL;
+    }
+    builtin_settings(&p->base);
+    dc_limits_default(&p->limits);
+    p->max_states = 1024;
+    return p;
+}
+
+/* The built-in allow list as the policy's own copy, unless the file set one. */
+static dc_rc fill_builtin_allow(const pctx *c, dc_policy *p)
+{
+    if (p->base.set & S_ALLOW)
+        return DC_OK;
+    if (!(p->base.allow.v = calloc(BUILTIN_NALLOW, sizeof(char *))))
+        return nomem(c);
+    for (size_t i = 0; i < BUILTIN_NALLOW; i++)
+        if (!(p->base.allow.v[p->base.allow.n++] = strdup(builtin_allow[i])))
+            return nomem(c);
+    return DC_OK;
+}
+
+static void finish(dc_policy *p)
+{
+    p->base_deny[0] = &p->base.deny;
+    p->base_filter = (struct dc_api_filter){&p->base.allow, p->base_deny, 1, NULL};
+}
+
+dc_rc dc_policy_load(const char *json, size_t len, const char *name, dc_policy **out,
+                     char *err, size_t errlen)
+{
+    pctx c = {name ? name : "policy", err, errlen};
+    if (!out || (!json && len)) {
+        dc_set_err(err, errlen, "%s: invalid argument", c.name);
+        return DC_EINVAL;
+    }
+    *out = NULL;
+    cJSON *root = NULL;
+    dc_rc rc = parse_json(&c, json ? json : "", len, &root);
+    if (rc != DC_OK)
+        return rc;
+    dc_policy *p = policy_new();
+    if (!p)
+        rc = nomem(&c);
+    else if (!cJSON_IsObject(root))
+        rc = fail(&c, NULL, "expected a JSON object at the top level");
+    else
+        rc = walk(&c, root, "", top_fields, sizeof top_fields / sizeof top_fields[0], p);
+    if (rc == DC_OK)
+        rc = fill_builtin_allow(&c, p);
+    cJSON_Delete(root);
+    if (rc != DC_OK) {
+        dc_policy_free(p);
+        return rc;
+    }
+    finish(p);
+    *out = p;
+    return DC_OK;
+}
+
+/* Reads the whole file into b; DC_EIO with strerror, DC_EPOLICY when absurdly large. */
+static dc_rc read_file(const char *path, dc_buf *b, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        dc_set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return DC_EIO;
+    }
+    dc_rc rc = DC_OK;
+    while (rc == DC_OK && !feof(f) && b->len <= DC_POLICY_MAX_FILE) {
+        if (dc_buf_reserve(b, 16384) != 0) {
+            dc_set_err(err, errlen, "%s: out of memory", path);
+            rc = DC_ENOMEM;
+        } else {
+            b->len += fread(b->data + b->len, 1, b->cap - b->len, f);
+            if (ferror(f)) {
+                dc_set_err(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+                rc = DC_EIO;
+            }
+        }
+    }
+    fclose(f);
+    if (rc == DC_OK && b->len > DC_POLICY_MAX_FILE) {
+        dc_set_err(err, errlen, "%s: larger than %u bytes", path, DC_POLICY_MAX_FILE);
+        rc = DC_EPOLICY;
+    }
+    return rc;
+}
+
+dc_rc dc_policy_load_file(const char *path, dc_policy **out, char *err, size_t errlen)
+{
+    if (!path || !out) {
+        dc_set_err(err, errlen, "policy: invalid argument");
+        return DC_EINVAL;
+    }
+    *out = NULL;
+    dc_buf b = {NULL, 0, 0};
+    dc_rc rc = read_file(path, &b, err, errlen);
+    if (rc == DC_OK)
+        rc = dc_policy_load(b.data ? b.data : "", b.len, path, out, err, errlen);
+    dc_buf_free(&b);
+    return rc;
+}
+
+dc_rc dc_policy_default(dc_policy **out, char *err, size_t errlen)
+{
+    return dc_policy_load(dc_default_policy_json, strlen(dc_default_policy_json),
+                          "built-in policy (policy/default.json)", out, err, errlen);
+}
+
+void dc_policy_limits(const dc_policy *p, dc_limits *out)
+{
+    if (p)
+        *out = p->limits;
+    else
+        dc_limits_default(out);
+}
+
+int dc_policy_refuse_until_loaded(const dc_policy *p)
+{
+    return p ? p->refuse_until_loaded : 0;
+}
+
+uint32_t dc_policy_max_states(const dc_policy *p)
+{
+    return p ? p->max_states : 1024;
+}
+
+/* ---- resolving one plugin's settings ---- */
+
+static int rule_matches(const dc_rule *r, const char *domain, const char *plugin)
+{
+    if (r->re && (!domain || dc_re_search(r->re, domain, strlen(domain), NULL) != 1))
+        return 0;
+    return !r->plugin || (plugin && fnmatch(r->plugin, plugin, 0) == 0);
+}
+
+/* Copies into s the scalar keys that r sets. */
+static void apply_rule(dc_settings *s, const dc_settings *r)
+{
+    unsigned m = r->set;
+    if (m & S_QUOTA_INS) s->quota.instructions = r->quota.instructions;
+    if (m & S_QUOTA_TIME) s->quota.time_ms = r->quota.time_ms;
+    if (m & S_QUOTA_MEM) s->quota.memory_kb = r->quota.memory_kb;
+    if (m & S_CEIL_INS) s->ceiling.instructions = r->ceiling.instructions;
+    if (m & S_CEIL_TIME) s->ceiling.time_ms = r->ceiling.time_ms;
+    if (m & S_CEIL_MEM) s->ceiling.memory_kb = r->ceiling.memory_kb;
+    if (m & S_ON_ERROR) s->on_error_fail = r->on_error_fail;
+    if (m & S_QR_TRIPS) s->quarantine.trips = r->quarantine.trips;
+    if (m & S_QR_WINDOW) s->quarantine.window_s = r->quarantine.window_s;
+    if (m & S_QR_DURATION) s->quarantine.duration_s = r->quarantine.duration_s;
+}
+
+/* The field in force: asked when asked, else the default; never above a set ceiling (0 is
+ * unlimited, for the default and the ceiling alike). */
+static uint64_t cap(uint64_t asked, uint64_t def, uint64_t ceiling)
+{
+    uint64_t v = asked ? asked : def;
+    if (ceiling && (v == 0 || v > ceiling))
+        v = ceiling;
+    return v;
+}
+
+static int same_filter(const struct dc_api_filter *f, const dc_names *allow,
+                       const dc_names *const *deny, uint32_t ndeny)
+{
+    return f->allow == allow && f->ndeny == ndeny &&
+           memcmp(f->deny, deny, ndeny * sizeof *deny) == 0;
+}
+
+/* A new filter at the head of p's interned list, or NULL when out of memory. */
+static struct dc_api_filter *filter_new(const dc_names *allow, const dc_names *const *deny,
+                                        uint32_t ndeny, dc_policy *p)
+{
+    struct dc_api_filter *f = malloc(sizeof *f);
+    const dc_names **copy = malloc(ndeny * sizeof *deny);
+    if (!f || !copy) {
+        free(f);
+        free(copy);
+        return NULL;
+    }
+    memcpy(copy, deny, ndeny * sizeof *deny);
+    *f = (struct dc_api_filter){allow, copy, ndeny, p->interned};
+    p->interned = f;
+    return f;
+}
+
+/* The policy's filter for these lists, made once per combination and kept until the policy
+ * is freed (policy.h: the filter points into the policy). Out of memory fails closed. */
+static const struct dc_api_filter *intern(const dc_policy *cp, const dc_names *allow,
+                                          const dc_names *const *deny, uint32_t ndeny)
+{
+    if (allow == cp->base_filter.allow && ndeny == 1)
+        return &cp->base_filter;
+    dc_policy *p = (dc_policy *)cp; /* the cache is not part of the policy's value */
+    pthread_mutex_lock(&p->lock);
+    struct dc_api_filter *f = p->interned;
+    while (f && !same_filter(f, allow, deny, ndeny))
+        f = f->next;
+    if (!f)
+        f = filter_new(allow, deny, ndeny, p);
+    pthread_mutex_unlock(&p->lock);
+    return f ? f : &deny_all;
+}
+
+/* Everything but the API filter, from the settings after rules. */
+static void settle(const dc_quota *asked, const dc_settings *s, dc_policy_eff *out)
+{
+    out->quota.instructions = cap(asked->instructions, s->quota.instructions,
+                                  s->ceiling.instructions);
+    out->quota.time_ms = (uint32_t)cap(asked->time_ms, s->quota.time_ms, s->ceiling.time_ms);
+    out->quota.memory_kb = (uint32_t)cap(asked->memory_kb, s->quota.memory_kb,
+                                         s->ceiling.memory_kb);
+    out->on_error_fail = s->on_error_fail;
+    out->quarantine = s->quarantine;
+}
+
+void dc_policy_resolve(const dc_policy *p, const char *domain, const char *plugin,
+                       const dc_quota *asked, dc_policy_eff *out)
+{
+    static const dc_quota none;
+    if (!asked)
+        asked = &none;
+    if (!p) {
+        dc_settings s;
+        builtin_settings(&s);
+        settle(asked, &s, out);
+        out->api = &builtin_filter;
+        return;
+    }
+    dc_settings s = p->base; /* scalars only: the lists stay the policy's */
+    const dc_names *allow = &p->base.allow;
+    const dc_names *small[16], **deny = small;
+    if (p->nrules + 1 > 16 && !(deny = malloc((p->nrules + 1) * sizeof *deny)))
+        deny = NULL;
+    uint32_t ndeny = 0;
+    if (deny)
+        deny[ndeny++] = &p->base.deny;
+    for (uint32_t i = 0; i < p->nrules; i++) {
+        const dc_rule *r = &p->rules[i];
+        if (!rule_matches(r, domain, plugin))
+            continue;
+        apply_rule(&s, &r->s);
+        if (r->s.set & S_ALLOW)
+            allow = &r->s.allow;
+        if ((r->s.set & S_DENY) && deny)
+            deny[ndeny++] = &r->s.deny;
+    }
+    settle(asked, &s, out);
+    out->api = deny ? intern(p, allow, deny, ndeny) : &deny_all;
+    if (deny != small)
+        free(deny);
+}
+
+/* ---- API names ---- */
+
+static int list_covers(const dc_names *l, const char *name)
+{
+    for (uint32_t i = 0; i < l->n; i++)
+        if (dc_api_name_covers(l->v[i], name))
+            return 1;
+    return 0;
+}
+
+/* A NULL filter is the built-in default's. Names SPEC 5 forbids are never allowed. */
+int dc_api_allowed(const struct dc_api_filter *f, const char *name)
+{
+    if (!name || dc_api_name_forbidden(name))
+        return 0;
+    if (!f)
+        f = &builtin_filter;
+    if (!list_covers(f->allow, name))
+        return 0;
+    for (uint32_t i = 0; i < f->ndeny; i++)
+        if (list_covers(f->deny[i], name))
+            return 0;
+    return 1;
+}

@@ -1,0 +1,41 @@
+/* policy.h - what the engine asks of a loaded policy: the settings in force for one plugin of
+ * one domain (rules applied, the plugin's asked quota capped by the ceiling), and whether an
+ * API name is allowed. The loader is policy.c.
+ */
+#ifndef DC_POLICY_H
+#define DC_POLICY_H
+
+#include "../src/internal.h"
+
+typedef struct dc_quarantine_cfg {
+    uint32_t trips;        /* trips within window_s that quarantine a plugin (0: never) */
+    uint32_t window_s;
+    uint32_t duration_s;   /* how long it stays quarantined */
+} dc_quarantine_cfg;
+
+/* The settings for one plugin, after rules. The api filter points into the policy, which must
+ * outlive it. */
+typedef struct dc_policy_eff {
+    dc_quota quota;              /* in force: asked (when set) capped by the ceiling, else default */
+    int on_error_fail;           /* on_error: "fail" */
+    dc_quarantine_cfg quarantine;
+    const struct dc_api_filter *api;
+} dc_policy_eff;
+
+/* Resolves the settings for plugin `plugin` of domain `domain` whose bundle asked `asked` (0
+ * fields: not asked). Rules apply in file order, each overriding what it sets. */
+DC_HIDDEN void dc_policy_resolve(const dc_policy *p, const char *domain, const char *plugin,
+                                 const dc_quota *asked, dc_policy_eff *out);
+/* 1 when the dotted API name (e.g. "ngx.req.set_header") is allowed by the filter. */
+DC_HIDDEN int dc_api_allowed(const struct dc_api_filter *f, const char *name);
+/* "until_loaded": 1 when requests are refused (503) until a bundle was loaded. */
+DC_HIDDEN int dc_policy_refuse_until_loaded(const dc_policy *p);
+/* The live-state cap per worker ("states.max_per_worker"). */
+DC_HIDDEN uint32_t dc_policy_max_states(const dc_policy *p);
+
+/* policy_names.c: the API names of SPEC 6 */
+DC_HIDDEN int dc_api_name_covers(const char *entry, const char *name); /* "ngx.req.*" covers "ngx.req.set_header" */
+DC_HIDDEN int dc_api_name_forbidden(const char *name);                 /* SPEC 5: never allowed */
+DC_HIDDEN int dc_api_name_known(const char *name);                     /* a name or "table.*" of the API */
+
+#endif
