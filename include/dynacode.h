@@ -248,14 +248,32 @@ typedef struct dc_run_info {
 
 typedef void (*dc_run_cb)(void *ud, const dc_run_info *info);
 
+/* The watchdog (SPEC 5, last line of defence): a call still running watchdog_grace_ms past its
+ * time quota is stuck inside C, where no hook can stop it. The engine then calls the host's
+ * callback (to mark the plugin quarantined where every process sees it), logs to standard
+ * error, and ends the process with DC_WATCHDOG_EXIT, so that a fresh process takes over. */
+#define DC_WATCHDOG_EXIT 86
+
+typedef struct dc_watchdog_info {
+    const char *domain;
+    const char *plugin;
+    uint64_t plugin_key;  /* the plugin's quarantine identity (name and code) */
+    double overdue_ms;    /* how far past the deadline */
+} dc_watchdog_info;
+
+typedef void (*dc_watchdog_cb)(void *ud, const dc_watchdog_info *info);
+
 typedef struct dc_engine_config {
-    const dc_host *host;     /* required; copied */
-    dc_events *events;       /* optional; not owned */
-    dc_quota quota;          /* per-call quotas */
-    uint32_t max_states;     /* live plugin states kept (LRU); 0 = default 1024 */
-    uint32_t host_cache_size;/* host match cache entries; 0 = default 4096 */
-    int on_error_fail;       /* 1: a failing plugin ends the request with 500 */
-    uint64_t seed;           /* sampling PRNG seed; 0 = from the clock */
+    const dc_host *host;       /* required; copied */
+    dc_events *events;         /* optional; not owned */
+    const dc_policy *policy;   /* quotas, API lists, on_error, quarantine; NULL: the built-in
+                                  default. Not owned: it must outlive the engine. */
+    uint32_t max_states;       /* live plugin states kept (LRU); 0: the policy's */
+    uint32_t host_cache_size;  /* host match cache entries; 0 = default 4096 */
+    uint64_t seed;             /* sampling PRNG seed; 0 = from the clock */
+    uint32_t watchdog_grace_ms;/* 0: no watchdog thread */
+    dc_watchdog_cb watchdog_cb;/* optional, called from the watchdog thread before the end */
+    void *watchdog_ud;
 } dc_engine_config;
 
 DC_API void dc_engine_config_default(dc_engine_config *cfg);

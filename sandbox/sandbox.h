@@ -36,6 +36,7 @@ typedef struct dc_call {
      * the table built from it in this call, LUA_NOREF until the plugin touches ngx.ctx */
     dc_buf *ctx;
     int ctx_ref;
+    int denied;             /* a name the policy denies was called */
     /* quota bookkeeping (state.c) */
     dc_abort abort;
     double deadline_ms;     /* dc_now_ms() value past which the call trips, 0: none */
@@ -44,10 +45,14 @@ typedef struct dc_call {
 
 typedef struct dc_sbx dc_sbx;
 
-/* Creates a plugin state from bytecode: whitelisted environment, JIT off, allocator capped at
- * quota->memory_kb. chunkname is used in error messages. */
+struct dc_api_filter;
+
+/* Creates a plugin state from bytecode: whitelisted environment (names the api filter denies
+ * raise an error naming them), JIT off, allocator capped at quota->memory_kb. chunkname is used
+ * in error messages. api may be NULL (the built-in default policy's lists). */
 DC_HIDDEN dc_rc dc_sbx_new(const unsigned char *bc, size_t bclen, const char *chunkname,
-                           const dc_quota *quota, dc_sbx **out, char *err, size_t errlen);
+                           const dc_quota *quota, const struct dc_api_filter *api, dc_sbx **out,
+                           char *err, size_t errlen);
 DC_HIDDEN void dc_sbx_free(dc_sbx *s);
 /* Runs the plugin once for call. msg gets the error or trip message. The state must be
  * discarded (dc_sbx_free) after a quota result. */
@@ -60,6 +65,11 @@ DC_HIDDEN dc_call *dc_sbx_current(lua_State *L);
 /* Ends the plugin for ngx.exit/ngx.redirect: records status and unwinds; pcall in the plugin
  * cannot stop it. Does not return. */
 DC_HIDDEN int dc_sbx_exit(lua_State *L, int status);
+/* For whitelisted C functions whose cost grows with their input (pattern matching, regexes,
+ * codecs): charges `units` of work (about one VM instruction each) to the call's instruction
+ * quota and checks its deadline. Trips the call exactly as the hook would (does not return
+ * then). Cheap enough to call every few thousand steps. Outside a call it does nothing. */
+DC_HIDDEN void dc_sbx_charge(lua_State *L, uint64_t units);
 /* Raises "API disabled in the context of PHASE" unless phase is in mask (bits 1u << dc_phase). */
 DC_HIDDEN void dc_sbx_check_phase(lua_State *L, const char *api, unsigned mask);
 
@@ -93,5 +103,10 @@ DC_HIDDEN int dc_api_ctx_flush(lua_State *L, dc_call *call);
 #define DC_NGX_PROPS "dynacode.ngx_props"
 DC_HIDDEN void dc_sbx_add_prop(lua_State *L, const char *name, lua_CFunction get,
                                lua_CFunction set);
+
+/* For tests only: when set, called while a state's environment is built (table at env) so a
+ * test can add names, such as a C function that blocks to exercise the watchdog. Hidden: not
+ * reachable from outside the library and its tests. */
+DC_HIDDEN extern void (*dc_env_test_hook)(lua_State *L, int env);
 
 #endif /* DC_SANDBOX_H */

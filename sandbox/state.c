@@ -81,23 +81,28 @@ static int raise_abort(lua_State *L, dc_sbx *s, dc_abort a)
 static void sbx_hook(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
+    /* Also trips after a memory trip, which the allocator can only record. */
+    dc_sbx_charge(L, DC_HOOK_STEP);
+}
+
+void dc_sbx_charge(lua_State *L, uint64_t units)
+{
     dc_sbx *s = sbx_of(L);
     dc_call *c = s->call;
     if (!c)
         return;
     if (c->abort == DC_ABORT_NONE) {
         if (c->insn_left != UINT64_MAX) {
-            if (c->insn_left <= DC_HOOK_STEP)
+            if (c->insn_left <= units)
                 c->abort = DC_ABORT_INSTRUCTIONS;
             else
-                c->insn_left -= DC_HOOK_STEP;
+                c->insn_left -= units;
         }
         if (c->abort == DC_ABORT_NONE && c->deadline_ms > 0 && dc_now_ms() > c->deadline_ms)
             c->abort = DC_ABORT_TIME;
         if (c->abort == DC_ABORT_NONE)
             return;
     }
-    /* Also reached after a memory trip, which the allocator can only record. */
     lua_sethook(L, sbx_hook, LUA_MASKCOUNT, 1);
     raise_abort(L, s, c->abort);
 }
@@ -135,15 +140,14 @@ size_t dc_sbx_memory(const dc_sbx *s)
 }
 
 /* Implemented in env.c: builds the sandbox environment. Stack: [-0, +1]. */
-DC_HIDDEN void dc_env_push(lua_State *L);
+DC_HIDDEN void dc_env_push(lua_State *L, const struct dc_api_filter *api);
 
 struct init_args {
     dc_sbx *s;
     const unsigned char *bc;
     size_t bclen;
     const char *chunkname;
-    char *err;
-    size_t errlen;
+    const struct dc_api_filter *api;
 };
 
 /* Runs protected (lua_cpcall): every allocation failure lands here as an error, never in the
@@ -162,14 +166,15 @@ static int sbx_init(lua_State *L)
 
     if (luaL_loadbufferx(L, (const char *)a->bc, a->bclen, a->chunkname, "b") != 0)
         return lua_error(L);
-    dc_env_push(L);
+    dc_env_push(L, a->api);
     lua_setfenv(L, -2);
     a->s->fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     return 0;
 }
 
 dc_rc dc_sbx_new(const unsigned char *bc, size_t bclen, const char *chunkname,
-                 const dc_quota *quota, dc_sbx **out, char *err, size_t errlen)
+                 const dc_quota *quota, const struct dc_api_filter *api, dc_sbx **out, char *err,
+                 size_t errlen)
 {
     dc_sbx *s = calloc(1, sizeof *s);
     if (!s)
@@ -187,7 +192,7 @@ dc_rc dc_sbx_new(const unsigned char *bc, size_t bclen, const char *chunkname,
     /* Compiled traces never call the count hook: the JIT would void the instruction quota. */
     luaJIT_setmode(s->L, 0, LUAJIT_MODE_ENGINE | LUAJIT_MODE_OFF);
 
-    struct init_args a = {s, bc, bclen, chunkname, err, errlen};
+    struct init_args a = {s, bc, bclen, chunkname, api};
     if (lua_cpcall(s->L, sbx_init, &a) != 0) {
         const char *m = lua_tostring(s->L, -1);
         dc_set_err(err, errlen, "cannot set up the plugin state: %s",
@@ -241,6 +246,7 @@ dc_result dc_sbx_run(dc_sbx *s, dc_call *c, char *msg, size_t msglen)
     c->abort = DC_ABORT_NONE;
     c->exited = 0;
     c->exit_status = -1;
+    c->denied = 0;
     c->ctx_ref = LUA_NOREF;
     c->insn_left = s->quota.instructions ? s->quota.instructions : UINT64_MAX;
     c->deadline_ms = s->quota.time_ms ? dc_now_ms() + s->quota.time_ms : 0;
@@ -269,7 +275,7 @@ dc_result dc_sbx_run(dc_sbx *s, dc_call *c, char *msg, size_t msglen)
     case DC_ABORT_EXIT:
     case DC_ABORT_NONE:
         if (rc != 0 && !c->exited) {
-            res = DC_RESULT_ERROR;
+            res = c->denied ? DC_RESULT_DENIED : DC_RESULT_ERROR;
             error_text(L, -1, msg, msglen);
         }
         break;

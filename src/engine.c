@@ -11,8 +11,6 @@
 void dc_engine_config_default(dc_engine_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
-    dc_quota_default(&cfg->quota);
-    cfg->max_states = 1024;
     cfg->host_cache_size = 4096;
 }
 
@@ -25,11 +23,18 @@ dc_rc dc_engine_new(const dc_engine_config *cfg, dc_engine **out, char *err, siz
     dc_engine *e = calloc(1, sizeof *e);
     if (!e)
         return DC_ENOMEM;
+    e->policy = cfg->policy;
+    if (!e->policy) {
+        dc_rc rc = dc_policy_default(&e->own_policy, err, errlen);
+        if (rc != DC_OK) {
+            free(e);
+            return rc;
+        }
+        e->policy = e->own_policy;
+    }
     e->host = *cfg->host;
     e->events = cfg->events;
-    e->quota = cfg->quota;
-    e->on_error_fail = cfg->on_error_fail;
-    e->max_states = cfg->max_states ? cfg->max_states : 1024;
+    e->max_states = cfg->max_states ? cfg->max_states : dc_policy_max_states(e->policy);
     e->host_cache_size = cfg->host_cache_size ? cfg->host_cache_size : 4096;
     e->rng = cfg->seed;
     if (!e->rng) {
@@ -41,8 +46,11 @@ dc_rc dc_engine_new(const dc_engine_config *cfg, dc_engine **out, char *err, siz
     while (e->nslots_buckets < e->max_states * 2)
         e->nslots_buckets <<= 1;
     e->slots = calloc(e->nslots_buckets, sizeof *e->slots);
-    if (!e->slots) {
+    if (!e->slots || (cfg->watchdog_grace_ms && dc_watchdog_start(cfg, &e->watchdog) != DC_OK)) {
+        free(e->slots);
+        dc_policy_free(e->own_policy);
         free(e);
+        dc_set_err(err, errlen, "engine: out of memory");
         return DC_ENOMEM;
     }
     *out = e;
@@ -94,35 +102,50 @@ void dc_gen_release(dc_gen *g)
     dc_cache_free(&g->cache);
     dc_bundle_unref(g->bundle);
     free(g->keys);
-    free(g->quotas);
+    free(g->qkeys);
+    free(g->eff);
     free(g);
 }
 
-static uint32_t min_nonzero(uint32_t asked, uint32_t dflt)
+/* The policy in force for each plugin, resolved with the first domain that names it. */
+static int resolve_policy(dc_gen *g, const dc_policy *policy)
 {
-    return asked && (asked < dflt || !dflt) ? asked : dflt;
+    const dc_bundle *b = g->bundle;
+    const char **domain = calloc(b->nplugins ? b->nplugins : 1, sizeof *domain);
+    if (!domain)
+        return -1;
+    for (uint32_t d = 0; d < b->ndomains; d++)
+        for (uint32_t k = 0; k < b->domains[d].nplugins; k++)
+            if (!domain[b->domains[d].plugins[k]])
+                domain[b->domains[d].plugins[k]] = b->domains[d].name;
+    for (uint32_t i = 0; i < b->nplugins; i++)
+        dc_policy_resolve(policy, domain[i] ? domain[i] : "", b->plugins[i].name,
+                          &b->plugins[i].quota, &g->eff[i]);
+    free(domain);
+    return 0;
 }
 
-/* A plugin's state identity: its name, code and quota, and which occurrence of that triple it
- * is in the bundle, so that two identical plugins never share a state. */
-static void compute_keys(dc_gen *g, const dc_quota *dflt)
+/* A plugin's state identity: its name, code, quota and API filter, and which occurrence of
+ * that set it is in the bundle, so that two identical plugins never share a state. Its
+ * quarantine identity is its name and code only. */
+static void compute_keys(dc_gen *g)
 {
     const dc_bundle *b = g->bundle;
     for (uint32_t i = 0; i < b->nplugins; i++) {
         const dc_plugin *p = &b->plugins[i];
-        dc_quota *q = &g->quotas[i];
-        q->instructions = p->quota.instructions && (p->quota.instructions < dflt->instructions ||
-                                                    !dflt->instructions)
-                              ? p->quota.instructions
-                              : dflt->instructions;
-        q->time_ms = min_nonzero(p->quota.time_ms, dflt->time_ms);
-        q->memory_kb = min_nonzero(p->quota.memory_kb, dflt->memory_kb);
-        uint64_t parts[5] = {dc_hash64(p->name, strlen(p->name)), p->code_hash,
-                             q->instructions, ((uint64_t)q->time_ms << 32) | q->memory_kb, 0};
+        const dc_quota *q = &g->eff[i].quota;
+        uint64_t parts[6] = {dc_hash64(p->name, strlen(p->name)), p->code_hash,
+                             q->instructions, ((uint64_t)q->time_ms << 32) | q->memory_kb,
+                             (uint64_t)(uintptr_t)g->eff[i].api, 0};
+        g->qkeys[i] = dc_hash64(parts, 2 * sizeof parts[0]);
         uint64_t k = dc_hash64(parts, sizeof parts);
-        for (uint32_t j = 0; j < i; j++)
-            if (g->keys[j] == k)
-                parts[4]++, k = dc_hash64(parts, sizeof parts), j = (uint32_t)-1;
+        for (uint32_t j = 0; j < i; j++) {
+            if (g->keys[j] == k) { /* a twin: next occurrence number, then look again */
+                parts[5]++;
+                k = dc_hash64(parts, sizeof parts);
+                j = (uint32_t)-1;
+            }
+        }
         g->keys[i] = k;
     }
 }
@@ -193,7 +216,8 @@ dc_sbx *dc_engine_state(dc_engine *e, dc_gen *g, uint32_t p, char *err, size_t e
     char chunk[300];
     snprintf(chunk, sizeof chunk, "=%s", pl->name);
     dc_sbx *sbx = NULL;
-    if (dc_sbx_new(pl->bc, pl->bclen, chunk, &g->quotas[p], &sbx, err, errlen) != DC_OK)
+    if (dc_sbx_new(pl->bc, pl->bclen, chunk, &g->eff[p].quota, g->eff[p].api, &sbx, err,
+                   errlen) != DC_OK)
         return NULL;
     s = calloc(1, sizeof *s);
     if (!s) {
@@ -240,33 +264,40 @@ static void sweep_states(dc_engine *e, const dc_gen *g)
     }
 }
 
+static void gen_free_parts(dc_gen *g)
+{
+    free(g->keys);
+    free(g->qkeys);
+    free(g->eff);
+    free(g);
+}
+
 void dc_engine_set_bundle(dc_engine *e, dc_bundle *b)
 {
     dc_gen *g = NULL;
     if (b) {
         g = calloc(1, sizeof *g);
+        if (!g)
+            return; /* out of memory: the bundle in force stays */
         uint32_t n = b->nplugins ? b->nplugins : 1;
-        if (g) {
-            g->keys = calloc(n, sizeof *g->keys);
-            g->quotas = calloc(n, sizeof *g->quotas);
-        }
-        if (!g || !g->keys || !g->quotas || dc_cache_init(&g->cache, e->host_cache_size)) {
-            /* Out of memory: the bundle in force stays. */
-            if (g) {
-                free(g->keys);
-                free(g->quotas);
-            }
-            free(g);
+        g->keys = calloc(n, sizeof *g->keys);
+        g->qkeys = calloc(n, sizeof *g->qkeys);
+        g->eff = calloc(n, sizeof *g->eff);
+        g->bundle = b;
+        if (!g->keys || !g->qkeys || !g->eff || resolve_policy(g, e->policy) != 0 ||
+            dc_cache_init(&g->cache, e->host_cache_size) != DC_OK) {
+            gen_free_parts(g);
             return;
         }
         g->refs = 1;
         g->number = ++e->next_gen;
-        g->bundle = dc_bundle_ref(b);
-        compute_keys(g, &e->quota);
+        dc_bundle_ref(b);
+        compute_keys(g);
     }
     dc_gen *old = e->gen;
     e->gen = g;
     sweep_states(e, g);
+    dc_quarantine_sweep(e, g);
     dc_gen_release(old);
 }
 
@@ -274,9 +305,12 @@ void dc_engine_free(dc_engine *e)
 {
     if (!e)
         return;
+    dc_watchdog_stop(e->watchdog);
     dc_gen_release(e->gen);
     while (e->lru_head)
         slot_remove(e, e->lru_head);
+    dc_quarantine_sweep(e, NULL);
     free(e->slots);
+    dc_policy_free(e->own_policy);
     free(e);
 }

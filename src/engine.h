@@ -6,6 +6,7 @@
 
 #include "internal.h"
 #include "../sandbox/sandbox.h"
+#include "../policy/policy.h"
 
 /* One plugin to run: where it comes from in the bundle. */
 typedef struct dc_item {
@@ -39,7 +40,8 @@ typedef struct dc_gen {
     uint64_t number;
     dc_bundle *bundle;
     uint64_t *keys;          /* per plugin: the identity of its state in the pool */
-    dc_quota *quotas;        /* per plugin: the quota in force */
+    uint64_t *qkeys;         /* per plugin: its identity for quarantine (name and code) */
+    dc_policy_eff *eff;      /* per plugin: the policy in force for it */
     dc_match_cache cache;
 } dc_gen;
 
@@ -52,11 +54,23 @@ typedef struct dc_slot {
     int keep;                         /* marking during a swap */
 } dc_slot;
 
+/* Quota trips of one plugin (by name and code), and its quarantine. */
+typedef struct dc_qentry {
+    struct dc_qentry *next;
+    uint64_t key;
+    double window_start;     /* dc_now_ms() of the window's first trip */
+    double until;            /* quarantined until then (0: not) */
+    uint32_t trips;          /* in the current window */
+    int keep;
+} dc_qentry;
+
+#define DC_QBUCKETS 256
+
 struct dc_engine {
     dc_host host;
     dc_events *events;
-    dc_quota quota;
-    int on_error_fail;
+    const dc_policy *policy;
+    dc_policy *own_policy;            /* the built-in default, when the host gave none */
     uint64_t rng;
     uint32_t host_cache_size;
     dc_gen *gen;                      /* in force; NULL before the first bundle */
@@ -69,6 +83,8 @@ struct dc_engine {
     uint32_t live;
     uint32_t max_states;
     dc_slot *lru_head, *lru_tail;
+    dc_qentry *quarantine[DC_QBUCKETS];
+    struct dc_watchdog *watchdog;     /* NULL when off */
 };
 
 struct dc_request {
@@ -98,5 +114,23 @@ DC_HIDDEN void dc_engine_drop_state(dc_engine *e, dc_gen *g, uint32_t p);
 DC_HIDDEN double dc_engine_random(dc_engine *e); /* uniform in [0, 1) */
 DC_HIDDEN void dc_engine_emit(dc_engine *e, dc_event ev, const char *domain,
                               const char *plugin, int phase, const char *msg, int status);
+
+/* quarantine.c (SPEC 5): after cfg->trips quota trips within cfg->window_s, a plugin is
+ * skipped for cfg->duration_s. Kept per engine until the shared store holds it. */
+DC_HIDDEN int dc_quarantine_active(dc_engine *e, uint64_t qkey, double now_ms);
+/* Counts a trip; returns 1 when this trip put the plugin in quarantine. */
+DC_HIDDEN int dc_quarantine_trip(dc_engine *e, uint64_t qkey, const dc_quarantine_cfg *cfg,
+                                 double now_ms);
+/* Forgets plugins no longer in force in g (NULL: all). */
+DC_HIDDEN void dc_quarantine_sweep(dc_engine *e, const dc_gen *g);
+
+/* watchdog.c */
+typedef struct dc_watchdog dc_watchdog;
+DC_HIDDEN dc_rc dc_watchdog_start(const dc_engine_config *cfg, dc_watchdog **out);
+DC_HIDDEN void dc_watchdog_stop(dc_watchdog *w);
+/* Around every plugin call (cheap: a few atomic stores). deadline_ms 0: nothing to watch. */
+DC_HIDDEN void dc_watchdog_arm(dc_watchdog *w, double deadline_ms, const char *domain,
+                               const char *plugin, uint64_t qkey);
+DC_HIDDEN void dc_watchdog_disarm(dc_watchdog *w);
 
 #endif /* DC_ENGINE_H */

@@ -74,10 +74,17 @@ static dc_result run_one(dc_request *r, dc_phase phase, const dc_item *it, dc_ca
     double t0 = dc_now_ms();
     dc_result res;
     dc_sbx *s = dc_engine_state(e, r->gen, it->plugin, msg, sizeof msg);
-    if (!s)
+    if (!s) {
         res = DC_RESULT_ERROR;
-    else
+    } else {
+        uint32_t quota_ms = r->gen->eff[it->plugin].quota.time_ms;
+        if (e->watchdog && quota_ms)
+            dc_watchdog_arm(e->watchdog, t0 + quota_ms, domain, p->name,
+                            r->gen->qkeys[it->plugin]);
         res = dc_sbx_run(s, call, msg, sizeof msg);
+        if (e->watchdog)
+            dc_watchdog_disarm(e->watchdog);
+    }
     double ms = dc_now_ms() - t0;
 
     switch (res) {
@@ -91,6 +98,10 @@ static dc_result run_one(dc_request *r, dc_phase phase, const dc_item *it, dc_ca
         call->exited = 0;
         dc_engine_emit(e, DC_EV_RT_PLUGINS_QUOTA, domain, p->name, (int)phase,
                        dc_result_name(res), 0);
+        if (dc_quarantine_trip(e, r->gen->qkeys[it->plugin],
+                               &r->gen->eff[it->plugin].quarantine, dc_now_ms()))
+            dc_engine_emit(e, DC_EV_RT_PLUGINS_QUARANTINED, domain, p->name, (int)phase,
+                           dc_result_name(res), 0);
         break;
     case DC_RESULT_ERROR:
     case DC_RESULT_DENIED:
@@ -134,11 +145,12 @@ static dc_action run_phase(dc_request *r, dc_phase phase, int *status)
     const dc_bundle *b = r->gen->bundle;
     for (uint32_t i = 0; i < n; i++) {
         const dc_item *it = &r->m->items[phase][i];
-        if (sampled_out(e, &b->plugins[it->plugin]))
+        if (sampled_out(e, &b->plugins[it->plugin]) ||
+            dc_quarantine_active(e, r->gen->qkeys[it->plugin], dc_now_ms()))
             continue;
         dc_call call;
         dc_result res = run_one(r, phase, it, &call);
-        if (res != DC_RESULT_OK && e->on_error_fail) {
+        if (res != DC_RESULT_OK && r->gen->eff[it->plugin].on_error_fail) {
             dc_engine_emit(e, DC_EV_ON_ERROR, b->domains[it->domain].name,
                            b->plugins[it->plugin].name, (int)phase, dc_result_name(res), 500);
             *status = 500;

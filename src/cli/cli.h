@@ -17,8 +17,11 @@
  * Returns 0, or -1 with a message in err. */
 int cli_read_bundle(const char *arg, size_t max, char **data, size_t *len, char *err,
                     size_t errlen);
-/* Reads and loads BUNDLE with default limits; on failure prints the reason and returns NULL. */
-dc_bundle *cli_load_bundle(const char *arg);
+/* Loads the policy FILE, or the built-in default when path is NULL; on failure prints the
+ * reason (file, key, why) and returns NULL. */
+dc_policy *cli_load_policy(const char *path);
+/* Reads and loads BUNDLE with the policy's limits; on failure prints the reason, returns NULL. */
+dc_bundle *cli_load_bundle(const char *arg, const dc_policy *policy);
 /* Writes s as a double-quoted string with \", \\, \n, \r, \t and \xHH escapes. */
 void cli_put_quoted(FILE *out, const char *s);
 /* Writes s as a JSON string (bytes >= 0x80 pass through: the input is UTF-8). */

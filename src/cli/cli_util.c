@@ -67,10 +67,23 @@ int cli_read_bundle(const char *arg, size_t max, char **data, size_t *len, char 
     return rc;
 }
 
-dc_bundle *cli_load_bundle(const char *arg)
+dc_policy *cli_load_policy(const char *path)
+{
+    dc_policy *p = NULL;
+    char err[1024] = "";
+    dc_rc rc = path ? dc_policy_load_file(path, &p, err, sizeof err)
+                    : dc_policy_default(&p, err, sizeof err);
+    if (rc != DC_OK) {
+        fprintf(stderr, "dynacode: policy refused: %s\n", err);
+        return NULL;
+    }
+    return p;
+}
+
+dc_bundle *cli_load_bundle(const char *arg, const dc_policy *policy)
 {
     dc_limits lim;
-    dc_limits_default(&lim);
+    dc_policy_limits(policy, &lim);
     char *data = NULL;
     size_t len = 0;
     char err[1024];

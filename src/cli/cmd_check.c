@@ -9,10 +9,11 @@
 
 static void check_usage(FILE *out)
 {
-    fputs("usage: dynacode check [--json] BUNDLE\n"
+    fputs("usage: dynacode check [--policy FILE] [--json] BUNDLE\n"
           "\n"
-          "Validates BUNDLE and compiles every plugin. Prints one line per problem, naming the\n"
-          "JSON path, the domain, the plugin and the reason.\n"
+          "Validates BUNDLE and compiles every plugin, with the limits of the policy FILE (the\n"
+          "built-in default when not given). Prints one line per problem, naming the JSON path,\n"
+          "the domain, the plugin and the reason.\n"
           "Exit status: 0 all well, 1 some plugin or domain would be left out, 2 unusable.\n",
           out);
 }
@@ -92,14 +93,17 @@ int cmd_check(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"json", no_argument, NULL, 'j'},
+        {"policy", required_argument, NULL, 'p'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int json = 0, c;
+    const char *policy_path = NULL;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "jp:h", opts, NULL)) != -1) {
         switch (c) {
         case 'j': json = 1; break;
+        case 'p': policy_path = optarg; break;
         case 'h': check_usage(stdout); return DC_EXIT_OK;
         default: check_usage(stderr); return DC_EXIT_UNUSABLE;
         }
@@ -109,7 +113,11 @@ int cmd_check(int argc, char **argv)
         check_usage(stderr);
         return DC_EXIT_UNUSABLE;
     }
-    dc_bundle *b = cli_load_bundle(argv[optind]);
+    dc_policy *policy = cli_load_policy(policy_path);
+    if (!policy)
+        return DC_EXIT_UNUSABLE;
+    dc_bundle *b = cli_load_bundle(argv[optind], policy);
+    dc_policy_free(policy);
     if (!b)
         return DC_EXIT_UNUSABLE;
     int failed = 0;

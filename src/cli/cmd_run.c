@@ -14,9 +14,9 @@
 
 static void run_usage(FILE *out)
 {
-    fputs("usage: dynacode run --host HOST [--method M] [--uri URI] [--header 'Name: value']...\n"
-          "                    [--remote-addr IP] [--upstream-status N] [--upstream-body FILE]\n"
-          "                    BUNDLE\n"
+    fputs("usage: dynacode run [--policy FILE] --host HOST [--method M] [--uri URI]\n"
+          "                    [--header 'Name: value']... [--remote-addr IP]\n"
+          "                    [--upstream-status N] [--upstream-body FILE] BUNDLE\n"
           "\n"
           "Takes one simulated request through rewrite, access, content, header_filter,\n"
           "body_filter and log. Prints the response (HTTP/1.1) on standard output and one line\n"
@@ -47,6 +47,7 @@ struct run_opts {
     dc_sim_opts sim;
     const char *headers[MAX_HEADERS];
     const char *body_file;
+    const char *policy;
 };
 
 /* Parses options; returns -1 after printing why when they are unusable, 1 for --help. */
@@ -60,14 +61,16 @@ static int parse(int argc, char **argv, struct run_opts *o)
         {"remote-addr", required_argument, NULL, 'r'},
         {"upstream-status", required_argument, NULL, 's'},
         {"upstream-body", required_argument, NULL, 'b'},
+        {"policy", required_argument, NULL, 'p'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int c;
     char *end;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "H:m:u:e:r:s:b:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "H:m:u:e:r:s:b:p:h", opts, NULL)) != -1) {
         switch (c) {
+        case 'p': o->policy = optarg; break;
         case 'H': o->sim.host = optarg; break;
         case 'm': o->sim.method = optarg; break;
         case 'u': o->sim.uri = optarg; break;
@@ -107,11 +110,12 @@ static int parse(int argc, char **argv, struct run_opts *o)
     return 0;
 }
 
-static int simulate(dc_bundle *b, dc_sim *s)
+static int simulate(dc_bundle *b, const dc_policy *policy, dc_sim *s)
 {
     dc_engine_config cfg;
     dc_engine_config_default(&cfg);
     cfg.host = dc_sim_host();
+    cfg.policy = policy;
     dc_engine *e = NULL;
     char err[256];
     if (dc_engine_new(&cfg, &e, err, sizeof err) != DC_OK) {
@@ -151,8 +155,10 @@ int cmd_run(int argc, char **argv)
     o.sim.upstream_body = body;
     o.sim.upstream_body_len = blen;
 
-    dc_bundle *b = cli_load_bundle(argv[optind]);
+    dc_policy *policy = cli_load_policy(o.policy);
+    dc_bundle *b = policy ? cli_load_bundle(argv[optind], policy) : NULL;
     if (!b) {
+        dc_policy_free(policy);
         free(body);
         return DC_EXIT_UNUSABLE;
     }
@@ -166,9 +172,10 @@ int cmd_run(int argc, char **argv)
     if (!s)
         fprintf(stderr, "dynacode run: cannot set up the simulated request\n");
     else
-        rc = simulate(b, s);
+        rc = simulate(b, policy, s);
     dc_sim_free(s);
     dc_bundle_unref(b);
+    dc_policy_free(policy);
     free(body);
     return rc;
 }

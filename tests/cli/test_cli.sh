@@ -60,6 +60,21 @@ expect_exit "run with a bad --upstream-status" 2 -- "$DYNACODE" run --host a.com
 expect_exit "run --help" 0 -- "$DYNACODE" run --help
 expect_in "help describes the trace" "$TMP/out" "result=ok|error"
 
+# --- --policy
+printf '{"quota":{"time_ms":"soon"}}' > "$TMP/badpolicy.json"
+expect_exit "run with a policy that does not parse" 2 -- "$DYNACODE" run --policy "$TMP/badpolicy.json" --host a.com "$B"
+expect_in "names the file and the key" "$TMP/err" "badpolicy.json: quota.time_ms: expected a non-negative integer"
+expect_exit "check with a missing policy file" 2 -- "$DYNACODE" check --policy "$TMP/none.json" "$B"
+expect_in "names the missing policy" "$TMP/err" "none.json"
+printf '{"api":{"deny":["ngx.sayy"]}}' > "$TMP/unknownapi.json"
+expect_exit "a policy naming an unknown API" 2 -- "$DYNACODE" check --policy "$TMP/unknownapi.json" "$B"
+expect_in "names the unknown API" "$TMP/err" 'api.deny[0]: unknown API name "ngx.sayy"'
+printf '{"api":{"deny":["ngx.exit"]}}' > "$TMP/noexit.json"
+expect_exit "run with a policy denying ngx.exit" 0 -- "$DYNACODE" run --policy "$TMP/noexit.json" --host dynamic.local.com "$B"
+expect_in "denied call reported" "$TMP/err" 'plugin="authentication required" domain="dynamic.local.com" phase=access result=denied'
+expect_in "denial names the API" "$TMP/err" 'ngx.exit is denied by policy'
+expect_exit "check with the shipped strict policy" 0 -- "$DYNACODE" check --policy "$SRC/policy/strict.json" "$B"
+
 # --- check
 expect_exit "check the example" 0 -- "$DYNACODE" check "$B"
 expect_in "counts" "$TMP/out" "2 domains, 4 plugins loaded"

@@ -25,12 +25,19 @@ static void record(void *ud, const dc_run_info *i)
     snprintf(t->last_msg, sizeof t->last_msg, "%s", i->message ? i->message : "");
 }
 
-static dc_engine *traced_q(const char *json, trace *t, dc_events *ev, const dc_quota *q)
+/* The policy of the running test, when it needs one (the engine does not own it). */
+static dc_policy *test_policy;
+
+static dc_engine *traced_p(const char *json, trace *t, dc_events *ev, const char *policy_json)
 {
     dc_engine_config cfg;
     dc_engine_config_default(&cfg);
-    if (q)
-        cfg.quota = *q;
+    if (policy_json) {
+        char err[256] = "";
+        ck_assert_msg(dc_policy_load(policy_json, strlen(policy_json), "test", &test_policy, err,
+                                     sizeof err) == DC_OK, "policy: %s", err);
+        cfg.policy = test_policy;
+    }
     cfg.host = dc_sim_host();
     cfg.events = ev;
     cfg.seed = 7;
@@ -48,7 +55,15 @@ static dc_engine *traced_q(const char *json, trace *t, dc_events *ev, const dc_q
 
 static dc_engine *traced(const char *json, trace *t, dc_events *ev)
 {
-    return traced_q(json, t, ev, NULL);
+    return traced_p(json, t, ev, NULL);
+}
+
+/* Frees the engine and the test's policy. */
+static void done(dc_engine *e)
+{
+    dc_engine_free(e);
+    dc_policy_free(test_policy);
+    test_policy = NULL;
 }
 
 #define P(name, phase, code) \
@@ -298,22 +313,35 @@ END_TEST
 
 START_TEST(on_error_fail_ends_with_500)
 {
-    dc_engine_config cfg;
-    dc_engine_config_default(&cfg);
-    cfg.host = dc_sim_host();
-    cfg.on_error_fail = 1;
-    dc_engine *e;
-    ck_assert_int_eq(dc_engine_new(&cfg, &e, NULL, 0), DC_OK);
-    dc_bundle *b = tu_bundle("{" ENABLED ",\"domains\":[{\"name\":\"*\",\"plugins\":["
-                             P("boom", "access", "error('x')") ","
-                             P("never", "access", "ngx.header['X-Never'] = 1") "]}]}");
-    dc_engine_set_bundle(e, b);
-    dc_bundle_unref(b);
+    trace t;
+    dc_engine *e = traced_p("{" ENABLED ",\"domains\":[{\"name\":\"*\",\"plugins\":["
+                            P("boom", "access", "error('x')") ","
+                            P("never", "access", "ngx.header['X-Never'] = 1") "]}]}",
+                            &t, NULL, "{\"on_error\":\"fail\"}");
     dc_sim *s = tu_request(e, "a.com", "/");
     ck_assert_int_eq(dc_sim_status(s), 500);
     ck_assert_ptr_null(dc_sim_header(s, "X-Never"));
+    ck_assert_str_eq(t.text, "access:boom:error");
     dc_sim_free(s);
-    dc_engine_free(e);
+    done(e);
+}
+END_TEST
+
+START_TEST(on_error_fail_by_rule_for_one_domain_only)
+{
+    trace t;
+    dc_engine *e = traced_p("{" ENABLED ",\"domains\":["
+                            "{\"name\":\"admin\",\"plugins\":[" P("a", "access", "error('x')") "]},"
+                            "{\"name\":\"www\",\"plugins\":[" P("w", "access", "error('x')") "]}]}",
+                            &t, NULL,
+                            "{\"rules\":[{\"domain\":\"^admin$\",\"on_error\":\"fail\"}]}");
+    dc_sim *s = tu_request(e, "admin", "/");
+    ck_assert_int_eq(dc_sim_status(s), 500);
+    dc_sim_free(s);
+    s = tu_request(e, "www", "/");
+    ck_assert_int_eq(dc_sim_status(s), 200);
+    dc_sim_free(s);
+    done(e);
 }
 END_TEST
 
@@ -343,17 +371,18 @@ END_TEST
 START_TEST(time_quota_stops_runaway)
 {
     trace t;
-    dc_quota q = {.instructions = 0, .time_ms = 1000, .memory_kb = 4096}; /* no insn limit */
-    dc_engine *e = traced_q("{" ENABLED ",\"domains\":[{\"name\":\"*\",\"plugins\":["
+    /* no instruction limit: only the clock can stop it */
+    dc_engine *e = traced_p("{" ENABLED ",\"domains\":[{\"name\":\"*\",\"plugins\":["
                             "{\"name\":\"spin\",\"phase\":\"access\",\"code\":"
                             "\"while true do end\",\"quota\":{\"time_ms\":20}}]}]}",
-                            &t, NULL, &q);
+                            &t, NULL,
+                            "{\"quota\":{\"instructions\":0},\"ceiling\":{\"instructions\":0}}");
     double t0 = dc_now_ms();
     dc_sim_free(tu_request(e, "a.com", "/"));
     double ms = dc_now_ms() - t0;
     ck_assert_str_eq(t.text, "access:spin:quota:time");
     ck_assert_msg(ms < 2000, "took %.0f ms", ms);
-    dc_engine_free(e);
+    done(e);
 }
 END_TEST
 
@@ -386,6 +415,73 @@ START_TEST(memory_quota_stops_a_bomb)
     ck_assert_str_eq(dc_sim_header(s, "X-After"), "yes");
     dc_sim_free(s);
     dc_engine_free(e);
+}
+END_TEST
+
+START_TEST(repeated_trips_quarantine_the_plugin)
+{
+    trace t;
+    dc_events *ev;
+    ck_assert_int_eq(dc_events_new(NULL, &ev), DC_OK);
+    dc_engine *e = traced_p("{" ENABLED ",\"domains\":[{\"name\":\"*\",\"plugins\":["
+                            P("spin", "access", "while true do end") ","
+                            P("after", "access", "ngx.header['X-After'] = 'yes'") "]}]}",
+                            &t, ev,
+                            "{\"quarantine\":{\"trips\":2,\"window_s\":60,\"duration_s\":60}}");
+    dc_sim_free(tu_request(e, "a.com", "/"));
+    ck_assert_uint_eq(dc_events_count(ev, DC_EV_RT_PLUGINS_QUARANTINED), 0);
+    dc_sim_free(tu_request(e, "a.com", "/"));
+    ck_assert_uint_eq(dc_events_count(ev, DC_EV_RT_PLUGINS_QUARANTINED), 1);
+    t.text[0] = '\0';
+    dc_sim *s = tu_request(e, "a.com", "/");
+    ck_assert_str_eq(t.text, "access:after:ok");
+    ck_assert_str_eq(dc_sim_header(s, "X-After"), "yes");
+    dc_sim_free(s);
+
+    /* A fixed version (new code) is a new plugin: it runs at once. */
+    dc_bundle *b = tu_bundle("{" ENABLED ",\"domains\":[{\"name\":\"*\",\"plugins\":["
+                             P("spin", "access", "local x = 1") "]}]}");
+    dc_engine_set_bundle(e, b);
+    dc_bundle_unref(b);
+    t.text[0] = '\0';
+    dc_sim_free(tu_request(e, "a.com", "/"));
+    ck_assert_str_eq(t.text, "access:spin:ok");
+    done(e);
+    dc_events_free(ev);
+}
+END_TEST
+
+START_TEST(denied_names_fail_with_their_name)
+{
+    trace t;
+    dc_engine *e = traced_p("{" ENABLED ",\"domains\":[{\"name\":\"*\",\"plugins\":["
+                            P("fn", "access", "ngx.req.set_header('X-A', '1')") ","
+                            P("tbl", "access", "local v = ngx.var.host") ","
+                            P("prop", "access", "local s = ngx.status") ","
+                            P("method", "access", "local s = ('abc'):upper()") ","
+                            P("ok", "access", "ngx.header['X-Ok'] = string.lower('A')") "]}]}",
+                            &t, NULL,
+                            "{\"api\":{\"deny\":[\"ngx.req.set_header\",\"ngx.var\","
+                            "\"ngx.status\",\"string.upper\"]}}");
+    dc_sim *s = tu_request(e, "a.com", "/");
+    ck_assert_str_eq(t.text, "access:fn:denied access:tbl:denied access:prop:denied "
+                             "access:method:denied access:ok:ok");
+    ck_assert_str_eq(dc_sim_header(s, "X-Ok"), "a");
+    dc_sim_free(s);
+    done(e);
+}
+END_TEST
+
+START_TEST(denied_message_names_the_api)
+{
+    trace t;
+    dc_engine *e = traced_p("{" ENABLED ",\"domains\":[{\"name\":\"*\",\"plugins\":["
+                            P("fn", "access", "ngx.req.set_header('X-A', '1')") "]}]}",
+                            &t, NULL, "{\"api\":{\"deny\":[\"ngx.req.*\"]}}");
+    dc_sim_free(tu_request(e, "a.com", "/"));
+    ck_assert_msg(strstr(t.last_msg, "ngx.req.set_header is denied by policy") != NULL,
+                  "message: %s", t.last_msg);
+    done(e);
 }
 END_TEST
 
@@ -574,10 +670,14 @@ static Suite *suite(void)
     tcase_add_test(rules, exit_ok_ends_the_phase_only);
     tcase_add_test(rules, pcall_cannot_swallow_exit);
     tcase_add_test(rules, on_error_fail_ends_with_500);
+    tcase_add_test(rules, on_error_fail_by_rule_for_one_domain_only);
     tcase_add_test(rules, instruction_quota_stops_runaway_and_next_plugin_runs);
     tcase_add_test(rules, time_quota_stops_runaway);
     tcase_add_test(rules, pcall_cannot_swallow_a_quota_trip);
     tcase_add_test(rules, memory_quota_stops_a_bomb);
+    tcase_add_test(rules, repeated_trips_quarantine_the_plugin);
+    tcase_add_test(rules, denied_names_fail_with_their_name);
+    tcase_add_test(rules, denied_message_names_the_api);
     tcase_add_test(rules, request_keeps_its_generation_across_a_swap);
     tcase_add_test(rules, host_match_is_cached_and_dropped_on_swap);
     tcase_add_test(rules, host_cache_bounded);

@@ -1,0 +1,226 @@
+/* api_codec.c - ngx.encode_base64, ngx.decode_base64 (nginx's rules), ngx.md5, ngx.md5_bin,
+ * ngx.sha1_bin, ngx.crc32_long (api_md5.c, api_sha1.c, api_crc32.c), ngx.escape_uri,
+ * ngx.unescape_uri, ngx.encode_args and ngx.decode_args (api_util.c).
+ */
+#include <string.h>
+
+#include "api_hash.h"
+#include "api_util.h"
+
+/* The string argument of the digest and escape functions: nil or false is "", a number is
+ * its string, anything else an error, as lua-resty-core. Stack: [-0, +0] */
+static const char *opt_str(lua_State *L, int idx, size_t *len, const char *fn)
+{
+    int t = lua_type(L, idx);
+    if (t == LUA_TNONE || t == LUA_TNIL || (t == LUA_TBOOLEAN && !lua_toboolean(L, idx))) {
+        *len = 0;
+        return "";
+    }
+    if (t != LUA_TSTRING && t != LUA_TNUMBER)
+        luaL_error(L, "bad argument #%d to '%s' (string expected, got %s)", idx, fn,
+                   luaL_typename(L, idx));
+    return lua_tolstring(L, idx, len);
+}
+
+/* ngx.encode_base64(s, no_padding?). Stack: [-0, +1] */
+static int ngx_encode_base64(lua_State *L)
+{
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t len;
+    const char *s = opt_str(L, 1, &len, "encode_base64");
+    int pad = 1;
+    if (!lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TBOOLEAN);
+        pad = !lua_toboolean(L, 2);
+    }
+    if (len > ((size_t)1 << 30))
+        return luaL_error(L, "string too long");
+    dc_ubuf *b = dc_ubuf_new(L);
+    char *d = dc_ubuf_prep(L, b, (len + 2) / 3 * 4), *d0 = d;
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    for (; i + 2 < len; i += 3) {
+        *d++ = tbl[p[i] >> 2];
+        *d++ = tbl[((p[i] & 3) << 4) | (p[i + 1] >> 4)];
+        *d++ = tbl[((p[i + 1] & 0x0f) << 2) | (p[i + 2] >> 6)];
+        *d++ = tbl[p[i + 2] & 0x3f];
+    }
+    if (i < len) {
+        *d++ = tbl[p[i] >> 2];
+        if (i + 1 == len) {
+            *d++ = tbl[(p[i] & 3) << 4];
+            if (pad) {
+                *d++ = '=';
+                *d++ = '=';
+            }
+        } else {
+            *d++ = tbl[((p[i] & 3) << 4) | (p[i + 1] >> 4)];
+            *d++ = tbl[(p[i + 1] & 0x0f) << 2];
+            if (pad)
+                *d++ = '=';
+        }
+    }
+    b->len = (size_t)(d - d0);
+    dc_ubuf_push(L, b);
+    return 1;
+}
+
+static int b64val(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}
+
+/* ngx.decode_base64(s): nil when s is not base64. As nginx: decoding stops at the first '=',
+ * padding may be missing, a length of 4n+1 is invalid. Stack: [-0, +1] */
+static int ngx_decode_base64(lua_State *L)
+{
+    if (lua_type(L, 1) != LUA_TSTRING)
+        return luaL_error(L, "bad argument #1 to 'decode_base64' (string expected, got %s)",
+                          luaL_typename(L, 1));
+    size_t len;
+    const unsigned char *s = (const unsigned char *)lua_tolstring(L, 1, &len);
+    size_t n = 0;
+    for (; n < len && s[n] != '='; n++)
+        if (b64val(s[n]) < 0) {
+            lua_pushnil(L);
+            return 1;
+        }
+    if (n % 4 == 1) {
+        lua_pushnil(L);
+        return 1;
+    }
+    dc_ubuf *b = dc_ubuf_new(L);
+    char *d = dc_ubuf_prep(L, b, n / 4 * 3 + 3), *d0 = d;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        acc = (acc << 6) | (uint32_t)b64val(s[i]);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            *d++ = (char)((acc >> bits) & 0xff);
+        }
+    }
+    b->len = (size_t)(d - d0);
+    dc_ubuf_push(L, b);
+    return 1;
+}
+
+/* ngx.md5(s): lowercase hex. Stack: [-0, +1] */
+static int ngx_md5(lua_State *L)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t len;
+    const char *s = opt_str(L, 1, &len, "md5");
+    unsigned char d[16];
+    char out[32];
+    dc_md5(s, len, d);
+    for (int i = 0; i < 16; i++) {
+        out[2 * i] = hex[d[i] >> 4];
+        out[2 * i + 1] = hex[d[i] & 0xf];
+    }
+    lua_pushlstring(L, out, 32);
+    return 1;
+}
+
+/* ngx.md5_bin(s). Stack: [-0, +1] */
+static int ngx_md5_bin(lua_State *L)
+{
+    size_t len;
+    const char *s = opt_str(L, 1, &len, "md5_bin");
+    unsigned char d[16];
+    dc_md5(s, len, d);
+    lua_pushlstring(L, (const char *)d, 16);
+    return 1;
+}
+
+/* ngx.sha1_bin(s). Stack: [-0, +1] */
+static int ngx_sha1_bin(lua_State *L)
+{
+    size_t len;
+    const char *s = opt_str(L, 1, &len, "sha1_bin");
+    unsigned char d[20];
+    dc_sha1(s, len, d);
+    lua_pushlstring(L, (const char *)d, 20);
+    return 1;
+}
+
+/* ngx.crc32_long(s). Stack: [-0, +1] */
+static int ngx_crc32_long(lua_State *L)
+{
+    size_t len;
+    const char *s = opt_str(L, 1, &len, "crc32_long");
+    lua_pushnumber(L, (lua_Number)dc_crc32(s, len));
+    return 1;
+}
+
+/* ngx.escape_uri(s, type?): type 2 (URI component) by default, 0..6 as nginx's escapes.
+ * Stack: [-0, +1] */
+static int ngx_escape_uri(lua_State *L)
+{
+    size_t len;
+    const char *s = opt_str(L, 1, &len, "escape_uri");
+    int type = DC_ESC_URI_COMPONENT;
+    if (!lua_isnoneornil(L, 2)) {
+        if (lua_type(L, 2) != LUA_TNUMBER)
+            return luaL_error(L, "\"type\" is not a number");
+        lua_Number t = lua_tonumber(L, 2);
+        if (!(t >= DC_ESC_URI && t <= DC_ESC_MAIL_AUTH))
+            return luaL_error(L, "\"type\" %s out of range", lua_tostring(L, 2));
+        type = (int)t;
+    }
+    dc_api_push_escaped(L, s, len, type);
+    return 1;
+}
+
+/* ngx.unescape_uri(s). Stack: [-0, +1] */
+static int ngx_unescape_uri(lua_State *L)
+{
+    size_t len;
+    const char *s = opt_str(L, 1, &len, "unescape_uri");
+    dc_api_push_unescaped(L, s, len);
+    return 1;
+}
+
+/* ngx.encode_args(t). Stack: [-0, +1] */
+static int ngx_encode_args(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    dc_api_encode_args(L, 1);
+    return 1;
+}
+
+/* ngx.decode_args(s, max?): max 100 by default, 0 for no limit. Stack: [-0, +1|+2] */
+static int ngx_decode_args(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    lua_Number max = luaL_optnumber(L, 2, 100);
+    int m = !(max >= 1) ? 0 : max > INT32_MAX ? INT32_MAX : (int)max;
+    return dc_api_parse_args(L, s, len, m);
+}
+
+void dc_api_open_codec(lua_State *L)
+{
+    static const luaL_Reg fns[] = {
+        {"encode_base64", ngx_encode_base64}, {"decode_base64", ngx_decode_base64},
+        {"md5", ngx_md5}, {"md5_bin", ngx_md5_bin}, {"sha1_bin", ngx_sha1_bin},
+        {"crc32_long", ngx_crc32_long}, {"escape_uri", ngx_escape_uri},
+        {"unescape_uri", ngx_unescape_uri}, {"encode_args", ngx_encode_args},
+        {"decode_args", ngx_decode_args}, {NULL, NULL},
+    };
+    for (const luaL_Reg *r = fns; r->name; r++) {
+        lua_pushcfunction(L, r->func);
+        lua_setfield(L, -2, r->name);
+    }
+}

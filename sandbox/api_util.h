@@ -1,0 +1,100 @@
+/* api_util.h - helpers shared by the plugin API areas (api_*.c): a growable buffer held by a
+ * Lua userdata (so that the state's memory quota counts it and the collector frees it after an
+ * error), URI escaping as nginx does it, query-string parsing and building, and the time check
+ * that long C loops make. Private to sandbox/api_*.c.
+ */
+#ifndef DC_API_UTIL_H
+#define DC_API_UTIL_H
+
+#include "sandbox.h"
+
+/* Raises "NAME is not available here" when the host lacks callback FIELD. */
+#define DC_API_NEED(L, call, field, name)                                  \
+    do {                                                                   \
+        if (!(call)->host->field)                                          \
+            luaL_error((L), "%s is not available here", (name));           \
+    } while (0)
+
+/* ---- a buffer in Lua-allocated memory, owned by a userdata on the stack ---- */
+typedef struct dc_ubuf {
+    char *p;
+    size_t len;
+    size_t cap;
+    lua_Alloc f;
+    void *ud;
+} dc_ubuf;
+
+/* Pushes a new empty buffer. Stack: [-0, +1] */
+DC_HIDDEN dc_ubuf *dc_ubuf_new(lua_State *L);
+/* Makes room for n more bytes and returns where they go (len is not moved); raises on
+ * failure. Stack: [-0, +0] */
+DC_HIDDEN char *dc_ubuf_prep(lua_State *L, dc_ubuf *b, size_t n);
+/* Stack: [-0, +0] */
+DC_HIDDEN void dc_ubuf_add(lua_State *L, dc_ubuf *b, const void *p, size_t n);
+/* Stack: [-0, +1] */
+DC_HIDDEN void dc_ubuf_push(lua_State *L, const dc_ubuf *b);
+
+/* ---- escaping (the tables of lua-nginx-module's ngx_http_lua_escape_uri) ---- */
+enum {
+    DC_ESC_URI = 0,
+    DC_ESC_ARGS = 1,
+    DC_ESC_URI_COMPONENT = 2,
+    DC_ESC_HTML = 3,
+    DC_ESC_REFRESH = 4,
+    DC_ESC_MEMCACHED = 5,
+    DC_ESC_MAIL_AUTH = 6,
+    DC_ESC_HEADER_NAME = 7,
+    DC_ESC_HEADER_VALUE = 8,
+    DC_ESC_SET_ARGS = 9,  /* ngx.req.set_uri_args(string): %00-%20, %7F */
+    DC_ESC_COUNT
+};
+
+/* Number of bytes of src that type escapes. */
+DC_HIDDEN size_t dc_api_escape_count(const char *src, size_t len, int type);
+/* Pushes src escaped (each escaped byte as %XX, uppercase). Stack: [-0, +1] */
+DC_HIDDEN void dc_api_push_escaped(lua_State *L, const char *src, size_t len, int type);
+/* Pushes src URI-unescaped: %XX decoded, '+' as a space, a bad % kept. Stack: [-0, +1] */
+DC_HIDDEN void dc_api_push_unescaped(lua_State *L, const char *src, size_t len);
+
+/* ---- query strings ---- */
+/* Pushes the table of args in s (repeated keys as arrays, a key alone as true, empty keys
+ * dropped); at most max pairs when max > 0, then also "truncated". Returns the number of
+ * values pushed. Stack: [-0, +1|+2] */
+DC_HIDDEN int dc_api_parse_args(lua_State *L, const char *s, size_t len, int max);
+/* t[k] = v for the key and value on top; a repeated key becomes an array of its values.
+ * t is an absolute index. Stack: [-2, +0] */
+DC_HIDDEN void dc_api_set_multi(lua_State *L, int t);
+/* Pushes the query string for the table at idx (ngx.encode_args rules). Stack: [-0, +1] */
+DC_HIDDEN void dc_api_encode_args(lua_State *L, int idx);
+
+/* ---- headers (api_header.c) ---- */
+/* Pushes the header name at idx (a string, or a number as a string), with '_' as '-' when
+ * dash, escaped as nginx escapes header names when escape. Stack: [-0, +1] */
+DC_HIDDEN dc_str dc_api_header_name(lua_State *L, int idx, int dash, int escape);
+/* The header value(s) at idx: nil (none), a string, number or boolean (one), or an array of
+ * those; escaped as header values. The array and strings are kept alive by the table it
+ * pushes. Stack: [-0, +1] */
+DC_HIDDEN dc_str *dc_api_header_values(lua_State *L, int idx, size_t *n);
+
+/* ---- misc ---- */
+/* Sends msg to host->log at level (OpenResty's 0..8) as "[dynacode] plugin "NAME": msg",
+ * capped at 4 KiB (api_log.c). Stack: [-0, +0] */
+DC_HIDDEN void dc_api_log(lua_State *L, dc_call *call, int level, const char *msg, size_t len);
+/* Raises `unsafe byte "0xNN" in WHAT "..."` when uri holds a control byte other than tab
+ * (api_output.c; ngx.redirect and ngx.req.set_uri). Stack: [-0, +0] */
+DC_HIDDEN void dc_api_check_uri_bytes(lua_State *L, const char *what, const char *uri,
+                                      size_t len);
+/* Formats a number as Lua does (%.14g); returns buf. */
+DC_HIDDEN const char *dc_api_fmt_num(double n, char buf[32]);
+/* Pushes s lowercased, with '_' as '-' when dash. Stack: [-0, +1] */
+DC_HIDDEN void dc_api_push_lower(lua_State *L, const char *s, size_t len, int dash);
+/* Trips the time quota when the running call is past its deadline: for C loops whose
+ * iterations are each bounded but whose count depends on the input. Stack: [-0, +0] */
+DC_HIDDEN void dc_api_check_time(lua_State *L);
+/* Index idx as an absolute stack index. */
+static inline int dc_api_absidx(lua_State *L, int idx)
+{
+    return (idx < 0 && idx > LUA_REGISTRYINDEX) ? lua_gettop(L) + idx + 1 : idx;
+}
+
+#endif /* DC_API_UTIL_H */

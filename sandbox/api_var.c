@@ -1,0 +1,86 @@
+/* api_var.c - ngx.var: a proxy table whose metatable reads and writes request variables
+ * through host->var_get / host->var_set. Names are case-insensitive as in nginx; the host
+ * resolves them (arg_*, cookie_*, http_* included).
+ */
+#include "api_util.h"
+
+/* Pushes the variable name at idx lowercased (nginx hashes lowercase names) and returns it.
+ * Stack: [-0, +1] */
+static dc_str var_name(lua_State *L, int idx)
+{
+    dc_str n;
+    n.data = lua_tolstring(L, idx, &n.len);
+    int upper = 0;
+    for (size_t i = 0; i < n.len && !upper; i++)
+        upper = n.data[i] >= 'A' && n.data[i] <= 'Z';
+    if (upper)
+        dc_api_push_lower(L, n.data, n.len, 0);
+    else
+        lua_pushvalue(L, idx);
+    n.data = lua_tolstring(L, -1, &n.len);
+    return n;
+}
+
+/* ngx.var.__index(t, name). Stack: [-0, +1] */
+static int var_index(lua_State *L)
+{
+    dc_call *call = dc_sbx_current(L);
+    int t = lua_type(L, 2);
+    if (t == LUA_TNUMBER) {  /* regex captures $1..$9: none here */
+        lua_pushnil(L);
+        return 1;
+    }
+    if (t != LUA_TSTRING)
+        return luaL_error(L, "bad variable name");
+    DC_API_NEED(L, call, var_get, "ngx.var");
+    dc_str name = var_name(L, 2), val = {NULL, 0};
+    int rc = call->host->var_get(call->hreq, name, &val);
+    if (rc < 0)
+        return luaL_error(L, "failed to read variable \"%s\"", name.data);
+    if (rc == 0 || !val.data)
+        lua_pushnil(L);
+    else
+        lua_pushlstring(L, val.data, val.len);
+    return 1;
+}
+
+/* ngx.var.__newindex(t, name, value): a string or number sets, nil unsets. Stack: [-0, +0] */
+static int var_newindex(lua_State *L)
+{
+    dc_call *call = dc_sbx_current(L);
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return luaL_error(L, "bad variable name");
+    DC_API_NEED(L, call, var_set, "ngx.var");
+    dc_str val = {NULL, 0};
+    switch (lua_type(L, 3)) {
+    case LUA_TNIL:
+        break;
+    case LUA_TSTRING:
+    case LUA_TNUMBER:
+        val.data = lua_tolstring(L, 3, &val.len);
+        break;
+    case LUA_TBOOLEAN:
+        val.data = lua_toboolean(L, 3) ? "true" : "false";
+        val.len = lua_toboolean(L, 3) ? 4 : 5;
+        break;
+    default:
+        return luaL_error(L, "bad value for variable \"%s\": %s", lua_tostring(L, 2),
+                          luaL_typename(L, 3));
+    }
+    dc_str name = var_name(L, 2);
+    if (call->host->var_set(call->hreq, name, val) != 0)
+        return luaL_error(L, "variable \"%s\" not changeable", name.data);
+    return 0;
+}
+
+void dc_api_open_var(lua_State *L)
+{
+    lua_createtable(L, 0, 0);
+    lua_createtable(L, 0, 2);
+    lua_pushcfunction(L, var_index);
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, var_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, -2, "var");
+}

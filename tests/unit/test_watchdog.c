@@ -1,0 +1,105 @@
+/* test_watchdog.c - the last line of defence (SPEC 5): a plugin stuck inside a C function,
+ * where the quota hook never fires, makes the watchdog report it to the host and end the
+ * process with DC_WATCHDOG_EXIT; a plugin that merely loops is stopped by its quota and the
+ * watchdog stays quiet. The blocking C function exists only in this test.
+ */
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "testutil.h"
+
+/* block_in_c(): sleeps in C for ~10 s, out of the VM's reach. */
+static int block_in_c(lua_State *L)
+{
+    struct timespec ts = {10, 0};
+    nanosleep(&ts, NULL);
+    return 0;
+}
+
+static void add_blocker(lua_State *L, int env)
+{
+    lua_pushcfunction(L, block_in_c);
+    lua_setfield(L, env, "block_in_c");
+}
+
+/* Ends the process with 87 when the report names the stuck plugin, so the exit code proves the
+ * host was told which plugin it was. */
+static void on_watchdog(void *ud, const dc_watchdog_info *i)
+{
+    (void)ud;
+    if (i->plugin && strcmp(i->plugin, "stuck") == 0 && strcmp(i->domain, "*") == 0 &&
+        i->overdue_ms > 200 && i->plugin_key != 0)
+        _exit(87);
+}
+
+static dc_engine *engine(dc_watchdog_cb cb)
+{
+    dc_env_test_hook = add_blocker;
+    dc_engine_config cfg;
+    dc_engine_config_default(&cfg);
+    cfg.host = dc_sim_host();
+    cfg.watchdog_grace_ms = 200;
+    cfg.watchdog_cb = cb;
+    dc_engine *e;
+    ck_assert_int_eq(dc_engine_new(&cfg, &e, NULL, 0), DC_OK);
+    dc_bundle *b = tu_bundle("{\"general\":{\"status\":\"enabled\"},\"domains\":[{\"name\":\"*\","
+                             "\"plugins\":[{\"name\":\"stuck\",\"phase\":\"access\","
+                             "\"quota\":{\"time_ms\":20},\"code\":\"block_in_c()\"},"
+                             "{\"name\":\"spin\",\"phase\":\"log\",\"quota\":{\"time_ms\":20},"
+                             "\"code\":\"while true do end\"}]}]}");
+    dc_engine_set_bundle(e, b);
+    dc_bundle_unref(b);
+    return e;
+}
+
+START_TEST(stuck_in_c_ends_the_process)
+{
+    dc_engine *e = engine(NULL);
+    dc_sim_free(tu_request(e, "a.com", "/"));
+    ck_abort_msg("the request returned: the watchdog did not fire");
+}
+END_TEST
+
+START_TEST(host_is_told_which_plugin)
+{
+    dc_engine *e = engine(on_watchdog);
+    dc_sim_free(tu_request(e, "a.com", "/"));
+    ck_abort_msg("the request returned: the watchdog did not fire");
+}
+END_TEST
+
+START_TEST(a_loop_stopped_by_its_quota_does_not_fire)
+{
+    dc_env_test_hook = NULL;
+    dc_engine_config cfg;
+    dc_engine_config_default(&cfg);
+    cfg.host = dc_sim_host();
+    cfg.watchdog_grace_ms = 50;
+    dc_engine *e;
+    ck_assert_int_eq(dc_engine_new(&cfg, &e, NULL, 0), DC_OK);
+    dc_bundle *b = tu_bundle("{\"general\":{\"status\":\"enabled\"},\"domains\":[{\"name\":\"*\","
+                             "\"plugins\":[{\"name\":\"spin\",\"phase\":\"access\","
+                             "\"quota\":{\"time_ms\":20},\"code\":\"while true do end\"}]}]}");
+    dc_engine_set_bundle(e, b);
+    dc_bundle_unref(b);
+    for (int i = 0; i < 5; i++)
+        dc_sim_free(tu_request(e, "a.com", "/"));
+    struct timespec ts = {0, 300 * 1000000L}; /* past the grace with no call running */
+    nanosleep(&ts, NULL);
+    dc_engine_free(e);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("watchdog");
+    TCase *tc = tcase_create("watchdog");
+    tcase_set_timeout(tc, 30);
+    tcase_add_exit_test(tc, stuck_in_c_ends_the_process, DC_WATCHDOG_EXIT);
+    tcase_add_exit_test(tc, host_is_told_which_plugin, 87);
+    tcase_add_test(tc, a_loop_stopped_by_its_quota_does_not_fire);
+    suite_add_tcase(s, tc);
+    return tu_run_suite(s);
+}
