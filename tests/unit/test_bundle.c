@@ -100,7 +100,7 @@ static const dc_plugin *dplug(const dc_bundle *b, uint32_t i, uint32_t j)
 START_TEST(original_readme_bundle_loads)
 {
     size_t len;
-    char *json = tu_read_source_file("../shared/examples/original-readme-bundle.json", &len);
+    char *json = tu_read_source_file("tests/data/original-readme-bundle.json", &len);
     dc_limits lim;
     dc_limits_default(&lim);
     dc_bundle *b = NULL;
