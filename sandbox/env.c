@@ -304,6 +304,7 @@ void dc_env_push(lua_State *L, const struct dc_api_filter *api)
     /* 1. The real tables: copies, so nothing a plugin sees is shared with the state's own. */
     open_lib(L, luaopen_string, "string");
     copy_table(L, -1, string_drop);
+    dc_api_open_strpat(L); /* find, match, gmatch, gsub whose work counts toward the quota */
     lua_setfield(L, env, "string");
     lua_pop(L, 1);
     lua_getfield(L, g, "coroutine");

@@ -1,0 +1,3 @@
+-- expect: error
+-- msg: debug
+debug.getinfo(1)

@@ -1,0 +1,3 @@
+-- expect: error
+-- msg: dofile
+dofile("/etc/passwd")

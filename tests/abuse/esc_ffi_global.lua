@@ -1,0 +1,3 @@
+-- expect: error
+-- msg: ffi
+ffi.cdef("int x;")

@@ -1,0 +1,4 @@
+-- expect: error
+-- msg: collectgarbage
+setmetatable({}, { __gc = function() while true do end end })
+collectgarbage("collect")

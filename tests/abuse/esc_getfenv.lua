@@ -1,0 +1,3 @@
+-- expect: error
+-- msg: getfenv
+getfenv(0)

@@ -1,0 +1,3 @@
+-- expect: error
+-- msg: io
+io.open("/etc/passwd")

@@ -1,0 +1,3 @@
+-- expect: error
+-- msg: jit
+jit.on()

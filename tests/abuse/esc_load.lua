@@ -1,0 +1,3 @@
+-- expect: error
+-- msg: load
+load("return 1")

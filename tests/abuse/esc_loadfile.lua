@@ -1,0 +1,3 @@
+-- expect: error
+-- msg: loadfile
+loadfile("/etc/passwd")

@@ -1,0 +1,3 @@
+-- expect: error
+-- msg: loadstring
+loadstring("return 1")

@@ -1,0 +1,3 @@
+-- expect: error
+-- msg: execute
+os.execute("id")

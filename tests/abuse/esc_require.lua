@@ -1,0 +1,3 @@
+-- expect: error
+-- msg: require
+require("ffi")

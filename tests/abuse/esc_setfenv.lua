@@ -1,0 +1,3 @@
+-- expect: error
+-- msg: setfenv
+setfenv(1, {})

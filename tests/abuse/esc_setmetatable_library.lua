@@ -1,0 +1,3 @@
+-- expect: error
+-- msg: protected metatable
+setmetatable(string, {})

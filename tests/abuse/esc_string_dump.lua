@@ -1,0 +1,3 @@
+-- expect: error
+-- msg: dump
+string.dump(function() end)

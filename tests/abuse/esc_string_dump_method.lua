@@ -1,0 +1,3 @@
+-- expect: error
+-- msg: method 'dump'
+("x"):dump()

@@ -1,0 +1,3 @@
+-- expect: error
+-- msg: read-only
+string.upper = function() return "pwned" end

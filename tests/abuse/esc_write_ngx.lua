@@ -1,0 +1,3 @@
+-- expect: error
+-- msg: read-only
+ngx.say = function() end

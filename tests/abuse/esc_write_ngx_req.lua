@@ -1,0 +1,3 @@
+-- expect: error
+-- msg: read-only
+ngx.req.get_headers = function() return {} end

@@ -1,0 +1,3 @@
+-- expect: ok
+leak = "from the attacker"
+_G.leak2 = "again"

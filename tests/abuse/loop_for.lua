@@ -1,0 +1,2 @@
+-- expect: quota:instructions quota:time
+for i = 1, math.huge do end

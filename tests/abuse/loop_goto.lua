@@ -1,0 +1,3 @@
+-- expect: quota:instructions quota:time
+::again::
+goto again

@@ -1,0 +1,3 @@
+-- expect: quota:instructions quota:time
+local co = coroutine.wrap(function() while true do end end)
+co()

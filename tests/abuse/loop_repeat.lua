@@ -1,0 +1,2 @@
+-- expect: quota:instructions quota:time
+repeat until false

@@ -1,0 +1,3 @@
+-- expect: quota:instructions quota:time
+local function f(n) return f(n + 1) end
+return f(1)

@@ -1,0 +1,2 @@
+-- expect: quota:memory
+local s = string.rep("x", 1e9)

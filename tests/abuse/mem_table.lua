@@ -1,0 +1,3 @@
+-- expect: quota:memory quota:instructions
+local t = {}
+for i = 1, 1e8 do t[i] = {i} end

@@ -1,0 +1,2 @@
+-- expect: quota:instructions quota:time
+string.find(string.rep("a", 20000), ".-.-.-.-b")
