@@ -210,7 +210,8 @@ static dc_re *re_compile(lua_State *L, int pidx, uint32_t copts, int flags)
     PCRE2_SIZE off;
     re->code = pcre2_compile((PCRE2_SPTR)pat, plen, copts | PCRE2_AUTO_CALLOUT, &ec, &off, cc);
     if (re->code && (flags & RE_JIT))
-        (void)pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE);  /* an optimisation */
+        if (dc_re_jit_enabled())
+            (void)pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE);  /* an optimisation */
     pcre2_compile_context_free(cc);
     pcre2_general_context_free(g);
     if (!re->code) {

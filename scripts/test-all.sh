@@ -16,3 +16,6 @@ echo "== build (AddressSanitizer + UBSan) and test"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDC_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j"$jobs"
+
+echo "== Valgrind (memcheck) on the unit tests"
+bash scripts/valgrind.sh build

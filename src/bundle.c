@@ -546,6 +546,9 @@ static dc_rc build(const cJSON *root, const char *json, size_t len, const dc_lim
     dc_loader ld = {.lim = lim, .prev = previous, .b = b};
     shared_list sl = {0};
     dc_rc rc = load_all(&ld, &sl, root, err, errlen);
+    dc_compiler_close(ld.cc);
+    if (rc == DC_OK && ld.cc_rc != DC_OK) /* never compile unconfined instead */
+        rc = whole(DC_ELUA, err, errlen, "%s", ld.cc_err);
     shared_free(&sl);
     free(ld.kept);
     if (rc == DC_OK && ld.oom)

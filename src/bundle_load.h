@@ -7,6 +7,7 @@
 #include <cJSON.h>
 
 #include "internal.h"
+#include "../sandbox/compiler.h"
 
 /* A previous plugin already copied into the new bundle: a second refusal reuses the copy. */
 typedef struct dc_kept {
@@ -25,6 +26,10 @@ typedef struct dc_loader {
     dc_kept *kept;
     uint32_t nkept, kept_cap;
     int oom;
+    /* The confined compiler (SPEC 5), opened at the first plugin to compile. */
+    dc_compiler *cc;
+    dc_rc cc_rc;          /* DC_OK, or why no helper could be had */
+    char cc_err[256];
 } dc_loader;
 
 /* Why a plugin is left out: the JSON path of the faulty field and the reason (both malloc'd). */

@@ -323,10 +323,31 @@ static int parse_sampling(pl_parse *c, dc_plugin *out)
     return 0;
 }
 
+/* Untrusted source is parsed only in the confined helper. Under Valgrind (which can host no
+ * seccomp filter) the helper may run unconfined, and only when DC_VALGRIND_UNCONFINED is set
+ * too: scripts/valgrind.sh does that; on a real CPU the variable has no effect. */
+static dc_compiler *compiler(dc_loader *ld)
+{
+    if (!ld->cc && ld->cc_rc == DC_OK) {
+        dc_compiler_opts o = {.valgrind_unconfined = getenv("DC_VALGRIND_UNCONFINED") != NULL};
+        ld->cc_rc = dc_compiler_open_opts(&o, &ld->cc, ld->cc_err, sizeof ld->cc_err);
+    }
+    return ld->cc;
+}
+
 static int compile_code(pl_parse *c, dc_plugin *out, const char *code, size_t len)
 {
     char msg[512] = "";
-    dc_rc rc = dc_compile(out->name, code, len, &out->bc, &out->bclen, msg, sizeof msg);
+    dc_compiler *cc = compiler(c->ld);
+    if (!cc)
+        return refuse(c, "code", "%s", c->ld->cc_err);
+    dc_rc rc = dc_compiler_compile(cc, out->name, code, len, &out->bc, &out->bclen, msg,
+                                   sizeof msg);
+    if (dc_compiler_broken(cc)) {
+        /* this plugin broke the helper (crash, hang): the next one gets a fresh helper */
+        dc_compiler_close(cc);
+        c->ld->cc = NULL;
+    }
     if (rc == DC_ENOMEM) {
         c->ld->oom = 1;
         return -1;

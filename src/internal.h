@@ -36,6 +36,8 @@ DC_HIDDEN double dc_now_ms(void);                       /* CLOCK_MONOTONIC in ms
 /* ---- regex (PCRE2, JIT where available), unanchored search as ngx.re.find ---- */
 DC_HIDDEN dc_rc dc_re_compile(const char *pat, size_t len, pcre2_code **out, char *err,
                               size_t errlen);
+/* 0 when DC_PCRE2_NO_JIT is set (for Valgrind, which cannot follow JIT code). */
+DC_HIDDEN int dc_re_jit_enabled(void);
 /* 1 match, 0 no match, -1 error (match limit hit and the like). md may be NULL. */
 DC_HIDDEN int dc_re_search(const pcre2_code *re, const char *subj, size_t len,
                            pcre2_match_data *md);

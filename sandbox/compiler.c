@@ -1,0 +1,925 @@
+/* compiler.c - owns compiler sessions: one helper process per session, forked (never exec'd: the
+ * library may live inside nginx or the dynacode command), confined by dc_confine before it reads
+ * anything, then compiling request after request with dc_compile until its socket reaches EOF.
+ * Relies on confine.c for the confinement and compile.c for the compilation itself.
+ *
+ * Protocol on one AF_UNIX stream socketpair, host byte order (both ends are the same program):
+ *   hello    helper -> parent  a reply: DC_OK once confined, else DC_ELUA and the reason
+ *   request  parent -> helper  u32 op, u32 a, u32 b, then the payload
+ *              op 1 compile: a = name length, b = code length; payload name then code
+ *              op 2 probe:   a = a dc_probe, b = 0; no payload (tests only, see compiler.h)
+ *   reply    helper -> parent  u32 dc_rc, u32 length, then length bytes: the bytecode for a
+ *                              compile that gave DC_OK, else the message
+ * Replies come in request order. The parent pipelines: dc_compiler_compile_many keeps sending
+ * while replies come back, so both processes work at once and a wake-up carries many frames;
+ * the helper reads what is there and writes its replies before it would block, or every 32
+ * replies or 64 KiB. A single compile is a batch of one. Before confining itself, the helper
+ * compiles one broken chunk of its own (see helper_main).
+ *
+ * The parent trusts nothing in a reply: unknown codes, bytecode without LuaJIT's signature,
+ * lengths over the cap, silence past the deadline or EOF end the session (the helper is killed
+ * and reaped, the reason kept). It never blocks without a deadline and cannot get SIGPIPE
+ * (sendmsg with MSG_NOSIGNAL). The helper is killed and reaped through a pidfd where the kernel
+ * has one, so a SIGKILL never reaches a recycled pid even when a host's SIGCHLD handler
+ * collected the helper first (nginx's reaps every child with waitpid(-1)); the status is then
+ * unknown and the message says so.
+ *
+ * Test hooks. The probe request (dc_compiler_probe, or a plugin named "dc-probe:N" in a batch)
+ * is honoured only by a helper whose session was opened with allow_probe; it makes the confined
+ * helper attempt open, fork, execve and the like, or answer out of protocol, so that the tests
+ * observe the SIGSYS and the parent's defences from outside. It is compiled in every build since
+ * the tests link the normal library, and grants nothing that code injected into the helper could
+ * not attempt under the same filter. valgrind_unconfined (tests under valgrind) is described in
+ * compiler.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/pidfd.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "compiler.h"
+#include "confine.h"
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h> /* header only: RUNNING_ON_VALGRIND is 0 on a real CPU */
+#define DC_HAVE_VALGRIND_H 1
+#endif
+#endif
+
+/* 1 when this process runs on valgrind's synthetic CPU. */
+static int under_valgrind(void)
+{
+#ifdef DC_HAVE_VALGRIND_H
+    return RUNNING_ON_VALGRIND != 0;
+#else
+    return 0;
+#endif
+}
+
+#define DEFAULT_TIMEOUT_MS 5000u
+#define DEFAULT_MAX_REPLY (16u * 1024u * 1024u)
+#define CLOSE_GRACE_MS 1000u  /* close: time given to exit on EOF before SIGKILL */
+#define BUF_CHUNK (64u * 1024u) /* socket reads and reply batches */
+#define SEND_JOBS 64          /* requests per sendmsg */
+#define FLUSH_REPLIES 32      /* replies the helper holds back at most (see h_reply) */
+
+enum { OP_COMPILE = 1, OP_PROBE = 2 };
+
+struct dc_compiler {
+    pid_t pid;          /* the helper, -1 once reaped */
+    int pidfd;          /* -1 when the kernel has no pidfd_open (before 5.3) */
+    int fd;             /* our end of the socketpair, -1 once closed */
+    int broken;         /* the helper is gone: only close is left */
+    int confined;       /* 0 only for valgrind_unconfined under valgrind */
+    uint32_t timeout_ms;
+    size_t max_reply;
+    unsigned char *rbuf; /* bytes received, [roff, rlen) not yet taken as frames */
+    size_t rcap, rlen, roff;
+    char why[256];      /* why the session broke */
+};
+
+/* ================================ the helper (child) ================================ */
+
+typedef struct helper {
+    int fd;
+    int allow_probe;
+    pid_t parent;
+    char *in;           /* bytes read, [in_off, in_len) not yet handled */
+    size_t in_cap, in_len, in_off;
+    unsigned char *out; /* replies not yet written */
+    size_t out_cap, out_len;
+    unsigned out_count; /* how many */
+    char *name;         /* the current plugin's name, NUL-terminated */
+    size_t name_cap;
+} helper;
+
+static void h_write(int fd, const void *p, size_t n)
+{
+    size_t done = 0;
+    while (done < n) {
+        ssize_t r = write(fd, (const char *)p + done, n - done);
+        if (r > 0)
+            done += (size_t)r;
+        else if (r < 0 && errno == EINTR)
+            continue;
+        else
+            _exit(0); /* the parent went away: nothing left to do */
+    }
+}
+
+static void h_flush(helper *h)
+{
+    h_write(h->fd, h->out, h->out_len);
+    h->out_len = 0;
+    h->out_count = 0;
+}
+
+/* Makes need bytes available at in + in_off. Pending replies are written first: a read may
+ * block, and the parent may be waiting for them. EOF ends the helper. */
+static void h_need(helper *h, size_t need)
+{
+    if (h->in_len - h->in_off >= need)
+        return;
+    if (h->out_len)
+        h_flush(h);
+    if (h->in_off) {
+        memmove(h->in, h->in + h->in_off, h->in_len - h->in_off);
+        h->in_len -= h->in_off;
+        h->in_off = 0;
+    }
+    if (need > h->in_cap || h->in_cap - h->in_len < BUF_CHUNK / 4) {
+        size_t cap = need > h->in_len + BUF_CHUNK ? need : h->in_len + BUF_CHUNK;
+        char *p = realloc(h->in, cap);
+        if (!p)
+            _exit(3);
+        h->in = p;
+        h->in_cap = cap;
+    }
+    while (h->in_len < need) {
+        ssize_t r = read(h->fd, h->in + h->in_len, h->in_cap - h->in_len);
+        if (r > 0)
+            h->in_len += (size_t)r;
+        else if (r < 0 && errno == EINTR)
+            continue;
+        else
+            _exit(0); /* EOF: the session was closed or the parent died */
+    }
+}
+
+/* Queues one reply frame (header and payload). The queue is written before the helper would
+ * block on a read, or once it holds FLUSH_REPLIES replies or 64 KiB: a batch wakes the parent
+ * once per many replies (18 rather than 25 us per small plugin), and a reply waits at most for
+ * the compiles of 31 more requests already received. */
+static void h_reply(helper *h, uint32_t rc, const void *p, size_t n)
+{
+    static const char oom[] = "out of memory in the compiler helper";
+    if (n > UINT32_MAX || h->out_len + 8 + n < n)
+        _exit(3);
+    if (h->out_len + 8 + n > h->out_cap) {
+        size_t cap = h->out_len + 8 + n + BUF_CHUNK;
+        unsigned char *q = realloc(h->out, cap);
+        if (!q) {
+            h_flush(h);
+            uint32_t hdr[2] = {DC_ENOMEM, sizeof oom - 1};
+            h_write(h->fd, hdr, sizeof hdr);
+            h_write(h->fd, oom, sizeof oom - 1);
+            return;
+        }
+        h->out = q;
+        h->out_cap = cap;
+    }
+    uint32_t hdr[2] = {rc, (uint32_t)n};
+    memcpy(h->out + h->out_len, hdr, sizeof hdr);
+    if (n)
+        memcpy(h->out + h->out_len + 8, p, n);
+    h->out_len += 8 + n;
+    if (++h->out_count >= FLUSH_REPLIES || h->out_len >= BUF_CHUNK)
+        h_flush(h);
+}
+
+static void h_replys(helper *h, uint32_t rc, const char *msg)
+{
+    h_reply(h, rc, msg, strlen(msg));
+}
+
+static void h_probe(helper *h, uint32_t probe);
+
+static void h_compile(helper *h, const char *name, uint32_t nlen, const char *code,
+                      uint32_t clen)
+{
+    if ((size_t)nlen + 1 > h->name_cap) {
+        char *p = realloc(h->name, (size_t)nlen + 1);
+        if (!p)
+            _exit(3);
+        h->name = p;
+        h->name_cap = (size_t)nlen + 1;
+    }
+    memcpy(h->name, name, nlen);
+    h->name[nlen] = '\0';
+
+    const size_t plen = sizeof DC_PROBE_NAME_PREFIX - 1;
+    if (h->allow_probe && nlen > plen && memcmp(h->name, DC_PROBE_NAME_PREFIX, plen) == 0) {
+        h_probe(h, (uint32_t)strtoul(h->name + plen, NULL, 10));
+        return;
+    }
+    unsigned char *bc = NULL;
+    size_t bclen = 0;
+    char msg[2048] = "";
+    dc_rc rc = dc_compile(h->name, code, clen, &bc, &bclen, msg, sizeof msg);
+    if (rc == DC_OK)
+        h_reply(h, DC_OK, bc, bclen);
+    else
+        h_replys(h, rc, msg[0] ? msg : dc_strerror(rc));
+    free(bc);
+}
+
+/* Tests only (see compiler.h): each forbidden attempt should never return. */
+static void h_probe(helper *h, uint32_t probe)
+{
+    char note[128];
+    long r = 0;
+    if (!h->allow_probe) {
+        h_replys(h, DC_EINVAL, "probes are not enabled in this session");
+        return;
+    }
+    if (h->out_len)
+        h_flush(h); /* earlier replies reach the parent whatever the probe does */
+    switch (probe) {
+    case DC_PROBE_ALLOWED: {
+        unsigned char rnd[8];
+        void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED || mprotect(p, 4096, PROT_READ) != 0 || munmap(p, 4096) != 0 ||
+            getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+            h_replys(h, DC_ELUA, "an allowed call failed");
+            return;
+        }
+        h_replys(h, DC_OK, "allowed calls work");
+        return;
+    }
+    case DC_PROBE_OPEN:
+        r = open("/etc/hostname", O_RDONLY);
+        break;
+    case DC_PROBE_FORK:
+        r = fork();
+        if (r == 0)
+            _exit(0);
+        break;
+    case DC_PROBE_EXECVE: {
+        char *const argv[] = {(char *)"/bin/true", NULL};
+        char *const envp[] = {NULL};
+        r = execve("/bin/true", argv, envp);
+        break;
+    }
+    case DC_PROBE_SOCKET:
+        r = socket(AF_INET, SOCK_STREAM, 0);
+        break;
+    case DC_PROBE_MMAP_EXEC: {
+        void *p = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        r = p == MAP_FAILED ? -1 : 0;
+        break;
+    }
+    case DC_PROBE_MPROTECT_EXEC: {
+        void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        r = p == MAP_FAILED ? -2 : mprotect(p, 4096, PROT_READ | PROT_EXEC);
+        break;
+    }
+    case DC_PROBE_WRITE_OTHER:
+        r = write(1, "x", 1);
+        break;
+    case DC_PROBE_KILL:
+        r = kill(h->parent, SIGKILL);
+        break;
+    case DC_PROBE_CRASH: {
+        volatile uintptr_t bad = 8; /* not NULL: UBSan would report (and die) first */
+        *(volatile int *)bad = 1;
+        break;
+    }
+    case DC_PROBE_HANG:
+        for (volatile unsigned long i = 0;; i++)
+            ;
+    case DC_PROBE_EXIT:
+        _exit(3);
+    case DC_PROBE_HUGE_REPLY: {
+        uint32_t hdr[2] = {DC_OK, UINT32_MAX};
+        h_write(h->fd, hdr, sizeof hdr);
+        return;
+    }
+    case DC_PROBE_BAD_BYTECODE:
+        h_replys(h, DC_OK, "print('not bytecode')");
+        return;
+    case DC_PROBE_BAD_CODE:
+        h_replys(h, 77, "no such result");
+        return;
+    default:
+        h_replys(h, DC_EINVAL, "unknown probe");
+        return;
+    }
+    snprintf(note, sizeof note, "probe %u survived (returned %ld, errno %d)", probe, r, errno);
+    h_replys(h, DC_OK, note);
+}
+
+static void helper_main(int fd, int allow_probe, int unconfined, pid_t parent)
+{
+    /* PR_SET_PDEATHSIG fires when the forking *thread* ends; a parent already gone shows as
+     * a different parent pid. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != parent)
+        _exit(1);
+    helper h = {.fd = fd, .allow_probe = allow_probe, .parent = parent};
+    char err[256] = "";
+    /* Warm-up on a trusted chunk that does not compile: the first Lua error in a process runs
+     * the pthread_once of libgcc's unwinder, whose futex wake the filter refuses. */
+    unsigned char *bc = NULL;
+    size_t bclen = 0;
+    if (dc_compile("warm-up", "=", 1, &bc, &bclen, err, sizeof err) != DC_ECOMPILE) {
+        free(bc);
+        h_replys(&h, DC_ELUA, "the compiler does not work before confinement");
+        h_flush(&h);
+        _exit(1);
+    }
+    if (!unconfined && dc_confine(fd, err, sizeof err) != 0) {
+        h_replys(&h, DC_ELUA, err);
+        h_flush(&h);
+        _exit(1);
+    }
+    h_reply(&h, DC_OK, NULL, 0); /* hello: ready (written by the first h_need) */
+    for (;;) {
+        uint32_t req[3];
+        h_need(&h, sizeof req);
+        memcpy(req, h.in + h.in_off, sizeof req);
+        if (req[0] == OP_COMPILE) {
+            /* the parent never sends more; anything else is not our parent speaking */
+            if (req[1] > DC_COMPILER_MAX_NAME || req[2] > DC_COMPILER_MAX_CODE)
+                _exit(2);
+            size_t total = sizeof req + (size_t)req[1] + req[2];
+            h_need(&h, total);
+            const char *name = h.in + h.in_off + sizeof req;
+            h_compile(&h, name, req[1], name + req[1], req[2]);
+            h.in_off += total;
+        } else if (req[0] == OP_PROBE && req[2] == 0) {
+            h.in_off += sizeof req;
+            h_probe(&h, req[1]);
+        } else {
+            _exit(2);
+        }
+    }
+}
+
+/* ================================ the session (parent) ================================ */
+
+enum { IO_OK = 0, IO_GONE, IO_TIMEOUT, IO_ERROR, IO_NOMEM };
+
+/* Waits until fd is ready for events or the deadline passes; *revents gets what happened. */
+static int wait_fd(int fd, short events, double deadline, short *revents)
+{
+    for (;;) {
+        double left = deadline - dc_now_ms();
+        if (left <= 0)
+            return IO_TIMEOUT;
+        struct pollfd p = {.fd = fd, .events = events};
+        int n = poll(&p, 1, (int)left + 1);
+        if (n > 0) {
+            if (revents)
+                *revents = p.revents;
+            return IO_OK;
+        }
+        if (n < 0 && errno != EINTR)
+            return IO_ERROR;
+    }
+}
+
+static void kill_helper(dc_compiler *c)
+{
+    if (c->pid <= 0)
+        return;
+    if (c->pidfd >= 0)
+        (void)pidfd_send_signal(c->pidfd, SIGKILL, NULL, 0);
+    else
+        (void)kill(c->pid, SIGKILL);
+}
+
+/* Waits for the helper to end and describes how it did into msg (may be NULL). */
+static void reap(dc_compiler *c, char *msg, size_t msglen)
+{
+    if (c->pid <= 0)
+        return;
+    siginfo_t si;
+    int r;
+    do {
+        memset(&si, 0, sizeof si);
+        r = c->pidfd >= 0 ? waitid(P_PIDFD, (id_t)c->pidfd, &si, WEXITED) : -1;
+        if (r != 0 && (c->pidfd < 0 || errno == EINVAL)) /* EINVAL: P_PIDFD before 5.4 */
+            r = waitid(P_PID, (id_t)c->pid, &si, WEXITED);
+    } while (r != 0 && errno == EINTR);
+    if (r != 0) {
+        dc_set_err(msg, msglen, "compiler helper ended; its status was collected elsewhere (%s)",
+                   strerror(errno));
+    } else if (si.si_code == CLD_EXITED) {
+        dc_set_err(msg, msglen, "compiler helper exited with status %d", si.si_status);
+    } else {
+        const char *abbrev = sigabbrev_np(si.si_status);
+        dc_set_err(msg, msglen, "compiler helper killed by signal %d (SIG%s)", si.si_status,
+                   abbrev ? abbrev : "?");
+    }
+    c->pid = -1;
+    if (c->pidfd >= 0)
+        close(c->pidfd);
+    c->pidfd = -1;
+}
+
+/* Ends a session that cannot go on: kills and reaps the helper and keeps the reason in c->why,
+ * which is what (the parent's finding) or, when what is NULL (the helper hung up), how the
+ * helper ended. */
+static void breaks(dc_compiler *c, const char *what)
+{
+    char status[160] = "";
+    kill_helper(c); /* a helper that already died keeps its own status */
+    reap(c, status, sizeof status);
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    c->broken = 1;
+    snprintf(c->why, sizeof c->why, "%s", what ? what : status);
+}
+
+static void io_breaks(dc_compiler *c, int io)
+{
+    char what[160];
+    if (io == IO_GONE) {
+        breaks(c, NULL);
+        return;
+    }
+    if (io == IO_TIMEOUT)
+        snprintf(what, sizeof what, "compiler helper did not answer within %u ms; killed",
+                 c->timeout_ms);
+    else if (io == IO_NOMEM)
+        snprintf(what, sizeof what, "out of memory receiving from the compiler helper");
+    else
+        snprintf(what, sizeof what, "compiler helper socket: %s", strerror(errno));
+    breaks(c, what);
+}
+
+static int known_rc(uint32_t rc)
+{
+    return rc == DC_OK || rc == DC_ENOMEM || rc == DC_EINVAL || rc == DC_ECOMPILE ||
+           rc == DC_ELUA;
+}
+
+/* One reply frame taken out of the receive buffer. payload is malloc'd and NUL-terminated, or
+ * NULL when memory ran out (the frame is consumed all the same). */
+typedef struct frame {
+    dc_rc code;
+    char *payload;
+    size_t len;
+} frame;
+
+/* 1 with *f filled, 0 when the frame is not complete yet, -1 for a frame the parent refuses
+ * (reason in what). */
+static int take_frame(dc_compiler *c, frame *f, char *what, size_t whatlen)
+{
+    size_t avail = c->rlen - c->roff;
+    uint32_t hdr[2];
+    if (avail < sizeof hdr)
+        return 0;
+    memcpy(hdr, c->rbuf + c->roff, sizeof hdr);
+    if (!known_rc(hdr[0])) {
+        snprintf(what, whatlen, "compiler helper answered an unknown result code %u", hdr[0]);
+        return -1;
+    }
+    if (hdr[1] > c->max_reply) {
+        snprintf(what, whatlen, "compiler helper reply of %u bytes is over the cap of %zu",
+                 hdr[1], c->max_reply);
+        return -1;
+    }
+    if (avail - sizeof hdr < hdr[1])
+        return 0;
+    f->code = (dc_rc)hdr[0];
+    f->len = hdr[1];
+    f->payload = malloc((size_t)hdr[1] + 1);
+    if (f->payload) {
+        memcpy(f->payload, c->rbuf + c->roff + sizeof hdr, hdr[1]);
+        f->payload[hdr[1]] = '\0';
+    }
+    c->roff += sizeof hdr + hdr[1];
+    if (c->roff == c->rlen)
+        c->roff = c->rlen = 0;
+    return 1;
+}
+
+/* Reads what the socket holds without blocking, making room for the frame being received. */
+static int recv_some(dc_compiler *c)
+{
+    for (;;) {
+        size_t avail = c->rlen - c->roff;
+        size_t need = 8;
+        if (avail >= 8) {
+            uint32_t hdr[2];
+            memcpy(hdr, c->rbuf + c->roff, sizeof hdr);
+            if (!known_rc(hdr[0]) || hdr[1] > c->max_reply)
+                return IO_OK; /* take_frame refuses it */
+            need = 8 + (size_t)hdr[1];
+        }
+        if (c->roff > 0 && c->rcap - c->rlen < BUF_CHUNK / 4) {
+            memmove(c->rbuf, c->rbuf + c->roff, avail);
+            c->rlen = avail;
+            c->roff = 0;
+        }
+        if (c->rcap - c->roff < need || c->rcap - c->rlen < BUF_CHUNK / 4) {
+            size_t cap = c->roff + (need > avail + BUF_CHUNK ? need : avail + BUF_CHUNK);
+            unsigned char *p = realloc(c->rbuf, cap);
+            if (!p)
+                return IO_NOMEM;
+            c->rbuf = p;
+            c->rcap = cap;
+        }
+        ssize_t r = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, MSG_DONTWAIT);
+        if (r > 0) {
+            c->rlen += (size_t)r;
+            /* go on only for the rest of an incomplete first frame: memory stays bounded by
+             * the frame size, whatever the helper sends */
+            avail = c->rlen - c->roff;
+            if (c->rlen < c->rcap || avail >= need)
+                return IO_OK;
+        } else if (r == 0) {
+            return IO_GONE;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return IO_OK;
+        } else if (errno != EINTR) {
+            return errno == ECONNRESET ? IO_GONE : IO_ERROR;
+        }
+    }
+}
+
+/* Waits for one frame (the hello). */
+static int await_frame(dc_compiler *c, double deadline, frame *f, char *what, size_t whatlen)
+{
+    for (;;) {
+        int t = take_frame(c, f, what, whatlen);
+        if (t != 0)
+            return t > 0 ? IO_OK : IO_ERROR;
+        int io = wait_fd(c->fd, POLLIN, deadline, NULL);
+        if (io == IO_OK)
+            io = recv_some(c);
+        if (io != IO_OK)
+            return io;
+    }
+}
+
+/* ---- batches ---- */
+
+/* A job that was refused before sending (over the limits) keeps rc DC_ELIMIT and is skipped. */
+static size_t next_job(const dc_compile_job *jobs, size_t n, size_t i)
+{
+    while (i < n && jobs[i].rc == DC_ELIMIT)
+        i++;
+    return i;
+}
+
+static size_t request_size(uint32_t op, const dc_compile_job *j)
+{
+    return op == OP_COMPILE ? 12 + strlen(j->name) + j->len : 12;
+}
+
+/* Sends what the socket takes without blocking, from job *s (*soff bytes of it already sent),
+ * up to SEND_JOBS requests per sendmsg. */
+static int send_some(dc_compiler *c, uint32_t op, const dc_compile_job *jobs, size_t n,
+                     size_t *s, size_t *soff)
+{
+    while (*s < n) {
+        uint32_t hdr[SEND_JOBS][3];
+        struct iovec iov[3 * SEND_JOBS];
+        int cnt = 0;
+        size_t skip = *soff;
+        for (size_t j = *s, k = 0; j < n && k < SEND_JOBS; j = next_job(jobs, n, j + 1), k++) {
+            const dc_compile_job *jb = &jobs[j];
+            size_t nlen = op == OP_COMPILE ? strlen(jb->name) : 0;
+            hdr[k][0] = op;
+            hdr[k][1] = op == OP_COMPILE ? (uint32_t)nlen : (uint32_t)jb->len;
+            hdr[k][2] = op == OP_COMPILE ? (uint32_t)jb->len : 0;
+            const struct iovec seg[3] = {{hdr[k], sizeof hdr[k]},
+                                         {(void *)jb->name, nlen},
+                                         {(void *)jb->code, op == OP_COMPILE ? jb->len : 0}};
+            for (int g = 0; g < 3; g++) {
+                if (skip >= seg[g].iov_len) {
+                    skip -= seg[g].iov_len;
+                    continue;
+                }
+                iov[cnt].iov_base = (char *)seg[g].iov_base + skip;
+                iov[cnt].iov_len = seg[g].iov_len - skip;
+                cnt++;
+                skip = 0;
+            }
+        }
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
+        ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return IO_OK;
+            return errno == EPIPE || errno == ECONNRESET ? IO_GONE : IO_ERROR;
+        }
+        size_t left = *soff + (size_t)w;
+        while (*s < n) {
+            size_t sz = request_size(op, &jobs[*s]);
+            if (left < sz)
+                break;
+            left -= sz;
+            *s = next_job(jobs, n, *s + 1);
+        }
+        *soff = left;
+    }
+    return IO_OK;
+}
+
+static char *dup_msg(const char *prefix, const char *msg)
+{
+    size_t a = strlen(prefix), b = strlen(msg);
+    char *p = malloc(a + b + 1);
+    if (p) {
+        memcpy(p, prefix, a);
+        memcpy(p + a, msg, b + 1);
+    }
+    return p;
+}
+
+/* The session broke while job r was awaited: r gets the reason, the jobs after it are not
+ * compiled. */
+static void fail_from(const char *prefix, const char *why, dc_compile_job *jobs, size_t n,
+                      size_t r)
+{
+    if (r < n) {
+        jobs[r].rc = DC_ELUA;
+        jobs[r].msg = dup_msg(prefix, why);
+    }
+    for (size_t i = next_job(jobs, n, r + 1); i < n; i = next_job(jobs, n, i + 1)) {
+        jobs[i].rc = DC_ELUA;
+        jobs[i].msg = dup_msg("not compiled: the compiler helper ended on an earlier plugin: ",
+                              why);
+    }
+}
+
+/* Fills job j from its reply; -1 (reason in what) when the reply is refused. */
+static int take_reply(uint32_t op, dc_compile_job *j, frame *f, char *what, size_t whatlen)
+{
+    if (!f->payload) {
+        j->rc = DC_ENOMEM;
+        return 0;
+    }
+    if (f->code == DC_OK && op == OP_COMPILE) {
+        /* what the workers will load must at least be LuaJIT bytecode */
+        if (f->len < 4 || memcmp(f->payload, "\033LJ", 3) != 0) {
+            free(f->payload);
+            snprintf(what, whatlen,
+                     "compiler helper answered something that is not LuaJIT bytecode");
+            return -1;
+        }
+        j->rc = DC_OK;
+        j->bc = (unsigned char *)f->payload;
+        j->bclen = f->len;
+        return 0;
+    }
+    j->rc = f->code;
+    j->msg = f->payload;
+    return 0;
+}
+
+static dc_rc run_batch(dc_compiler *c, uint32_t op, dc_compile_job *jobs, size_t n,
+                       size_t *failed_at)
+{
+    for (size_t i = 0; i < n; i++) {
+        dc_compile_job *j = &jobs[i];
+        j->rc = DC_OK;
+        j->bc = NULL;
+        j->bclen = 0;
+        j->msg = NULL;
+        size_t nlen = op == OP_COMPILE ? strlen(j->name) : 0;
+        if (op == OP_COMPILE && (nlen > DC_COMPILER_MAX_NAME || j->len > DC_COMPILER_MAX_CODE)) {
+            char m[128];
+            snprintf(m, sizeof m, "plugin %s is over the compiler's limit of %u bytes",
+                     nlen > DC_COMPILER_MAX_NAME ? "name" : "source",
+                     nlen > DC_COMPILER_MAX_NAME ? DC_COMPILER_MAX_NAME : DC_COMPILER_MAX_CODE);
+            j->rc = DC_ELIMIT;
+            j->msg = dup_msg("", m);
+        }
+    }
+    size_t r = next_job(jobs, n, 0), s = r, soff = 0;
+    if (failed_at)
+        *failed_at = n;
+    if (c->broken) {
+        fail_from("compiler session is broken: ", c->why, jobs, n, r);
+        if (failed_at)
+            *failed_at = r;
+        return DC_ELUA;
+    }
+    double deadline = dc_now_ms() + c->timeout_ms;
+    int send_closed = 0, gone = 0;
+    char what[160];
+    for (;;) {
+        frame f;
+        int t = 0;
+        while (r < n && (t = take_frame(c, &f, what, sizeof what)) == 1) {
+            if (take_reply(op, &jobs[r], &f, what, sizeof what) != 0) {
+                t = -1;
+                break;
+            }
+            r = next_job(jobs, n, r + 1);
+            deadline = dc_now_ms() + c->timeout_ms; /* each job gets the whole timeout */
+        }
+        if (r >= n)
+            return DC_OK;
+        if (t < 0 || gone) {
+            if (t < 0)
+                breaks(c, what);
+            else
+                io_breaks(c, IO_GONE);
+            break;
+        }
+        int io = IO_OK;
+        if (s < n && !send_closed) {
+            io = send_some(c, op, jobs, n, &s, &soff);
+            if (io == IO_GONE) { /* replies already written come first, then EOF */
+                send_closed = 1;
+                io = IO_OK;
+            }
+        }
+        short ev = POLLIN, rev = 0;
+        if (s < n && !send_closed)
+            ev |= POLLOUT;
+        if (io == IO_OK)
+            io = wait_fd(c->fd, ev, deadline, &rev);
+        if (io == IO_OK && (rev & (POLLIN | POLLHUP | POLLERR))) {
+            io = recv_some(c);
+            if (io == IO_GONE) {
+                gone = 1;
+                io = IO_OK;
+            }
+        }
+        if (io != IO_OK) {
+            io_breaks(c, io);
+            break;
+        }
+    }
+    fail_from("", c->why, jobs, n, r);
+    if (failed_at)
+        *failed_at = r;
+    return DC_ELUA;
+}
+
+/* ---- public ---- */
+
+dc_rc dc_compiler_open_opts(const dc_compiler_opts *opts, dc_compiler **out, char *err,
+                            size_t errlen)
+{
+    if (!out) {
+        dc_set_err(err, errlen, "dc_compiler_open: bad argument");
+        return DC_EINVAL;
+    }
+    *out = NULL;
+    dc_compiler *c = calloc(1, sizeof *c);
+    if (!c) {
+        dc_set_err(err, errlen, "out of memory");
+        return DC_ENOMEM;
+    }
+    c->pid = -1;
+    c->pidfd = -1;
+    c->fd = -1;
+    c->timeout_ms = opts && opts->timeout_ms ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
+    c->max_reply = opts && opts->max_reply ? opts->max_reply : DEFAULT_MAX_REPLY;
+    if (c->max_reply > UINT32_MAX)
+        c->max_reply = UINT32_MAX;
+    int allow_probe = opts ? opts->allow_probe : 0;
+    /* valgrind implements neither seccomp nor an RLIMIT_NOFILE of 0, and its own calls in the
+     * helper would not pass the filter: a caller that asked for it (tests) gets an unconfined
+     * helper there; everyone else fails to open, as without seccomp. */
+    int unconfined = opts && opts->valgrind_unconfined && under_valgrind();
+    c->confined = !unconfined;
+
+    /* CLOEXEC: an exec elsewhere in the host must not carry our end along (the helper would
+     * never see EOF). */
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        dc_set_err(err, errlen, "cannot start the compiler helper: socketpair: %s",
+                   strerror(errno));
+        free(c);
+        return DC_ELUA;
+    }
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(sv[0]);
+        helper_main(sv[1], allow_probe, unconfined, parent);
+        _exit(1); /* not reached */
+    }
+    int fork_errno = errno;
+    close(sv[1]);
+    if (pid < 0) {
+        close(sv[0]);
+        free(c);
+        dc_set_err(err, errlen, "cannot start the compiler helper: fork: %s",
+                   strerror(fork_errno));
+        return DC_ELUA;
+    }
+    c->pid = pid;
+    c->fd = sv[0];
+    c->pidfd = pidfd_open(pid, 0); /* -1 before Linux 5.3: plain pid then */
+
+    frame f = {0};
+    char what[160] = "";
+    int io = await_frame(c, dc_now_ms() + c->timeout_ms, &f, what, sizeof what);
+    if (io == IO_ERROR && what[0])
+        breaks(c, what);
+    else if (io != IO_OK)
+        io_breaks(c, io);
+    else if (f.code != DC_OK || !f.payload)
+        breaks(c, f.payload ? f.payload : "out of memory");
+    free(f.payload);
+    if (c->broken) {
+        dc_set_err(err, errlen, "cannot start the compiler helper: %s", c->why);
+        dc_compiler_close(c);
+        return DC_ELUA;
+    }
+    *out = c;
+    return DC_OK;
+}
+
+dc_rc dc_compiler_open(dc_compiler **out, char *err, size_t errlen)
+{
+    return dc_compiler_open_opts(NULL, out, err, errlen);
+}
+
+dc_rc dc_compiler_compile_many(dc_compiler *c, dc_compile_job *jobs, size_t n,
+                               size_t *failed_at)
+{
+    if (!c || (!jobs && n)) {
+        if (failed_at)
+            *failed_at = 0;
+        return DC_EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!jobs[i].name || (!jobs[i].code && jobs[i].len)) {
+            if (failed_at)
+                *failed_at = i;
+            return DC_EINVAL;
+        }
+    }
+    return run_batch(c, OP_COMPILE, jobs, n, failed_at);
+}
+
+dc_rc dc_compiler_compile(dc_compiler *c, const char *name, const char *code, size_t len,
+                          unsigned char **bc, size_t *bclen, char *err, size_t errlen)
+{
+    if (!c || !name || (!code && len) || !bc || !bclen) {
+        dc_set_err(err, errlen, "dc_compiler_compile: bad argument");
+        return DC_EINVAL;
+    }
+    dc_compile_job j = {.name = name, .code = code, .len = len};
+    run_batch(c, OP_COMPILE, &j, 1, NULL);
+    *bc = j.bc;
+    *bclen = j.bclen;
+    if (j.rc != DC_OK)
+        dc_set_err(err, errlen, "%s", j.msg ? j.msg : dc_strerror(j.rc));
+    free(j.msg);
+    return j.rc;
+}
+
+dc_rc dc_compiler_probe(dc_compiler *c, dc_probe probe, char *err, size_t errlen)
+{
+    if (!c) {
+        dc_set_err(err, errlen, "dc_compiler_probe: bad argument");
+        return DC_EINVAL;
+    }
+    dc_compile_job j = {.len = (size_t)probe};
+    run_batch(c, OP_PROBE, &j, 1, NULL);
+    dc_set_err(err, errlen, "%s", j.msg ? j.msg : dc_strerror(j.rc));
+    free(j.msg);
+    return j.rc;
+}
+
+int dc_compiler_broken(const dc_compiler *c)
+{
+    return !c || c->broken;
+}
+
+int dc_compiler_confined(const dc_compiler *c)
+{
+    return c && c->confined;
+}
+
+int dc_compiler_pid(const dc_compiler *c)
+{
+    return c && c->pid > 0 ? (int)c->pid : -1;
+}
+
+void dc_compiler_close(dc_compiler *c)
+{
+    if (!c)
+        return;
+    if (c->fd >= 0)
+        close(c->fd); /* EOF: the helper exits */
+    c->fd = -1;
+    if (c->pid > 0) {
+        int exited = 0;
+        if (c->pidfd >= 0) {
+            uint32_t grace = c->timeout_ms < CLOSE_GRACE_MS ? c->timeout_ms : CLOSE_GRACE_MS;
+            exited = wait_fd(c->pidfd, POLLIN, dc_now_ms() + grace, NULL) == IO_OK;
+        }
+        if (!exited)
+            kill_helper(c);
+        reap(c, NULL, 0);
+    }
+    free(c->rbuf);
+    free(c);
+}
