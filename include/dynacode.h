@@ -312,6 +312,140 @@ DC_API dc_action dc_request_body_filter(dc_request *r, const char *in, size_t le
                                         dc_str *out, int *out_eof);
 DC_API void dc_request_end(dc_request *r);
 
+/* ---- fetcher (SPEC 2, 11): libcurl, one reused handle; http, https (peer verified), file ---- */
+typedef struct dc_fetcher dc_fetcher;
+
+typedef struct dc_fetch_config {
+    const char *url;                 /* required; copied */
+    const char *const *headers;      /* "Name: value" strings sent with every request; copied */
+    size_t nheaders;
+    uint32_t timeout_ms;             /* the whole fetch (default 5000) */
+    uint32_t connect_timeout_ms;     /* default: timeout_ms */
+    uint32_t low_speed_bytes;        /* abort when slower than this many bytes/s ... */
+    uint32_t low_speed_seconds;      /* ... for this long (defaults 1 byte/s, 3 s; 0: off) */
+    size_t max_bytes;                /* body cap, enforced while receiving (default 8 MiB) */
+    uint32_t max_redirects;          /* default 3 */
+    const char *ca_file;             /* optional CA bundle for https; copied */
+} dc_fetch_config;
+
+typedef enum dc_fetch_status {
+    DC_FETCH_OK = 0,                 /* 200 with a body */
+    DC_FETCH_NOT_MODIFIED = 1,       /* 304: the validators still match */
+    DC_FETCH_HTTP_ERROR = 2,         /* an answer other than 200/304 (http_status says which) */
+    DC_FETCH_TRANSPORT_ERROR = 3,    /* down, refused, timeout, slow drip, TLS, truncated */
+    DC_FETCH_TOO_BIG = 4             /* body over max_bytes */
+} dc_fetch_status;
+
+typedef struct dc_fetch_result {
+    dc_fetch_status status;
+    int http_status;                 /* 0 when no HTTP answer */
+    char *body;                      /* DC_FETCH_OK: malloc'd, NUL-terminated; else NULL */
+    size_t len;
+    char etag[256];                  /* validators of this answer ("" when none) */
+    char last_modified[64];
+    char error[256];                 /* what went wrong, for events and logs */
+    double ms;                       /* duration */
+} dc_fetch_result;
+
+DC_API void dc_fetch_config_default(dc_fetch_config *cfg);
+DC_API dc_rc dc_fetcher_new(const dc_fetch_config *cfg, dc_fetcher **out, char *err, size_t errlen);
+/* One GET, conditional on the validators of the last DC_FETCH_OK answer (If-None-Match,
+ * If-Modified-Since). Returns DC_OK when an outcome is in *res (whatever the status), DC_ENOMEM
+ * otherwise. Release the result with dc_fetch_result_clear. */
+DC_API dc_rc dc_fetcher_fetch(dc_fetcher *f, dc_fetch_result *res);
+/* Forgets the validators (the next fetch is unconditional). */
+DC_API void dc_fetcher_reset_validators(dc_fetcher *f);
+DC_API void dc_fetch_result_clear(dc_fetch_result *res);
+DC_API void dc_fetcher_free(dc_fetcher *f);
+
+/* ---- snapshots: a validated bundle with its bytecode, as bytes (checksummed) ----
+ * Workers load plugins only from snapshots, never from source. */
+DC_API dc_rc dc_snapshot_encode(const dc_bundle *b, unsigned char **out, size_t *len);
+/* Verifies the checksum and rebuilds the bundle (regexes recompiled, bytecode as is). */
+DC_API dc_rc dc_snapshot_decode(const unsigned char *data, size_t len, dc_bundle **out,
+                                char *err, size_t errlen);
+
+/* ---- shared store (SPEC 2): memory the host shares between its processes ---- */
+typedef struct dc_store dc_store;
+
+/* What the store says about the bundle in force (for metrics and the status page). */
+typedef struct dc_store_info {
+    uint64_t generation;         /* 0: nothing published yet */
+    char source[16];             /* "api" or "offline" */
+    char etag[256];
+    double fetched_at;           /* Unix time of the fetch that produced it */
+    char last_error[256];        /* the last fetch or load problem, "" when none */
+    double last_error_at;
+    size_t snapshot_bytes;
+} dc_store_info;
+
+/* The smallest region dc_store_attach accepts. */
+#define DC_STORE_MIN_SIZE (64u * 1024u)
+
+/* Attaches to a region of size bytes shared by every process (an mmap(MAP_SHARED) area or an
+ * nginx shared zone), at the same or different addresses. init = 1 formats it (the first
+ * process, once); init = 0 attaches to a formatted region and checks its layout. */
+DC_API dc_rc dc_store_attach(void *region, size_t size, int init, dc_store **out, char *err,
+                             size_t errlen);
+DC_API void dc_store_detach(dc_store *s); /* frees the handle, not the region */
+/* DC_EVENT_COUNT counters in the region, to hand to dc_events_new so that every process adds
+ * to one set. */
+DC_API uint64_t *dc_store_event_counters(dc_store *s);
+/* Publishes a snapshot atomically (a reader sees the old one or the new one, never a mix) and
+ * bumps the generation. DC_ELIMIT when it does not fit. source: "api" or "offline". */
+DC_API dc_rc dc_store_publish(dc_store *s, const unsigned char *snap, size_t len,
+                              const char *source, const char *etag, double fetched_at);
+/* The generation in force: one atomic load, cheap enough for every request. */
+DC_API uint64_t dc_store_generation(const dc_store *s);
+/* Copies the snapshot in force into a malloc'd buffer and verifies it; *gen gets its
+ * generation. DC_EBUNDLE (err says why) for a snapshot that fails its checksum. */
+DC_API dc_rc dc_store_read(dc_store *s, uint64_t *gen, unsigned char **snap, size_t *len,
+                           char *err, size_t errlen);
+DC_API void dc_store_info_get(dc_store *s, dc_store_info *out);
+DC_API void dc_store_set_error(dc_store *s, const char *msg, double at);
+/* The poller lease: one process at a time polls. Returns 1 when self now holds it (taken, or
+ * renewed, for ttl_ms); a lease whose holder died or let it expire can be taken. */
+DC_API int dc_store_lease(dc_store *s, int32_t self_pid, uint32_t ttl_ms);
+DC_API void dc_store_lease_release(dc_store *s, int32_t self_pid);
+
+/* ---- poller (SPEC 2): fetch, validate, compile, publish, in one process at a time ---- */
+typedef struct dc_poller dc_poller;
+
+typedef struct dc_poller_config {
+    dc_fetch_config fetch;          /* where and how to fetch */
+    double interval_s;              /* between polls (default 15) */
+    double jitter_s;                /* random extra delay in [0, jitter_s) (default 0) */
+    int poll_at_start;              /* first poll at once (default 1) */
+    const dc_policy *policy;        /* limits for bundles; NULL: built-in default; not owned */
+    dc_events *events;              /* not owned; may be NULL */
+    dc_store *store;                /* publish there, under the lease; may be NULL */
+    const char *offline_file;       /* last good bundle, written atomically; may be NULL */
+    int32_t pid;                    /* lease holder id (getpid() when 0) */
+} dc_poller_config;
+
+DC_API void dc_poller_config_default(dc_poller_config *cfg);
+DC_API dc_rc dc_poller_new(const dc_poller_config *cfg, dc_poller **out, char *err,
+                           size_t errlen);
+/* One poll in the calling thread: fetch, and on a new bundle validate, compile (only plugins
+ * whose code changed), publish and write the offline file. Emits the events of SPEC 8. */
+DC_API dc_rc dc_poller_poll(dc_poller *p);
+/* Loads the offline file when nothing is in force (bg_offline_loaded); DC_EIO/DC_EBUNDLE when
+ * it is missing or refused (the start goes on). */
+DC_API dc_rc dc_poller_load_offline(dc_poller *p);
+/* Polls in a thread of its own every interval (+ jitter) until dc_poller_stop. */
+DC_API dc_rc dc_poller_start(dc_poller *p);
+DC_API void dc_poller_stop(dc_poller *p);
+/* The bundle in force in this poller (borrowed), NULL before the first. */
+DC_API dc_bundle *dc_poller_bundle(dc_poller *p);
+DC_API void dc_poller_free(dc_poller *p);
+
+/* ---- worker side: an engine follows a store ---- */
+/* When the store's generation differs from the engine's, reads, verifies and decodes the
+ * snapshot and swaps it in (between requests: call it before dc_request_begin). Returns 1
+ * when swapped, 0 when nothing changed, -1 when the snapshot was refused (the engine keeps
+ * its plugins; on_error is emitted). */
+DC_API int dc_engine_sync(dc_engine *e, dc_store *s);
+
 /* ---- compile (used by the bundle loader; exposed for the confined helper and tests) ----
  * Compiles Lua source (never bytecode) to LuaJIT bytecode. *bc is malloc'd, freed with free(). */
 DC_API dc_rc dc_compile(const char *name, const char *code, size_t len, unsigned char **bc,

@@ -19,3 +19,13 @@ foreach(script ${DC_CLI_TESTS})
   set_tests_properties(cli.${name} PROPERTIES TIMEOUT 300
     ENVIRONMENT "DYNACODE=$<TARGET_FILE:dynacode_cli>;DC_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
 endforeach()
+
+# Benchmarks: built with everything else, run by hand (they print figures, assert nothing).
+file(GLOB DC_BENCHES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/bench/bench_*.c)
+foreach(src ${DC_BENCHES})
+  get_filename_component(name ${src} NAME_WE)
+  add_executable(${name} ${src})
+  target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/sandbox
+                             ${CMAKE_SOURCE_DIR}/policy)
+  target_link_libraries(${name} PRIVATE dc_sim dynacode)
+endforeach()
