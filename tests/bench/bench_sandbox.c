@@ -117,8 +117,8 @@ static void bench_calls(const char *label, const char *code, int n)
         dc_request_end(r);
     }
     double phase = per_op_us(dc_now_ms() - t0, n);
-    printf("plugin call (%-9s): %8.2f us bare (dc_sbx_run), %8.2f us as a request phase\n", label,
-           bare, phase);
+    printf("plugin call (%-9s): %8.2f us bare (dc_sbx_run), %8.2f us as a request phase; "
+           "state after the calls: %.1f KiB\n", label, bare, phase, dc_sbx_memory(s) / 1024.0);
     dc_buf_free(&ctx);
     dc_buf_free(&chunk);
     dc_sim_free(sim);

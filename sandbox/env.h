@@ -1,0 +1,36 @@
+/* env.h - private to the environment builder: env.c (globals and lazy libraries), env_ngx.c
+ * (the lazy ngx table and its properties), env_guard.c (read-only proxies, policy denials).
+ */
+#ifndef DC_ENV_H
+#define DC_ENV_H
+
+#include "sandbox.h"
+
+struct dc_api_filter;
+
+/* Registry keys */
+#define DC_ENV_API "dynacode.api"     /* lightuserdata: the state's API filter (may be NULL) */
+
+/* The state's API filter. Stack: [-0, +0] */
+DC_HIDDEN const struct dc_api_filter *dc_env_api(lua_State *L);
+
+/* env_guard.c */
+/* Replaces the table at the top by a read-only proxy (plain sub-tables too). newindex, when not
+ * NULL, replaces the refusing __newindex. Stack: [-1, +1] */
+DC_HIDDEN void dc_env_readonly(lua_State *L, const char *name, lua_CFunction newindex);
+/* Plain sub-tables of the table at idx become read-only proxies. Stack: [-0, +0] */
+DC_HIDDEN void dc_env_readonly_children(lua_State *L, int idx, const char *name);
+/* Replaces every function and API table under the table at idx that the state's filter
+ * denies; prefix is the table's dotted path ("" for the environment). Stack: [-0, +0] */
+DC_HIDDEN void dc_env_deny(lua_State *L, int idx, const char *prefix);
+/* 1 when the state's filter allows path. */
+DC_HIDDEN int dc_env_allowed(lua_State *L, const char *path);
+/* Pushes the denial of path: a function, or a table whose reads and writes are the denial.
+ * Stack: [-0, +1] */
+DC_HIDDEN void dc_env_push_denial(lua_State *L, const char *path, int as_table);
+
+/* env_ngx.c: pushes the `ngx` proxy; its API areas open at the first access to one of their
+ * names. Stack: [-0, +1] */
+DC_HIDDEN void dc_env_push_ngx(lua_State *L);
+
+#endif
