@@ -95,34 +95,116 @@ dc_bundle *dc_engine_bundle(const dc_engine *e)
 
 /* ---- generations ---- */
 
-void dc_gen_release(dc_gen *g)
+static void fallback_free(dc_fallback *f)
 {
-    if (!g || --g->refs > 0)
-        return;
-    dc_cache_free(&g->cache);
-    dc_bundle_unref(g->bundle);
+    if (f) {
+        dc_bundle_unref(f->bundle);
+        free(f);
+    }
+}
+
+/* The parts of a generation (g itself included); the bundle reference is the caller's. */
+static void gen_free_parts(dc_gen *g)
+{
+    for (uint32_t i = 0; g->fallback && i < g->bundle->nplugins; i++)
+        fallback_free(g->fallback[i]);
+    free(g->fallback);
+    free(g->domain);
     free(g->keys);
     free(g->qkeys);
     free(g->eff);
     free(g);
 }
 
+void dc_gen_release(dc_gen *g)
+{
+    if (!g || --g->refs > 0)
+        return;
+    dc_cache_free(&g->cache);
+    dc_bundle *b = g->bundle;
+    gen_free_parts(g);
+    dc_bundle_unref(b);
+}
+
+dc_runnable dc_gen_runnable(const dc_gen *g, uint32_t p)
+{
+    return (dc_runnable){&g->bundle->plugins[p], g->keys[p], g->qkeys[p], &g->eff[p]};
+}
+
 /* The policy in force for each plugin, resolved with the first domain that names it. */
-static int resolve_policy(dc_gen *g, const dc_policy *policy)
+static void resolve_policy(dc_gen *g, const dc_policy *policy)
 {
     const dc_bundle *b = g->bundle;
-    const char **domain = calloc(b->nplugins ? b->nplugins : 1, sizeof *domain);
-    if (!domain)
-        return -1;
     for (uint32_t d = 0; d < b->ndomains; d++)
         for (uint32_t k = 0; k < b->domains[d].nplugins; k++)
-            if (!domain[b->domains[d].plugins[k]])
-                domain[b->domains[d].plugins[k]] = b->domains[d].name;
+            if (!g->domain[b->domains[d].plugins[k]])
+                g->domain[b->domains[d].plugins[k]] = b->domains[d].name;
     for (uint32_t i = 0; i < b->nplugins; i++)
-        dc_policy_resolve(policy, domain[i] ? domain[i] : "", b->plugins[i].name,
+        dc_policy_resolve(policy, g->domain[i] ? g->domain[i] : "", b->plugins[i].name,
                           &b->plugins[i].quota, &g->eff[i]);
-    free(domain);
-    return 0;
+}
+
+/* ---- previous versions standing in for quarantined ones (SPEC 5) ---- */
+
+static uint64_t ident(const dc_gen *g, uint32_t i)
+{
+    const char *d = g->domain[i] ? g->domain[i] : "";
+    uint64_t parts[2] = {dc_hash64(d, strlen(d)),
+                         dc_hash64(g->bundle->plugins[i].name, strlen(g->bundle->plugins[i].name))};
+    return dc_hash64(parts, sizeof parts);
+}
+
+typedef struct ident_ix {
+    uint64_t id;
+    uint32_t i;
+} ident_ix;
+
+static int by_ident(const void *a, const void *b)
+{
+    uint64_t x = ((const ident_ix *)a)->id, y = ((const ident_ix *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+static dc_fallback *fallback_new(dc_bundle *b, const dc_runnable *r)
+{
+    dc_fallback *f = calloc(1, sizeof *f);
+    if (!f)
+        return NULL;
+    f->bundle = dc_bundle_ref(b);
+    f->eff = *r->eff;
+    f->run = *r;
+    f->run.eff = &f->eff;
+    return f;
+}
+
+/* For each plugin of g whose domain and name were in old: the same code keeps old's fallback;
+ * new code gets old's version when that one ran without trips, else old's fallback. Out of
+ * memory only means fewer fallbacks. */
+static void link_fallbacks(dc_engine *e, dc_gen *g, const dc_gen *old)
+{
+    uint32_t n = old ? old->bundle->nplugins : 0;
+    ident_ix *ix = n ? malloc(n * sizeof *ix) : NULL;
+    if (!ix)
+        return;
+    for (uint32_t j = 0; j < n; j++)
+        ix[j] = (ident_ix){ident(old, j), j};
+    qsort(ix, n, sizeof *ix, by_ident);
+    for (uint32_t i = 0; i < g->bundle->nplugins; i++) {
+        ident_ix probe = {ident(g, i), 0};
+        const ident_ix *hit = bsearch(&probe, ix, n, sizeof *ix, by_ident);
+        if (!hit)
+            continue;
+        uint32_t j = hit->i;
+        const dc_fallback *prev = old->fallback[j];
+        if (g->bundle->plugins[i].code_hash != old->bundle->plugins[j].code_hash &&
+            dc_quarantine_clean(e, old->qkeys[j])) {
+            dc_runnable r = dc_gen_runnable(old, j);
+            g->fallback[i] = fallback_new(old->bundle, &r);
+        } else if (prev) {
+            g->fallback[i] = fallback_new(prev->bundle, &prev->run);
+        }
+    }
+    free(ix);
 }
 
 /* A plugin's state identity: its name, code, quota and API filter, and which occurrence of
@@ -201,10 +283,9 @@ static dc_slot *slot_find(dc_engine *e, uint64_t key)
     return NULL;
 }
 
-dc_sbx *dc_engine_state(dc_engine *e, dc_gen *g, uint32_t p, char *err, size_t errlen)
+dc_sbx *dc_engine_state(dc_engine *e, const dc_runnable *r, char *err, size_t errlen)
 {
-    uint64_t key = g->keys[p];
-    dc_slot *s = slot_find(e, key);
+    dc_slot *s = slot_find(e, r->key);
     if (s) {
         if (s != e->lru_head) {
             lru_unlink(e, s);
@@ -212,12 +293,11 @@ dc_sbx *dc_engine_state(dc_engine *e, dc_gen *g, uint32_t p, char *err, size_t e
         }
         return s->sbx;
     }
-    const dc_plugin *pl = &g->bundle->plugins[p];
     char chunk[300];
-    snprintf(chunk, sizeof chunk, "=%s", pl->name);
+    snprintf(chunk, sizeof chunk, "=%s", r->plugin->name);
     dc_sbx *sbx = NULL;
-    if (dc_sbx_new(pl->bc, pl->bclen, chunk, &g->eff[p].quota, g->eff[p].api, &sbx, err,
-                   errlen) != DC_OK)
+    if (dc_sbx_new(r->plugin->bc, r->plugin->bclen, chunk, &r->eff->quota, r->eff->api, &sbx,
+                   err, errlen) != DC_OK)
         return NULL;
     s = calloc(1, sizeof *s);
     if (!s) {
@@ -227,9 +307,9 @@ dc_sbx *dc_engine_state(dc_engine *e, dc_gen *g, uint32_t p, char *err, size_t e
     }
     if (e->live >= e->max_states && e->lru_tail)
         slot_remove(e, e->lru_tail);
-    s->key = key;
+    s->key = r->key;
     s->sbx = sbx;
-    dc_slot **b = slot_bucket(e, key);
+    dc_slot **b = slot_bucket(e, r->key);
     s->hnext = *b;
     *b = s;
     lru_push_front(e, s);
@@ -237,15 +317,16 @@ dc_sbx *dc_engine_state(dc_engine *e, dc_gen *g, uint32_t p, char *err, size_t e
     return sbx;
 }
 
-void dc_engine_drop_state(dc_engine *e, dc_gen *g, uint32_t p)
+void dc_engine_drop_state(dc_engine *e, uint64_t key)
 {
-    dc_slot *s = slot_find(e, g->keys[p]);
+    dc_slot *s = slot_find(e, key);
     if (s)
         slot_remove(e, s);
 }
 
 /* After a swap, states of plugins that are no longer in force are freed at once: a removed
- * plugin's memory must not linger until LRU eviction. */
+ * plugin's memory must not linger until LRU eviction. A previous version kept as a stand-in
+ * gets a state again only if it has to run. */
 static void sweep_states(dc_engine *e, const dc_gen *g)
 {
     for (dc_slot *s = e->lru_head; s; s = s->next)
@@ -264,14 +345,6 @@ static void sweep_states(dc_engine *e, const dc_gen *g)
     }
 }
 
-static void gen_free_parts(dc_gen *g)
-{
-    free(g->keys);
-    free(g->qkeys);
-    free(g->eff);
-    free(g);
-}
-
 void dc_engine_set_bundle(dc_engine *e, dc_bundle *b)
 {
     dc_gen *g = NULL;
@@ -280,11 +353,13 @@ void dc_engine_set_bundle(dc_engine *e, dc_bundle *b)
         if (!g)
             return; /* out of memory: the bundle in force stays */
         uint32_t n = b->nplugins ? b->nplugins : 1;
+        g->bundle = b;
         g->keys = calloc(n, sizeof *g->keys);
         g->qkeys = calloc(n, sizeof *g->qkeys);
         g->eff = calloc(n, sizeof *g->eff);
-        g->bundle = b;
-        if (!g->keys || !g->qkeys || !g->eff || resolve_policy(g, e->policy) != 0 ||
+        g->domain = calloc(n, sizeof *g->domain);
+        g->fallback = calloc(n, sizeof *g->fallback);
+        if (!g->keys || !g->qkeys || !g->eff || !g->domain || !g->fallback ||
             dc_cache_init(&g->cache, e->host_cache_size) != DC_OK) {
             gen_free_parts(g);
             return;
@@ -292,7 +367,9 @@ void dc_engine_set_bundle(dc_engine *e, dc_bundle *b)
         g->refs = 1;
         g->number = ++e->next_gen;
         dc_bundle_ref(b);
+        resolve_policy(g, e->policy);
         compute_keys(g);
+        link_fallbacks(e, g, e->gen);
     }
     dc_gen *old = e->gen;
     e->gen = g;

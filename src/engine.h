@@ -34,6 +34,22 @@ typedef struct dc_match_cache {
     uint32_t cap;
 } dc_match_cache;
 
+/* One plugin as the run loop sees it: the bundle's own, or a previous version standing in. */
+typedef struct dc_runnable {
+    const dc_plugin *plugin;
+    uint64_t key;            /* identity of its state in the pool */
+    uint64_t qkey;           /* identity for quarantine (name and code) */
+    const dc_policy_eff *eff;
+} dc_runnable;
+
+/* A previous version that ran without trips, kept to run while the version in force is
+ * quarantined (SPEC 5). It holds a reference on the bundle it comes from. */
+typedef struct dc_fallback {
+    dc_bundle *bundle;
+    dc_runnable run;         /* run.eff points at eff below */
+    dc_policy_eff eff;
+} dc_fallback;
+
 /* A bundle in force, pinned by the requests that began under it. */
 typedef struct dc_gen {
     unsigned refs;
@@ -42,6 +58,8 @@ typedef struct dc_gen {
     uint64_t *keys;          /* per plugin: the identity of its state in the pool */
     uint64_t *qkeys;         /* per plugin: its identity for quarantine (name and code) */
     dc_policy_eff *eff;      /* per plugin: the policy in force for it */
+    const char **domain;     /* per plugin: the first domain naming it (the bundle's string) */
+    dc_fallback **fallback;  /* per plugin: the previous version standing in, or NULL */
     dc_match_cache cache;
 } dc_gen;
 
@@ -61,6 +79,8 @@ typedef struct dc_qentry {
     double window_start;     /* dc_now_ms() of the window's first trip */
     double until;            /* quarantined until then (0: not) */
     uint32_t trips;          /* in the current window */
+    uint32_t trips_total;
+    uint32_t ok_runs;        /* calls that ended without error or trip */
     int keep;
 } dc_qentry;
 
@@ -75,6 +95,7 @@ struct dc_engine {
     uint32_t host_cache_size;
     dc_gen *gen;                      /* in force; NULL before the first bundle */
     uint64_t next_gen;
+    uint64_t synced;                  /* the store generation last taken (dc_engine_sync) */
     dc_run_cb run_cb;
     void *run_ud;
     /* state pool */
@@ -107,10 +128,12 @@ DC_HIDDEN void dc_match_release(dc_match *m);
 
 /* engine.c */
 DC_HIDDEN void dc_gen_release(dc_gen *g);
-/* The state of plugin p of gen, created on first use. NULL with err on failure. */
-DC_HIDDEN dc_sbx *dc_engine_state(dc_engine *e, dc_gen *g, uint32_t p, char *err, size_t errlen);
-/* Drops the state of plugin p (after a quota trip): rebuilt on next use. */
-DC_HIDDEN void dc_engine_drop_state(dc_engine *e, dc_gen *g, uint32_t p);
+/* Plugin p of gen as a runnable. */
+DC_HIDDEN dc_runnable dc_gen_runnable(const dc_gen *g, uint32_t p);
+/* The state of a runnable, created on first use. NULL with err on failure. */
+DC_HIDDEN dc_sbx *dc_engine_state(dc_engine *e, const dc_runnable *r, char *err, size_t errlen);
+/* Drops the state with this key (after a quota trip): rebuilt on next use. */
+DC_HIDDEN void dc_engine_drop_state(dc_engine *e, uint64_t key);
 DC_HIDDEN double dc_engine_random(dc_engine *e); /* uniform in [0, 1) */
 DC_HIDDEN void dc_engine_emit(dc_engine *e, dc_event ev, const char *domain,
                               const char *plugin, int phase, const char *msg, int status);
@@ -121,7 +144,11 @@ DC_HIDDEN int dc_quarantine_active(dc_engine *e, uint64_t qkey, double now_ms);
 /* Counts a trip; returns 1 when this trip put the plugin in quarantine. */
 DC_HIDDEN int dc_quarantine_trip(dc_engine *e, uint64_t qkey, const dc_quarantine_cfg *cfg,
                                  double now_ms);
-/* Forgets plugins no longer in force in g (NULL: all). */
+/* Counts a call that ended well. */
+DC_HIDDEN void dc_quarantine_ok(dc_engine *e, uint64_t qkey);
+/* 1 when the plugin has run well and never tripped: fit to stand in for a newer version. */
+DC_HIDDEN int dc_quarantine_clean(dc_engine *e, uint64_t qkey);
+/* Forgets plugins no longer in force in g nor kept as its fallbacks (NULL: all). */
 DC_HIDDEN void dc_quarantine_sweep(dc_engine *e, const dc_gen *g);
 
 /* watchdog.c */

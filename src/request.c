@@ -51,13 +51,13 @@ static int sampled_out(dc_engine *e, const dc_plugin *p)
     return p->sampling < 1.0 && dc_engine_random(e) >= p->sampling;
 }
 
-/* Runs one plugin; returns its result and fills call. */
-static dc_result run_one(dc_request *r, dc_phase phase, const dc_item *it, dc_call *call)
+/* Runs one plugin (the bundle's, or a previous version standing in: stand_in) for the domain
+ * it was matched through; returns its result and fills call. */
+static dc_result run_one(dc_request *r, dc_phase phase, const char *domain, const dc_runnable *run,
+                         int stand_in, dc_call *call)
 {
     dc_engine *e = r->e;
-    const dc_bundle *b = r->gen->bundle;
-    const dc_plugin *p = &b->plugins[it->plugin];
-    const char *domain = b->domains[it->domain].name;
+    const dc_plugin *p = run->plugin;
     char msg[1100];
 
     memset(call, 0, sizeof *call);
@@ -73,14 +73,13 @@ static dc_result run_one(dc_request *r, dc_phase phase, const dc_item *it, dc_ca
 
     double t0 = dc_now_ms();
     dc_result res;
-    dc_sbx *s = dc_engine_state(e, r->gen, it->plugin, msg, sizeof msg);
+    dc_sbx *s = dc_engine_state(e, run, msg, sizeof msg);
     if (!s) {
         res = DC_RESULT_ERROR;
     } else {
-        uint32_t quota_ms = r->gen->eff[it->plugin].quota.time_ms;
+        uint32_t quota_ms = run->eff->quota.time_ms;
         if (e->watchdog && quota_ms)
-            dc_watchdog_arm(e->watchdog, t0 + quota_ms, domain, p->name,
-                            r->gen->qkeys[it->plugin]);
+            dc_watchdog_arm(e->watchdog, t0 + quota_ms, domain, p->name, run->qkey);
         res = dc_sbx_run(s, call, msg, sizeof msg);
         if (e->watchdog)
             dc_watchdog_disarm(e->watchdog);
@@ -89,17 +88,17 @@ static dc_result run_one(dc_request *r, dc_phase phase, const dc_item *it, dc_ca
 
     switch (res) {
     case DC_RESULT_OK:
+        dc_quarantine_ok(e, run->qkey);
         break;
     case DC_RESULT_QUOTA_INSTRUCTIONS:
     case DC_RESULT_QUOTA_TIME:
     case DC_RESULT_QUOTA_MEMORY:
         /* A tripped state may be mid-way through anything: rebuilt on next use. */
-        dc_engine_drop_state(e, r->gen, it->plugin);
+        dc_engine_drop_state(e, run->key);
         call->exited = 0;
         dc_engine_emit(e, DC_EV_RT_PLUGINS_QUOTA, domain, p->name, (int)phase,
                        dc_result_name(res), 0);
-        if (dc_quarantine_trip(e, r->gen->qkeys[it->plugin],
-                               &r->gen->eff[it->plugin].quarantine, dc_now_ms()))
+        if (dc_quarantine_trip(e, run->qkey, &run->eff->quarantine, dc_now_ms()))
             dc_engine_emit(e, DC_EV_RT_PLUGINS_QUARANTINED, domain, p->name, (int)phase,
                            dc_result_name(res), 0);
         break;
@@ -110,10 +109,15 @@ static dc_result run_one(dc_request *r, dc_phase phase, const dc_item *it, dc_ca
         break;
     }
     if (e->run_cb) {
-        char note[32];
+        char note[96];
         const char *m = res == DC_RESULT_OK ? NULL : msg;
-        if (res == DC_RESULT_OK && call->exited) {
-            snprintf(note, sizeof note, "ngx.exit(%d)", call->exit_status);
+        if (res == DC_RESULT_OK && (call->exited || stand_in)) {
+            int n = 0;
+            if (stand_in)
+                n = snprintf(note, sizeof note, "previous version (the new one is quarantined)%s",
+                             call->exited ? "; " : "");
+            if (call->exited)
+                snprintf(note + n, sizeof note - (size_t)n, "ngx.exit(%d)", call->exit_status);
             m = note;
         }
         dc_run_info info = {p->name, domain, phase, res, ms, m,
@@ -145,11 +149,19 @@ static dc_action run_phase(dc_request *r, dc_phase phase, int *status)
     const dc_bundle *b = r->gen->bundle;
     for (uint32_t i = 0; i < n; i++) {
         const dc_item *it = &r->m->items[phase][i];
-        if (sampled_out(e, &b->plugins[it->plugin]) ||
-            dc_quarantine_active(e, r->gen->qkeys[it->plugin], dc_now_ms()))
+        if (sampled_out(e, &b->plugins[it->plugin]))
             continue;
+        dc_runnable run = dc_gen_runnable(r->gen, it->plugin);
+        int stand_in = 0;
+        if (dc_quarantine_active(e, run.qkey, dc_now_ms())) {
+            const dc_fallback *fb = r->gen->fallback[it->plugin];
+            if (!fb || dc_quarantine_active(e, fb->run.qkey, dc_now_ms()))
+                continue;
+            run = fb->run;
+            stand_in = 1;
+        }
         dc_call call;
-        dc_result res = run_one(r, phase, it, &call);
+        dc_result res = run_one(r, phase, b->domains[it->domain].name, &run, stand_in, &call);
         if (res != DC_RESULT_OK && r->gen->eff[it->plugin].on_error_fail) {
             dc_engine_emit(e, DC_EV_ON_ERROR, b->domains[it->domain].name,
                            b->plugins[it->plugin].name, (int)phase, dc_result_name(res), 500);

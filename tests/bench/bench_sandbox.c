@@ -92,7 +92,8 @@ static void bench_calls(const char *label, const char *code, int n)
 
     /* bare call: the state and a call record, no request around it */
     char msg[256];
-    dc_sbx *s = dc_engine_state(e, e->gen, 0, msg, sizeof msg);
+    dc_runnable run = dc_gen_runnable(e->gen, 0);
+    dc_sbx *s = dc_engine_state(e, &run, msg, sizeof msg);
     dc_buf ctx = {0}, chunk = {0};
     int eof = 0;
     dc_call call = {.host = dc_sim_host(), .hreq = sim, .phase = DC_PHASE_ACCESS, .plugin = "p",

@@ -451,6 +451,63 @@ START_TEST(repeated_trips_quarantine_the_plugin)
 }
 END_TEST
 
+static void swap_to(dc_engine *e, const char *json)
+{
+    dc_bundle *b = tu_bundle(json);
+    dc_engine_set_bundle(e, b);
+    dc_bundle_unref(b);
+}
+
+#define AUTH(code) "{" ENABLED ",\"domains\":[{\"name\":\"*\",\"plugins\":[" \
+    P("auth", "access", code) "]}]}"
+#define Q2 "{\"quarantine\":{\"trips\":2,\"window_s\":60,\"duration_s\":60}}"
+
+START_TEST(previous_version_stands_in_while_the_new_one_is_quarantined)
+{
+    trace t;
+    dc_engine *e = traced_p(AUTH("ngx.header['X-Auth'] = 'v1'"), &t, NULL, Q2);
+    dc_sim *s = tu_request(e, "a.com", "/"); /* v1 runs well once */
+    ck_assert_str_eq(dc_sim_header(s, "X-Auth"), "v1");
+    dc_sim_free(s);
+
+    swap_to(e, AUTH("while true do end")); /* v2 is broken */
+    dc_sim_free(tu_request(e, "a.com", "/"));
+    dc_sim_free(tu_request(e, "a.com", "/")); /* second trip: v2 quarantined */
+    t.text[0] = '\0';
+    s = tu_request(e, "a.com", "/");
+    ck_assert_str_eq(dc_sim_header(s, "X-Auth"), "v1");
+    ck_assert_str_eq(t.text, "access:auth:ok");
+    ck_assert_str_eq(t.last_msg, "previous version (the new one is quarantined)");
+    dc_sim_free(s);
+
+    /* v3, broken too: v2 never ran well, so v1 stays the stand-in */
+    swap_to(e, AUTH("while true do local x = 1 end"));
+    dc_sim_free(tu_request(e, "a.com", "/"));
+    dc_sim_free(tu_request(e, "a.com", "/"));
+    s = tu_request(e, "a.com", "/");
+    ck_assert_str_eq(dc_sim_header(s, "X-Auth"), "v1");
+    dc_sim_free(s);
+    done(e);
+}
+END_TEST
+
+START_TEST(no_stand_in_without_a_clean_previous_version)
+{
+    trace t;
+    dc_engine *e = traced_p(AUTH("ngx.header['X-Auth'] = 'v1'"), &t, NULL, Q2);
+    /* v1 never ran before v2 replaced it: nothing proves it good */
+    swap_to(e, AUTH("while true do end"));
+    dc_sim_free(tu_request(e, "a.com", "/"));
+    dc_sim_free(tu_request(e, "a.com", "/"));
+    t.text[0] = '\0';
+    dc_sim *s = tu_request(e, "a.com", "/");
+    ck_assert_ptr_null(dc_sim_header(s, "X-Auth"));
+    ck_assert_str_eq(t.text, "");
+    dc_sim_free(s);
+    done(e);
+}
+END_TEST
+
 START_TEST(denied_names_fail_with_their_name)
 {
     trace t;
@@ -676,6 +733,8 @@ static Suite *suite(void)
     tcase_add_test(rules, pcall_cannot_swallow_a_quota_trip);
     tcase_add_test(rules, memory_quota_stops_a_bomb);
     tcase_add_test(rules, repeated_trips_quarantine_the_plugin);
+    tcase_add_test(rules, previous_version_stands_in_while_the_new_one_is_quarantined);
+    tcase_add_test(rules, no_stand_in_without_a_clean_previous_version);
     tcase_add_test(rules, denied_names_fail_with_their_name);
     tcase_add_test(rules, denied_message_names_the_api);
     tcase_add_test(rules, request_keeps_its_generation_across_a_swap);
