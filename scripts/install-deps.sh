@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config
   libluajit2-5.1-dev libcurl4-openssl-dev libcjson-dev libpcre2-dev libseccomp-dev check
-  curl python3 valgrind
+  curl python3 valgrind openssl
   nginx nginx-dev libnginx-mod-http-lua wrk
 )
 
