@@ -551,6 +551,7 @@ static dc_rc build(const cJSON *root, const char *json, size_t len, const dc_lim
         rc = whole(DC_ELUA, err, errlen, "%s", ld.cc_err);
     shared_free(&sl);
     free(ld.kept);
+    free(ld.reuse);
     if (rc == DC_OK && ld.oom)
         rc = whole(DC_ENOMEM, err, errlen, "out of memory while loading the bundle");
     if (rc != DC_OK) {

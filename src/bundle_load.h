@@ -26,6 +26,11 @@ typedef struct dc_loader {
     dc_kept *kept;
     uint32_t nkept, kept_cap;
     int oom;
+    /* The previous bundle's plugins sorted by code hash, built at the first compile: a plugin
+     * whose name and code did not change takes its bytecode instead of being compiled. */
+    const dc_plugin **reuse;
+    uint32_t nreuse;
+    int reuse_built;
     /* The confined compiler (SPEC 5), opened at the first plugin to compile. */
     dc_compiler *cc;
     dc_rc cc_rc;          /* DC_OK, or why no helper could be had */

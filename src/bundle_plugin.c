@@ -335,9 +335,56 @@ static dc_compiler *compiler(dc_loader *ld)
     return ld->cc;
 }
 
+static int by_code_hash(const void *a, const void *b)
+{
+    uint64_t x = (*(const dc_plugin *const *)a)->code_hash;
+    uint64_t y = (*(const dc_plugin *const *)b)->code_hash;
+    return x < y ? -1 : x > y;
+}
+
+/* The previous version's bytecode when this plugin's name and code are unchanged, or NULL. */
+static const dc_plugin *reusable(dc_loader *ld, const char *name, uint64_t hash)
+{
+    if (!ld->reuse_built) {
+        ld->reuse_built = 1;
+        if (ld->prev && ld->prev->nplugins &&
+            (ld->reuse = malloc(ld->prev->nplugins * sizeof *ld->reuse))) {
+            for (uint32_t i = 0; i < ld->prev->nplugins; i++)
+                ld->reuse[i] = &ld->prev->plugins[i];
+            ld->nreuse = ld->prev->nplugins;
+            qsort(ld->reuse, ld->nreuse, sizeof *ld->reuse, by_code_hash);
+        }
+    }
+    uint32_t lo = 0, hi = ld->nreuse;
+    while (lo < hi) { /* first entry with code_hash >= hash */
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (ld->reuse[mid]->code_hash < hash)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (; lo < ld->nreuse && ld->reuse[lo]->code_hash == hash; lo++)
+        if (strcmp(ld->reuse[lo]->name, name) == 0)
+            return ld->reuse[lo];
+    return NULL;
+}
+
 static int compile_code(pl_parse *c, dc_plugin *out, const char *code, size_t len)
 {
     char msg[512] = "";
+    uint64_t hash = dc_hash64(code, len);
+    const dc_plugin *same = reusable(c->ld, out->name, hash);
+    if (same) {
+        /* unchanged: the bytecode compiled (confined) for the previous bundle is reused */
+        if (!(out->bc = malloc(same->bclen))) {
+            c->ld->oom = 1;
+            return -1;
+        }
+        memcpy(out->bc, same->bc, same->bclen);
+        out->bclen = same->bclen;
+        out->code_hash = hash;
+        return 0;
+    }
     dc_compiler *cc = compiler(c->ld);
     if (!cc)
         return refuse(c, "code", "%s", c->ld->cc_err);

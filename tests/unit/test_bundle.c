@@ -665,6 +665,35 @@ START_TEST(bad_arguments)
 }
 END_TEST
 
+/* Unchanged plugins take the previous bundle's bytecode instead of being compiled again. The
+ * proof: LuaJIT orders constant table keys differently in each state, so compiling this plugin
+ * five times almost never gives the same bytes five times; reuse always does. */
+START_TEST(unchanged_plugins_reuse_the_previous_bytecode)
+{
+    const char *json = "{" GEN ",'domains':[{'name':'d','plugins':["
+                       P("keyed", "access", "local t = {a=1,b=2,c=3,d=4,e=5,f=6,g=7,h=8}") "]}]}";
+    dc_bundle *a = must_load(json);
+    dc_limits lim;
+    dc_limits_default(&lim);
+    for (int i = 0; i < 5; i++) {
+        dc_bundle *b = NULL;
+        ck_assert_int_eq(load_lim(json, &lim, a, &b), DC_OK);
+        ck_assert_uint_eq(b->plugins[0].bclen, a->plugins[0].bclen);
+        ck_assert_int_eq(memcmp(b->plugins[0].bc, a->plugins[0].bc, a->plugins[0].bclen), 0);
+        ck_assert_ptr_ne(b->plugins[0].bc, a->plugins[0].bc); /* a copy of its own */
+        dc_bundle_unref(b);
+    }
+    /* Same code under another name: compiled again (the name is in the bytecode). */
+    dc_bundle *c = NULL;
+    ck_assert_int_eq(load_lim("{" GEN ",'domains':[{'name':'d','plugins':["
+                              P("renamed", "access", "local t = {a=1,b=2,c=3,d=4,e=5,f=6,g=7,h=8}")
+                              "]}]}", &lim, a, &c), DC_OK);
+    ck_assert_ptr_nonnull(memmem(c->plugins[0].bc, c->plugins[0].bclen, "renamed", 7));
+    dc_bundle_unref(c);
+    dc_bundle_unref(a);
+}
+END_TEST
+
 static Suite *bundle_suite(void)
 {
     Suite *s = suite_create("bundle");
@@ -694,6 +723,7 @@ static Suite *bundle_suite(void)
     tcase_add_test(tc, previous_version_of_a_shared_plugin);
     tcase_add_test(tc, quota_sampling_skip_id_parsed);
     tcase_add_test(tc, bad_sampling_leaves_the_plugin_out);
+    tcase_add_test(tc, unchanged_plugins_reuse_the_previous_bytecode);
     tcase_add_test(tc, refcounting);
     tcase_add_test(tc, bad_arguments);
     suite_add_tcase(s, tc);
