@@ -13,8 +13,9 @@
 #define DC_EXIT_PROBLEMS 1
 #define DC_EXIT_UNUSABLE 2
 
-/* Reads BUNDLE (a path, "-" for standard input, or a file:// URL) into a malloc'd buffer.
- * Returns 0, or -1 with a message in err. */
+/* Reads BUNDLE (a path, "-" for standard input, or an http://, https:// or file:// URL,
+ * fetched with the poller's code and limits) into a malloc'd buffer. Returns 0, or -1 with a
+ * message in err. */
 int cli_read_bundle(const char *arg, size_t max, char **data, size_t *len, char *err,
                     size_t errlen);
 /* Loads the policy FILE, or the built-in default when path is NULL; on failure prints the
@@ -29,5 +30,6 @@ void cli_put_json_string(FILE *out, const char *s);
 
 int cmd_check(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_watch(int argc, char **argv);
 
 #endif

@@ -37,6 +37,35 @@ static int read_stream(FILE *f, size_t max, char **data, size_t *len)
     return 0;
 }
 
+/* A URL, fetched with the poller's code and limits (one unconditional GET). */
+static int fetch_url(const char *url, size_t max, char **data, size_t *len, char *err,
+                     size_t errlen)
+{
+    dc_fetch_config cfg;
+    dc_fetch_config_default(&cfg);
+    cfg.url = url;
+    cfg.max_bytes = max;
+    dc_fetcher *f = NULL;
+    if (dc_fetcher_new(&cfg, &f, err, errlen) != DC_OK)
+        return -1;
+    dc_fetch_result res;
+    int rc = -1;
+    if (dc_fetcher_fetch(f, &res) != DC_OK) {
+        snprintf(err, errlen, "%s: out of memory", url);
+    } else if (res.status != DC_FETCH_OK) {
+        snprintf(err, errlen, "%s", res.error);
+        dc_fetch_result_clear(&res);
+    } else {
+        *data = res.body; /* handed over: the caller frees it */
+        *len = res.len;
+        res.body = NULL;
+        dc_fetch_result_clear(&res);
+        rc = 0;
+    }
+    dc_fetcher_free(f);
+    return rc;
+}
+
 int cli_read_bundle(const char *arg, size_t max, char **data, size_t *len, char *err,
                     size_t errlen)
 {
@@ -47,14 +76,9 @@ int cli_read_bundle(const char *arg, size_t max, char **data, size_t *len, char 
         }
         return 0;
     }
+    if (strstr(arg, "://"))
+        return fetch_url(arg, max, data, len, err, errlen);
     const char *path = arg;
-    if (strncmp(arg, "file://", 7) == 0) {
-        path = arg + 7;
-    } else if (strstr(arg, "://")) {
-        snprintf(err, errlen, "%s: only file paths, - and file:// URLs are read by this build "
-                 "(http and https come with the fetcher)", arg);
-        return -1;
-    }
     FILE *f = fopen(path, "rb");
     if (!f) {
         snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));

@@ -1,4 +1,4 @@
-/* main.c - the `dynacode` command: dispatches to check, run (and watch, with the fetcher). */
+/* main.c - the `dynacode` command: dispatches to check, run and watch. */
 #include <stdio.h>
 #include <string.h>
 
@@ -11,8 +11,10 @@ static void usage(FILE *out)
           "commands:\n"
           "  check   validate and compile a bundle; one line per problem\n"
           "  run     take one simulated request through every phase\n"
+          "  watch   run the background pipeline in the foreground, one JSON event per line\n"
           "\n"
-          "BUNDLE is a file path, - for standard input, or a file:// URL.\n"
+          "BUNDLE is a file path, - for standard input, or an http://, https:// or file://\n"
+          "URL (fetched with the poller's code and limits).\n"
           "`dynacode COMMAND --help` describes each command.\n",
           out);
 }
@@ -32,6 +34,8 @@ int main(int argc, char **argv)
         return cmd_check(argc - 1, argv + 1);
     if (strcmp(cmd, "run") == 0)
         return cmd_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "watch") == 0)
+        return cmd_watch(argc - 1, argv + 1);
     fprintf(stderr, "dynacode: unknown command \"%s\"\n", cmd);
     usage(stderr);
     return DC_EXIT_UNUSABLE;

@@ -1,0 +1,85 @@
+/* ngx_http_dynacode.h - what the files of ngx_http_dynacode_module share: the configuration
+ * structures, the per-worker state (engine, event hub, poller, store) and the per-request
+ * context. The module is glue: every decision about plugins belongs to libdynacode.
+ */
+#ifndef NGX_HTTP_DYNACODE_H
+#define NGX_HTTP_DYNACODE_H
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "dynacode.h"
+
+
+typedef struct {
+    ngx_str_t                   api_uri;
+    ngx_msec_t                  poll_interval;
+    ngx_msec_t                  poll_jitter;
+    ngx_flag_t                  poll_at_init;
+    ngx_msec_t                  api_timeout;
+    ngx_array_t                *api_headers;     /* of ngx_str_t, NUL-terminated */
+    size_t                      shm_size;
+    ngx_str_t                   policy_file;     /* full path, NUL-terminated */
+    ngx_str_t                   offline_file;    /* full path, NUL-terminated */
+    ngx_flag_t                  harden;
+
+    ngx_uint_t                  used;            /* some dynacode directive is in the conf */
+    ngx_uint_t                  run_phases;      /* `dynacode on` or dynacode_content somewhere */
+    dc_policy                  *policy;          /* loaded at configuration time */
+    ngx_shm_zone_t             *shm_zone;        /* its data is the dc_store */
+} ngx_http_dynacode_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t                  enable;          /* dynacode on|off */
+    ngx_flag_t                  content;         /* dynacode_content in this location */
+} ngx_http_dynacode_loc_conf_t;
+
+
+/* One per worker process: created in init_process, freed in exit_process. */
+typedef struct {
+    dc_store                   *store;
+    dc_events                  *events;
+    dc_engine                  *engine;
+    dc_poller                  *poller;
+    ngx_http_request_t         *current;         /* the request whose plugins run now */
+    ngx_uint_t                  rewrite_postponed;
+    ngx_uint_t                  access_postponed;
+} ngx_http_dynacode_worker_t;
+
+
+/* Per request, found again after an internal redirect (see ngx_http_dynacode_get_ctx). */
+typedef struct {
+    dc_request                 *req;
+    ngx_uint_t                  done;            /* bit (1 << dc_phase): that phase ran */
+    ngx_chain_t                *out;             /* ngx.say output of the running phase */
+    ngx_chain_t               **last_out;
+    ngx_chain_t                *free;            /* body filter buffers, reused once sent */
+    ngx_chain_t                *busy;
+    u_char                     *scratch;         /* a chunk's data gathered in one piece */
+    size_t                      scratch_size;
+    unsigned                    out_started:1;   /* ngx.say ran: the header is as good as sent */
+    unsigned                    filter_body:1;   /* body_filter plugins may change the body */
+    unsigned                    body_ended:1;    /* last_buf sent: later data is dropped */
+} ngx_http_dynacode_ctx_t;
+
+
+extern ngx_module_t                  ngx_http_dynacode_module;
+extern ngx_http_dynacode_worker_t    ngx_http_dynacode_worker;
+
+
+/* ngx_http_dynacode_host.c */
+const dc_host *ngx_http_dynacode_host(void);
+
+/* ngx_http_dynacode_phases.c */
+ngx_int_t ngx_http_dynacode_init_phases(ngx_conf_t *cf);
+ngx_int_t ngx_http_dynacode_content_handler(ngx_http_request_t *r);
+ngx_http_dynacode_ctx_t *ngx_http_dynacode_get_ctx(ngx_http_request_t *r,
+    ngx_uint_t create);
+
+/* ngx_http_dynacode_status.c */
+ngx_int_t ngx_http_dynacode_status_handler(ngx_http_request_t *r);
+
+
+#endif /* NGX_HTTP_DYNACODE_H */

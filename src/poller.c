@@ -1,0 +1,352 @@
+/* poller.c - the background pipeline (SPEC 2): under the store's lease, fetch (conditional GET),
+ * validate and compile (reusing the bytecode of unchanged plugins), encode a snapshot, publish
+ * it and write the offline file; the last good bundle stays whatever the API does. Each step
+ * emits the events of SPEC 8. Runs in a thread of its own, or one poll at a time (watch).
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "offline.h"
+
+struct dc_poller {
+    dc_poller_config cfg;       /* strings below are the poller's own copies */
+    char *url;
+    char **headers;
+    char *offline_file;
+    char *ca_file;
+    dc_policy *own_policy;      /* the built-in default when cfg.policy is NULL */
+    dc_limits limits;
+    dc_fetcher *fetcher;
+    dc_bundle *bundle;          /* the last good bundle */
+    uint64_t rng;
+    pthread_t thread;
+    int running;
+    atomic_int stop;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+};
+
+void dc_poller_config_default(dc_poller_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    dc_fetch_config_default(&cfg->fetch);
+    cfg->interval_s = 15;
+    cfg->poll_at_start = 1;
+}
+
+static double unix_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void emit(dc_poller *p, dc_event ev, const char *domain, const char *plugin,
+                 const char *msg, int status, uint64_t count)
+{
+    if (!p->cfg.events)
+        return;
+    dc_event_info info = {ev, domain, plugin, -1, msg, status, count};
+    dc_events_emit(p->cfg.events, &info);
+}
+
+static void note_error(dc_poller *p, const char *msg)
+{
+    if (p->cfg.store)
+        dc_store_set_error(p->cfg.store, msg, unix_now());
+}
+
+static int copy_strings(dc_poller *p, const dc_poller_config *cfg)
+{
+    p->url = cfg->fetch.url ? strdup(cfg->fetch.url) : NULL;
+    p->offline_file = cfg->offline_file ? strdup(cfg->offline_file) : NULL;
+    p->ca_file = cfg->fetch.ca_file ? strdup(cfg->fetch.ca_file) : NULL;
+    p->headers = calloc(cfg->fetch.nheaders + 1, sizeof *p->headers);
+    if ((cfg->fetch.url && !p->url) || (cfg->offline_file && !p->offline_file) ||
+        (cfg->fetch.ca_file && !p->ca_file) || !p->headers)
+        return -1;
+    for (size_t i = 0; i < cfg->fetch.nheaders; i++)
+        if (!(p->headers[i] = strdup(cfg->fetch.headers[i])))
+            return -1;
+    p->cfg.fetch.url = p->url;
+    p->cfg.fetch.headers = (const char *const *)p->headers;
+    p->cfg.fetch.ca_file = p->ca_file;
+    p->cfg.offline_file = p->offline_file;
+    return 0;
+}
+
+dc_rc dc_poller_new(const dc_poller_config *cfg, dc_poller **out, char *err, size_t errlen)
+{
+    if (!cfg || !cfg->fetch.url) {
+        dc_set_err(err, errlen, "poller: a URL is required");
+        return DC_EINVAL;
+    }
+    dc_poller *p = calloc(1, sizeof *p);
+    if (!p)
+        return DC_ENOMEM;
+    p->cfg = *cfg;
+    if (!p->cfg.pid)
+        p->cfg.pid = (int32_t)getpid();
+    if (p->cfg.interval_s <= 0)
+        p->cfg.interval_s = 15;
+    p->rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)p;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    dc_rc rc = copy_strings(p, cfg) == 0 ? DC_OK : DC_ENOMEM;
+    if (rc == DC_OK && !cfg->policy) {
+        rc = dc_policy_default(&p->own_policy, err, errlen);
+        p->cfg.policy = p->own_policy;
+    }
+    if (rc == DC_OK) {
+        dc_policy_limits(p->cfg.policy, &p->limits);
+        rc = dc_fetcher_new(&p->cfg.fetch, &p->fetcher, err, errlen);
+    }
+    if (rc != DC_OK) {
+        dc_poller_free(p);
+        return rc;
+    }
+    *out = p;
+    return DC_OK;
+}
+
+dc_bundle *dc_poller_bundle(dc_poller *p)
+{
+    return p->bundle;
+}
+
+/* Reports what the loader left out: bg_compile_error per problem, then the successes. */
+static void report_problems(dc_poller *p, const dc_bundle *b)
+{
+    uint32_t n = dc_bundle_problem_count(b), bad = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const dc_problem *pr = dc_bundle_problem(b, i);
+        if (pr->kind == DC_PROBLEM_UNKNOWN_FIELD)
+            continue;
+        bad++;
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s: %s", pr->path ? pr->path : "", pr->message);
+        emit(p, DC_EV_BG_COMPILE_ERROR, pr->domain, pr->plugin, msg, 0, 0);
+    }
+    emit(p, DC_EV_BG_COMPILE_SUCCESS, NULL, NULL, NULL, 0, dc_bundle_plugin_count(b));
+}
+
+/* Publishes b (the store and the offline file) and puts it in force here. Takes b. */
+static dc_rc adopt(dc_poller *p, dc_bundle *b, const char *json, size_t len, const char *source,
+                   const char *etag)
+{
+    char err[512] = "";
+    if (p->cfg.store) {
+        unsigned char *snap = NULL;
+        size_t slen = 0;
+        dc_rc rc = dc_snapshot_encode(b, &snap, &slen);
+        if (rc == DC_OK)
+            rc = dc_store_publish(p->cfg.store, snap, slen, source, etag ? etag : "",
+                                  unix_now());
+        free(snap);
+        if (rc != DC_OK) {
+            snprintf(err, sizeof err, "cannot publish the bundle (%zu bytes): %s", slen,
+                     dc_strerror(rc));
+            emit(p, DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, err, 0, 0);
+            note_error(p, err);
+            dc_bundle_unref(b);
+            return rc;
+        }
+    }
+    if (p->offline_file && strcmp(source, "api") == 0 &&
+        dc_offline_write(p->offline_file, json, len, err, sizeof err) != DC_OK) {
+        /* The bundle is good and in force; only the copy on disk is stale. */
+        emit(p, DC_EV_ON_ERROR, NULL, NULL, err, 0, 0);
+        note_error(p, err);
+    }
+    dc_bundle_unref(p->bundle);
+    p->bundle = b;
+    return DC_OK;
+}
+
+static dc_rc take_body(dc_poller *p, dc_fetch_result *res)
+{
+    char err[1024] = "";
+    if (p->bundle && p->bundle->hash == dc_hash64(res->body, res->len)) {
+        emit(p, DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, "the bundle did not change", 0, 0);
+        return DC_OK;
+    }
+    dc_bundle *b = NULL;
+    dc_rc rc = dc_bundle_load(res->body, res->len, &p->limits, p->bundle, &b, err, sizeof err);
+    if (rc != DC_OK) {
+        /* Refused whole: the last good bundle stays. The validators are forgotten so that a
+         * fixed bundle with an old ETag is fetched again. */
+        char msg[1100];
+        snprintf(msg, sizeof msg, "bundle refused (%s): %s", dc_strerror(rc), err);
+        emit(p, DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, msg, 0, 0);
+        note_error(p, msg);
+        dc_fetcher_reset_validators(p->fetcher);
+        return rc;
+    }
+    report_problems(p, b);
+    uint32_t n = dc_bundle_plugin_count(b);
+    rc = adopt(p, b, res->body, res->len, "api", res->etag);
+    if (rc == DC_OK)
+        emit(p, DC_EV_BG_UPDATED_PLUGINS, NULL, NULL, NULL, 0, n);
+    return rc;
+}
+
+dc_rc dc_poller_poll(dc_poller *p)
+{
+    dc_store *st = p->cfg.store;
+    /* Three intervals, plus the longest a fetch may take (the fetcher's default when 0). */
+    uint32_t ttl = (uint32_t)((p->cfg.interval_s + p->cfg.jitter_s) * 3000.0) +
+                   (p->cfg.fetch.timeout_ms ? p->cfg.fetch.timeout_ms : 5000);
+    if (st && !dc_store_lease(st, p->cfg.pid, ttl))
+        return DC_OK; /* another process polls this time */
+    dc_fetch_result res;
+    dc_rc rc = dc_fetcher_fetch(p->fetcher, &res);
+    if (rc != DC_OK)
+        return rc;
+    switch (res.status) {
+    case DC_FETCH_OK:
+        emit(p, DC_EV_BG_FETCH_API_SUCCESS, NULL, NULL, NULL, res.http_status, res.len);
+        rc = take_body(p, &res);
+        break;
+    case DC_FETCH_NOT_MODIFIED:
+        emit(p, DC_EV_BG_FETCH_NOT_MODIFIED, NULL, NULL, NULL, res.http_status, 0);
+        break;
+    case DC_FETCH_HTTP_ERROR:
+        emit(p, DC_EV_BG_FETCH_API_STATUS_CODE_ERROR, NULL, NULL, res.error, res.http_status, 0);
+        note_error(p, res.error);
+        break;
+    case DC_FETCH_TOO_BIG:
+        emit(p, DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, res.error, res.http_status, 0);
+        note_error(p, res.error);
+        break;
+    case DC_FETCH_TRANSPORT_ERROR:
+        emit(p, DC_EV_BG_FETCH_API_GENERIC_ERROR, NULL, NULL, res.error, res.http_status, 0);
+        note_error(p, res.error);
+        break;
+    }
+    dc_fetch_result_clear(&res);
+    return rc;
+}
+
+dc_rc dc_poller_load_offline(dc_poller *p)
+{
+    if (p->bundle)
+        return DC_OK;
+    if (!p->offline_file)
+        return DC_EINVAL;
+    char err[1024] = "", msg[1200];
+    char *json = NULL;
+    size_t len = 0;
+    dc_bundle *b = NULL;
+    dc_rc rc = dc_offline_read(p->offline_file, p->limits.max_bundle_bytes, &json, &len, err,
+                               sizeof err);
+    if (rc == DC_OK)
+        rc = dc_bundle_load(json, len, &p->limits, NULL, &b, err, sizeof err);
+    if (rc != DC_OK) {
+        snprintf(msg, sizeof msg, "offline file %s refused: %s", p->offline_file, err);
+        emit(p, DC_EV_ON_ERROR, NULL, NULL, msg, 0, 0);
+        note_error(p, msg);
+        free(json);
+        return rc;
+    }
+    report_problems(p, b);
+    uint32_t n = dc_bundle_plugin_count(b);
+    rc = adopt(p, b, json, len, "offline", "");
+    free(json);
+    if (rc == DC_OK) {
+        snprintf(msg, sizeof msg, "loaded from %s", p->offline_file);
+        emit(p, DC_EV_BG_OFFLINE_LOADED, NULL, NULL, msg, 0, n);
+    }
+    return rc;
+}
+
+/* Waits up to ms; returns 1 when asked to stop. */
+static int wait_ms(dc_poller *p, double ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    long long ns = (long long)(ms * 1e6);
+    until.tv_sec += (time_t)(ns / 1000000000LL);
+    until.tv_nsec += (long)(ns % 1000000000LL);
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&p->mu);
+    while (!atomic_load(&p->stop))
+        if (pthread_cond_timedwait(&p->cv, &p->mu, &until) != 0)
+            break;
+    pthread_mutex_unlock(&p->mu);
+    return atomic_load(&p->stop);
+}
+
+static double next_delay_ms(dc_poller *p)
+{
+    double d = p->cfg.interval_s;
+    if (p->cfg.jitter_s > 0) {
+        p->rng ^= p->rng << 13;
+        p->rng ^= p->rng >> 7;
+        p->rng ^= p->rng << 17;
+        d += p->cfg.jitter_s * (double)(p->rng >> 11) / 9007199254740992.0;
+    }
+    return d * 1000.0;
+}
+
+static void *run(void *arg)
+{
+    dc_poller *p = arg;
+    if (p->cfg.poll_at_start)
+        dc_poller_poll(p);
+    while (!wait_ms(p, next_delay_ms(p)))
+        dc_poller_poll(p);
+    return NULL;
+}
+
+dc_rc dc_poller_start(dc_poller *p)
+{
+    if (p->running)
+        return DC_EINVAL;
+    atomic_store(&p->stop, 0);
+    if (pthread_create(&p->thread, NULL, run, p) != 0)
+        return DC_ENOMEM;
+    p->running = 1;
+    return DC_OK;
+}
+
+void dc_poller_stop(dc_poller *p)
+{
+    if (!p || !p->running)
+        return;
+    pthread_mutex_lock(&p->mu);
+    atomic_store(&p->stop, 1);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->thread, NULL);
+    p->running = 0;
+    if (p->cfg.store)
+        dc_store_lease_release(p->cfg.store, p->cfg.pid);
+}
+
+void dc_poller_free(dc_poller *p)
+{
+    if (!p)
+        return;
+    dc_poller_stop(p);
+    dc_fetcher_free(p->fetcher);
+    dc_bundle_unref(p->bundle);
+    dc_policy_free(p->own_policy);
+    for (size_t i = 0; p->headers && p->headers[i]; i++)
+        free(p->headers[i]);
+    free(p->headers);
+    free(p->url);
+    free(p->offline_file);
+    free(p->ca_file);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p);
+}

@@ -1,0 +1,43 @@
+/* store.h - the library's own view of the shared store (store.c): quarantine entries and
+ * per-plugin metrics in the region, updated atomically by every process, and the checksum
+ * that snapshots and store slots share (snapshot.c). Nothing here is public API.
+ */
+#ifndef DC_STORE_H
+#define DC_STORE_H
+
+#include "internal.h"
+#include "store_layout.h"
+
+/* 64-bit checksum of snapshot bytes (snapshot.c); detects corruption, not forgery. */
+DC_HIDDEN uint64_t dc_checksum64(const void *p, size_t n);
+
+/* The quarantine entry of key in the region: found, else made when create (NULL when the
+ * entries near key's place are all in use, or !create and none exists). The pointer stays
+ * valid while the store is attached; an entry idle for an hour may be reused for another key,
+ * so look it up again rather than keeping it across requests. */
+DC_HIDDEN dc_quarantine_slot *dc_store_quarantine(dc_store *s, uint64_t key, int create);
+/* 1 when q is quarantined at now_ms_unix. */
+DC_HIDDEN int dc_store_quarantine_active(const dc_quarantine_slot *q, double now_ms_unix);
+/* Counts one quota trip at now_ms_unix in windows of window_s seconds; the trips-th trip of a
+ * window puts the plugin in quarantine for duration_s and returns 1 (exactly one process sees
+ * 1 for a given window). trips == 0: quarantine is off, returns 0. */
+DC_HIDDEN int dc_store_quarantine_trip(dc_quarantine_slot *q, uint32_t trips, uint32_t window_s,
+                                       uint32_t duration_s, double now_ms_unix);
+/* Quarantines q until until_ms_unix at least (the watchdog's mark). */
+DC_HIDDEN void dc_store_quarantine_until(dc_quarantine_slot *q, double until_ms_unix);
+/* Entry i of the table (0 <= i < *n), for the status page; its key 0 means free. */
+DC_HIDDEN dc_quarantine_slot *dc_store_quarantine_at(dc_store *s, uint32_t i, uint32_t *n);
+
+/* The metrics entry of key, found or (create) made; NULL when the table is full around key's
+ * place and no entry there has been idle for ten minutes. */
+DC_HIDDEN dc_plugin_metrics *dc_store_metrics(dc_store *s, uint64_t key, int create);
+/* Adds one call with its result and duration. */
+DC_HIDDEN void dc_metrics_record(dc_plugin_metrics *m, dc_result r, uint64_t us,
+                                 double now_ms_unix);
+/* The 99th percentile of the recorded calls, as the upper bound of its latency bucket in
+ * microseconds (0 when no call was recorded). */
+DC_HIDDEN uint64_t dc_metrics_p99_us(const dc_plugin_metrics *m);
+/* Entry i of the table (0 <= i < *n), for the status page; its key 0 means free. */
+DC_HIDDEN dc_plugin_metrics *dc_store_metrics_at(dc_store *s, uint32_t i, uint32_t *n);
+
+#endif /* DC_STORE_H */
