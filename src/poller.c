@@ -24,6 +24,7 @@ struct dc_poller {
     dc_limits limits;
     dc_fetcher *fetcher;
     dc_bundle *bundle;          /* the last good bundle */
+    uint64_t seen_gen;          /* the store generation that bundle is (0: none) */
     uint64_t rng;
     pthread_t thread;
     int running;
@@ -157,6 +158,7 @@ static dc_rc adopt(dc_poller *p, dc_bundle *b, const char *json, size_t len, con
             dc_bundle_unref(b);
             return rc;
         }
+        p->seen_gen = dc_store_generation(p->cfg.store);
     }
     if (p->offline_file && strcmp(source, "api") == 0 &&
         dc_offline_write(p->offline_file, json, len, err, sizeof err) != DC_OK) {
@@ -196,6 +198,35 @@ static dc_rc take_body(dc_poller *p, dc_fetch_result *res)
     return rc;
 }
 
+/* When another process published since this poller's bundle (the lease moved), the store's
+ * bundle becomes this poller's previous one: unchanged plugins keep their bytecode, refused
+ * ones their previous version, and an unchanged bundle is not published again. */
+static void catch_up(dc_poller *p)
+{
+    uint64_t gen = dc_store_generation(p->cfg.store);
+    if (gen == 0 || gen == p->seen_gen)
+        return;
+    unsigned char *snap = NULL;
+    size_t len = 0;
+    uint64_t got = 0;
+    char err[512] = "";
+    dc_bundle *b = NULL;
+    dc_rc rc = dc_store_read(p->cfg.store, &got, &snap, &len, err, sizeof err);
+    if (rc == DC_OK)
+        rc = dc_snapshot_decode(snap, len, &b, err, sizeof err);
+    free(snap);
+    if (rc != DC_OK) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "shared snapshot refused: %s", err);
+        emit(p, DC_EV_ON_ERROR, NULL, NULL, msg, 0, 0);
+        return;
+    }
+    dc_bundle_unref(p->bundle);
+    p->bundle = b;
+    p->seen_gen = got;
+    dc_fetcher_reset_validators(p->fetcher); /* its validators may be another bundle's */
+}
+
 dc_rc dc_poller_poll(dc_poller *p)
 {
     dc_store *st = p->cfg.store;
@@ -204,6 +235,8 @@ dc_rc dc_poller_poll(dc_poller *p)
                    (p->cfg.fetch.timeout_ms ? p->cfg.fetch.timeout_ms : 5000);
     if (st && !dc_store_lease(st, p->cfg.pid, ttl))
         return DC_OK; /* another process polls this time */
+    if (st)
+        catch_up(p);
     dc_fetch_result res;
     dc_rc rc = dc_fetcher_fetch(p->fetcher, &res);
     if (rc != DC_OK)

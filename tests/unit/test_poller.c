@@ -1,0 +1,214 @@
+/* test_poller.c - the poller over a shared store (SPEC 2): a poll publishes a snapshot that an
+ * engine picks up; the lease keeps a second poller idle; when the lease moves, the new holder
+ * starts from the store's bundle (an unchanged bundle is not published again, a refused plugin
+ * keeps its previous version); offline file loading. Bundles are file:// URLs (same fetcher).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#define REGION (1u << 20)
+
+static char dir[] = "/tmp/dc-poller-XXXXXX";
+static char bundle_path[256], url[300];
+static void *region;
+static dc_store *store;
+static dc_events *events;
+
+static void write_bundle(const char *auth_code)
+{
+    FILE *f = fopen(bundle_path, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "{\"general\":{\"status\":\"enabled\"},\"domains\":[{\"name\":\"*\",\"plugins\":["
+               "{\"name\":\"auth\",\"phase\":\"access\",\"code\":\"%s\"}]}]}", auth_code);
+    fclose(f);
+}
+
+static void setup(void)
+{
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(bundle_path, sizeof bundle_path, "%s/bundle.json", dir);
+    snprintf(url, sizeof url, "file://%s", bundle_path);
+    region = mmap(NULL, REGION, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(region, MAP_FAILED);
+    char err[256] = "";
+    ck_assert_msg(dc_store_attach(region, REGION, 1, &store, err, sizeof err) == DC_OK, "%s", err);
+    ck_assert_int_eq(dc_events_new(dc_store_event_counters(store), &events), DC_OK);
+}
+
+static void teardown(void)
+{
+    dc_events_free(events);
+    dc_store_detach(store);
+    munmap(region, REGION);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", dir);
+    strcpy(dir, "/tmp/dc-poller-XXXXXX");
+}
+
+static dc_poller *poller(int32_t pid, const char *offline)
+{
+    dc_poller_config cfg;
+    dc_poller_config_default(&cfg);
+    cfg.fetch.url = url;
+    cfg.store = store;
+    cfg.events = events;
+    cfg.pid = pid;
+    cfg.interval_s = 1;
+    cfg.offline_file = offline;
+    dc_poller *p = NULL;
+    char err[256] = "";
+    ck_assert_msg(dc_poller_new(&cfg, &p, err, sizeof err) == DC_OK, "%s", err);
+    return p;
+}
+
+static uint64_t count(dc_event ev)
+{
+    return dc_events_count(events, ev);
+}
+
+/* The X-Auth header a request gets from an engine following the store. */
+static const char *auth_header(dc_engine *e, char *out, size_t outlen)
+{
+    dc_engine_sync(e, store);
+    dc_sim *s = tu_request(e, "a.com", "/");
+    const char *h = dc_sim_header(s, "X-Auth");
+    snprintf(out, outlen, "%s", h ? h : "(none)");
+    dc_sim_free(s);
+    return out;
+}
+
+START_TEST(publish_lease_and_handover)
+{
+    char buf[64];
+    write_bundle("ngx.header['X-Auth'] = 'v1'");
+    dc_poller *a = poller((int32_t)getpid(), NULL);
+    dc_poller *b = poller((int32_t)getppid(), NULL); /* another live process id */
+    dc_engine *e = tu_engine(NULL);
+
+    ck_assert_int_eq(dc_poller_poll(a), DC_OK);
+    ck_assert_uint_eq(dc_store_generation(store), 1);
+    ck_assert_uint_eq(count(DC_EV_BG_UPDATED_PLUGINS), 1);
+    ck_assert_str_eq(auth_header(e, buf, sizeof buf), "v1");
+
+    /* a holds the lease: b does not even fetch */
+    ck_assert_int_eq(dc_poller_poll(b), DC_OK);
+    ck_assert_uint_eq(count(DC_EV_BG_FETCH_API_SUCCESS), 1);
+
+    /* the lease moves to b: it starts from the store's bundle, so the same bundle is not
+     * published again */
+    dc_store_lease_release(store, (int32_t)getpid());
+    ck_assert_int_eq(dc_poller_poll(b), DC_OK);
+    ck_assert_uint_eq(count(DC_EV_BG_FETCH_API_SUCCESS), 2);
+    ck_assert_uint_eq(count(DC_EV_BG_DIDNT_UPDATE_PLUGINS), 1);
+    ck_assert_uint_eq(dc_store_generation(store), 1);
+
+    /* a broken update: the previous version of "auth" stays in force, across the handover */
+    write_bundle("if then");
+    ck_assert_int_eq(dc_poller_poll(b), DC_OK);
+    ck_assert_uint_eq(dc_store_generation(store), 2);
+    ck_assert_uint_eq(count(DC_EV_BG_COMPILE_ERROR), 1);
+    ck_assert_str_eq(auth_header(e, buf, sizeof buf), "v1");
+
+    /* a fixed update goes through */
+    write_bundle("ngx.header['X-Auth'] = 'v2'");
+    ck_assert_int_eq(dc_poller_poll(b), DC_OK);
+    ck_assert_uint_eq(dc_store_generation(store), 3);
+    ck_assert_str_eq(auth_header(e, buf, sizeof buf), "v2");
+
+    dc_engine_free(e);
+    dc_poller_free(a);
+    dc_poller_free(b);
+}
+END_TEST
+
+START_TEST(refused_bundle_keeps_the_last_good_one)
+{
+    char buf[64];
+    write_bundle("ngx.header['X-Auth'] = 'v1'");
+    dc_poller *a = poller((int32_t)getpid(), NULL);
+    dc_engine *e = tu_engine(NULL);
+    ck_assert_int_eq(dc_poller_poll(a), DC_OK);
+    FILE *f = fopen(bundle_path, "w");
+    fputs("{\"domains\": []}", f); /* no general: refused whole */
+    fclose(f);
+    dc_poller_poll(a);
+    ck_assert_uint_eq(count(DC_EV_BG_DIDNT_UPDATE_PLUGINS), 1);
+    ck_assert_uint_eq(dc_store_generation(store), 1);
+    ck_assert_str_eq(auth_header(e, buf, sizeof buf), "v1");
+    dc_store_info info;
+    dc_store_info_get(store, &info);
+    ck_assert_msg(strstr(info.last_error, "general") != NULL, "last error: %s", info.last_error);
+    dc_engine_free(e);
+    dc_poller_free(a);
+}
+END_TEST
+
+START_TEST(offline_file_written_then_loaded_when_the_api_is_gone)
+{
+    char offline[300], buf[64];
+    snprintf(offline, sizeof offline, "%s/offline.json", dir);
+    write_bundle("ngx.header['X-Auth'] = 'offline'");
+    dc_poller *a = poller((int32_t)getpid(), offline);
+    ck_assert_int_eq(dc_poller_poll(a), DC_OK);
+    ck_assert_int_eq(access(offline, R_OK), 0);
+    dc_poller_free(a);
+
+    /* a new start on a fresh store, the API (file) gone */
+    dc_store_detach(store);
+    dc_events_free(events);
+    memset(region, 0, REGION);
+    char err[256];
+    ck_assert_int_eq(dc_store_attach(region, REGION, 1, &store, err, sizeof err), DC_OK);
+    ck_assert_int_eq(dc_events_new(dc_store_event_counters(store), &events), DC_OK);
+    unlink(bundle_path);
+    a = poller((int32_t)getpid(), offline);
+    dc_poller_poll(a);
+    ck_assert_uint_eq(count(DC_EV_BG_FETCH_API_GENERIC_ERROR), 1);
+    ck_assert_int_eq(dc_poller_load_offline(a), DC_OK);
+    ck_assert_uint_eq(count(DC_EV_BG_OFFLINE_LOADED), 1);
+    dc_engine *e = tu_engine(NULL);
+    ck_assert_str_eq(auth_header(e, buf, sizeof buf), "offline");
+    dc_store_info info;
+    dc_store_info_get(store, &info);
+    ck_assert_str_eq(info.source, "offline");
+    dc_engine_free(e);
+    dc_poller_free(a);
+}
+END_TEST
+
+START_TEST(corrupt_offline_file_is_refused_with_a_message)
+{
+    char offline[300];
+    snprintf(offline, sizeof offline, "%s/offline.json", dir);
+    FILE *f = fopen(offline, "w");
+    fputs("{\"general\": tru", f);
+    fclose(f);
+    dc_poller *a = poller((int32_t)getpid(), offline);
+    ck_assert_int_ne(dc_poller_load_offline(a), DC_OK);
+    ck_assert_uint_eq(count(DC_EV_BG_OFFLINE_LOADED), 0);
+    ck_assert_uint_eq(count(DC_EV_ON_ERROR), 1);
+    ck_assert_uint_eq(dc_store_generation(store), 0);
+    dc_poller_free(a);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("poller");
+    TCase *tc = tcase_create("poller");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, publish_lease_and_handover);
+    tcase_add_test(tc, refused_bundle_keeps_the_last_good_one);
+    tcase_add_test(tc, offline_file_written_then_loaded_when_the_api_is_gone);
+    tcase_add_test(tc, corrupt_offline_file_is_refused_with_a_message);
+    suite_add_tcase(s, tc);
+    return tu_run_suite(s);
+}
