@@ -223,6 +223,7 @@ typedef struct dc_host {
 
 /* ---- engine: one per process (nginx worker, command) ---- */
 typedef struct dc_engine dc_engine;
+typedef struct dc_store dc_store; /* the shared store, below */
 
 /* What one plugin call came to, reported to the host after each call (trace, metrics). */
 typedef enum dc_result {
@@ -251,7 +252,9 @@ typedef void (*dc_run_cb)(void *ud, const dc_run_info *info);
 /* The watchdog (SPEC 5, last line of defence): a call still running watchdog_grace_ms past its
  * time quota is stuck inside C, where no hook can stop it. The engine then calls the host's
  * callback (to mark the plugin quarantined where every process sees it), logs to standard
- * error, and ends the process with DC_WATCHDOG_EXIT, so that a fresh process takes over. */
+ * error, and ends the process with DC_WATCHDOG_EXIT, so that a fresh process takes over.
+ * With a store in the engine's configuration, the engine itself marks the plugin quarantined
+ * there (for the policy's quarantine duration, 300 s when it sets none) before the callback. */
 #define DC_WATCHDOG_EXIT 86
 
 typedef struct dc_watchdog_info {
@@ -274,6 +277,10 @@ typedef struct dc_engine_config {
     uint32_t watchdog_grace_ms;/* 0: no watchdog thread */
     dc_watchdog_cb watchdog_cb;/* optional, called from the watchdog thread before the end */
     void *watchdog_ud;
+    dc_store *store;           /* optional; not owned, must outlive the engine. When set,
+                                  per-plugin metrics and quarantine live there, shared by every
+                                  process attached to it (SPEC 5, 8); else quarantine is kept
+                                  in the engine and no per-plugin metrics are kept. */
 } dc_engine_config;
 
 DC_API void dc_engine_config_default(dc_engine_config *cfg);
@@ -285,6 +292,31 @@ DC_API void dc_engine_set_bundle(dc_engine *e, dc_bundle *b);
 DC_API dc_bundle *dc_engine_bundle(const dc_engine *e); /* borrowed; NULL before the first */
 DC_API void dc_engine_on_run(dc_engine *e, dc_run_cb cb, void *ud);
 DC_API uint32_t dc_engine_live_states(const dc_engine *e);
+
+/* One plugin of the bundle in force as the status page shows it (SPEC 8): the counts of every
+ * process sharing the engine's store. Strings are the bundle's, valid during the callback. */
+typedef struct dc_plugin_stats {
+    const char *domain;          /* the first domain naming it ("" when none) */
+    const char *plugin;
+    int phase;                   /* a dc_phase */
+    uint64_t runs;               /* calls, whatever their result */
+    uint64_t errors;             /* errors and denied API calls */
+    uint64_t quota_instructions; /* quota trips by kind */
+    uint64_t quota_time;
+    uint64_t quota_memory;
+    double total_ms;             /* time in all calls */
+    double p99_ms;               /* 99th percentile call time (upper bound of its bucket) */
+    int quarantined;             /* skipped now (quarantine, SPEC 5) */
+    double quarantined_until;    /* Unix seconds; 0 when never quarantined */
+    uint64_t quarantines;        /* times quarantined (trips or watchdog; store only) */
+} dc_plugin_stats;
+
+typedef void (*dc_plugin_stats_cb)(void *ud, const dc_plugin_stats *st);
+
+/* Calls each for every plugin of the bundle in force, in bundle order; returns how many. Without
+ * a store in the engine's configuration the counts are 0 (quarantine is the engine's own). Reads
+ * shared counters only: no lock, no allocation. */
+DC_API uint32_t dc_engine_plugin_stats(dc_engine *e, dc_plugin_stats_cb each, void *ud);
 
 /* ---- requests ---- */
 typedef struct dc_request dc_request;

@@ -34,6 +34,7 @@ dc_rc dc_engine_new(const dc_engine_config *cfg, dc_engine **out, char *err, siz
     }
     e->host = *cfg->host;
     e->events = cfg->events;
+    e->store = cfg->store;
     e->max_states = cfg->max_states ? cfg->max_states : dc_policy_max_states(e->policy);
     e->host_cache_size = cfg->host_cache_size ? cfg->host_cache_size : 4096;
     e->rng = cfg->seed;
@@ -109,6 +110,7 @@ static void gen_free_parts(dc_gen *g)
     for (uint32_t i = 0; g->fallback && i < g->bundle->nplugins; i++)
         fallback_free(g->fallback[i]);
     free(g->fallback);
+    free(g->met);
     free(g->domain);
     free(g->keys);
     free(g->qkeys);
@@ -128,7 +130,59 @@ void dc_gen_release(dc_gen *g)
 
 dc_runnable dc_gen_runnable(const dc_gen *g, uint32_t p)
 {
-    return (dc_runnable){&g->bundle->plugins[p], g->keys[p], g->qkeys[p], &g->eff[p]};
+    return (dc_runnable){&g->bundle->plugins[p], g->keys[p], g->qkeys[p], &g->eff[p],
+                         &g->met[p]};
+}
+
+/* ---- per-plugin metrics in the store (SPEC 8) ---- */
+
+dc_plugin_metrics *dc_engine_metrics(dc_engine *e, const dc_runnable *r)
+{
+    if (!e->store)
+        return NULL;
+    /* An entry idle for ten minutes may be handed to another key by any process: the key
+     * check catches that, and the lookup runs again (rarely: once per plugin and swap). */
+    dc_plugin_metrics *m = *r->met;
+    if (m && __atomic_load_n(&m->key, __ATOMIC_RELAXED) == dc_store_key(r->qkey))
+        return m;
+    m = dc_store_metrics(e->store, r->qkey, 1);
+    *r->met = m;
+    return m;
+}
+
+uint32_t dc_engine_plugin_stats(dc_engine *e, dc_plugin_stats_cb each, void *ud)
+{
+    const dc_gen *g = e ? e->gen : NULL;
+    if (!g)
+        return 0;
+    double now = dc_unix_ms();
+    for (uint32_t i = 0; i < g->bundle->nplugins; i++) {
+        const dc_plugin *p = &g->bundle->plugins[i];
+        dc_plugin_stats st = {.domain = g->domain[i] ? g->domain[i] : "",
+                              .plugin = p->name,
+                              .phase = (int)p->phase};
+        const dc_plugin_metrics *m = NULL;
+        if (e->store) {
+            m = g->met[i];
+            if (!m || __atomic_load_n(&m->key, __ATOMIC_RELAXED) != dc_store_key(g->qkeys[i]))
+                m = dc_store_metrics(e->store, g->qkeys[i], 0);
+        }
+        if (m) {
+            st.runs = __atomic_load_n(&m->runs, __ATOMIC_RELAXED);
+            st.errors = __atomic_load_n(&m->errors, __ATOMIC_RELAXED);
+            st.quota_instructions = __atomic_load_n(&m->quota_instructions, __ATOMIC_RELAXED);
+            st.quota_time = __atomic_load_n(&m->quota_time, __ATOMIC_RELAXED);
+            st.quota_memory = __atomic_load_n(&m->quota_memory, __ATOMIC_RELAXED);
+            st.total_ms = (double)__atomic_load_n(&m->total_us, __ATOMIC_RELAXED) / 1000.0;
+            st.p99_ms = (double)dc_metrics_p99_us(m) / 1000.0;
+        }
+        double until = dc_quarantine_until(e, g->qkeys[i], &st.quarantines);
+        st.quarantined = until > now;
+        st.quarantined_until = until / 1000.0;
+        if (each)
+            each(ud, &st);
+    }
+    return g->bundle->nplugins;
 }
 
 /* The policy in force for each plugin, resolved with the first domain that names it. */
@@ -172,8 +226,10 @@ static dc_fallback *fallback_new(dc_bundle *b, const dc_runnable *r)
         return NULL;
     f->bundle = dc_bundle_ref(b);
     f->eff = *r->eff;
+    f->met = *r->met;
     f->run = *r;
     f->run.eff = &f->eff;
+    f->run.met = &f->met;
     return f;
 }
 
@@ -359,7 +415,8 @@ void dc_engine_set_bundle(dc_engine *e, dc_bundle *b)
         g->eff = calloc(n, sizeof *g->eff);
         g->domain = calloc(n, sizeof *g->domain);
         g->fallback = calloc(n, sizeof *g->fallback);
-        if (!g->keys || !g->qkeys || !g->eff || !g->domain || !g->fallback ||
+        g->met = calloc(n, sizeof *g->met);
+        if (!g->keys || !g->qkeys || !g->eff || !g->domain || !g->fallback || !g->met ||
             dc_cache_init(&g->cache, e->host_cache_size) != DC_OK) {
             gen_free_parts(g);
             return;

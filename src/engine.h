@@ -5,6 +5,7 @@
 #define DC_ENGINE_H
 
 #include "internal.h"
+#include "store.h"
 #include "../sandbox/sandbox.h"
 #include "../policy/policy.h"
 
@@ -38,16 +39,19 @@ typedef struct dc_match_cache {
 typedef struct dc_runnable {
     const dc_plugin *plugin;
     uint64_t key;            /* identity of its state in the pool */
-    uint64_t qkey;           /* identity for quarantine (name and code) */
+    uint64_t qkey;           /* identity for quarantine and metrics (name and code) */
     const dc_policy_eff *eff;
+    dc_plugin_metrics **met; /* where its shared metrics entry is remembered (in its dc_gen or
+                                dc_fallback); checked against qkey before each use */
 } dc_runnable;
 
 /* A previous version that ran without trips, kept to run while the version in force is
  * quarantined (SPEC 5). It holds a reference on the bundle it comes from. */
 typedef struct dc_fallback {
     dc_bundle *bundle;
-    dc_runnable run;         /* run.eff points at eff below */
+    dc_runnable run;         /* run.eff and run.met point at eff and met below */
     dc_policy_eff eff;
+    dc_plugin_metrics *met;
 } dc_fallback;
 
 /* A bundle in force, pinned by the requests that began under it. */
@@ -60,6 +64,7 @@ typedef struct dc_gen {
     dc_policy_eff *eff;      /* per plugin: the policy in force for it */
     const char **domain;     /* per plugin: the first domain naming it (the bundle's string) */
     dc_fallback **fallback;  /* per plugin: the previous version standing in, or NULL */
+    dc_plugin_metrics **met; /* per plugin: its entry in the store's metrics, once looked up */
     dc_match_cache cache;
 } dc_gen;
 
@@ -89,6 +94,7 @@ typedef struct dc_qentry {
 struct dc_engine {
     dc_host host;
     dc_events *events;
+    dc_store *store;                  /* shared metrics and quarantine; NULL: in-process */
     const dc_policy *policy;
     dc_policy *own_policy;            /* the built-in default, when the host gave none */
     uint64_t rng;
@@ -132,6 +138,9 @@ DC_HIDDEN void dc_gen_release(dc_gen *g);
 DC_HIDDEN dc_runnable dc_gen_runnable(const dc_gen *g, uint32_t p);
 /* The state of a runnable, created on first use. NULL with err on failure. */
 DC_HIDDEN dc_sbx *dc_engine_state(dc_engine *e, const dc_runnable *r, char *err, size_t errlen);
+/* The shared metrics entry of a runnable (NULL without a store, or when the table is full);
+ * looked up once, then remembered while it still holds r's key. */
+DC_HIDDEN dc_plugin_metrics *dc_engine_metrics(dc_engine *e, const dc_runnable *r);
 /* Drops the state with this key (after a quota trip): rebuilt on next use. */
 DC_HIDDEN void dc_engine_drop_state(dc_engine *e, uint64_t key);
 DC_HIDDEN double dc_engine_random(dc_engine *e); /* uniform in [0, 1) */
@@ -139,12 +148,14 @@ DC_HIDDEN void dc_engine_emit(dc_engine *e, dc_event ev, const char *domain,
                               const char *plugin, int phase, const char *msg, int status);
 
 /* quarantine.c (SPEC 5): after cfg->trips quota trips within cfg->window_s, a plugin is
- * skipped for cfg->duration_s. Kept per engine until the shared store holds it. */
-DC_HIDDEN int dc_quarantine_active(dc_engine *e, uint64_t qkey, double now_ms);
+ * skipped for cfg->duration_s. In the engine's store when it has one (every process sees the
+ * same trips and quarantine), else in the engine. */
+DC_HIDDEN int dc_quarantine_active(dc_engine *e, uint64_t qkey);
+/* Until when qkey is quarantined, in Unix ms (0: never was); *count gets the times it was. */
+DC_HIDDEN double dc_quarantine_until(dc_engine *e, uint64_t qkey, uint64_t *count);
 /* Counts a trip; returns 1 when this trip put the plugin in quarantine. */
-DC_HIDDEN int dc_quarantine_trip(dc_engine *e, uint64_t qkey, const dc_quarantine_cfg *cfg,
-                                 double now_ms);
-/* Counts a call that ended well. */
+DC_HIDDEN int dc_quarantine_trip(dc_engine *e, uint64_t qkey, const dc_quarantine_cfg *cfg);
+/* Counts a call that ended well (in-process only: the store's metrics count calls). */
 DC_HIDDEN void dc_quarantine_ok(dc_engine *e, uint64_t qkey);
 /* 1 when the plugin has run well and never tripped: fit to stand in for a newer version. */
 DC_HIDDEN int dc_quarantine_clean(dc_engine *e, uint64_t qkey);
@@ -155,9 +166,10 @@ DC_HIDDEN void dc_quarantine_sweep(dc_engine *e, const dc_gen *g);
 typedef struct dc_watchdog dc_watchdog;
 DC_HIDDEN dc_rc dc_watchdog_start(const dc_engine_config *cfg, dc_watchdog **out);
 DC_HIDDEN void dc_watchdog_stop(dc_watchdog *w);
-/* Around every plugin call (cheap: a few atomic stores). deadline_ms 0: nothing to watch. */
+/* Around every plugin call (cheap: a few atomic stores). deadline_ms 0: nothing to watch.
+ * quarantine_s: how long the plugin is quarantined in the store when the watchdog fires. */
 DC_HIDDEN void dc_watchdog_arm(dc_watchdog *w, double deadline_ms, const char *domain,
-                               const char *plugin, uint64_t qkey);
+                               const char *plugin, uint64_t qkey, uint32_t quarantine_s);
 DC_HIDDEN void dc_watchdog_disarm(dc_watchdog *w);
 
 #endif /* DC_ENGINE_H */

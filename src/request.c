@@ -79,12 +79,16 @@ static dc_result run_one(dc_request *r, dc_phase phase, const char *domain, cons
     } else {
         uint32_t quota_ms = run->eff->quota.time_ms;
         if (e->watchdog && quota_ms)
-            dc_watchdog_arm(e->watchdog, t0 + quota_ms, domain, p->name, run->qkey);
+            dc_watchdog_arm(e->watchdog, t0 + quota_ms, domain, p->name, run->qkey,
+                            run->eff->quarantine.duration_s);
         res = dc_sbx_run(s, call, msg, sizeof msg);
         if (e->watchdog)
             dc_watchdog_disarm(e->watchdog);
     }
     double ms = dc_now_ms() - t0;
+    if (e->store) /* shared counters: a few relaxed atomic adds, no lock */
+        dc_metrics_record(dc_engine_metrics(e, run), res, ms > 0 ? (uint64_t)(ms * 1000.0) : 0,
+                          dc_unix_ms_coarse());
 
     switch (res) {
     case DC_RESULT_OK:
@@ -98,7 +102,7 @@ static dc_result run_one(dc_request *r, dc_phase phase, const char *domain, cons
         call->exited = 0;
         dc_engine_emit(e, DC_EV_RT_PLUGINS_QUOTA, domain, p->name, (int)phase,
                        dc_result_name(res), 0);
-        if (dc_quarantine_trip(e, run->qkey, &run->eff->quarantine, dc_now_ms()))
+        if (dc_quarantine_trip(e, run->qkey, &run->eff->quarantine))
             dc_engine_emit(e, DC_EV_RT_PLUGINS_QUARANTINED, domain, p->name, (int)phase,
                            dc_result_name(res), 0);
         break;
@@ -134,6 +138,13 @@ static dc_action run_phase(dc_request *r, dc_phase phase, int *status)
     *status = 0;
     if (!r->gen) {
         dc_engine_emit(e, DC_EV_RT_PLUGINS_NOT_LOADED, NULL, NULL, (int)phase, NULL, 0);
+        /* SPEC 4.9: no bundle was ever loaded and the policy says "until_loaded": "refuse".
+         * (A bundle unloaded later lets requests pass: something was in force once.) */
+        if (e->next_gen == 0 && phase <= DC_PHASE_CONTENT &&
+            dc_policy_refuse_until_loaded(e->policy)) {
+            *status = 503;
+            return DC_ACTION_EXIT;
+        }
         return DC_ACTION_CONTINUE;
     }
     if (!r->gen->bundle->enabled) {
@@ -153,9 +164,9 @@ static dc_action run_phase(dc_request *r, dc_phase phase, int *status)
             continue;
         dc_runnable run = dc_gen_runnable(r->gen, it->plugin);
         int stand_in = 0;
-        if (dc_quarantine_active(e, run.qkey, dc_now_ms())) {
+        if (dc_quarantine_active(e, run.qkey)) {
             const dc_fallback *fb = r->gen->fallback[it->plugin];
-            if (!fb || dc_quarantine_active(e, fb->run.qkey, dc_now_ms()))
+            if (!fb || dc_quarantine_active(e, fb->run.qkey))
                 continue;
             run = fb->run;
             stand_in = 1;

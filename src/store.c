@@ -63,6 +63,18 @@ static double unix_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+double dc_unix_ms(void)
+{
+    return unix_ms();
+}
+
+double dc_unix_ms_coarse(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 /* ---- layout ---- */
 
 typedef struct layout {
@@ -337,13 +349,31 @@ void dc_store_info_get(dc_store *s, dc_store_info *out)
         return;
     const dc_store_info_block *ib = &s->hdr->info;
     dc_store_info_block c;
-    for (int i = 0; i < 1000; i++) {
+    uint64_t deadline = mono_ms() + INFO_WAIT_MS;
+    for (unsigned i = 0;; i++) {
         uint64_t q0 = LOAD_ACQ(&ib->seq);
         memcpy(&c, ib, sizeof c);
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
         if (!(q0 & 1) && LOAD_RLX(&ib->seq) == q0)
             break;
-        sched_yield(); /* after 1000 tries (a writer died mid-way) take the copy as is */
+        if (i < 64) {
+            sched_yield();
+            continue;
+        }
+        /* A writer is slow (preempted) or gone. Wait for a live one, up to INFO_WAIT_MS; take
+         * a dead one's half-written fields as they are (strings are cut below): torn info is
+         * harmless, and the next writer rewrites it whole. */
+        uint64_t now = mono_ms();
+        if (now >= deadline)
+            break;
+        uint64_t w = LOAD_ACQ(&ib->lock);
+        if ((LOAD_ACQ(&ib->seq) & 1) && w != 0 &&
+            (owner_expiry(w) <= now || pid_gone(owner_pid(w)))) {
+            memcpy(&c, ib, sizeof c);
+            break;
+        }
+        struct timespec ts = {0, 50 * 1000};
+        nanosleep(&ts, NULL);
     }
     out->generation = c.generation;
     out->snapshot_bytes = (size_t)c.snapshot_bytes;
@@ -509,7 +539,7 @@ void dc_store_lease_release(dc_store *s, int32_t self_pid)
 
 static uint64_t fix_key(uint64_t key)
 {
-    return key ? key : 0x9E3779B97F4A7C15ull; /* 0 marks a free entry */
+    return dc_store_key(key); /* 0 marks a free entry */
 }
 
 static uint32_t home(uint64_t key, uint32_t n)
@@ -554,10 +584,10 @@ dc_quarantine_slot *dc_store_quarantine(dc_store *s, uint64_t key, int create)
     uint32_t probe = s->nquar < QUARANTINE_PROBE ? s->nquar : QUARANTINE_PROBE;
     int made;
     int64_t i = table_find(s->quar, sizeof *s->quar, s->nquar, probe, key, create, &made);
-    uint64_t now_s = (uint64_t)(unix_ms() / 1000.0);
     if (i >= 0) {
+        /* the clock is read only for a new entry: a lookup runs for every plugin call */
         if (made)
-            STORE_REL(&s->quar[i].window, now_s << 32);
+            STORE_REL(&s->quar[i].window, (uint64_t)(unix_ms() / 1000.0) << 32);
         return &s->quar[i];
     }
     if (!create)
@@ -565,6 +595,7 @@ dc_quarantine_slot *dc_store_quarantine(dc_store *s, uint64_t key, int create)
     /* Full around key's place: reuse the entry idle the longest, if any has been for an hour
      * and is not quarantined. Processes racing here pick the same victim, and one CAS wins. */
     double now_ms = unix_ms();
+    uint64_t now_s = (uint64_t)(now_ms / 1000.0);
     dc_quarantine_slot *victim = NULL;
     uint64_t vkey = 0, vstart = UINT64_MAX;
     uint32_t h = home(key, s->nquar);
@@ -613,6 +644,22 @@ void dc_store_quarantine_until(dc_quarantine_slot *q, double until_ms_unix)
            !__atomic_compare_exchange(&q->until_ms_unix, &cur, &until_ms_unix, 0,
                                       __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
     }
+}
+
+void dc_store_quarantine_mark(dc_quarantine_slot *q, double until_ms_unix)
+{
+    if (!q)
+        return;
+    dc_store_quarantine_until(q, until_ms_unix);
+    __atomic_fetch_add(&q->quarantines, 1, __ATOMIC_RELAXED);
+}
+
+double dc_store_quarantine_until_ms(const dc_quarantine_slot *q)
+{
+    double until = 0;
+    if (q)
+        __atomic_load(&q->until_ms_unix, &until, __ATOMIC_ACQUIRE);
+    return until;
 }
 
 int dc_store_quarantine_trip(dc_quarantine_slot *q, uint32_t trips, uint32_t window_s,
@@ -674,14 +721,14 @@ dc_plugin_metrics *dc_store_metrics(dc_store *s, uint64_t key, int create)
     uint32_t probe = s->nmet < METRICS_PROBE ? s->nmet : METRICS_PROBE;
     int made;
     int64_t i = table_find(s->met, sizeof *s->met, s->nmet, probe, key, create, &made);
-    uint64_t now = (uint64_t)unix_ms();
     if (i >= 0) {
         if (made)
-            STORE_REL(&s->met[i].last_ms_unix, now);
+            STORE_REL(&s->met[i].last_ms_unix, (uint64_t)unix_ms());
         return &s->met[i];
     }
     if (!create)
         return NULL;
+    uint64_t now = (uint64_t)unix_ms();
     /* Full around key's place: reuse the entry idle the longest, if idle for ten minutes (its
      * plugin is most likely gone; a late update from it only blurs the new entry's counts). */
     dc_plugin_metrics *victim = NULL;

@@ -8,6 +8,19 @@
 #include "internal.h"
 #include "store_layout.h"
 
+/* Keys are any 64-bit values; 0, which marks a free entry, is stored as this one instead. */
+#define DC_STORE_KEY_FOR_ZERO 0x9E3779B97F4A7C15ull
+
+static inline uint64_t dc_store_key(uint64_t key)
+{
+    return key ? key : DC_STORE_KEY_FOR_ZERO;
+}
+
+/* CLOCK_REALTIME in ms: the clock every process agrees on (quarantine ends, metrics ages). The
+ * coarse one (a few ms behind, much cheaper) is for the age of metrics. */
+DC_HIDDEN double dc_unix_ms(void);
+DC_HIDDEN double dc_unix_ms_coarse(void);
+
 /* 64-bit checksum of snapshot bytes (snapshot.c); detects corruption, not forgery. */
 DC_HIDDEN uint64_t dc_checksum64(const void *p, size_t n);
 
@@ -25,6 +38,10 @@ DC_HIDDEN int dc_store_quarantine_trip(dc_quarantine_slot *q, uint32_t trips, ui
                                        uint32_t duration_s, double now_ms_unix);
 /* Quarantines q until until_ms_unix at least (the watchdog's mark). */
 DC_HIDDEN void dc_store_quarantine_until(dc_quarantine_slot *q, double until_ms_unix);
+/* Same, and counts one more quarantine (the watchdog ending a process for this plugin). */
+DC_HIDDEN void dc_store_quarantine_mark(dc_quarantine_slot *q, double until_ms_unix);
+/* Until when q is quarantined (Unix ms; 0 when it never was): one atomic load. */
+DC_HIDDEN double dc_store_quarantine_until_ms(const dc_quarantine_slot *q);
 /* Entry i of the table (0 <= i < *n), for the status page; its key 0 means free. */
 DC_HIDDEN dc_quarantine_slot *dc_store_quarantine_at(dc_store *s, uint32_t i, uint32_t *n);
 

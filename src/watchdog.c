@@ -1,6 +1,7 @@
 /* watchdog.c - the last line of defence (SPEC 5): a thread that looks at the call in progress
  * a few times a second and, when one is still running well past its deadline (stuck inside C,
- * where the quota hook cannot reach), reports it to the host, logs and ends the process.
+ * where the quota hook cannot reach), marks the plugin quarantined in the shared store (when
+ * the engine has one), reports it to the host, logs and ends the process.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -22,7 +23,9 @@ struct dc_watchdog {
     _Atomic(const char *) domain;
     _Atomic(const char *) plugin;
     _Atomic uint64_t qkey;
+    _Atomic uint32_t quarantine_s;
     double grace_ms;
+    dc_store *store;          /* NULL: nothing to mark */
     dc_watchdog_cb cb;
     void *ud;
 };
@@ -32,6 +35,13 @@ static void fire(dc_watchdog *w, double overdue)
     dc_watchdog_info info = {
         atomic_load(&w->domain), atomic_load(&w->plugin), atomic_load(&w->qkey), overdue,
     };
+    /* First the mark, so that the fresh process skips the plugin, whatever the host does. The
+     * store is plain shared memory: no lock the stuck thread could hold is needed. */
+    if (w->store) {
+        uint32_t secs = atomic_load(&w->quarantine_s);
+        dc_store_quarantine_mark(dc_store_quarantine(w->store, info.plugin_key, 1),
+                                 dc_unix_ms() + (double)(secs ? secs : 300) * 1000.0);
+    }
     if (w->cb)
         w->cb(w->ud, &info);
     fprintf(stderr,
@@ -66,6 +76,7 @@ dc_rc dc_watchdog_start(const dc_engine_config *cfg, dc_watchdog **out)
     w->grace_ms = cfg->watchdog_grace_ms;
     w->cb = cfg->watchdog_cb;
     w->ud = cfg->watchdog_ud;
+    w->store = cfg->store;
     if (pthread_create(&w->thread, NULL, watch, w) != 0) {
         free(w);
         return DC_ENOMEM;
@@ -84,8 +95,9 @@ void dc_watchdog_stop(dc_watchdog *w)
 }
 
 void dc_watchdog_arm(dc_watchdog *w, double deadline_ms, const char *domain,
-                     const char *plugin, uint64_t qkey)
+                     const char *plugin, uint64_t qkey, uint32_t quarantine_s)
 {
+    atomic_store(&w->quarantine_s, quarantine_s);
     atomic_store(&w->domain, domain);
     atomic_store(&w->plugin, plugin);
     atomic_store(&w->qkey, qkey);

@@ -828,7 +828,8 @@ ngx_http_dynacode_log_run(void *ud, const dc_run_info *info)
 static void
 ngx_http_dynacode_watchdog(void *ud, const dc_watchdog_info *info)
 {
-    /* TODO(lead): mark the plugin quarantined in the store once it can say so */
+    /* the library has marked the plugin quarantined in the shared store already (the engine
+     * has the store): the fresh worker nginx starts skips it */
     ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
                   "dynacode: watchdog: plugin \"%s\" of domain \"%s\" is stuck %.0f ms "
                   "past its time quota; this worker ends and nginx starts another",
@@ -1003,6 +1004,7 @@ ngx_http_dynacode_init_process(ngx_cycle_t *cycle)
     dc_engine_config_default(&ec);
     ec.host = ngx_http_dynacode_host();
     ec.events = w->events;
+    ec.store = w->store;
     ec.policy = mcf->policy;
     ec.watchdog_grace_ms = NGX_HTTP_DYNACODE_WATCHDOG_GRACE_MS;
     ec.watchdog_cb = ngx_http_dynacode_watchdog;

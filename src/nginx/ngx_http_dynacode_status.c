@@ -1,6 +1,7 @@
 /* ngx_http_dynacode_status.c - the dynacode_status page: the event counters of SPEC 8 (shared
  * by every worker), the bundle in the shared store (generation, source, ETag, fetch time, last
- * error) and this worker's state, as JSON or, with ?format=prometheus, Prometheus text.
+ * error), the per-plugin metrics and quarantine (shared too, read through the engine), and this
+ * worker's state, as JSON or, with ?format=prometheus, Prometheus text.
  */
 #include "ngx_http_dynacode.h"
 
@@ -12,6 +13,8 @@ typedef struct {
     u_char      *pos;
     u_char      *end;
     ngx_uint_t   failed;
+    ngx_uint_t   items;    /* JSON array items written so far */
+    ngx_uint_t   pass;     /* Prometheus: the metric family being written */
 } ngx_http_dynacode_out_t;
 
 
@@ -129,6 +132,138 @@ ngx_http_dynacode_json_str(ngx_http_dynacode_out_t *o, const char *key, const ch
 }
 
 
+/* ---- per-plugin metrics ---- */
+
+static void
+ngx_http_dynacode_json_plugin(void *ud, const dc_plugin_stats *st)
+{
+    ngx_http_dynacode_out_t  *o = ud;
+
+    ngx_http_dynacode_printf(o, "%s{", o->items++ ? "," : "");
+    ngx_http_dynacode_json_str(o, "domain", st->domain);
+    ngx_http_dynacode_printf(o, ",");
+    ngx_http_dynacode_json_str(o, "plugin", st->plugin);
+    ngx_http_dynacode_printf(o, ",\"phase\":\"%s\",\"runs\":%uL,\"errors\":%uL,"
+                             "\"quota\":{\"instructions\":%uL,\"time\":%uL,\"memory\":%uL},"
+                             "\"total_ms\":%.3f,\"p99_ms\":%.3f,\"quarantined\":%s,"
+                             "\"quarantined_until\":%.3f,\"quarantines\":%uL}",
+                             dc_phase_name((dc_phase) st->phase), st->runs, st->errors,
+                             st->quota_instructions, st->quota_time, st->quota_memory,
+                             st->total_ms, st->p99_ms, st->quarantined ? "true" : "false",
+                             st->quarantined_until, st->quarantines);
+}
+
+
+/* What one Prometheus pass over the plugins prints: the samples of one metric family (the
+ * text format wants a family's samples together, so there is one pass per family). */
+typedef enum {
+    NGX_HTTP_DYNACODE_PM_RUNS = 0,
+    NGX_HTTP_DYNACODE_PM_ERRORS,
+    NGX_HTTP_DYNACODE_PM_QUOTA,
+    NGX_HTTP_DYNACODE_PM_TIME,
+    NGX_HTTP_DYNACODE_PM_QUARANTINED,
+    NGX_HTTP_DYNACODE_PM_QUARANTINES,
+    NGX_HTTP_DYNACODE_PM_COUNT
+} ngx_http_dynacode_pm_e;
+
+
+static const char  *ngx_http_dynacode_pm_head[NGX_HTTP_DYNACODE_PM_COUNT] = {
+    "# HELP dynacode_plugin_runs_total Calls of the plugin in every worker.\n"
+    "# TYPE dynacode_plugin_runs_total counter\n",
+    "# HELP dynacode_plugin_errors_total Calls that ended in an error or a denied API.\n"
+    "# TYPE dynacode_plugin_errors_total counter\n",
+    "# HELP dynacode_plugin_quota_trips_total Calls stopped by a quota, by kind.\n"
+    "# TYPE dynacode_plugin_quota_trips_total counter\n",
+    "# HELP dynacode_plugin_time_seconds Time of the plugin's calls: the 0.99 quantile "
+    "(upper bound of its bucket), the total and the count.\n"
+    "# TYPE dynacode_plugin_time_seconds summary\n",
+    "# HELP dynacode_plugin_quarantined 1 while the plugin is quarantined (skipped).\n"
+    "# TYPE dynacode_plugin_quarantined gauge\n",
+    "# HELP dynacode_plugin_quarantines_total Times the plugin was quarantined.\n"
+    "# TYPE dynacode_plugin_quarantines_total counter\n",
+};
+
+
+static const char  *ngx_http_dynacode_pm_name[NGX_HTTP_DYNACODE_PM_COUNT] = {
+    "dynacode_plugin_runs_total",
+    "dynacode_plugin_errors_total",
+    "dynacode_plugin_quota_trips_total",
+    "dynacode_plugin_time_seconds",
+    "dynacode_plugin_quarantined",
+    "dynacode_plugin_quarantines_total",
+};
+
+
+/* name{domain="..",plugin="..",phase=".." (the caller closes the braces) */
+static void
+ngx_http_dynacode_prom_labels(ngx_http_dynacode_out_t *o, const char *name,
+    const dc_plugin_stats *st)
+{
+    ngx_http_dynacode_printf(o, "%s{domain=\"", name);
+    ngx_http_dynacode_escape(o, st->domain, 0);
+    ngx_http_dynacode_printf(o, "\",plugin=\"");
+    ngx_http_dynacode_escape(o, st->plugin, 0);
+    ngx_http_dynacode_printf(o, "\",phase=\"%s\"", dc_phase_name((dc_phase) st->phase));
+}
+
+
+static void
+ngx_http_dynacode_prom_plugin(void *ud, const dc_plugin_stats *st)
+{
+    ngx_uint_t                i;
+    const char               *name;
+    ngx_http_dynacode_out_t  *o = ud;
+    static const char        *kinds[] = { "instructions", "time", "memory" };
+    uint64_t                  trips[3];
+
+    name = ngx_http_dynacode_pm_name[o->pass];
+
+    switch (o->pass) {
+
+    case NGX_HTTP_DYNACODE_PM_QUOTA:
+        trips[0] = st->quota_instructions;
+        trips[1] = st->quota_time;
+        trips[2] = st->quota_memory;
+
+        for (i = 0; i < 3; i++) {
+            ngx_http_dynacode_prom_labels(o, name, st);
+            ngx_http_dynacode_printf(o, ",kind=\"%s\"} %uL\n", kinds[i], trips[i]);
+        }
+
+        return;
+
+    case NGX_HTTP_DYNACODE_PM_RUNS:
+        ngx_http_dynacode_prom_labels(o, name, st);
+        ngx_http_dynacode_printf(o, "} %uL\n", st->runs);
+        return;
+
+    case NGX_HTTP_DYNACODE_PM_ERRORS:
+        ngx_http_dynacode_prom_labels(o, name, st);
+        ngx_http_dynacode_printf(o, "} %uL\n", st->errors);
+        return;
+
+    case NGX_HTTP_DYNACODE_PM_TIME:
+        ngx_http_dynacode_prom_labels(o, name, st);
+        ngx_http_dynacode_printf(o, ",quantile=\"0.99\"} %.6f\n", st->p99_ms / 1000.0);
+        ngx_http_dynacode_prom_labels(o, "dynacode_plugin_time_seconds_sum", st);
+        ngx_http_dynacode_printf(o, "} %.6f\n", st->total_ms / 1000.0);
+        ngx_http_dynacode_prom_labels(o, "dynacode_plugin_time_seconds_count", st);
+        ngx_http_dynacode_printf(o, "} %uL\n", st->runs);
+        return;
+
+    case NGX_HTTP_DYNACODE_PM_QUARANTINED:
+        ngx_http_dynacode_prom_labels(o, name, st);
+        ngx_http_dynacode_printf(o, "} %d\n", st->quarantined ? 1 : 0);
+        return;
+
+    default:
+        ngx_http_dynacode_prom_labels(o, name, st);
+        ngx_http_dynacode_printf(o, "} %uL\n", st->quarantines);
+        return;
+    }
+}
+
+
 static const char *
 ngx_http_dynacode_problem_kind(dc_problem_kind kind)
 {
@@ -196,7 +331,14 @@ ngx_http_dynacode_json(ngx_http_dynacode_out_t *o, dc_store_info *si, dc_bundle 
                                  w->events ? dc_events_count(w->events, (dc_event) i) : 0);
     }
 
-    ngx_http_dynacode_printf(o, "},\"worker\":{\"pid\":%P,\"id\":%ui,"
+    ngx_http_dynacode_printf(o, "},\"plugins\":[");
+
+    if (w->engine) {
+        o->items = 0;
+        (void) dc_engine_plugin_stats(w->engine, ngx_http_dynacode_json_plugin, o);
+    }
+
+    ngx_http_dynacode_printf(o, "],\"worker\":{\"pid\":%P,\"id\":%ui,"
                              "\"bundle_loaded\":%s,\"live_states\":%uD}}\n",
                              ngx_pid, ngx_worker, b ? "true" : "false",
                              w->engine ? dc_engine_live_states(w->engine) : 0);
@@ -258,6 +400,14 @@ ngx_http_dynacode_prometheus(ngx_http_dynacode_out_t *o, dc_store_info *si, dc_b
             "dynacode_bundle_problems %uD\n",
             dc_bundle_plugin_count(b), dc_bundle_domain_count(b),
             dc_bundle_problem_count(b));
+    }
+
+    if (w->engine && b) {
+        for (i = 0; i < NGX_HTTP_DYNACODE_PM_COUNT; i++) {
+            ngx_http_dynacode_printf(o, "%s", ngx_http_dynacode_pm_head[i]);
+            o->pass = i;
+            (void) dc_engine_plugin_stats(w->engine, ngx_http_dynacode_prom_plugin, o);
+        }
     }
 
     ngx_http_dynacode_printf(o,
