@@ -1,8 +1,8 @@
 /* test_shared.c - engines that share a store (SPEC 5, 8, 4.9): per-plugin metrics added by
  * every process into one set, quarantine decided by one process and honoured by the others
- * (a previous version standing in), the watchdog's mark in the store before the process ends,
- * and "until_loaded": "refuse" (503 until a bundle was ever loaded). The store lives on an
- * anonymous shared mapping; "processes" are fork()ed children or several engines in one.
+ * (a previous version standing in), and "until_loaded": "refuse" (503 until a bundle was ever
+ * loaded). The store lives on an anonymous shared mapping; "processes" are fork()ed children or
+ * several engines in one. (The watchdog's mark in the store: test_watchdog.c.)
  */
 #include <string.h>
 #include <sys/mman.h>
@@ -311,70 +311,6 @@ START_TEST(previous_version_stands_in_across_processes)
 }
 END_TEST
 
-/* ---- watchdog ---- */
-
-/* block_in_c(): sleeps in C for ~10 s, out of the VM's reach. */
-static int block_in_c(lua_State *L)
-{
-    (void)L;
-    struct timespec ts = {10, 0};
-    nanosleep(&ts, NULL);
-    return 0;
-}
-
-static void add_blocker(lua_State *L, int env)
-{
-    lua_pushcfunction(L, block_in_c);
-    lua_setfield(L, env, "block_in_c");
-}
-
-#define STUCK BUNDLE("{\"name\":\"stuck\",\"phase\":\"access\",\"quota\":{\"time_ms\":20}," \
-                     "\"code\":\"block_in_c()\"}," P("fine", "access", "local x = 1"))
-
-START_TEST(watchdog_marks_the_store_before_the_end)
-{
-    store_new();
-    use_policy("{\"quarantine\":{\"trips\":5,\"window_s\":60,\"duration_s\":120}}");
-    dc_env_test_hook = add_blocker;
-    pid_t kid = fork();
-    ck_assert_int_ge(kid, 0);
-    if (kid == 0) {
-        dc_store *s = NULL;
-        if (dc_store_attach(region, REGION, 0, &s, NULL, 0) != DC_OK)
-            _exit(3);
-        dc_engine_config cfg;
-        dc_engine_config_default(&cfg);
-        cfg.host = dc_sim_host();
-        cfg.policy = policy;
-        cfg.store = s;
-        cfg.watchdog_grace_ms = 200;
-        dc_engine *e = NULL;
-        if (dc_engine_new(&cfg, &e, NULL, 0) != DC_OK)
-            _exit(4);
-        dc_bundle *b = tu_bundle(STUCK);
-        dc_engine_set_bundle(e, b);
-        request(e);
-        _exit(5); /* the request returned: the watchdog did not fire */
-    }
-    reap(kid, DC_WATCHDOG_EXIT);
-
-    /* the fresh process skips the plugin, and the status page says so */
-    trace t;
-    dc_engine *e = engine_on(store, STUCK, &t);
-    dc_plugin_stats st = stats_of(e, "stuck");
-    ck_assert_int_eq(st.quarantined, 1);
-    ck_assert_uint_eq(st.quarantines, 1);
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    ck_assert(st.quarantined_until > (double)now.tv_sec + 100 &&
-              st.quarantined_until < (double)now.tv_sec + 130);
-    request(e);
-    ck_assert_str_eq(t.text, "fine:ok");
-    dc_engine_free(e);
-    dc_env_test_hook = NULL; /* CK_FORK=no (valgrind.sh): the next tests share the process */
-}
-END_TEST
-
 /* ---- until_loaded ---- */
 
 START_TEST(until_loaded_refuse_answers_503_until_a_bundle)
@@ -445,7 +381,6 @@ int main(void)
     tcase_add_test(tc, quarantine_by_one_engine_holds_in_another);
     tcase_add_test(tc, without_a_store_engines_count_their_own_trips);
     tcase_add_test(tc, previous_version_stands_in_across_processes);
-    tcase_add_test(tc, watchdog_marks_the_store_before_the_end);
     tcase_add_test(tc, until_loaded_refuse_answers_503_until_a_bundle);
     tcase_add_test(tc, until_loaded_pass_by_default);
     suite_add_tcase(s, tc);
