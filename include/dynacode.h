@@ -478,6 +478,12 @@ DC_API void dc_poller_free(dc_poller *p);
  * its plugins; on_error is emitted). */
 DC_API int dc_engine_sync(dc_engine *e, dc_store *s);
 
+/* ---- worker hardening (SPEC 5, optional) ----
+ * Installs a seccomp filter on every thread of the calling process that refuses execve,
+ * execveat, ptrace and process_vm_readv/writev (EPERM). New processes stay allowed: the
+ * confined compiler helper is forked from the process. Irreversible. */
+DC_API dc_rc dc_harden_process(char *err, size_t errlen);
+
 /* ---- compile (used by the bundle loader; exposed for the confined helper and tests) ----
  * Compiles Lua source (never bytecode) to LuaJIT bytecode. *bc is malloc'd, freed with free(). */
 DC_API dc_rc dc_compile(const char *name, const char *code, size_t len, unsigned char **bc,

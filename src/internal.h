@@ -79,4 +79,8 @@ struct dc_bundle {
     uint64_t hash;          /* dc_hash64 of the JSON text */
 };
 
+/* sync.c: reads, verifies and decodes the snapshot in force (*gen: its generation). */
+DC_HIDDEN dc_rc dc_store_read_bundle(dc_store *s, uint64_t *gen, dc_bundle **out, char *err,
+                                     size_t errlen);
+
 #endif /* DC_INTERNAL_H */

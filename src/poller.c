@@ -206,16 +206,10 @@ static void catch_up(dc_poller *p)
     uint64_t gen = dc_store_generation(p->cfg.store);
     if (gen == 0 || gen == p->seen_gen)
         return;
-    unsigned char *snap = NULL;
-    size_t len = 0;
     uint64_t got = 0;
     char err[512] = "";
     dc_bundle *b = NULL;
-    dc_rc rc = dc_store_read(p->cfg.store, &got, &snap, &len, err, sizeof err);
-    if (rc == DC_OK)
-        rc = dc_snapshot_decode(snap, len, &b, err, sizeof err);
-    free(snap);
-    if (rc != DC_OK) {
+    if (dc_store_read_bundle(p->cfg.store, &got, &b, err, sizeof err) != DC_OK) {
         char msg[600];
         snprintf(msg, sizeof msg, "shared snapshot refused: %s", err);
         emit(p, DC_EV_ON_ERROR, NULL, NULL, msg, 0, 0);

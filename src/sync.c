@@ -7,20 +7,31 @@
 
 #include "engine.h"
 
+dc_rc dc_store_read_bundle(dc_store *s, uint64_t *gen, dc_bundle **out, char *err,
+                           size_t errlen)
+{
+    unsigned char *snap = NULL;
+    size_t len = 0;
+    dc_rc rc = dc_store_read(s, gen, &snap, &len, err, errlen);
+    if (rc == DC_OK && !snap) {
+        dc_set_err(err, errlen, "nothing published");
+        rc = DC_EBUNDLE;
+    }
+    if (rc == DC_OK)
+        rc = dc_snapshot_decode(snap, len, out, err, errlen);
+    free(snap);
+    return rc;
+}
+
 int dc_engine_sync(dc_engine *e, dc_store *s)
 {
     uint64_t gen = dc_store_generation(s);
     if (gen == 0 || gen == e->synced)
         return 0;
-    unsigned char *snap = NULL;
-    size_t len = 0;
     uint64_t got = 0;
     char err[512] = "";
     dc_bundle *b = NULL;
-    dc_rc rc = dc_store_read(s, &got, &snap, &len, err, sizeof err);
-    if (rc == DC_OK)
-        rc = dc_snapshot_decode(snap, len, &b, err, sizeof err);
-    free(snap);
+    dc_rc rc = dc_store_read_bundle(s, &got, &b, err, sizeof err);
     if (rc != DC_OK) {
         /* SPEC 11: a corrupted snapshot is ignored and the worker keeps its plugins; this
          * generation is not read again, the next one will be. */

@@ -321,13 +321,6 @@ ngx_http_dynacode_init_main_conf(ngx_conf_t *cf, void *conf)
                            "loaded and requests pass without plugins");
     }
 
-    if (mcf->harden) {
-        /* TODO(lead): libdynacode has no worker hardening call yet (SPEC 5) */
-        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                           "\"dynacode_harden\": the worker seccomp filter is not "
-                           "available in this build; the directive is ignored");
-    }
-
     if (mcf->policy == NULL) {
         rc = dc_policy_default(&mcf->policy, err, sizeof(err));
         if (rc != DC_OK) {
@@ -1049,6 +1042,18 @@ ngx_http_dynacode_init_process(ngx_cycle_t *cycle)
         ngx_http_dynacode_exiting_ev.data = &ngx_http_dynacode_dumb;
         ngx_http_dynacode_exiting_ev.cancelable = 1;
         ngx_add_timer(&ngx_http_dynacode_exiting_ev, 1000);
+    }
+
+    if (mcf->harden) {
+        /* after the threads started: the filter covers them too; a worker that cannot be
+         * hardened does not serve (nginx does not respawn it) */
+        err[0] = '\0';
+        rc = dc_harden_process(err, sizeof(err));
+        if (rc != DC_OK) {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0, "dynacode: \"dynacode_harden\": %s",
+                          err[0] ? err : dc_strerror(rc));
+            goto done;
+        }
     }
 
     ret = NGX_OK;
