@@ -199,6 +199,43 @@ START_TEST(corrupt_offline_file_is_refused_with_a_message)
 }
 END_TEST
 
+/* SPEC 11: a corrupted shared snapshot is ignored; the worker keeps its plugins, on_error. */
+START_TEST(corrupted_snapshot_keeps_the_plugins_in_force)
+{
+    char buf[64];
+    write_bundle("ngx.header['X-Auth'] = 'good'");
+    dc_poller *a = poller((int32_t)getpid(), NULL);
+    dc_engine_config cfg;
+    dc_engine_config_default(&cfg);
+    cfg.host = dc_sim_host();
+    cfg.events = events;
+    dc_engine *e = NULL;
+    ck_assert_int_eq(dc_engine_new(&cfg, &e, NULL, 0), DC_OK);
+    ck_assert_int_eq(dc_poller_poll(a), DC_OK);
+    ck_assert_str_eq(auth_header(e, buf, sizeof buf), "good");
+
+    write_bundle("ngx.header['X-Auth'] = 'MARKER-next'");
+    ck_assert_int_eq(dc_poller_poll(a), DC_OK);
+    ck_assert_uint_eq(dc_store_generation(store), 2);
+    /* flip a byte of the new snapshot where it lies in the shared region */
+    char *hit = memmem(region, REGION, "MARKER-next", 11);
+    ck_assert_ptr_nonnull(hit);
+    hit[0] ^= 0x20;
+    uint64_t errors = count(DC_EV_ON_ERROR);
+    ck_assert_int_eq(dc_engine_sync(e, store), -1);
+    ck_assert_uint_eq(count(DC_EV_ON_ERROR), errors + 1);
+    ck_assert_str_eq(auth_header(e, buf, sizeof buf), "good"); /* kept, and not retried */
+    ck_assert_uint_eq(count(DC_EV_ON_ERROR), errors + 1);
+
+    /* the next good publication is taken */
+    write_bundle("ngx.header['X-Auth'] = 'fixed'");
+    ck_assert_int_eq(dc_poller_poll(a), DC_OK);
+    ck_assert_str_eq(auth_header(e, buf, sizeof buf), "fixed");
+    dc_engine_free(e);
+    dc_poller_free(a);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("poller");
@@ -209,6 +246,7 @@ int main(void)
     tcase_add_test(tc, refused_bundle_keeps_the_last_good_one);
     tcase_add_test(tc, offline_file_written_then_loaded_when_the_api_is_gone);
     tcase_add_test(tc, corrupt_offline_file_is_refused_with_a_message);
+    tcase_add_test(tc, corrupted_snapshot_keeps_the_plugins_in_force);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
