@@ -32,6 +32,7 @@ enum {
     S_CEIL_INS = 1u << 3, S_CEIL_TIME = 1u << 4, S_CEIL_MEM = 1u << 5,
     S_ON_ERROR = 1u << 6,
     S_QR_TRIPS = 1u << 7, S_QR_WINDOW = 1u << 8, S_QR_DURATION = 1u << 9,
+    S_BD_LOG = 1u << 12, S_BD_OUTPUT = 1u << 13, S_BD_VALUE = 1u << 14,
     S_ALLOW = 1u << 10, S_DENY = 1u << 11,
 };
 
@@ -42,6 +43,7 @@ typedef struct dc_settings {
     dc_quota ceiling;   /* the most a bundle's "quota" gets */
     int on_error_fail;
     dc_quarantine_cfg quarantine;
+    dc_bounds bounds;
     dc_names allow;
     dc_names deny;
 } dc_settings;
@@ -102,6 +104,7 @@ static void builtin_settings(dc_settings *s)
     dc_quota_default(&s->quota);
     s->ceiling = (dc_quota){.instructions = 10000000, .time_ms = 500, .memory_kb = 32768};
     s->quarantine = (dc_quarantine_cfg){.trips = 5, .window_s = 60, .duration_s = 300};
+    s->bounds = (dc_bounds){.log_line_bytes = 4096, .output_bytes = 1048576, .value_bytes = 8192};
 }
 
 /* ---- freeing ---- */
@@ -402,6 +405,34 @@ static dc_rc s_quarantine(const pctx *c, const cJSON *v, const char *path, void 
     return walk(c, v, path, f, 3, t);
 }
 
+static dc_rc bd_log(const pctx *c, const cJSON *v, const char *path, void *t)
+{
+    dc_settings *s = t;
+    s->set |= S_BD_LOG;
+    return get_u32(c, v, path, 0, &s->bounds.log_line_bytes);
+}
+
+static dc_rc bd_output(const pctx *c, const cJSON *v, const char *path, void *t)
+{
+    dc_settings *s = t;
+    s->set |= S_BD_OUTPUT;
+    return get_u32(c, v, path, 0, &s->bounds.output_bytes);
+}
+
+static dc_rc bd_value(const pctx *c, const cJSON *v, const char *path, void *t)
+{
+    dc_settings *s = t;
+    s->set |= S_BD_VALUE;
+    return get_u32(c, v, path, 0, &s->bounds.value_bytes);
+}
+
+static dc_rc s_bounds(const pctx *c, const cJSON *v, const char *path, void *t)
+{
+    static const field f[] = {
+        {"log_line_bytes", bd_log}, {"output_bytes", bd_output}, {"value_bytes", bd_value}};
+    return walk(c, v, path, f, 3, t);
+}
+
 /* ---- rules ---- */
 
 static dc_rc r_domain(const pctx *c, const cJSON *v, const char *path, void *t)
@@ -426,7 +457,7 @@ static dc_rc r_plugin(const pctx *c, const cJSON *v, const char *path, void *t)
 static const field rule_fields[] = {
     {"domain", r_domain}, {"plugin", r_plugin}, {"quota", s_quota},
     {"ceiling", s_ceiling}, {"api", s_api}, {"on_error", s_on_error},
-    {"quarantine", s_quarantine}};
+    {"quarantine", s_quarantine}, {"bounds", s_bounds}};
 
 static dc_rc t_rules(const pctx *c, const cJSON *v, const char *path, void *t)
 {
@@ -508,7 +539,8 @@ static dc_rc t_states(const pctx *c, const cJSON *v, const char *path, void *t)
 
 static const field top_fields[] = {
     {"quota", s_quota}, {"ceiling", s_ceiling}, {"api", s_api},
-    {"on_error", s_on_error}, {"quarantine", s_quarantine}, {"until_loaded", t_until_loaded},
+    {"on_error", s_on_error}, {"quarantine", s_quarantine}, {"bounds", s_bounds},
+    {"until_loaded", t_until_loaded},
     {"bundle", t_bundle}, {"states", t_states}, {"rules", t_rules}};
 
 /* ---- loading ---- */
@@ -716,6 +748,9 @@ static void apply_rule(dc_settings *s, const dc_settings *r)
     if (m & S_QR_TRIPS) s->quarantine.trips = r->quarantine.trips;
     if (m & S_QR_WINDOW) s->quarantine.window_s = r->quarantine.window_s;
     if (m & S_QR_DURATION) s->quarantine.duration_s = r->quarantine.duration_s;
+    if (m & S_BD_LOG) s->bounds.log_line_bytes = r->bounds.log_line_bytes;
+    if (m & S_BD_OUTPUT) s->bounds.output_bytes = r->bounds.output_bytes;
+    if (m & S_BD_VALUE) s->bounds.value_bytes = r->bounds.value_bytes;
 }
 
 /* The field in force: asked when asked, else the default; never above a set ceiling (0 is
@@ -780,6 +815,7 @@ static void settle(const dc_quota *asked, const dc_settings *s, dc_policy_eff *o
                                          s->ceiling.memory_kb);
     out->on_error_fail = s->on_error_fail;
     out->quarantine = s->quarantine;
+    out->bounds = s->bounds;
 }
 
 void dc_policy_resolve(const dc_policy *p, const char *domain, const char *plugin,

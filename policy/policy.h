@@ -19,6 +19,7 @@ typedef struct dc_policy_eff {
     dc_quota quota;              /* in force: asked (when set) capped by the ceiling, else default */
     int on_error_fail;           /* on_error: "fail" */
     dc_quarantine_cfg quarantine;
+    dc_bounds bounds;
     const struct dc_api_filter *api;
 } dc_policy_eff;
 

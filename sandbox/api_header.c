@@ -156,6 +156,7 @@ static int header_newindex(lua_State *L)
     dc_str name = dc_api_header_name(L, 2, 1, 1);
     size_t count;
     dc_str *vals = dc_api_header_values(L, 3, &count);
+    dc_api_check_values(L, call, "ngx.header", vals, count);
     if (headers_sent(call) || call->host->resp_header_set(call->hreq, name, vals, count) != 0)
         log_sent(L, call, "ngx.header.HEADER");
     return 0;

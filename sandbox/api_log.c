@@ -1,6 +1,7 @@
 /* api_log.c - ngx.log, the global print (ngx.log at NOTICE, as OpenResty), the level constants
  * ngx.STDERR .. ngx.DEBUG (OpenResty's values 0..8, passed to host->log unchanged), and the
- * log line builder the other areas use. Lines are capped at 4 KiB.
+ * log line builder the other areas use. Lines are capped at the policy's bounds.log_line_bytes,
+ * and never above 4 KiB.
  */
 #include <stdio.h>
 #include <string.h>
@@ -14,12 +15,13 @@
 typedef struct line {
     char buf[LOG_MAX];
     size_t len;
+    size_t cap;     /* the policy's bound, at most LOG_MAX */
     int cut;
 } line;
 
 static void line_add(line *l, const char *s, size_t n)
 {
-    size_t room = sizeof l->buf - l->len;
+    size_t room = l->cap - l->len;
     if (n > room) {
         n = room;
         l->cut = 1;
@@ -32,6 +34,9 @@ static void line_start(line *l, const dc_call *call)
 {
     l->len = 0;
     l->cut = 0;
+    l->cap = LOG_MAX;
+    if (call->bounds && call->bounds->log_line_bytes && call->bounds->log_line_bytes < LOG_MAX)
+        l->cap = call->bounds->log_line_bytes < 64 ? 64 : call->bounds->log_line_bytes;
     const char *name = call->plugin ? call->plugin : "?";
     line_add(l, "[dynacode] plugin \"", 19);
     line_add(l, name, strlen(name));
@@ -41,7 +46,7 @@ static void line_start(line *l, const dc_call *call)
 static void line_send(line *l, dc_call *call, int level)
 {
     if (l->cut)
-        memcpy(l->buf + sizeof l->buf - 3, "...", 3);
+        memcpy(l->buf + l->cap - 3, "...", 3);
     if (call->host->log)
         call->host->log(call->hreq, level, l->buf, l->len);
 }

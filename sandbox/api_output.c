@@ -100,6 +100,11 @@ static int output(lua_State *L, const char *fn, int newline)
         add_value(L, &o, o.arg, 0);
     if (newline)
         dc_ubuf_add(L, b, "\n", 1);
+    if (call->bounds && call->bounds->output_bytes &&
+        call->output_len + b->len > call->bounds->output_bytes)
+        return luaL_error(L, "%s: output over the policy's bound of %u bytes in one call",
+                          newline ? "ngx.say" : "ngx.print", call->bounds->output_bytes);
+    call->output_len += b->len;
     if (b->len > 0 && call->host->output(call->hreq, b->p, b->len) != 0) {
         lua_pushnil(L);
         lua_pushliteral(L, "nginx output filter error");

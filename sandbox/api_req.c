@@ -111,6 +111,7 @@ static void set_req_header(lua_State *L, const char *api)
     dc_str name = dc_api_header_name(L, 1, 0, 1);
     size_t n;
     dc_str *vals = dc_api_header_values(L, 2, &n);
+    dc_api_check_values(L, call, api, vals, n);
     if (call->host->req_header_set(call->hreq, name, vals, n) != 0)
         luaL_error(L, "failed to set header %s", name.data);
 }
@@ -185,6 +186,7 @@ static int req_set_uri_args(lua_State *L)
     }
     dc_str name = {"args", 4}, val;
     val.data = lua_tolstring(L, -1, &val.len);
+    dc_api_check_values(L, call, "ngx.req.set_uri_args", &val, 1);
     if (call->host->var_set(call->hreq, name, val) != 0)
         return luaL_error(L, "ngx.req.set_uri_args: the query string cannot be changed here");
     return 0;

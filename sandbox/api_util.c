@@ -323,6 +323,16 @@ void dc_api_push_lower(lua_State *L, const char *s, size_t len, int dash)
         lua_remove(L, -2);
 }
 
+void dc_api_check_values(lua_State *L, const dc_call *call, const char *api,
+                         const dc_str *vals, size_t n)
+{
+    uint32_t bound = call->bounds ? call->bounds->value_bytes : 0;
+    for (size_t i = 0; bound && i < n; i++)
+        if (vals[i].len > bound)
+            luaL_error(L, "%s: value of %zu bytes over the policy's bound of %u", api,
+                       vals[i].len, bound);
+}
+
 void dc_api_check_time(lua_State *L)
 {
     /* Checks the deadline (and any pending abort) without charging instructions; a trip

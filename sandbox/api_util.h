@@ -88,6 +88,10 @@ DC_HIDDEN void dc_api_check_uri_bytes(lua_State *L, const char *what, const char
 DC_HIDDEN const char *dc_api_fmt_num(double n, char buf[32]);
 /* Pushes s lowercased, with '_' as '-' when dash. Stack: [-0, +1] */
 DC_HIDDEN void dc_api_push_lower(lua_State *L, const char *s, size_t len, int dash);
+/* Raises "API: value of N bytes over the policy's bound of M" when a header or variable value
+ * the plugin hands to the host is longer than the policy allows. Stack: [-0, +0] */
+DC_HIDDEN void dc_api_check_values(lua_State *L, const dc_call *call, const char *api,
+                                   const dc_str *vals, size_t n);
 /* Trips the time quota when the running call is past its deadline: for C loops whose
  * iterations are each bounded but whose count depends on the input. Stack: [-0, +0] */
 DC_HIDDEN void dc_api_check_time(lua_State *L);

@@ -68,6 +68,7 @@ static int var_newindex(lua_State *L)
                           luaL_typename(L, 3));
     }
     dc_str name = var_name(L, 2);
+    dc_api_check_values(L, call, "ngx.var", &val, 1);
     if (call->host->var_set(call->hreq, name, val) != 0)
         return luaL_error(L, "variable \"%s\" not changeable", name.data);
     return 0;

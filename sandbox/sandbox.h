@@ -37,6 +37,8 @@ typedef struct dc_call {
     dc_buf *ctx;
     int ctx_ref;
     int denied;             /* a name the policy denies was called */
+    const dc_bounds *bounds;/* what the policy lets this plugin hand to the host (may be NULL) */
+    size_t output_len;      /* ngx.say/ngx.print bytes so far in this call */
     /* quota bookkeeping (state.c) */
     dc_abort abort;
     double deadline_ms;     /* dc_now_ms() value past which the call trips, 0: none */

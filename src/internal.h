@@ -33,6 +33,14 @@ DC_HIDDEN char *dc_strndup(const char *s, size_t n);
 DC_HIDDEN uint64_t dc_hash64(const void *p, size_t n); /* FNV-1a */
 DC_HIDDEN double dc_now_ms(void);                       /* CLOCK_MONOTONIC in ms */
 
+/* Bounds on what a plugin hands to the host (SPEC 5: "header values, variables, log lines and
+ * output bounded by policy"); set by the policy, 0 means unlimited. */
+typedef struct dc_bounds {
+    uint32_t log_line_bytes;   /* one ngx.log/print line (longer ones are cut) */
+    uint32_t output_bytes;     /* ngx.say/ngx.print output of one call */
+    uint32_t value_bytes;      /* one header value or variable value set by the plugin */
+} dc_bounds;
+
 /* ---- regex (PCRE2, JIT where available), unanchored search as ngx.re.find ---- */
 DC_HIDDEN dc_rc dc_re_compile(const char *pat, size_t len, pcre2_code **out, char *err,
                               size_t errlen);

@@ -70,6 +70,7 @@ static dc_result run_one(dc_request *r, dc_phase phase, const char *domain, cons
     call->eof = &r->eof;
     call->ctx = &r->ctx;
     call->exit_status = -1;
+    call->bounds = &run->eff->bounds;
 
     double t0 = dc_now_ms();
     dc_result res;

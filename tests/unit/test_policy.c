@@ -634,6 +634,38 @@ START_TEST(every_error_path_frees_everything)
 }
 END_TEST
 
+START_TEST(bounds_parse_override_and_match_the_shipped_files)
+{
+    dc_policy *p = load_ok("{\"bounds\":{\"log_line_bytes\":100,\"output_bytes\":0},"
+                           "\"rules\":[{\"plugin\":\"big*\",\"bounds\":{\"output_bytes\":9}}]}");
+    dc_policy_eff e = resolve(p, "d", "small", 0, 0, 0);
+    ck_assert_uint_eq(e.bounds.log_line_bytes, 100);
+    ck_assert_uint_eq(e.bounds.output_bytes, 0);      /* 0: unlimited */
+    ck_assert_uint_eq(e.bounds.value_bytes, 8192);    /* built-in */
+    e = resolve(p, "d", "bigone", 0, 0, 0);
+    ck_assert_uint_eq(e.bounds.output_bytes, 9);
+    ck_assert_uint_eq(e.bounds.log_line_bytes, 100);
+    dc_policy_free(p);
+
+    dc_policy *def = load_source_file("policy/default.json"), *builtin = NULL;
+    char err[256];
+    ck_assert_int_eq(dc_policy_default(&builtin, err, sizeof err), DC_OK);
+    dc_policy_eff a = resolve(def, "d", "p", 0, 0, 0), b = resolve(builtin, "d", "p", 0, 0, 0);
+    ck_assert_int_eq(memcmp(&a.bounds, &b.bounds, sizeof a.bounds), 0);
+    ck_assert_uint_eq(a.bounds.output_bytes, 1048576);
+    dc_policy_free(def);
+    dc_policy_free(builtin);
+    dc_policy *strict = load_source_file("policy/strict.json");
+    ck_assert_uint_eq(resolve(strict, "d", "p", 0, 0, 0).bounds.output_bytes, 65536);
+    dc_policy_free(strict);
+
+    load_fails("{\"bounds\":{\"output_bytes\":\"lots\"}}", DC_EPOLICY,
+               "policy/x.json: bounds.output_bytes: expected a non-negative integer");
+    load_fails("{\"bounds\":{\"outptu_bytes\":1}}", DC_EPOLICY,
+               "policy/x.json: bounds.outptu_bytes: unknown key");
+}
+END_TEST
+
 static Suite *policy_suite(void)
 {
     Suite *s = suite_create("policy");
@@ -675,6 +707,7 @@ static Suite *policy_suite(void)
     tcase_add_test(t, bad_domain_regex_is_refused);
     tcase_add_test(t, files_are_named_in_messages);
     tcase_add_test(t, every_error_path_frees_everything);
+    tcase_add_test(t, bounds_parse_override_and_match_the_shipped_files);
     suite_add_tcase(s, t);
     return s;
 }

@@ -508,6 +508,45 @@ START_TEST(no_stand_in_without_a_clean_previous_version)
 }
 END_TEST
 
+START_TEST(policy_bounds_output_values_and_log_lines)
+{
+    trace t;
+    dc_engine *e = traced_p("{" ENABLED ",\"domains\":["
+                            "{\"name\":\"big\",\"plugins\":[" P("wide", "content", "ngx.say(string.rep('x', 40))") "]},"
+                            "{\"name\":\"*\",\"plugins\":["
+                            P("value", "access", "ngx.header['X-V'] = string.rep('v', 17)") ","
+                            P("short", "access", "ngx.header['X-S'] = string.rep('s', 16)") ","
+                            P("logger", "access", "ngx.log(ngx.ERR, string.rep('l', 200))") ","
+                            P("out", "content", "ngx.print(string.rep('o', 10)) ngx.print('!')") "]}]}",
+                            &t, NULL,
+                            "{\"bounds\":{\"log_line_bytes\":80,\"output_bytes\":10,"
+                            "\"value_bytes\":16},\"rules\":[{\"domain\":\"^big$\","
+                            "\"bounds\":{\"output_bytes\":100}}]}");
+    dc_sim *s = tu_request(e, "a.com", "/");
+    ck_assert_str_eq(t.text, "access:value:error access:short:ok access:logger:ok "
+                             "content:out:error");
+    ck_assert_ptr_null(dc_sim_header(s, "X-V"));
+    ck_assert_str_eq(dc_sim_header(s, "X-S"), "ssssssssssssssss");
+    ck_assert_msg(strstr(t.last_msg, "ngx.print: output over the policy's bound of 10 bytes") != NULL,
+                  "%s", t.last_msg);
+    ck_assert_str_eq(dc_sim_body(s, NULL), "oooooooooo"); /* the first print went out */
+    const char *log = dc_sim_log(s);
+    const char *line = strstr(log, "[dynacode] plugin \"logger\"");
+    ck_assert_ptr_nonnull(line);
+    size_t len = strcspn(line, "\n");
+    ck_assert_uint_eq(len, 80);
+    ck_assert_int_eq(strncmp(line + len - 3, "...", 3), 0);
+    dc_sim_free(s);
+
+    /* the rule raises the output bound for the domain "big" */
+    t.text[0] = '\0';
+    s = tu_request(e, "big", "/");
+    ck_assert_msg(strstr(t.text, "content:wide:ok") != NULL, "%s", t.text);
+    dc_sim_free(s);
+    done(e);
+}
+END_TEST
+
 START_TEST(denied_names_fail_with_their_name)
 {
     trace t;
@@ -735,6 +774,7 @@ static Suite *suite(void)
     tcase_add_test(rules, repeated_trips_quarantine_the_plugin);
     tcase_add_test(rules, previous_version_stands_in_while_the_new_one_is_quarantined);
     tcase_add_test(rules, no_stand_in_without_a_clean_previous_version);
+    tcase_add_test(rules, policy_bounds_output_values_and_log_lines);
     tcase_add_test(rules, denied_names_fail_with_their_name);
     tcase_add_test(rules, denied_message_names_the_api);
     tcase_add_test(rules, request_keeps_its_generation_across_a_swap);
