@@ -126,7 +126,9 @@ fi
 show "dynamic.local.com after the update" -H 'Host: dynamic.local.com' "http://127.0.0.1:$port/?token=token"
 
 echo
-echo "### metrics.server.local.com: dynacode's status page (Prometheus format, first lines)"
-curl -s --max-time 5 -H 'Host: metrics.server.local.com' "http://127.0.0.1:$port/?format=prometheus" | grep -v '^#' | head -12
+echo "### metrics.server.local.com: dynacode's status page (Prometheus format, some lines)"
+curl -s --max-time 5 -H 'Host: metrics.server.local.com' "http://127.0.0.1:$port/?format=prometheus" \
+  | grep -E '^dynacode_(events_total\{event="bg_(fetch_api_success|updated_plugins)"|plugin_runs_total)'
+echo "(JSON: curl -H 'Host: metrics.server.local.com' http://127.0.0.1:$port/)"
 echo
 echo "(nginx and the API are stopped now; logs were in $run/logs)"
