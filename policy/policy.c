@@ -190,10 +190,20 @@ static void path_index(char *out, const char *path, int i)
 
 typedef dc_rc (*field_fn)(const pctx *c, const cJSON *v, const char *path, void *target);
 
+/* A key: its parser, or (fn NULL) a uint32 of the dc_settings target at off whose key sets
+ * the bit (quarantine and bounds keys). */
 typedef struct field {
     const char *key;
     field_fn fn;
+    size_t off;
+    unsigned bit;
 } field;
+
+#define KEY(key, fn) {key, fn, 0, 0}
+#define SETTINGS_U32(key, member, bit) {key, NULL, offsetof(dc_settings, member), bit}
+
+static dc_rc settings_u32(const pctx *c, const cJSON *v, const char *path, void *target,
+                          const field *f);
 
 static dc_rc walk(const pctx *c, const cJSON *obj, const char *path, const field *fields,
                   size_t n, void *target)
@@ -212,7 +222,8 @@ static dc_rc walk(const pctx *c, const cJSON *obj, const char *path, const field
         if (seen & (1u << i))
             return fail(c, sub, "duplicate key");
         seen |= 1u << i;
-        dc_rc rc = fields[i].fn(c, it, sub, target);
+        dc_rc rc = fields[i].fn ? fields[i].fn(c, it, sub, target)
+                                : settings_u32(c, it, sub, target, &fields[i]);
         if (rc != DC_OK)
             return rc;
     }
@@ -259,6 +270,14 @@ static dc_rc get_choice(const pctx *c, const cJSON *v, const char *path, const c
 
 /* ---- quota and ceiling ---- */
 
+static dc_rc settings_u32(const pctx *c, const cJSON *v, const char *path, void *target,
+                          const field *f)
+{
+    dc_settings *s = target;
+    s->set |= f->bit;
+    return get_u32(c, v, path, 0, (uint32_t *)(void *)((char *)s + f->off));
+}
+
 /* Which dc_quota a "quota" or "ceiling" object fills, and the set bits of its fields. */
 typedef struct quota_target {
     dc_quota *q;
@@ -288,7 +307,7 @@ static dc_rc q_memory(const pctx *c, const cJSON *v, const char *path, void *t)
 }
 
 static const field quota_fields[] = {
-    {"instructions", q_instructions}, {"time_ms", q_time}, {"memory_kb", q_memory}};
+    KEY("instructions", q_instructions), KEY("time_ms", q_time), KEY("memory_kb", q_memory)};
 
 static dc_rc s_quota(const pctx *c, const cJSON *v, const char *path, void *t)
 {
@@ -364,7 +383,7 @@ static dc_rc a_deny(const pctx *c, const cJSON *v, const char *path, void *t)
 
 static dc_rc s_api(const pctx *c, const cJSON *v, const char *path, void *t)
 {
-    static const field f[] = {{"allow", a_allow}, {"deny", a_deny}};
+    static const field f[] = {KEY("allow", a_allow), KEY("deny", a_deny)};
     return walk(c, v, path, f, 2, t);
 }
 
@@ -377,59 +396,21 @@ static dc_rc s_on_error(const pctx *c, const cJSON *v, const char *path, void *t
     return get_choice(c, v, path, "continue", "fail", &s->on_error_fail);
 }
 
-static dc_rc qr_trips(const pctx *c, const cJSON *v, const char *path, void *t)
-{
-    dc_settings *s = t;
-    s->set |= S_QR_TRIPS;
-    return get_u32(c, v, path, 0, &s->quarantine.trips);
-}
-
-static dc_rc qr_window(const pctx *c, const cJSON *v, const char *path, void *t)
-{
-    dc_settings *s = t;
-    s->set |= S_QR_WINDOW;
-    return get_u32(c, v, path, 0, &s->quarantine.window_s);
-}
-
-static dc_rc qr_duration(const pctx *c, const cJSON *v, const char *path, void *t)
-{
-    dc_settings *s = t;
-    s->set |= S_QR_DURATION;
-    return get_u32(c, v, path, 0, &s->quarantine.duration_s);
-}
-
 static dc_rc s_quarantine(const pctx *c, const cJSON *v, const char *path, void *t)
 {
     static const field f[] = {
-        {"trips", qr_trips}, {"window_s", qr_window}, {"duration_s", qr_duration}};
+        SETTINGS_U32("trips", quarantine.trips, S_QR_TRIPS),
+        SETTINGS_U32("window_s", quarantine.window_s, S_QR_WINDOW),
+        SETTINGS_U32("duration_s", quarantine.duration_s, S_QR_DURATION)};
     return walk(c, v, path, f, 3, t);
-}
-
-static dc_rc bd_log(const pctx *c, const cJSON *v, const char *path, void *t)
-{
-    dc_settings *s = t;
-    s->set |= S_BD_LOG;
-    return get_u32(c, v, path, 0, &s->bounds.log_line_bytes);
-}
-
-static dc_rc bd_output(const pctx *c, const cJSON *v, const char *path, void *t)
-{
-    dc_settings *s = t;
-    s->set |= S_BD_OUTPUT;
-    return get_u32(c, v, path, 0, &s->bounds.output_bytes);
-}
-
-static dc_rc bd_value(const pctx *c, const cJSON *v, const char *path, void *t)
-{
-    dc_settings *s = t;
-    s->set |= S_BD_VALUE;
-    return get_u32(c, v, path, 0, &s->bounds.value_bytes);
 }
 
 static dc_rc s_bounds(const pctx *c, const cJSON *v, const char *path, void *t)
 {
     static const field f[] = {
-        {"log_line_bytes", bd_log}, {"output_bytes", bd_output}, {"value_bytes", bd_value}};
+        SETTINGS_U32("log_line_bytes", bounds.log_line_bytes, S_BD_LOG),
+        SETTINGS_U32("output_bytes", bounds.output_bytes, S_BD_OUTPUT),
+        SETTINGS_U32("value_bytes", bounds.value_bytes, S_BD_VALUE)};
     return walk(c, v, path, f, 3, t);
 }
 
@@ -455,9 +436,9 @@ static dc_rc r_plugin(const pctx *c, const cJSON *v, const char *path, void *t)
 }
 
 static const field rule_fields[] = {
-    {"domain", r_domain}, {"plugin", r_plugin}, {"quota", s_quota},
-    {"ceiling", s_ceiling}, {"api", s_api}, {"on_error", s_on_error},
-    {"quarantine", s_quarantine}, {"bounds", s_bounds}};
+    KEY("domain", r_domain), KEY("plugin", r_plugin), KEY("quota", s_quota),
+    KEY("ceiling", s_ceiling), KEY("api", s_api), KEY("on_error", s_on_error),
+    KEY("quarantine", s_quarantine), KEY("bounds", s_bounds)};
 
 static dc_rc t_rules(const pctx *c, const cJSON *v, const char *path, void *t)
 {
@@ -520,9 +501,9 @@ static dc_rc b_max_code_bytes(const pctx *c, const cJSON *v, const char *path, v
 
 static dc_rc t_bundle(const pctx *c, const cJSON *v, const char *path, void *t)
 {
-    static const field f[] = {{"max_bytes", b_max_bytes}, {"max_domains", b_max_domains},
-                              {"max_plugins", b_max_plugins},
-                              {"max_code_bytes", b_max_code_bytes}};
+    static const field f[] = {KEY("max_bytes", b_max_bytes), KEY("max_domains", b_max_domains),
+                              KEY("max_plugins", b_max_plugins),
+                              KEY("max_code_bytes", b_max_code_bytes)};
     return walk(c, v, path, f, 4, &((dc_policy *)t)->limits);
 }
 
@@ -533,15 +514,15 @@ static dc_rc st_max(const pctx *c, const cJSON *v, const char *path, void *t)
 
 static dc_rc t_states(const pctx *c, const cJSON *v, const char *path, void *t)
 {
-    static const field f[] = {{"max_per_worker", st_max}};
+    static const field f[] = {KEY("max_per_worker", st_max)};
     return walk(c, v, path, f, 1, t);
 }
 
 static const field top_fields[] = {
-    {"quota", s_quota}, {"ceiling", s_ceiling}, {"api", s_api},
-    {"on_error", s_on_error}, {"quarantine", s_quarantine}, {"bounds", s_bounds},
-    {"until_loaded", t_until_loaded},
-    {"bundle", t_bundle}, {"states", t_states}, {"rules", t_rules}};
+    KEY("quota", s_quota), KEY("ceiling", s_ceiling), KEY("api", s_api),
+    KEY("on_error", s_on_error), KEY("quarantine", s_quarantine), KEY("bounds", s_bounds),
+    KEY("until_loaded", t_until_loaded),
+    KEY("bundle", t_bundle), KEY("states", t_states), KEY("rules", t_rules)};
 
 /* ---- loading ---- */
 
