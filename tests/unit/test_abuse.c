@@ -16,7 +16,7 @@
 
 #include "testutil.h"
 
-#define MAX_CASES 128
+#define MAX_CASES 1024
 #define BOUND_MS 1000.0 /* 20 times the default time quota (50 ms) */
 
 static char *cases[MAX_CASES];
