@@ -176,9 +176,11 @@ static dc_rc nomem(const pctx *c)
     return DC_ENOMEM;
 }
 
+/* A path longer than DC_PATH_MAX is cut: it only names a place in an error message. */
 static void path_key(char *out, const char *path, const char *key)
 {
-    snprintf(out, DC_PATH_MAX, "%s%s%s", path, *path ? "." : "", key);
+    if (snprintf(out, DC_PATH_MAX, "%s%s%s", path, *path ? "." : "", key) >= DC_PATH_MAX)
+        out[DC_PATH_MAX - 1] = '\0';
 }
 
 static void path_index(char *out, const char *path, int i)
