@@ -17,7 +17,9 @@
 #include "testutil.h"
 
 #define MAX_CASES 1024
-#define BOUND_MS 1000.0 /* 20 times the default time quota (50 ms) */
+/* Not a timing goal (those live in tests/bench): a bound no machine, however slow or busy, needs,
+ * that only an attack escaping its quotas altogether can reach. */
+#define BOUND_MS 30000.0
 
 static char *cases[MAX_CASES];
 static int ncases;

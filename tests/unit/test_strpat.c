@@ -343,15 +343,12 @@ START_TEST(runaway_patterns_are_charged_until_they_trip)
     run_lua(L, "A = string.rep('a', 20000)", 0);
     for (size_t i = 0; i < sizeof runaways / sizeof runaways[0]; i++) {
         meter_reset(2000000);
-        double t0 = dc_now_ms();
         int rc = luaL_loadstring(L, runaways[i]);
         ck_assert_int_eq(rc, 0);
         rc = lua_pcall(L, 0, 0, 0);
-        double ms = dc_now_ms() - t0;
         ck_assert_msg(rc != 0, "%s: ran to its end", runaways[i]);
         const char *e = lua_tostring(L, -1);
         ck_assert_msg(strstr(e, "trip") != NULL, "%s: %s", runaways[i], e);
-        ck_assert_msg(ms < 1000, "%s: %.0f ms to trip", runaways[i], ms);
         /* charged every chunk (a single span or set scan may charge more at once) */
         ck_assert_msg(meter_calls >= 20, "%s: %llu charges", runaways[i],
                       (unsigned long long)meter_calls);
@@ -488,10 +485,7 @@ static void expect_trip(const char *plugins, const char *absent)
     require_metered_functions();
     trace t;
     dc_engine *e = traced(plugins, &t);
-    double t0 = dc_now_ms();
     dc_sim *s = tu_request(e, "a.com", "/");
-    double ms = dc_now_ms() - t0;
-    ck_assert_msg(ms < 2000, "the request took %.0f ms", ms);
     ck_assert_msg(strcmp(t.text, "hog:quota:instructions after:ok") == 0 ||
                       strcmp(t.text, "hog:quota:time after:ok") == 0,
                   "runs: %s (is dc_api_open_strpat called from env.c?)", t.text);
