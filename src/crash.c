@@ -217,7 +217,10 @@ static void on_fatal(int sig, siginfo_t *si, void *uc)
     if (idx < 0)
         return;
     dc_crash_call *c = atomic_load_explicit(&current, memory_order_acquire);
-    if (c && pthread_equal(c->thread, pthread_self())) {
+    /* A signal sent by another process (an operator's kill) is not the plugin's doing; one
+     * the process sent itself (abort, raise) or a fault is. */
+    int from_outside = si && si->si_code <= 0 && si->si_pid != getpid();
+    if (c && !from_outside && pthread_equal(c->thread, pthread_self())) {
         int expected = 0;
         if (atomic_compare_exchange_strong(&firing, &expected, 1))
             contain(idx, c);

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -47,6 +49,18 @@ static int crash_in_c(lua_State *L)
         raise(SIGBUS);
     } else if (strcmp(kind, "ill") == 0) {
         raise(SIGILL);
+    } else if (strcmp(kind, "killed") == 0) {
+        /* another process sends the signal while this call sleeps in C */
+        pid_t self = getpid();
+        pid_t k = fork();
+        if (k == 0) {
+            kill(self, SIGSEGV);
+            _exit(0);
+        }
+        for (int i = 0; i < 100; i++) {
+            struct timespec ts = {0, 100 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
     } else {
         return luaL_error(L, "crash_in_c: unknown kind \"%s\"", kind);
     }

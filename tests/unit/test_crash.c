@@ -146,6 +146,37 @@ END_TEST
 START_TEST(ill_is_contained) { crash_is_contained("ill", SIGILL); }
 END_TEST
 
+/* A fatal signal another process sends during a plugin call is not the plugin's crash: the
+ * process ends by it as it would without the guard, and nothing is marked. */
+START_TEST(a_signal_from_another_process_is_not_blamed)
+{
+    fixture f;
+    setup(&f);
+    char json[1024];
+    bundle_json(json, sizeof json, "killed");
+    pid_t kid = fork();
+    ck_assert_int_ge(kid, 0);
+    if (kid == 0)
+        _exit(child_request(&f, json));
+    int status = 0;
+    ck_assert_int_eq(waitpid(kid, &status, 0), kid);
+    ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV, "child status 0x%x",
+                  status);
+    dc_engine *e;
+    ck_assert_int_eq(dc_engine_new(&f.cfg, &e, NULL, 0), DC_OK);
+    dc_bundle *b = tu_bundle(json);
+    dc_engine_set_bundle(e, b);
+    dc_bundle_unref(b);
+    dc_plugin_stats st;
+    memset(&st, 0, sizeof st);
+    ck_assert_uint_eq(dc_engine_plugin_stats(e, boom_stats, &st), 3);
+    ck_assert_int_eq(st.quarantined, 0);
+    ck_assert_uint_eq(st.quarantines, 0);
+    dc_engine_free(e);
+    teardown(&f);
+}
+END_TEST
+
 /* Without a store (the command), the crash is reported and the process still dies by it. */
 static void report_and_exit(void *ud, const dc_crash_info *i)
 {
@@ -300,6 +331,7 @@ int main(void)
     tcase_add_test(tc, fpe_is_contained);
     tcase_add_test(tc, bus_is_contained);
     tcase_add_test(tc, ill_is_contained);
+    tcase_add_test(tc, a_signal_from_another_process_is_not_blamed);
     tcase_add_test(tc, reporter_is_told_which_call);
     tcase_add_test(tc, outside_a_call_the_previous_handler_runs);
     tcase_add_test(tc, outside_a_call_the_process_ends_as_before_and_no_mark);
