@@ -266,6 +266,14 @@ typedef struct dc_watchdog_info {
 
 typedef void (*dc_watchdog_cb)(void *ud, const dc_watchdog_info *info);
 
+/* Crash containment (SPEC 5): installs handlers for SIGSEGV, SIGBUS, SIGFPE, SIGABRT and SIGILL
+ * on an alternate signal stack. A fatal signal in the thread of a running plugin call marks that
+ * plugin quarantined in the engine's store (when it has one), logs a line on standard error and
+ * kills the process with the same signal; outside a plugin call the previous handler (or the
+ * default action) runs as before. Process-wide; call once per process that runs plugins, after
+ * any fork (an nginx worker: at its start). Idempotent. */
+DC_API dc_rc dc_crash_guard_install(char *err, size_t errlen);
+
 typedef struct dc_engine_config {
     const dc_host *host;       /* required; copied */
     dc_events *events;         /* optional; not owned */

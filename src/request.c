@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crash.h"
 #include "engine.h"
 
 dc_rc dc_request_begin(dc_engine *e, void *hreq, const char *host, size_t hostlen,
@@ -82,7 +83,14 @@ static dc_result run_one(dc_request *r, dc_phase phase, const char *domain, cons
         if (e->watchdog && quota_ms)
             dc_watchdog_arm(e->watchdog, t0 + quota_ms, domain, p->name, run->qkey,
                             run->eff->quarantine.duration_s);
+        /* a fatal signal while this runs quarantines the plugin (crash.c) */
+        dc_crash_call cc = {.store = e->store, .domain = domain, .plugin = p->name,
+                            .qkey = run->qkey, .quarantine_s = run->eff->quarantine.duration_s,
+                            .phase = (int)phase, .t0_ms = t0};
+        int guarded = dc_crash_arm(&cc);
         res = dc_sbx_run(s, call, msg, sizeof msg);
+        if (guarded)
+            dc_crash_disarm(&cc);
         if (e->watchdog)
             dc_watchdog_disarm(e->watchdog);
     }

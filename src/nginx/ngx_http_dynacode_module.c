@@ -1012,6 +1012,18 @@ ngx_http_dynacode_init_process(ngx_cycle_t *cycle)
 
     dc_engine_on_run(w->engine, ngx_http_dynacode_log_run, NULL);
 
+    /* A plugin call that dies by a fatal signal marks the plugin quarantined in the store
+     * before this worker dies by that signal; nginx starts another worker, which skips it.
+     * nginx itself handles none of these signals: outside plugin calls they keep their
+     * previous action. Only workers install it (this runs after the fork). */
+    err[0] = '\0';
+    rc = dc_crash_guard_install(err, sizeof(err));
+    if (rc != DC_OK) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "dynacode: crash containment is off in this worker: %s",
+                      err[0] ? err : dc_strerror(rc));
+    }
+
     if (mcf->api_uri.len) {
         if (ngx_http_dynacode_new_poller(cycle, mcf) != NGX_OK) {
             goto done;
