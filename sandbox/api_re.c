@@ -484,7 +484,7 @@ static size_t ctx_pos(lua_State *L, int idx)
         return 0;
     lua_pushliteral(L, "pos");
     lua_rawget(L, idx);  /* raw: no plugin metamethod runs between here and the match */
-    lua_Number p = lua_type(L, -1) == LUA_TNUMBER ? lua_tonumber(L, -1) : 0;
+    lua_Number p = lua_tonumber(L, -1);  /* a number, a numeric string, else 0 */
     lua_pop(L, 1);
     /* NaN, negative, fractional, past the end: nothing below 1, at most 2^50 */
     return !(p > 1) ? 0 : p > 1e15 ? (size_t)1e15 : (size_t)p - 1;
