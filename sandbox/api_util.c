@@ -297,6 +297,8 @@ void dc_api_encode_args(lua_State *L, int idx)
         if (lua_type(L, -1) == LUA_TTABLE) {
             size_t m = lua_objlen(L, -1);
             for (size_t i = 1; i <= m; i++) {
+                if ((i & 1023) == 0)  /* holes cost a step too */
+                    dc_sbx_charge(L, 1024);
                 lua_rawgeti(L, -1, (int)i);
                 if (!lua_isnil(L, -1))
                     add_arg_value(L, b, &n, k, klen);

@@ -167,6 +167,17 @@ START_TEST(cost_regex_steps_trip_in_one_search)
 }
 END_TEST
 
+START_TEST(cost_constant_functions_loop)
+{
+    /* the clock and date functions cost a constant: the loop's own instructions end it */
+    dc_quota q = {300000, 0, 16384};
+    out o;
+    run_code(&o, "while true do ngx.now() ngx.time() ngx.today() ngx.http_time(1e9)\n"
+                 "  ngx.get_phase() ngx.worker.pid() ngx.worker.id() end", &q);
+    ck_assert_int_eq(o.result, DC_RESULT_QUOTA_INSTRUCTIONS);
+}
+END_TEST
+
 START_TEST(cost_results_unchanged)
 {
     /* pieces do not change results: digests and codecs across piece boundaries */
@@ -392,6 +403,7 @@ int main(void)
                         (int)(sizeof cost_cases / sizeof cost_cases[0]));
     tcase_add_test(tc, cost_not_swallowed_by_pcall);
     tcase_add_test(tc, cost_regex_steps_trip_in_one_search);
+    tcase_add_test(tc, cost_constant_functions_loop);
     tcase_add_test(tc, cost_results_unchanged);
     tcase_add_test(tc, re_U_flag_checks_the_subject);
     tcase_add_test(tc, re_ctx_pos_and_limits);
