@@ -242,6 +242,10 @@ static dc_re *re_compile(lua_State *L, int pidx, uint32_t copts, int flags)
     pcre2_pattern_info(re->code, PCRE2_INFO_JITSIZE, &jsize);
     lua_gc(L, LUA_GCSTEP, (int)((size + jsize) >> 10) + 1);
     dc_sbx_charge(L, plen + size + jsize);
+    /* UTF also when the pattern asks for it itself, with (*UTF) */
+    uint32_t all = 0;
+    pcre2_pattern_info(re->code, PCRE2_INFO_ALLOPTIONS, &all);
+    re->utf = (all & PCRE2_UTF) != 0;
     pcre2_pattern_info(re->code, PCRE2_INFO_CAPTURECOUNT, &re->ncap);
     pcre2_pattern_info(re->code, PCRE2_INFO_NAMECOUNT, &re->name_count);
     if (re->name_count) {

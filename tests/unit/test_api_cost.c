@@ -246,6 +246,9 @@ START_TEST(re_U_flag_checks_the_subject)
         /* a start inside a character of a valid subject is an error too */
         "local m, err = ngx.re.match('h\\195\\169llo', '.', 'U', {pos = 3})\n"
         "assert(m == nil and err:find('UTF', 1, true), err)\n"
+        /* a pattern that turns UTF on itself gets the same treatment */
+        "m, err = ngx.re.match('a\\226\\130', '(*UTF).$') assert(m == nil and err:find('UTF-8 error', 1, true))\n"
+        "local r, c = ngx.re.gsub('\\195\\169\\195\\169', '(*UTF)', '-') assert(r == '-\\195\\169-\\195\\169-' and c == 3, r)\n"
         /* valid subjects still match as OpenResty's U does */
         "ngx.say(n, ' ', ngx.re.match('h\\195\\169llo', '^h(.)llo$', 'U')[1] == '\\195\\169',\n"
         "        ngx.re.match('h\\195\\169llo', 'l+', 'U', {pos = 4})[0])",
