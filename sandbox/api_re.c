@@ -75,6 +75,7 @@ typedef struct re_shared {
      * item (PCRE2_AUTO_CALLOUT) bounds the whole search by steps and by the call's deadline */
     uint64_t steps;
     uint64_t budget;        /* instructions the call has left: more steps than that trip it */
+    uint64_t pending;       /* charges not made yet: searches are charged a piece at a time */
     double deadline_ms;
 } re_shared;
 
@@ -382,15 +383,21 @@ static int re_exec(lua_State *L, dc_re *re, const char *subj, size_t len, size_t
     dc_call *call = dc_sbx_current(L);
     *ov = pcre2_get_ovector_pointer(sh->md);
     sh->steps = 0;
-    sh->budget = call->insn_left;
+    sh->budget = call->insn_left > sh->pending ? call->insn_left - sh->pending : 0;
     sh->deadline_ms = call->deadline_ms;
     int rc = pcre2_match(re->code, (PCRE2_SPTR)subj, len, pos, mo, sh->md, sh->mctx);
     size_t end = len;  /* no match: the search passed over the rest of the subject */
     if (rc > 0)
         end = (*ov)[1] < pos ? pos : (*ov)[1] > len ? len : (*ov)[1];
-    /* trips the instruction quota when the steps used the call's budget up (RE_ERROR_QUOTA),
-     * the time quota past the deadline (RE_ERROR_TIME); neither returns */
-    dc_sbx_charge(L, sh->steps + (end - pos) + 1);
+    /* a piece at a time (each charge reads the clock); at once when the steps used the call's
+     * budget up (RE_ERROR_QUOTA: trips the instruction quota) or the deadline is past
+     * (RE_ERROR_TIME: trips the time quota) */
+    sh->pending += sh->steps + (end - pos) + 1;
+    if (sh->pending >= DC_COST_PIECE || rc == RE_ERROR_QUOTA || rc == RE_ERROR_TIME) {
+        uint64_t units = sh->pending;
+        sh->pending = 0;
+        dc_sbx_charge(L, units);
+    }
     if (rc == RE_ERROR_TIME)
         dc_api_check_time(L);
     return rc;
@@ -739,6 +746,7 @@ static int re_substitute(lua_State *L, int global)
     size_t pos = 0, cp = 0;
     lua_Integer count = 0;
     int checked = subject_checked(L, re, subj, len);
+    dc_meter m = {0};
     while (pos <= len) {
         size_t before = b->len;
         PCRE2_SIZE *ov;
@@ -767,12 +775,13 @@ static int re_substitute(lua_State *L, int global)
             tpl_walk(L, b, tpl, tlen, re, ov, subj, rc);
         }
         /* the replacement built for this match: the template walked, the bytes written */
-        dc_sbx_charge(L, (func ? 0 : tlen) + (b->len - before) + 1);
+        dc_meter_add(L, &m, (func ? 0 : tlen) + (b->len - before) + 1);
         cp = e;
         pos = next_pos(re, subj, len, s, e);
         if (!global)
             break;
     }
+    dc_meter_flush(L, &m);
     if (count == 0) {
         lua_pushvalue(L, 1);
     } else {
