@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api_cost.h"
 #include "api_util.h"
 
 #define UBUF_MT "dynacode.ubuf"
@@ -129,13 +130,21 @@ static size_t escape_into(char *dst, const char *src, size_t len, int type)
 
 void dc_api_push_escaped(lua_State *L, const char *src, size_t len, int type)
 {
-    size_t n = dc_api_escape_count(src, len, type);
+    size_t n = 0, off, k;
+    for (off = 0; off < len; off += k) {  /* both passes in charged pieces */
+        k = dc_cost_piece(L, len - off);
+        n += dc_api_escape_count(src + off, k, type);
+    }
     if (n == 0) {
         lua_pushlstring(L, src, len);
         return;
     }
     dc_ubuf *b = dc_ubuf_new(L);
-    b->len += escape_into(dc_ubuf_prep(L, b, len + 2 * n), src, len, type);
+    dc_ubuf_prep(L, b, len + 2 * n);
+    for (off = 0; off < len; off += k) {
+        k = dc_cost_piece(L, len - off);
+        b->len += escape_into(b->p + b->len, src + off, k, type);
+    }
     dc_ubuf_push(L, b);
     lua_remove(L, -2);
 }
@@ -158,7 +167,9 @@ void dc_api_push_unescaped(lua_State *L, const char *src, size_t len)
     }
     dc_ubuf *b = dc_ubuf_new(L);
     char *d = dc_ubuf_prep(L, b, len), *d0 = d;
-    for (size_t i = 0; i < len; i++) {
+    for (size_t i = 0, mark = 0; i < len; i++) {
+        if (i >= mark)  /* charged a piece ahead */
+            mark = i + dc_cost_piece(L, len - i);
         unsigned char c = (unsigned char)src[i];
         if (c == '%' && i + 2 < len && hexval((unsigned char)src[i + 1]) >= 0 &&
             hexval((unsigned char)src[i + 2]) >= 0) {
@@ -205,13 +216,16 @@ int dc_api_parse_args(lua_State *L, const char *s, size_t len, int max)
     int t = lua_gettop(L);
     int count = 0;
     size_t i = 0;
+    dc_meter m = {0};
     while (i < len) {
         const char *amp = memchr(s + i, '&', len - i);
         size_t end = amp ? (size_t)(amp - s) : len;
         const char *eq = memchr(s + i, '=', end - i);
         size_t kend = eq ? (size_t)(eq - s) : end;
+        dc_meter_add(L, &m, end - i + 1);
         if (kend > i) {
             if (max > 0 && count == max) {
+                dc_meter_flush(L, &m);
                 lua_pushliteral(L, "truncated");
                 return 2;
             }
@@ -226,6 +240,7 @@ int dc_api_parse_args(lua_State *L, const char *s, size_t len, int max)
         }
         i = end + 1;
     }
+    dc_meter_flush(L, &m);
     return 1;
 }
 
@@ -234,6 +249,7 @@ int dc_api_parse_args(lua_State *L, const char *s, size_t len, int max)
 static void add_arg(lua_State *L, dc_ubuf *b, int *n, const char *k, size_t klen,
                     const char *v, size_t vlen)
 {
+    dc_sbx_charge(L, klen + vlen + 1);
     size_t ek = dc_api_escape_count(k, klen, DC_ESC_URI_COMPONENT);
     size_t ev = v ? dc_api_escape_count(v, vlen, DC_ESC_URI_COMPONENT) : 0;
     char *d = dc_ubuf_prep(L, b, 2 + klen + 2 * ek + (v ? vlen + 2 * ev : 0)), *d0 = d;
@@ -281,6 +297,8 @@ void dc_api_encode_args(lua_State *L, int idx)
         if (lua_type(L, -1) == LUA_TTABLE) {
             size_t m = lua_objlen(L, -1);
             for (size_t i = 1; i <= m; i++) {
+                if ((i & 1023) == 0)  /* holes cost a step too */
+                    dc_sbx_charge(L, 1024);
                 lua_rawgeti(L, -1, (int)i);
                 if (!lua_isnil(L, -1))
                     add_arg_value(L, b, &n, k, klen);

@@ -72,8 +72,9 @@ static void run_code(out *o, const char *code, const dc_quota *q)
     dc_policy_free(pol);
 }
 
-/* The default quotas with a clock generous enough for slow runs (valgrind, sanitizers). */
-static const dc_quota roomy = {1000000, 5000, 4096};
+/* The default memory quota, with room for megabyte inputs (charged about one instruction per
+ * byte) and a clock generous enough for slow runs (valgrind, sanitizers). */
+static const dc_quota roomy = {20000000, 5000, 4096};
 
 /* The body of a plugin that must succeed. */
 static const char *lua_ok(out *o, const char *code)
