@@ -219,14 +219,16 @@ START_TEST(too_many_domains_or_plugins)
     ck_assert_int_eq(load_lim(doms, &lim, NULL, &b), DC_OK);
     dc_bundle_unref(b);
 
-    /* two inline plugins and one in the shared list (referenced twice: counts once) */
+    /* two inline plugins and one in the shared list, referenced twice: each reference costs
+     * a run and a match slot like a plugin, so 2 + 1 + 2 */
     const char *pl = "{" GEN ",'domains':[{'name':'a','plugins':[" P("x", "log", "") ",2,"
                      P("y", "log", "") "]},{'name':'b','plugins':[2]}],"
                      "'plugins':[{'id':2,'name':'s','phase':'log','code':''}]}";
-    lim.max_plugins = 2;
+    lim.max_plugins = 4;
     ck_assert_int_eq(load_lim(pl, &lim, NULL, &b), DC_ELIMIT);
-    ck_assert_ptr_nonnull(strstr(err, "plugins"));
-    lim.max_plugins = 3;
+    ck_assert_ptr_nonnull(strstr(err, "plugins: 5 plugins and references"));
+    ck_assert_ptr_nonnull(strstr(err, "limit of 4 (max_plugins)"));
+    lim.max_plugins = 5;
     ck_assert_int_eq(load_lim(pl, &lim, NULL, &b), DC_OK);
     ck_assert_uint_eq(dc_bundle_plugin_count(b), 3);
     dc_bundle_unref(b);
