@@ -698,8 +698,9 @@ END_TEST
 
 /* ---- the bundle is hostile too: every count and size it controls is bounded ---- */
 
-#define GOOD "{" GEN ",'domains':[{'name':'*','plugins':[" \
-             "{'name':'good','phase':'header_filter','code':'ngx.header[\\'X-Good\\'] = \\'1\\''}]}]}"
+#define GOOD                                                                        \
+    "{" GEN ",'domains':[{'name':'*','plugins':[{'name':'good','phase':'header_filter'," \
+    "'code':'ngx.header[\\'X-Good\\'] = \\'1\\''}]}]}"
 
 /* The bundle bad (with limits lim) is refused whole, with a message holding both what and
  * limit, and the last good bundle stays in force: an engine running it still answers with its

@@ -770,7 +770,8 @@ START_TEST(shared_plugin_gets_the_policy_of_each_requests_host)
 {
     trace t;
     dc_engine *e = traced_p("{" ENABLED ",\"domains\":["
-                            "{\"name\":\"corp$\",\"plugins\":[1]},{\"name\":\"*\",\"plugins\":[1]}],"
+                            "{\"name\":\"corp$\",\"plugins\":[1]},"
+                            "{\"name\":\"*\",\"plugins\":[1]}],"
                             "\"plugins\":[{\"id\":1,\"name\":\"s\",\"phase\":\"access\","
                             "\"code\":\"" LOGS "\"}]}", &t, NULL, ADMIN_RULE);
     for (int round = 0; round < 3; round++) { /* the cached matches keep their own settings */
