@@ -908,6 +908,18 @@ START_TEST(problems_kept_are_the_first_few_and_counted)
     ck_assert_uint_eq(left_out, 1);
     ck_assert_uint_eq(count_kind(b, DC_PROBLEM_UNKNOWN_FIELD), DC_BUNDLE_PROBLEMS_KEPT);
     ck_assert_str_eq(dc_bundle_problem(b, 0)->path, "u0");
+    /* a worker's copy (the snapshot) keeps the count, and reads those not kept as left out */
+    unsigned char *snap = NULL;
+    size_t slen = 0;
+    ck_assert_int_eq(dc_snapshot_encode(b, &snap, &slen), DC_OK);
+    ck_assert_uint_lt(slen, t.len); /* no longer a multiple of the bundle */
+    dc_bundle *w = NULL;
+    ck_assert_int_eq(dc_snapshot_decode(snap, slen, &w, err, sizeof err), DC_OK);
+    ck_assert_uint_eq(dc_bundle_problem_count(w), DC_BUNDLE_PROBLEMS_KEPT);
+    ck_assert_uint_eq(dc_bundle_problem_total(w, &left_out), 3001);
+    ck_assert_uint_eq(left_out, 2901);
+    dc_bundle_unref(w);
+    free(snap);
     dc_bundle_unref(b);
     dc_buf_free(&t);
 }

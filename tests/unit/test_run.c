@@ -825,6 +825,26 @@ START_TEST(per_host_settings_survive_cache_eviction_and_swaps)
 }
 END_TEST
 
+START_TEST(stand_in_runs_under_the_settings_of_the_requests_host)
+{
+    trace t;
+    dc_engine *e = traced_p(AUTH(LOGS " ngx.header['X-Auth'] = 'v1'"), &t, NULL,
+                            "{\"quarantine\":{\"trips\":2,\"window_s\":60,\"duration_s\":60},"
+                            "\"rules\":[{\"domain\":\"^admin\\\\.\","
+                            "\"api\":{\"deny\":[\"ngx.log\"]}}]}");
+    ck_assert_str_eq(traced_request(e, &t, "www.corp"), "access:auth:ok"); /* v1 is clean */
+    swap_to(e, AUTH("while true do end"));
+    traced_request(e, &t, "www.corp");
+    traced_request(e, &t, "www.corp"); /* second trip: the new version is quarantined */
+    ck_assert_str_eq(traced_request(e, &t, "www.corp"), "access:auth:ok");
+    ck_assert_str_eq(t.last_msg, "previous version (the new one is quarantined)");
+    /* the stand-in on admin.corp: the rule for admin.corp holds for it too */
+    ck_assert_str_eq(traced_request(e, &t, "admin.corp"), "access:auth:denied");
+    ck_assert_ptr_nonnull(strstr(t.last_msg, "ngx.log is denied by policy"));
+    done(e);
+}
+END_TEST
+
 START_TEST(original_example_bundle)
 {
     size_t len;
@@ -881,6 +901,7 @@ static Suite *suite(void)
     tcase_add_test(orig, bundle_cannot_claim_a_rule_by_its_spelling_of_a_domain);
     tcase_add_test(orig, shared_plugin_gets_the_policy_of_each_requests_host);
     tcase_add_test(orig, per_host_settings_survive_cache_eviction_and_swaps);
+    tcase_add_test(orig, stand_in_runs_under_the_settings_of_the_requests_host);
     suite_add_tcase(s, orig);
 
     TCase *rules = tcase_create("rules");
