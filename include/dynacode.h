@@ -115,10 +115,12 @@ DC_API uint64_t dc_events_count(const dc_events *ev, dc_event which);
 typedef struct dc_limits {
     size_t max_bundle_bytes;  /* whole JSON text (default 8 MiB) */
     uint32_t max_domains;     /* default 20000 */
-    uint32_t max_plugins;     /* plugins in all domains plus the shared list (default 20000) */
+    uint32_t max_plugins;     /* entries of every domain (objects and id references) plus the
+                                 shared list (default 20000) */
     size_t max_code_bytes;    /* one plugin's source (default 64 KiB) */
     uint32_t max_name_bytes;  /* domain and plugin names (default 256) */
-    /* What else a hostile bundle could make costly (each checked before it costs anything): */
+    /* What else a hostile bundle could make costly (each checked before it costs anything;
+     * 0 in one of these, or in max_name_bytes, gets its default): */
     uint32_t max_plugins_per_domain;     /* entries of one domain's "plugins", ids included
                                             (default 1000) */
     uint32_t max_skip_domains;           /* general.skip_domains entries (default 1000) */

@@ -715,13 +715,26 @@ static dc_rc build(const cJSON *root, const char *json, size_t len, const dc_lim
 dc_rc dc_bundle_load(const char *json, size_t len, const dc_limits *limits,
                      const dc_bundle *previous, dc_bundle **out, char *err, size_t errlen)
 {
-    dc_limits def;
+    dc_limits def, own;
     if (!out || (!json && len))
         return whole(DC_EINVAL, err, errlen, "dc_bundle_load: bad argument");
     *out = NULL;
+    dc_limits_default(&def);
     if (!limits) {
-        dc_limits_default(&def);
         limits = &def;
+    } else {
+        /* A caller that filled the older fields only leaves the newer ones 0, which no bound
+         * means: they get their default rather than refusing every domain. */
+        own = *limits;
+        if (!own.max_name_bytes) own.max_name_bytes = def.max_name_bytes;
+        if (!own.max_plugins_per_domain) own.max_plugins_per_domain = def.max_plugins_per_domain;
+        if (!own.max_skip_domains) own.max_skip_domains = def.max_skip_domains;
+        if (!own.max_pattern_bytes) own.max_pattern_bytes = def.max_pattern_bytes;
+        if (!own.max_pattern_compiled_bytes)
+            own.max_pattern_compiled_bytes = def.max_pattern_compiled_bytes;
+        if (!own.max_patterns_total_bytes)
+            own.max_patterns_total_bytes = def.max_patterns_total_bytes;
+        limits = &own;
     }
     if (len > limits->max_bundle_bytes)
         return whole(DC_ELIMIT, err, errlen, "bundle is %zu bytes, over the limit of %zu", len,
