@@ -117,7 +117,7 @@ dc_str *dc_api_header_values(lua_State *L, int idx, size_t *n)
     /* refused before anything is built for them */
     const dc_call *call = dc_sbx_current(L);
     if (call->bounds && call->bounds->header_values && count > call->bounds->header_values)
-        luaL_error(L, "%zu values for one header, over the policy's bound of %u", count,
+        luaL_error(L, "%f values for one header, over the policy's bound of %u", (lua_Number)count,
                    call->bounds->header_values);
     if (count > (size_t)INT32_MAX / sizeof(dc_str))
         luaL_error(L, "too many header values");

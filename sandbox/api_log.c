@@ -49,6 +49,16 @@ static void line_add_esc(lua_State *L, line *l, const char *s, size_t n, int quo
             l->cut = 1;
             break;
         }
+        if (k == 1) {
+            /* a run of plain bytes goes in one copy */
+            size_t j = i + 1, room = l->cap - l->b->len;
+            while (j < n && j - i < room && (unsigned char)s[j] >= 0x20 &&
+                   (unsigned char)s[j] != 0x7f && !(quote && (s[j] == '"' || s[j] == '\\')))
+                j++;
+            dc_ubuf_add(L, l->b, s + i, j - i);
+            i = j - 1;
+            continue;
+        }
         dc_ubuf_add(L, l->b, e, k);
     }
 }
@@ -171,6 +181,8 @@ static int ngx_log(lua_State *L)
     lua_Number lv = luaL_checknumber(L, 1);
     if (!(lv >= 0 && lv <= 8) || lv != (lua_Number)(int)lv)
         return luaL_error(L, "bad argument #1 to 'log' (bad log level: %s)", lua_tostring(L, 1));
+    if (call->log_dropped)  /* over the call's bounds: nothing more is built */
+        return 0;
     int top = lua_gettop(L);
     line l;
     line_start(L, &l, call);
@@ -183,6 +195,8 @@ static int ngx_log(lua_State *L)
 int dc_api_print(lua_State *L)
 {
     dc_call *call = dc_sbx_current(L);
+    if (call->log_dropped)
+        return 0;
     int top = lua_gettop(L);
     line l;
     line_start(L, &l, call);

@@ -329,8 +329,8 @@ void dc_api_check_values(lua_State *L, const dc_call *call, const char *api,
     uint32_t bound = call->bounds ? call->bounds->value_bytes : 0;
     for (size_t i = 0; bound && i < n; i++)
         if (vals[i].len > bound)
-            luaL_error(L, "%s: value of %zu bytes over the policy's bound of %u", api,
-                       vals[i].len, bound);
+            luaL_error(L, "%s: value of %f bytes over the policy's bound of %u", api,
+                       (lua_Number)vals[i].len, bound);
 }
 
 void dc_api_check_time(lua_State *L)
@@ -442,17 +442,19 @@ void dc_api_check_header_set(lua_State *L, dc_call *call, const char *api, dc_st
 {
     const dc_bounds *bd = call->bounds;
     if (bd && bd->header_values && n > bd->header_values)
-        luaL_error(L, "%s: %zu values for one header, over the policy's bound of %u", api, n,
+        luaL_error(L, "%s: %f values for one header, over the policy's bound of %u", api,
+                   (lua_Number)n,
                    bd->header_values);
     dc_api_check_values(L, call, api, vals, n);
     size_t total = 0;
     for (size_t i = 0; i < n; i++)
         total += name.len + vals[i].len + 4;  /* as a header line: "name: value\r\n" */
-    dc_sbx_charge(L, total + n);
     if (bd && bd->header_bytes && (total > bd->header_bytes ||
                                    call->header_len > bd->header_bytes - total))
         luaL_error(L, "%s: headers over the policy's bound of %u bytes in one call", api,
                    bd->header_bytes);
-    call->header_len += total;
+    /* the host's copies first: what they would take is memory before it is time */
     dc_sbx_charge_host(L, total);
+    dc_sbx_charge(L, total + n);
+    call->header_len += total;
 }
