@@ -207,13 +207,6 @@ static int ngx_redirect(lua_State *L)
     return dc_sbx_exit(L, status);
 }
 
-void dc_api_check_uri_bytes(lua_State *L, const char *what, const char *uri, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if (unsafe_uri_byte((unsigned char)uri[i]))
-            unsafe_uri_error(L, what, uri, len, i);
-}
-
 void dc_api_open_output(lua_State *L)
 {
     static const luaL_Reg fns[] = {

@@ -80,10 +80,6 @@ DC_HIDDEN dc_str *dc_api_header_values(lua_State *L, int idx, size_t *n);
 /* Sends msg to host->log at level (OpenResty's 0..8) as "[dynacode] plugin "NAME": msg",
  * capped at 4 KiB (api_log.c). Stack: [-0, +0] */
 DC_HIDDEN void dc_api_log(lua_State *L, dc_call *call, int level, const char *msg, size_t len);
-/* Raises `unsafe byte "0xNN" in WHAT "..."` when uri holds a control byte other than tab
- * (api_output.c; ngx.redirect and ngx.req.set_uri). Stack: [-0, +0] */
-DC_HIDDEN void dc_api_check_uri_bytes(lua_State *L, const char *what, const char *uri,
-                                      size_t len);
 /* Raises "API: bad uri \"...\": WHY" unless uri is a path nginx may take as a request URI:
  * it starts with '/', and once %XX-decoded has no NUL, control byte or backslash and no "."
  * or ".." segment (empty segments, as in "//", are harmless). Charges its length.

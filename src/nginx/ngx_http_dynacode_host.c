@@ -154,12 +154,14 @@ ngx_http_dynacode_path_ok(const u_char *p, size_t len)
 
 /* Stores data (len bytes, then a NUL) for a value that replaces old: in old's buffer when
  * that is one of ours and big enough, else in a new one counted against the request's bound
- * (old's, when large, goes back to the pool). NULL when over the bound or out of memory. */
+ * (old's, when ours and large, then goes back to the pool). old is only compared, never read:
+ * it may be anything a module left in an element. NULL when over the bound or out of memory,
+ * old being untouched then. */
 static u_char *
 ngx_http_dynacode_store(ngx_http_request_t *r, u_char *old, const char *data, size_t len)
 {
     u_char                     *p;
-    ngx_uint_t                  i;
+    ngx_uint_t                  i, found;
     ngx_http_dynacode_ctx_t    *ctx;
     ngx_http_dynacode_owned_t  *o;
 
@@ -176,24 +178,19 @@ ngx_http_dynacode_store(ngx_http_request_t *r, u_char *old, const char *data, si
     }
 
     o = ctx->owned->elts;
+    found = 0;
 
     for (i = 0; old != NULL && i < ctx->owned->nelts; i++) {
-        if (o[i].data != old) {
-            continue;
+        if (o[i].data == old) {
+            found = 1;
+            break;
         }
+    }
 
-        if (o[i].cap > len) {
-            ngx_memmove(old, data, len);
-            old[len] = '\0';
-            return old;
-        }
-
-        if (ngx_pfree(r->pool, old) == NGX_OK) {
-            ctx->host_bytes -= o[i].cap;
-        }
-
-        o[i] = o[--ctx->owned->nelts];
-        break;
+    if (found && o[i].cap > len) {
+        ngx_memmove(old, data, len);
+        old[len] = '\0';
+        return old;
     }
 
     if (len >= NGX_HTTP_DYNACODE_HOST_BYTES
@@ -205,14 +202,21 @@ ngx_http_dynacode_store(ngx_http_request_t *r, u_char *old, const char *data, si
         return NULL;
     }
 
-    o = ngx_array_push(ctx->owned);
-    if (o == NULL) {
+    p = ngx_http_dynacode_copy(r->pool, data, len);
+    if (p == NULL) {
         return NULL;
     }
 
-    p = ngx_http_dynacode_copy(r->pool, data, len);
-    if (p == NULL) {
-        ctx->owned->nelts--;
+    if (found) {
+        if (ngx_pfree(r->pool, old) == NGX_OK) {
+            ctx->host_bytes -= o[i].cap;
+        }
+
+        o[i] = o[--ctx->owned->nelts];
+    }
+
+    o = ngx_array_push(ctx->owned);
+    if (o == NULL) {
         return NULL;
     }
 
@@ -672,20 +676,26 @@ ngx_http_dynacode_fill(ngx_http_request_t *r, ngx_table_elt_t *h, ngx_uint_t fre
 {
     u_char  *key, *val, *low;
 
-    key = h->key.data;
     if (fresh || h->key.len != name.len
-        || ngx_strncmp(key, (u_char *) name.data, name.len) != 0)
+        || ngx_strncmp(h->key.data, (u_char *) name.data, name.len) != 0)
     {
         key = ngx_http_dynacode_store(r, fresh ? NULL : h->key.data, name.data, name.len);
-        low = ngx_http_dynacode_store(r, fresh ? NULL : h->lowcase_key, name.data, name.len);
-        if (key == NULL || low == NULL) {
+        if (key == NULL) {
             return NGX_ERROR;
         }
 
         h->key.data = key;
         h->key.len = name.len;
-        h->lowcase_key = low;
     }
+
+    /* always ours: a module may leave lowcase_key unset in the elements it adds */
+    low = ngx_http_dynacode_store(r, fresh ? NULL : h->lowcase_key, name.data, name.len);
+    if (low == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_strlow(low, h->key.data, name.len);
+    h->lowcase_key = low;
 
     val = ngx_http_dynacode_store(r, fresh ? NULL : h->value.data, value.data, value.len);
     if (val == NULL) {
@@ -731,7 +741,7 @@ ngx_http_dynacode_req_header_set(void *hreq, dc_str name, const dc_str *values, 
             return -1;
         }
 
-        h->hash = ngx_hash_key_lc(h->key.data, name.len);
+        h->hash = ngx_hash_key(h->lowcase_key, name.len);
         k++;
     }
 
@@ -753,7 +763,7 @@ ngx_http_dynacode_req_header_set(void *hreq, dc_str name, const dc_str *values, 
             return -1;
         }
 
-        h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, name.len);
+        h->hash = ngx_hash_key(h->lowcase_key, name.len);
     }
 
     if (ngx_http_dynacode_relink_headers_in(r) != NGX_OK) {
@@ -973,7 +983,6 @@ ngx_http_dynacode_resp_header_set(void *hreq, dc_str name, const dc_str *values,
             return -1;
         }
 
-        ngx_strlow(h->lowcase_key, h->key.data, name.len);
         h->hash = 1;
         k++;
 
@@ -996,7 +1005,6 @@ ngx_http_dynacode_resp_header_set(void *hreq, dc_str name, const dc_str *values,
             return -1;
         }
 
-        ngx_strlow(h->lowcase_key, h->key.data, name.len);
         h->hash = 1;
 
         if (first == NULL) {
