@@ -167,8 +167,17 @@ static int header_newindex(lua_State *L)
     size_t count;
     dc_str *vals = dc_api_header_values(L, 3, &count);
     dc_api_check_header_set(L, call, "ngx.header", name, vals, count);
-    if (headers_sent(call) || call->host->resp_header_set(call->hreq, name, vals, count) != 0)
+    if (headers_sent(call)) {
         log_sent(L, call, "ngx.header.HEADER");
+        return 0;
+    }
+    if (call->host->resp_header_set(call->hreq, name, vals, count) != 0) {
+        /* sent meanwhile, or refused by the host (a byte it refuses, its own bounds) */
+        if (headers_sent(call))
+            log_sent(L, call, "ngx.header.HEADER");
+        else
+            return luaL_error(L, "ngx.header: the host refused header \"%s\"", name.data);
+    }
     return 0;
 }
 

@@ -49,6 +49,23 @@ ngx.header["X-Multi"] = {"a", "b", "c"}
 ngx.header["X-Multi"] = {"d", "e"}
 """),
     ]},
+    {"name": "^grow\\.test$", "plugins": [
+        p("same", "rewrite", """
+local base = string.rep("a", 249)
+for i = 1, 10000 do ngx.req.set_header("X-Same", base .. (i % 10)) end
+"""),
+        p("same_out", "header_filter", """
+local base = string.rep("b", 249)
+for i = 1, 10000 do ngx.header["X-Same"] = base .. (i % 10) end
+ngx.header["X-Req-Len"] = #ngx.var.http_x_same
+"""),
+    ]},
+    {"name": "^many\\.test$", "plugins": [
+        p("many", "header_filter", """
+local v = string.rep("m", 250)
+for i = 1, 10000 do ngx.header["X-M" .. i] = v end
+"""),
+    ]},
     {"name": "^log\\.test$", "plugins": [
         p("forger", "access", """
 ngx.log(ngx.ERR, "host-input-marker\\n2026/01/01 00:00:00 [emerg] 1#1: FORGED-LINE\\r\\27[2J")
@@ -64,7 +81,17 @@ printf 'the target\n' >"$T/html/target.txt"
 printf 'top-secret outside the root\n' >"$T/secret.txt"
 chmod 644 "$T/secret.txt"
 
+# no per-call bound on header bytes and roomy quotas: what bounds a header set in a loop is
+# then the module's reuse of its buffers, and its per-request bound on what plugins take from
+# the pool
+cat >"$T/policy.json" <<'JSON'
+{"bounds": {"header_bytes": 0},
+ "quota": {"instructions": 50000000, "time_ms": 5000, "memory_kb": 16384},
+ "ceiling": {"instructions": 50000000, "time_ms": 5000, "memory_kb": 16384}}
+JSON
+
 write_conf 1 "
+    dynacode_policy $T/policy.json;
     dynacode_api_uri http://127.0.0.1:$API_PORT/bundle;
     dynacode_poll_interval 1s;
     dynacode_poll_jitter 0;
@@ -156,6 +183,29 @@ expect_eq "header loop: the last value" "$(header X-Same)" "w3000"
 expect_eq "request header loop: the last value" "$(header X-Req-Seen)" "v3000"
 expect_eq "multi-value header replaced" "$(tr -d '\r' <"$T/h" | grep -i '^x-multi:' | tr '\n' ' ')" \
     "X-Multi: d X-Multi: e "
+
+# ---- 10,000 sets of a 250-byte header in one call: the value's buffer is reused (copies
+# would take 2.5 MB of the request's pool, over the module's bound of 2 MiB) ----
+req grow.test /
+expect_eq "same header 10,000 times: 200" "$STATUS" 200
+expect_eq "same header 10,000 times: one X-Same" "$(tr -d '\r' <"$T/h" | grep -ci '^x-same:')" 1
+expect_eq "same header 10,000 times: the last value" "$(header X-Same)" \
+    "$(python3 -c 'print("b" * 249 + "0")')"
+expect_eq "same request header 10,000 times: the last value" "$(header X-Req-Len)" "250"
+if grep -q 'plugin "same' "$T/logs/error.log"; then
+    fail "same header 10,000 times: a plugin failed"
+    grep 'plugin "same' "$T/logs/error.log" | head -3 | sed 's/^/    | /'
+else ok "same header 10,000 times: the plugins succeeded"; fi
+
+# 10,000 distinct headers of 250 bytes: the request's bound stops them, the worker lives on
+req many.test /
+expect_eq "10,000 distinct headers: the response still goes out" "$STATUS" 200
+expect_log "10,000 distinct headers: the module's bound is named" \
+    "plugins set over 2097152 bytes of values in this request"
+expect_log "10,000 distinct headers: the plugin fails" \
+    'plugin "many" of domain "^many\\.test$" phase=header_filter result=error'
+req trav.test /
+expect_eq "the worker serves on" "$(cat "$T/b")" "the index"
 
 # ---- log lines stay one line ----
 req log.test /
