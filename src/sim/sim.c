@@ -412,10 +412,14 @@ static void sim_log(void *hreq, int level, const char *msg, size_t len)
             return;
         }
     }
-    if (dc_buf_append(&s->log, "\n", 1) != 0) {
+    /* kept NUL-terminated (not counted): dc_sim_log is a C string */
+    if (dc_buf_append(&s->log, "\n", 1) != 0 || dc_buf_reserve(&s->log, 1) != 0) {
         s->log.len = start;
+        if (s->log.data)
+            s->log.data[start] = '\0';
         return;
     }
+    s->log.data[s->log.len] = '\0';
     if (s->logf)
         fprintf(s->logf, "[%s] %.*s", lv, (int)(s->log.len - at), s->log.data + at);
 }
