@@ -153,10 +153,11 @@ ngx_http_dynacode_path_ok(const u_char *p, size_t len)
 
 
 /* Stores data (len bytes, then a NUL) for a value that replaces old: in old's buffer when
- * that is one of ours and big enough, else in a new one counted against the request's bound
- * (old's, when ours and large, then goes back to the pool). old is only compared, never read:
- * it may be anything a module left in an element. NULL when over the bound or out of memory,
- * old being untouched then. */
+ * that is one of ours and big enough, else in a new one counted against the request's bound.
+ * A superseded buffer is never freed: a cached variable (set $a $http_x) may still point at
+ * it, so it stays valid, if rewritten, for the request's life. old is only compared, never
+ * read: it may be anything a module left in an element. NULL when over the bound or out of
+ * memory, old being untouched then. */
 static u_char *
 ngx_http_dynacode_store(ngx_http_request_t *r, u_char *old, const char *data, size_t len)
 {
@@ -207,11 +208,7 @@ ngx_http_dynacode_store(ngx_http_request_t *r, u_char *old, const char *data, si
         return NULL;
     }
 
-    if (found) {
-        if (ngx_pfree(r->pool, old) == NGX_OK) {
-            ctx->host_bytes -= o[i].cap;
-        }
-
+    if (found) {   /* too small: no longer reused, still counted */
         o[i] = o[--ctx->owned->nelts];
     }
 
@@ -228,7 +225,8 @@ ngx_http_dynacode_store(ngx_http_request_t *r, u_char *old, const char *data, si
 }
 
 
-/* A value of ours that nothing uses any more: a large one goes back to the pool. */
+/* A value of ours that its element no longer holds: not reused any more (the list of
+ * reusable buffers stays as short as the headers plugins set). */
 static void
 ngx_http_dynacode_release(ngx_http_request_t *r, u_char *old)
 {
@@ -245,10 +243,6 @@ ngx_http_dynacode_release(ngx_http_request_t *r, u_char *old)
 
     for (i = 0; i < ctx->owned->nelts; i++) {
         if (o[i].data == old) {
-            if (ngx_pfree(r->pool, old) == NGX_OK) {
-                ctx->host_bytes -= o[i].cap;
-            }
-
             o[i] = o[--ctx->owned->nelts];
             return;
         }
@@ -417,11 +411,11 @@ ngx_http_dynacode_var_set(void *hreq, dc_str name, dc_str val)
         return -1;
     }
 
-    /* an indexed variable's previous value may be one of ours: reused when it fits */
+    /* a new buffer each time (counted): `set $a $b` shares $b's buffer, which must not
+     * change under $a */
     p = NULL;
     if (val.data) {
-        p = ngx_http_dynacode_store(r, v->set_handler ? NULL : r->variables[v->index].data,
-                                    val.data, val.len);
+        p = ngx_http_dynacode_store(r, NULL, val.data, val.len);
         if (p == NULL) {
             return -1;
         }
