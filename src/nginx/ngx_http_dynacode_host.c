@@ -931,8 +931,7 @@ ngx_http_dynacode_resp_header_set(void *hreq, dc_str name, const dc_str *values,
         }
 
         r->headers_out.content_type.data =
-            ngx_http_dynacode_store(r, r->headers_out.content_type.data, values[0].data,
-                                    values[0].len);
+            ngx_http_dynacode_store(r, NULL, values[0].data, values[0].len);
         if (r->headers_out.content_type.data == NULL) {
             return -1;
         }
@@ -1177,7 +1176,7 @@ ngx_http_dynacode_set_uri(void *hreq, dc_str uri, int jump)
         return -1;
     }
 
-    p = ngx_http_dynacode_store(r, r->uri.data, uri.data, uri.len);
+    p = ngx_http_dynacode_store(r, NULL, uri.data, uri.len);
     if (p == NULL) {
         return -1;
     }
