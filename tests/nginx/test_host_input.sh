@@ -3,7 +3,8 @@
 # input: ngx.req.set_uri with "..", encoded dots and slashes, backslashes or NUL is refused and
 # never serves a file outside the root; CR/LF written into $args never reaches the upstream;
 # ngx.exit(2147483647) is refused; a relative Location stays relative; a header set thousands
-# of times in a call leaves one header; log lines with control bytes stay one line.
+# of times in a call leaves one header; log lines and error messages with control bytes stay
+# one line.
 . "$(dirname "$0")/lib.sh"
 
 UPORT=$(free_port)
@@ -69,6 +70,9 @@ for i = 1, 10000 do ngx.header["X-M" .. i] = v end
     {"name": "^log\\.test$", "plugins": [
         p("forger", "access", """
 ngx.log(ngx.ERR, "host-input-marker\\n2026/01/01 00:00:00 [emerg] 1#1: FORGED-LINE\\r\\27[2J")
+"""),
+        p("thrower", "access", """
+error("thrown-marker\\n2026/01/01 00:00:00 [emerg] 1#1: FORGED-ERROR", 0)
 """),
     ]},
 ]}
@@ -211,7 +215,9 @@ expect_eq "the worker serves on" "$(cat "$T/b")" "the index"
 req log.test /
 expect_log "log: control bytes escaped" \
     'host-input-marker\n2026/01/01 00:00:00 [emerg] 1#1: FORGED-LINE\r\x1b[2J'
-if grep -q '^2026/01/01 00:00:00 \[emerg\] 1#1: FORGED-LINE' "$T/logs/error.log"; then
+expect_log "an error message: control bytes escaped in the plugin's run line" \
+    'thrown-marker\n2026/01/01 00:00:00 [emerg] 1#1: FORGED-ERROR'
+if grep -q '^2026/01/01 00:00:00 \[emerg\] 1#1: FORGED-' "$T/logs/error.log"; then
     fail "log: a forged line starts a line of error.log"
 else ok "log: no forged line in error.log"; fi
 
