@@ -490,6 +490,42 @@ START_TEST(ctx_and_chunk_reads_are_charged)
 }
 END_TEST
 
+/* ---- the simulated host checks again, whatever the API let through ---- */
+
+START_TEST(sim_host_checks_again)
+{
+    const dc_host *h = dc_sim_host();
+    dc_sim_opts o = {.host = "a.com", .uri = "/start?q=1"};
+    dc_sim *s = dc_sim_new(&o);
+    ck_assert_ptr_nonnull(s);
+    static const char *const bad[] = {"/a/../b", "/%2e%2E/b", "/a%2f..%2fb", "//..", "/a/.",
+                                      "/a\\b", "/a%5cb", "/a%00b", "/a\r\nb", "a/b", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        dc_str u = {bad[i], strlen(bad[i])};
+        ck_assert_msg(h->set_uri(s, u, 0) == -1, "set_uri took \"%s\"", bad[i]);
+    }
+    dc_str good = {"/a/b..c/.d", 10};
+    ck_assert_int_eq(h->set_uri(s, good, 0), 0);
+
+    dc_str args = {"args", 4}, crlf = {"a=1\r\nX: y", 10}, nul = {"a\0b", 3};
+    ck_assert_int_eq(h->var_set(s, args, crlf), -1);
+    ck_assert_int_eq(h->var_set(s, args, nul), -1);
+    dc_str name = {"X-A", 3}, bad_name = {"X-A\r\nX-B", 8}, v_cr = {"v\rw", 3};
+    dc_str v_tab = {"v\tw", 3};
+    ck_assert_int_eq(h->resp_header_set(s, name, &v_cr, 1), -1);
+    ck_assert_int_eq(h->req_header_set(s, name, &v_cr, 1), -1);
+    ck_assert_int_eq(h->resp_header_set(s, bad_name, &v_tab, 1), -1);
+    ck_assert_int_eq(h->resp_header_set(s, name, &v_tab, 1), 0);
+    ck_assert_int_eq(h->status_set(s, 1000), -1);
+    ck_assert_int_eq(h->status_set(s, 2147483647), -1);
+    ck_assert_int_eq(h->status_set(s, 99), -1);
+    ck_assert_int_eq(h->status_set(s, 999), 0);
+    h->log(s, 4, "x\ny\0z", 5);
+    ck_assert_str_eq(dc_sim_log(s), "error x\\x0ay\\x00z\n");
+    dc_sim_free(s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("host_input");
@@ -514,6 +550,7 @@ int main(void)
     tcase_add_test(tc, error_messages_in_events_are_escaped);
     tcase_add_loop_test(tc, readers_are_charged_by_bytes, 0, 5);
     tcase_add_test(tc, ctx_and_chunk_reads_are_charged);
+    tcase_add_test(tc, sim_host_checks_again);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
