@@ -372,6 +372,7 @@ ngx_http_dynacode_var_set(void *hreq, dc_str name, dc_str val)
     ngx_http_request_t *r = ngx_http_dynacode_req(hreq);
 
     u_char                      buf[NGX_HTTP_DYNACODE_NAME_LEN], *low, *p;
+    u_char                      shown[4 * NGX_HTTP_DYNACODE_NAME_LEN + 8], *end;
     ngx_uint_t                  key;
     ngx_http_variable_t        *v;
     ngx_http_variable_value_t  *vv;
@@ -383,12 +384,16 @@ ngx_http_dynacode_var_set(void *hreq, dc_str name, dc_str val)
 
     low = buf;
 
+    /* the name is the plugin's text: escaped in the lines below */
+    end = ngx_http_dynacode_log_escape(shown, sizeof(shown), (u_char *) name.data, name.len,
+                                       1);
+
     /* CR/LF in $args would end up in the request line sent upstream */
     for (key = 0; val.data && key < val.len; key++) {
         if (ngx_http_dynacode_ctl((u_char) val.data[key])) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "dynacode: a plugin's value for $%*s has a control byte; not set",
-                          name.len, name.data);
+                          (size_t) (end - shown), shown);
             return -1;
         }
     }
@@ -403,7 +408,7 @@ ngx_http_dynacode_var_set(void *hreq, dc_str name, dc_str val)
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "dynacode: variable \"%*s\" is not changeable (declare it "
                       "with \"set $%*s '';\" to let plugins write it)",
-                      name.len, name.data, name.len, name.data);
+                      (size_t) (end - shown), shown, (size_t) (end - shown), shown);
         return -1;
     }
 

@@ -71,6 +71,9 @@ for i = 1, 10000 do ngx.header["X-M" .. i] = v end
         p("forger", "access", """
 ngx.log(ngx.ERR, "host-input-marker\\n2026/01/01 00:00:00 [emerg] 1#1: FORGED-LINE\\r\\27[2J")
 """),
+        p("varname", "access", """
+pcall(function() ngx.var["nope\\n2026/01/01 00:00:00 [emerg] 1#1: FORGED-VAR"] = "x" end)
+"""),
         p("thrower", "access", """
 error("thrown-marker\\n2026/01/01 00:00:00 [emerg] 1#1: FORGED-ERROR", 0)
 """),
@@ -215,6 +218,8 @@ expect_eq "the worker serves on" "$(cat "$T/b")" "the index"
 req log.test /
 expect_log "log: control bytes escaped" \
     'host-input-marker\n2026/01/01 00:00:00 [emerg] 1#1: FORGED-LINE\r\x1b[2J'
+expect_log "a variable's name: escaped in nginx's own line about it" \
+    'variable "nope\n2026/01/01 00:00:00 [emerg] 1#1: forged-var" is not changeable'
 expect_log "an error message: control bytes escaped in the plugin's run line" \
     'thrown-marker\n2026/01/01 00:00:00 [emerg] 1#1: FORGED-ERROR'
 if grep -q '^2026/01/01 00:00:00 \[emerg\] 1#1: FORGED-' "$T/logs/error.log"; then
