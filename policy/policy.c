@@ -33,6 +33,8 @@ enum {
     S_ON_ERROR = 1u << 6,
     S_QR_TRIPS = 1u << 7, S_QR_WINDOW = 1u << 8, S_QR_DURATION = 1u << 9,
     S_BD_LOG = 1u << 12, S_BD_OUTPUT = 1u << 13, S_BD_VALUE = 1u << 14,
+    S_BD_HVALUES = 1u << 15, S_BD_HBYTES = 1u << 16, S_BD_LOGLINES = 1u << 17,
+    S_BD_LOGBYTES = 1u << 18,
     S_ALLOW = 1u << 10, S_DENY = 1u << 11,
 };
 
@@ -104,7 +106,9 @@ static void builtin_settings(dc_settings *s)
     dc_quota_default(&s->quota);
     s->ceiling = (dc_quota){.instructions = 10000000, .time_ms = 500, .memory_kb = 32768};
     s->quarantine = (dc_quarantine_cfg){.trips = 5, .window_s = 60, .duration_s = 300};
-    s->bounds = (dc_bounds){.log_line_bytes = 4096, .output_bytes = 1048576, .value_bytes = 8192};
+    s->bounds = (dc_bounds){.log_line_bytes = 4096, .output_bytes = 1048576, .value_bytes = 8192,
+                            .header_values = 100, .header_bytes = 65536, .log_lines = 200,
+                            .log_bytes = 65536};
 }
 
 /* ---- freeing ---- */
@@ -412,8 +416,12 @@ static dc_rc s_bounds(const pctx *c, const cJSON *v, const char *path, void *t)
     static const field f[] = {
         SETTINGS_U32("log_line_bytes", bounds.log_line_bytes, S_BD_LOG),
         SETTINGS_U32("output_bytes", bounds.output_bytes, S_BD_OUTPUT),
-        SETTINGS_U32("value_bytes", bounds.value_bytes, S_BD_VALUE)};
-    return walk(c, v, path, f, 3, t);
+        SETTINGS_U32("value_bytes", bounds.value_bytes, S_BD_VALUE),
+        SETTINGS_U32("header_values", bounds.header_values, S_BD_HVALUES),
+        SETTINGS_U32("header_bytes", bounds.header_bytes, S_BD_HBYTES),
+        SETTINGS_U32("log_lines", bounds.log_lines, S_BD_LOGLINES),
+        SETTINGS_U32("log_bytes", bounds.log_bytes, S_BD_LOGBYTES)};
+    return walk(c, v, path, f, 7, t);
 }
 
 /* ---- rules ---- */
@@ -789,6 +797,10 @@ static void apply_rule(dc_settings *s, const dc_settings *r)
     if (m & S_BD_LOG) s->bounds.log_line_bytes = r->bounds.log_line_bytes;
     if (m & S_BD_OUTPUT) s->bounds.output_bytes = r->bounds.output_bytes;
     if (m & S_BD_VALUE) s->bounds.value_bytes = r->bounds.value_bytes;
+    if (m & S_BD_HVALUES) s->bounds.header_values = r->bounds.header_values;
+    if (m & S_BD_HBYTES) s->bounds.header_bytes = r->bounds.header_bytes;
+    if (m & S_BD_LOGLINES) s->bounds.log_lines = r->bounds.log_lines;
+    if (m & S_BD_LOGBYTES) s->bounds.log_bytes = r->bounds.log_bytes;
 }
 
 /* The field in force: asked when asked, else the default; never above a set ceiling (0 is

@@ -107,6 +107,22 @@ void dc_sbx_charge(lua_State *L, uint64_t units)
     raise_abort(L, s, c->abort);
 }
 
+void dc_sbx_charge_host(lua_State *L, size_t n)
+{
+    dc_sbx *s = sbx_of(L);
+    dc_call *c = s->call;
+    if (!c)
+        return;
+    c->host_bytes = n > SIZE_MAX - c->host_bytes ? SIZE_MAX : c->host_bytes + n;
+    if (s->mem_limit && c->abort == DC_ABORT_NONE &&
+        (c->host_bytes > s->mem_limit || s->mem_used > s->mem_limit - c->host_bytes))
+        c->abort = DC_ABORT_MEMORY;
+    if (c->abort != DC_ABORT_NONE) {
+        lua_sethook(L, sbx_hook, LUA_MASKCOUNT, 1);
+        raise_abort(L, s, c->abort);
+    }
+}
+
 dc_call *dc_sbx_current(lua_State *L)
 {
     dc_sbx *s = sbx_of(L);
@@ -247,6 +263,10 @@ dc_result dc_sbx_run(dc_sbx *s, dc_call *c, char *msg, size_t msglen)
     c->exited = 0;
     c->exit_status = -1;
     c->denied = 0;
+    c->host_bytes = 0;
+    c->header_len = c->log_len = 0;
+    c->log_lines = 0;
+    c->log_dropped = 0;
     c->ctx_ref = LUA_NOREF;
     c->insn_left = s->quota.instructions ? s->quota.instructions : UINT64_MAX;
     c->deadline_ms = s->quota.time_ms ? dc_now_ms() + s->quota.time_ms : 0;

@@ -35,10 +35,19 @@ DC_HIDDEN double dc_now_ms(void);                       /* CLOCK_MONOTONIC in ms
 
 /* Bounds on what a plugin hands to the host (SPEC 5: "header values, variables, log lines and
  * output bounded by policy"); set by the policy, 0 means unlimited. */
+/* Writes src (NULL as "") into dst (cap bytes, NUL-terminated) with control bytes as \\n, \\r,
+ * \\t or \\xNN, and with quote '"' and '\\' escaped too; cut with "..." when too long. Returns
+ * the length written. For log and trace lines. */
+DC_HIDDEN size_t dc_log_escape(char *dst, size_t cap, const char *src, int quote);
+
 typedef struct dc_bounds {
     uint32_t log_line_bytes;   /* one ngx.log/print line (longer ones are cut) */
     uint32_t output_bytes;     /* ngx.say/ngx.print output of one call */
     uint32_t value_bytes;      /* one header value or variable value set by the plugin */
+    uint32_t header_values;    /* values of one header in one set */
+    uint32_t header_bytes;     /* header names and values set in one call, all together */
+    uint32_t log_lines;        /* ngx.log/print lines of one call (later ones are dropped) */
+    uint32_t log_bytes;        /* ngx.log/print bytes of one call (later lines are dropped) */
 } dc_bounds;
 
 /* ---- regex (PCRE2, JIT where available), unanchored search as ngx.re.find ---- */
