@@ -401,6 +401,7 @@ static size_t ctx_pos(lua_State *L, int idx)
 {
     if (!lua_istable(L, idx))
         return 0;
+    dc_sbx_cguard(L); /* ctx's __index may be plugin code */
     lua_getfield(L, idx, "pos");
     lua_Number p = lua_tonumber(L, -1);
     lua_pop(L, 1);
@@ -413,6 +414,7 @@ static void set_ctx_pos(lua_State *L, int idx, size_t end)
     if (!lua_istable(L, idx))
         return;
     lua_pushnumber(L, (lua_Number)end + 1);
+    dc_sbx_cguard(L); /* ctx's __newindex may be plugin code */
     lua_setfield(L, idx, "pos");
 }
 
@@ -662,7 +664,7 @@ static int re_substitute(lua_State *L, int global)
             dc_ubuf_add(L, b, subj + cp, s - cp);
             lua_pushvalue(L, 3);
             lua_insert(L, -2);
-            lua_call(L, 1, 1);
+            dc_sbx_call(L, 1, 1);
             add_func_result(L, b);
         } else {
             dc_ubuf_add(L, b, subj + cp, s - cp);
