@@ -18,10 +18,11 @@
 #define DC_HOOK_STEP 1000
 
 /* C stack a call may use below its start for nested C-to-Lua calls (gsub callbacks,
- * __tostring from print or string.format, comparators...): each nesting level costs one to a
- * few KiB, so this allows a couple of hundred levels, far more than real code needs and far
- * less than any thread stack a host gives us. */
-#define DC_CSTACK_BUDGET (256 * 1024)
+ * __tostring from print or string.format, comparators...). A level costs from a couple of
+ * hundred bytes to a few KiB, so this allows a few dozen to several hundred levels: more than
+ * real code needs, far less than any thread stack a host gives us, and shallow enough that
+ * unwinding it (LuaJIT's unwinder is quadratic in the depth) stays in the millisecond range. */
+#define DC_CSTACK_BUDGET (128 * 1024)
 /* What stays free below the limit whatever the thread's stack: the frames of the last level,
  * the error unwinder, libc. */
 #define DC_CSTACK_RESERVE (64 * 1024)
