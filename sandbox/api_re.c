@@ -96,7 +96,7 @@ static int re_callout(pcre2_callout_block *cb, void *data)
 /* __gc of a compiled pattern. Stack: [-0, +0] */
 static int re_gc(lua_State *L)
 {
-    dc_re *re = lua_touserdata(L, 1);
+    dc_re *re = luaL_checkudata(L, 1, RE_MT); /* a foreign userdata must not be freed */
     if (re) {
         pcre2_code_free(re->code);
         re->code = NULL;
@@ -107,7 +107,7 @@ static int re_gc(lua_State *L)
 /* __gc of the shared match block. Stack: [-0, +0] */
 static int shared_gc(lua_State *L)
 {
-    re_shared *sh = lua_touserdata(L, 1);
+    re_shared *sh = luaL_checkudata(L, 1, RE_SHARED);
     if (sh) {
         pcre2_match_data_free(sh->md);
         pcre2_match_context_free(sh->mctx);

@@ -193,6 +193,7 @@ static int env_setmetatable(lua_State *L)
 
 static const char prelude_src[] =
     "local guard, prep, pcall = ...\n"
+    "local error, type = error, type\n"
     "local W = {}\n"
     /* The handler runs after the failed call has unwound, as ordinary code under the count
      * hook: LuaJIT runs an xpcall handler with hooks off when the error came from the hook
@@ -203,11 +204,15 @@ static const char prelude_src[] =
     "  local _, r = pcall(h, (...))\n"
     "  return false, r\n"
     "end\n"
-    "function W.xpcall(f, h, ...) return finish(h, pcall(f, ...)) end\n"
+    "function W.xpcall(f, h, ...)\n"
+    "  if h == nil then error(\"bad argument #2 to 'xpcall' (value expected)\", 2) end\n"
+    "  return finish(h, pcall(f, ...))\n"
+    "end\n"
     "function W.guarded(fn) return function(...) guard() return fn(...) end end\n"
     "function W.format(format) return function(...) return format(prep(...)) end end\n"
-    "function W.wrap(wrap) return function(...)\n"
-    "  local co = wrap(...)\n"
+    "function W.wrap(wrap) return function(f, ...)\n"
+    "  if type(f) ~= 'function' then return wrap(f, ...) end\n" /* its own error message */
+    "  local co = wrap(f, ...)\n"
     "  return function(...) guard() return co(...) end\n"
     "end end\n"
     "return W\n";
