@@ -24,8 +24,8 @@
  * unwinding it (LuaJIT's unwinder is quadratic in the depth) stays in the millisecond range. */
 #define DC_CSTACK_BUDGET (128 * 1024)
 /* What stays free below the limit whatever the thread's stack: the frames of the last level,
- * the error unwinder, libc. */
-#define DC_CSTACK_RESERVE (64 * 1024)
+ * the error unwinder, libc, a pattern match recursing to its own depth limit. */
+#define DC_CSTACK_RESERVE (96 * 1024)
 
 struct dc_sbx {
     lua_State *L;
