@@ -107,7 +107,10 @@ static int re_gc(lua_State *L)
 /* __gc of the shared match block. Stack: [-0, +0] */
 static int shared_gc(lua_State *L)
 {
-    re_shared *sh = luaL_checkudata(L, 1, RE_SHARED);
+    /* the one valid argument is the block the registry holds (under the metatable's name) */
+    lua_getfield(L, LUA_REGISTRYINDEX, RE_SHARED);
+    re_shared *sh = lua_rawequal(L, 1, -1) ? lua_touserdata(L, 1) : NULL;
+    lua_pop(L, 1);
     if (sh) {
         pcre2_match_data_free(sh->md);
         pcre2_match_context_free(sh->mctx);
