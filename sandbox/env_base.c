@@ -167,13 +167,13 @@ static int env_setmetatable(lua_State *L)
     luaL_argcheck(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table expected");
     lua_settop(L, 2);
     if (lua_getmetatable(L, 1)) {
-        int protected = !own_metatable(L, 3);
-        if (!protected) {
+        int locked = !own_metatable(L, 3);
+        if (!locked) {
             lua_pushliteral(L, "__metatable");
             lua_rawget(L, 3);
-            protected = !lua_isnil(L, -1);
+            locked = !lua_isnil(L, -1);
         }
-        if (protected)
+        if (locked)
             return luaL_error(L, "cannot change a protected metatable");
         lua_settop(L, 2);
     }
