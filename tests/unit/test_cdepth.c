@@ -1,7 +1,8 @@
 /* test_cdepth.c - the bound on nested C-to-Lua calls (every path from a C function back into
  * plugin code ends in a Lua error past the bound, never in a crash, under pcall too, on the
  * main thread and on a thread with a small stack, and the bound does not shrink after
- * overflows), the metered xpcall handler, and tostring's opaque per-state ids.
+ * overflows), the metered xpcall handler, tostring's opaque per-state ids, and the API's
+ * metatables hidden from plugin code in every phase.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -28,7 +29,7 @@ static void record(void *ud, const dc_run_info *i)
 
 /* Runs code as one access plugin (generous time quota: the machine may be busy) for
  * `requests` requests; o holds the last one's outcome. */
-static void run_code(const char *code, int requests, outcome *o)
+static void run_phase_code(const char *phase, const char *code, int requests, outcome *o)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(cJSON_AddObjectToObject(root, "general"), "status", "enabled");
@@ -36,7 +37,7 @@ static void run_code(const char *code, int requests, outcome *o)
     cJSON_AddStringToObject(dom, "name", "*");
     cJSON *p = cJSON_CreateObject();
     cJSON_AddStringToObject(p, "name", "p");
-    cJSON_AddStringToObject(p, "phase", "access");
+    cJSON_AddStringToObject(p, "phase", phase);
     cJSON_AddStringToObject(p, "code", code);
     cJSON *q = cJSON_AddObjectToObject(p, "quota");
     cJSON_AddNumberToObject(q, "time_ms", 500);
@@ -60,6 +61,11 @@ static void run_code(const char *code, int requests, outcome *o)
         dc_sim_free(s);
     }
     dc_engine_free(e);
+}
+
+static void run_code(const char *code, int requests, outcome *o)
+{
+    run_phase_code("access", code, requests, o);
 }
 
 /* Each snippet defines `go`, a function whose call recurses through C functions. */
@@ -269,6 +275,50 @@ START_TEST(format_p_refused)
 }
 END_TEST
 
+/* ---- metatables ---- */
+
+/* In every phase, no value the API hands out shows a metatable, and none can be replaced;
+ * the plugin's own metatables stay visible. */
+START_TEST(meta_hidden_every_phase)
+{
+    static const char *const phases[] = {"rewrite", "access", "content", "header_filter",
+                                         "body_filter", "log"};
+    static const char code[] =
+        "local seen, bad = 0, {}\n"
+        "local function check(name, get)\n"
+        "  local ok, v = pcall(get)\n"
+        "  if not ok or v == nil then return end\n"
+        "  seen = seen + 1\n"
+        "  if type(getmetatable(v)) == 'table' then bad[#bad + 1] = name end\n"
+        "  if type(v) == 'table' and getmetatable(v) ~= nil and pcall(setmetatable, v, {}) then\n"
+        "    bad[#bad + 1] = name .. '(replaced)' end\n"
+        "end\n"
+        "check('ngx', function() return ngx end)\n"
+        "for _, k in ipairs({'var', 'header', 'arg', 'ctx', 'req', 're', 'location'}) do\n"
+        "  check('ngx.' .. k, function() return ngx[k] end) end\n"
+        "check('headers', function() return ngx.req.get_headers() end)\n"
+        "check('uri_args', function() return ngx.req.get_uri_args() end)\n"
+        "check('gmatch', function() return ngx.re.gmatch('a', 'a') end)\n"
+        "check('match', function() return ngx.re.match('a', '(a)') end)\n"
+        "check('json', function() return json end)\n"
+        "check('json.null', function() return json.null end)\n"
+        "check('decoded', function() return json.decode('{\"a\":[1]}') end)\n"
+        "for _, k in ipairs({'string', 'table', 'math', 'os', 'coroutine', 'bit', '_G'}) do\n"
+        "  check(k, function() return _G[k] end) end\n"
+        "check('a string', function() return '' end)\n"
+        "local mine = {}\n"
+        "assert(getmetatable(setmetatable({}, mine)) == mine, 'own metatable hidden')\n"
+        "ngx.log(ngx.ERR, 'seen=', seen, ' bad=', table.concat(bad, ','))\n"
+        "if #bad > 0 then error('exposed: ' .. table.concat(bad, ','), 0) end\n"
+        "if seen < 15 then error('only ' .. seen .. ' values checked', 0) end\n";
+    for (size_t i = 0; i < sizeof phases / sizeof phases[0]; i++) {
+        outcome o;
+        run_phase_code(phases[i], code, 1, &o);
+        ck_assert_msg(strcmp(o.result, "ok") == 0, "%s: %s (%s)", phases[i], o.result, o.msg);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cdepth");
@@ -282,6 +332,7 @@ int main(void)
     tcase_add_test(tc, xpcall_semantics);
     tcase_add_test(tc, tostring_ids);
     tcase_add_test(tc, format_p_refused);
+    tcase_add_test(tc, meta_hidden_every_phase);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
