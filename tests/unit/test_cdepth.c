@@ -107,6 +107,9 @@ static const char *const paths[] = {
     /* ngx.re.match's ctx.pos read through __index */
     "local ctx = {} local function go() return ngx.re.match('a', 'a', '', ctx) end\n"
     "setmetatable(ctx, {__index = function() go() return 1 end})",
+    /* ngx.re.find's ctx.pos write through __newindex */
+    "local ctx = {} local function go() return ngx.re.find('a', 'a', '', ctx) end\n"
+    "setmetatable(ctx, {__newindex = function() go() end})",
 };
 #define NPATHS ((int)(sizeof paths / sizeof paths[0]))
 
