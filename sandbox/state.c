@@ -131,7 +131,7 @@ dc_call *dc_sbx_current(lua_State *L)
 
 /* The lowest address of the calling thread's stack, or NULL when unknown; found once per
  * thread (for the main thread glibc reads /proc, which is too slow for every call). */
-static _Thread_local const char *tls_stack_low;
+static _Thread_local const char *tls_stack_low, *tls_stack_high;
 static _Thread_local int tls_stack_known;
 
 static const char *thread_stack_low(void)
@@ -142,8 +142,10 @@ static const char *thread_stack_low(void)
         if (pthread_getattr_np(pthread_self(), &a) == 0) {
             void *addr;
             size_t size;
-            if (pthread_attr_getstack(&a, &addr, &size) == 0)
+            if (pthread_attr_getstack(&a, &addr, &size) == 0) {
                 tls_stack_low = addr;
+                tls_stack_high = tls_stack_low + size;
+            }
             pthread_attr_destroy(&a);
         }
     }
@@ -156,6 +158,8 @@ static const char *cstack_limit_below(const char *base, size_t budget)
 {
     const char *low = thread_stack_low();
     const char *limit = (uintptr_t)base > budget ? base - budget : NULL;
+    if (low && (base <= low || base > tls_stack_high))
+        low = NULL; /* running on a stack of the host's own (a fiber): the budget alone */
     if (low) {
         if ((size_t)(base - low) <= DC_CSTACK_RESERVE)
             return base; /* no room at all: every nested call fails */

@@ -5,4 +5,4 @@ for i = 1, 200 do
   setmetatable({}, {__gc = function() ngx.header["X-Escaped"] = "1" while true do end end})
 end
 local keep = {}
-for i = 1, 20000 do keep[i % 100] = {i} end
+for i = 1, 4000 do keep[i % 100] = {i} end
