@@ -157,6 +157,7 @@ static void add_args(lua_State *L, line *l, int from, int top, int first_arg, co
             }
             goto bad;
         case LUA_TTABLE:
+            dc_sbx_cguard(L); /* __tostring is plugin code */
             if (!luaL_callmeta(L, i, "__tostring"))
                 luaL_error(L, "bad argument #%d to '%s' (string expected, got table)",
                            i - from + first_arg, fn);

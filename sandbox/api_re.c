@@ -105,7 +105,7 @@ static int re_callout(pcre2_callout_block *cb, void *data)
 /* __gc of a compiled pattern. Stack: [-0, +0] */
 static int re_gc(lua_State *L)
 {
-    dc_re *re = lua_touserdata(L, 1);
+    dc_re *re = luaL_checkudata(L, 1, RE_MT); /* a foreign userdata must not be freed */
     if (re) {
         pcre2_code_free(re->code);
         re->code = NULL;
@@ -116,7 +116,10 @@ static int re_gc(lua_State *L)
 /* __gc of the shared match block. Stack: [-0, +0] */
 static int shared_gc(lua_State *L)
 {
-    re_shared *sh = lua_touserdata(L, 1);
+    /* the one valid argument is the block the registry holds (under the metatable's name) */
+    lua_getfield(L, LUA_REGISTRYINDEX, RE_SHARED);
+    re_shared *sh = lua_rawequal(L, 1, -1) ? lua_touserdata(L, 1) : NULL;
+    lua_pop(L, 1);
     if (sh) {
         pcre2_match_data_free(sh->md);
         pcre2_match_context_free(sh->mctx);
@@ -768,7 +771,7 @@ static int re_substitute(lua_State *L, int global)
             dc_ubuf_add(L, b, subj + cp, s - cp);
             lua_pushvalue(L, 3);
             lua_insert(L, -2);
-            lua_call(L, 1, 1);
+            dc_sbx_call(L, 1, 1);
             add_func_result(L, b);
         } else {
             dc_ubuf_add(L, b, subj + cp, s - cp);

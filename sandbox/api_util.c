@@ -13,7 +13,7 @@
 /* __gc of a buffer: gives its memory back through the state's allocator. Stack: [-0, +0] */
 static int ubuf_gc(lua_State *L)
 {
-    dc_ubuf *b = lua_touserdata(L, 1);
+    dc_ubuf *b = luaL_checkudata(L, 1, UBUF_MT); /* never another userdata's pointers */
     if (b && b->p) {
         b->f(b->ud, b->p, b->cap, 0);
         b->p = NULL;

@@ -44,12 +44,14 @@ static int build_lib(lua_State *L, const char *name)
 {
     if (strcmp(name, "table") == 0) {
         open_lib(L, luaopen_table, "table");
+        dc_env_guard_lib(L, -1, name);
     } else if (strcmp(name, "math") == 0) {
         open_lib(L, luaopen_math, "math");
     } else if (strcmp(name, "bit") == 0) {
         open_lib(L, luaopen_bit, "bit");
     } else if (strcmp(name, "coroutine") == 0) {
         lua_getfield(L, LUA_GLOBALSINDEX, "coroutine"); /* opened with the base library */
+        dc_env_guard_lib(L, -1, name);
     } else if (strcmp(name, "os") == 0) {
         static const char *const keep[] = {"time", "clock", "date", NULL};
         open_lib(L, luaopen_os, "os");
@@ -59,6 +61,7 @@ static int build_lib(lua_State *L, const char *name)
             lua_setfield(L, -2, keep[i]);
         }
         lua_remove(L, -2);
+        dc_env_guard_lib(L, -1, name);
     } else if (strcmp(name, "json") == 0) {
         dc_api_open_json(L);
     } else if (strcmp(name, "ngx") == 0) {
@@ -76,6 +79,7 @@ static int build_lib(lua_State *L, const char *name)
  * other missing global is nil. */
 static int env_index(lua_State *L)
 {
+    luaL_checktype(L, 1, LUA_TTABLE);
     if (lua_type(L, 2) != LUA_TSTRING || !build_lib(L, lua_tostring(L, 2)))
         return 0;
     lua_pushvalue(L, 2);
@@ -97,6 +101,7 @@ void dc_env_push(lua_State *L, const struct dc_api_filter *api)
         lua_getfield(L, g, base_names[i]);
         lua_setfield(L, env, base_names[i]);
     }
+    dc_env_base_open(L, env);
     lua_pushcfunction(L, dc_api_print);
     lua_setfield(L, env, "print");
     lua_pushcfunction(L, env_collectgarbage);
@@ -107,6 +112,7 @@ void dc_env_push(lua_State *L, const struct dc_api_filter *api)
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
     dc_api_open_strpat(L);
+    dc_env_guard_lib(L, -1, "string");
     lua_setfield(L, env, "string");
 
     dc_env_deny(L, env, "");

@@ -82,6 +82,17 @@ DC_HIDDEN void dc_sbx_charge(lua_State *L, uint64_t units);
  * output) against the memory quota, together with the state's own memory: past the quota the
  * call trips exactly as an allocation failure would (does not return then). */
 DC_HIDDEN void dc_sbx_charge_host(lua_State *L, size_t n);
+/* Every path from C back into plugin code (a callback, a metamethod reached through
+ * lua_gettable/lua_getfield/lua_settable on a plugin's table, __tostring...) goes through
+ * one of these: past a bound on the C stack used by nested calls since the call began, they
+ * raise a Lua error ("C stack overflow") instead of letting the recursion overflow the
+ * thread's stack. dc_sbx_cguard only checks (use it before lua_gettable and the like);
+ * dc_sbx_call checks, then lua_call. */
+DC_HIDDEN void dc_sbx_cguard(lua_State *L);
+DC_HIDDEN void dc_sbx_call(lua_State *L, int nargs, int nresults);
+/* luaL_error located at the nearest caller with line information (the plugin's line, not
+ * that of a wrapper of the environment's). Does not return. */
+DC_HIDDEN int dc_sbx_error(lua_State *L, const char *fmt, ...);
 /* Raises "API disabled in the context of PHASE" unless phase is in mask (bits 1u << dc_phase). */
 DC_HIDDEN void dc_sbx_check_phase(lua_State *L, const char *api, unsigned mask);
 
