@@ -71,7 +71,6 @@ static void line_start(lua_State *L, line *l, const dc_call *call)
     l->cap = LOG_MAX;
     if (call->bounds && call->bounds->log_line_bytes && call->bounds->log_line_bytes < LOG_MAX)
         l->cap = call->bounds->log_line_bytes < 64 ? 64 : call->bounds->log_line_bytes;
-    dc_ubuf_prep(L, l->b, l->cap);
     const char *name = call->plugin ? call->plugin : "?";
     dc_ubuf_add(L, l->b, "[dynacode] plugin \"", 19);
     line_add_esc(L, l, name, strlen(name), 1);

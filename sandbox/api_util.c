@@ -44,7 +44,7 @@ char *dc_ubuf_prep(lua_State *L, dc_ubuf *b, size_t n)
     size_t cap = b->cap ? b->cap : 128;
     while (cap - b->len < n)
         cap *= 2;
-    char *p = b->f(b->ud, b->p, b->cap, cap);
+    char *p = dc_sbx_grow(L, b->p, b->cap, cap);
     if (!p)
         luaL_error(L, "not enough memory");
     b->p = p;

@@ -93,6 +93,11 @@ DC_HIDDEN void dc_sbx_call(lua_State *L, int nargs, int nresults);
 /* luaL_error located at the nearest caller with line information (the plugin's line, not
  * that of a wrapper of the environment's). Does not return. */
 DC_HIDDEN int dc_sbx_error(lua_State *L, const char *fmt, ...);
+/* Grows (or allocates, ptr NULL) a block of the state's memory that the collector does not
+ * see (buffers held by userdata): as the state's allocator, but when the quota refuses it, a
+ * full collection runs first and the allocation is tried again. NULL when it still does not
+ * fit (the call then trips on its memory quota). */
+DC_HIDDEN void *dc_sbx_grow(lua_State *L, void *ptr, size_t osize, size_t nsize);
 /* Raises "API disabled in the context of PHASE" unless phase is in mask (bits 1u << dc_phase). */
 DC_HIDDEN void dc_sbx_check_phase(lua_State *L, const char *api, unsigned mask);
 

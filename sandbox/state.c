@@ -129,12 +129,33 @@ void dc_sbx_charge_host(lua_State *L, size_t n)
         return;
     c->host_bytes = n > SIZE_MAX - c->host_bytes ? SIZE_MAX : c->host_bytes + n;
     if (s->mem_limit && c->abort == DC_ABORT_NONE &&
-        (c->host_bytes > s->mem_limit || s->mem_used > s->mem_limit - c->host_bytes))
-        c->abort = DC_ABORT_MEMORY;
+        (c->host_bytes > s->mem_limit || s->mem_used > s->mem_limit - c->host_bytes)) {
+        /* The state's count includes garbage not yet collected: only what survives a full
+         * collection is held against the plugin. */
+        if (c->host_bytes <= s->mem_limit)
+            lua_gc(L, LUA_GCCOLLECT, 0);
+        if (c->host_bytes > s->mem_limit || s->mem_used > s->mem_limit - c->host_bytes)
+            c->abort = DC_ABORT_MEMORY;
+    }
     if (c->abort != DC_ABORT_NONE) {
         lua_sethook(L, sbx_hook, LUA_MASKCOUNT, 1);
         raise_abort(L, s, c->abort);
     }
+}
+
+void *dc_sbx_grow(lua_State *L, void *ptr, size_t osize, size_t nsize)
+{
+    dc_sbx *s = sbx_of(L);
+    dc_abort before = s->call ? s->call->abort : DC_ABORT_NONE;
+    void *p = sbx_alloc(s, ptr, osize, nsize);
+    if (p || before != DC_ABORT_NONE || !s->mem_limit)
+        return p;
+    /* Buffers allocated here are invisible to the collector's pacing, so garbage may fill the
+     * quota first: collect once, then hold only what survives against the plugin. */
+    if (s->call)
+        s->call->abort = DC_ABORT_NONE;
+    lua_gc(L, LUA_GCCOLLECT, 0);
+    return sbx_alloc(s, ptr, osize, nsize);
 }
 
 dc_call *dc_sbx_current(lua_State *L)
