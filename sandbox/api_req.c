@@ -84,6 +84,7 @@ static int req_get_headers(lua_State *L)
  * Stack: [-0, +1] */
 static int req_headers_index(lua_State *L)
 {
+    luaL_checktype(L, 1, LUA_TTABLE); /* raw reads of anything else would read memory */
     size_t len;
     const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &len) : NULL;
     if (!k) {
