@@ -44,8 +44,8 @@ static void open_lib(lua_State *L, lua_CFunction open, const char *name)
  * and charges the shift, then calls LuaJIT's (upvalue 1). */
 static int env_table_insert(lua_State *L)
 {
+    luaL_checktype(L, 1, LUA_TTABLE);
     if (lua_gettop(L) == 3) {
-        luaL_checktype(L, 1, LUA_TTABLE);
         lua_Number pos = luaL_checknumber(L, 2), n = (lua_Number)lua_objlen(L, 1);
         if (!(pos >= 1 && pos < 2147483648.0))
             return luaL_argerror(L, 2, "position out of bounds");
@@ -62,9 +62,6 @@ static int build_lib(lua_State *L, const char *name)
 {
     if (strcmp(name, "table") == 0) {
         open_lib(L, luaopen_table, "table");
-        lua_getfield(L, -1, "insert");
-        lua_pushcclosure(L, env_table_insert, 1);
-        lua_setfield(L, -2, "insert");
     } else if (strcmp(name, "math") == 0) {
         open_lib(L, luaopen_math, "math");
     } else if (strcmp(name, "bit") == 0) {
@@ -87,6 +84,11 @@ static int build_lib(lua_State *L, const char *name)
         return 1;
     } else {
         return 0;
+    }
+    if (strcmp(name, "table") == 0) {
+        lua_getfield(L, -1, "insert");
+        lua_pushcclosure(L, env_table_insert, 1);
+        lua_setfield(L, -2, "insert");
     }
     dc_env_deny(L, -1, name);
     dc_env_readonly(L, name, NULL);
