@@ -14,6 +14,7 @@ local phase, start, limit, budget_ms, want_names = W.job()
 if limit == 0 then
     return
 end
+assert(phase == ngx.get_phase(), "the walk runs in another phase than its job's")
 local ENV = _G
 
 -- ---- the hostile values (built once per state: the walk keeps them between calls) ----
@@ -213,7 +214,6 @@ if not found then
     end
     -- Calls f plausibly and walks what comes back.
     local function probe_call(path, f, args, depth)
-        -- W.log("probe " .. path)
         local r = {pcall(f, unpack(args, 1, args.n or #args))}
         if r[1] then
             for i = 2, #r do visit(path .. "()#" .. (i - 1), r[i], depth + 1) end
@@ -385,7 +385,7 @@ end
 local args = {}
 -- Builds the arguments of call number a of entry e; returns their count.
 local function build(e, a)
-    if a == 0 then return 0 end
+    if a == 0 then return 0, false, 0, "" end
     a = a - 1
     local tpl, spec
     if a < NV then
@@ -398,7 +398,7 @@ local function build(e, a)
     local n = max(base.n or #base, pos)
     for i = 1, n do args[i] = base[i] end
     args[pos] = value(spec, e[2])
-    return n, spec.huge
+    return n, spec.huge, pos, spec[1]
 end
 
 local QUOTA_HALF = W.left() / 2
@@ -414,8 +414,8 @@ local function batch()
     while i <= #found and k < stop do
         local e = found[i]
         local a = k - e.first
-        local n, huge = build(e, a)
-        W.at(k, i, a)
+        local n, huge, pos, vname = build(e, a)
+        W.at(k, i, a, n, pos, vname)
         local ok, msg = pcall(e[2], unpack(args, 1, n))
         stats.calls = stats.calls + 1
         W.res(ok, not ok and type(msg) == "string" and find(msg, "denied by policy", 1, true))

@@ -4,6 +4,9 @@
  * the real engine and the simulated request. Every call must end in a Lua error or a return;
  * a crash fails the test (Check runs it in a child). Quota trips and calls that end the request
  * (ngx.exit, ngx.redirect) are recorded, and the walk resumes after them.
+ * By hand: WALK_PHASE=access walks one phase, WALK_NAMES=1 lists the functions, WALK_TRACE=1
+ * prints each call before it is made (the last line names a crashing one), WALK_SLOW=MS prints
+ * the calls slower than MS and each request of the walk.
  */
 #include <math.h>
 #include <stdio.h>
@@ -45,6 +48,7 @@ static struct {
     int at_seen, at_fn;
     double at_k, at_a;
     uint64_t at_left; /* instructions left to the call when it began */
+    char at_desc[96]; /* its arguments */
     /* the batch's report */
     int done, nfuncs;
     double next, total, calls;
@@ -110,22 +114,33 @@ static int w_at(lua_State *L)
 {
     static double last;
     static int last_fn;
-    static double last_a;
+    static char last_desc[96];
+    static const char *slow, *trace;
+    static int env_read;
+    if (!env_read) {
+        slow = getenv("WALK_SLOW");
+        trace = getenv("WALK_TRACE");
+        env_read = 1;
+    }
     double now = dc_now_ms();
-    if (getenv("WALK_SLOW") && W.at_seen && now - last > atof(getenv("WALK_SLOW")))
-        fprintf(stderr, "walk: slow %.0f ms: %s #%.0f\n", now - last, fn_name(last_fn), last_a);
+    if (slow && W.at_seen && now - last > atof(slow))
+        fprintf(stderr, "walk: slow %.0f ms: %s (%s)\n", now - last, fn_name(last_fn), last_desc);
     W.at_seen = 1;
     W.at_k = luaL_checknumber(L, 1);
     W.at_fn = (int)luaL_checknumber(L, 2);
     W.at_a = luaL_checknumber(L, 3);
     W.at_left = dc_sbx_current(L)->insn_left;
+    int nargs = (int)luaL_checknumber(L, 4), pos = (int)luaL_checknumber(L, 5);
+    if (nargs == 0)
+        snprintf(W.at_desc, sizeof W.at_desc, "no arguments");
+    else
+        snprintf(W.at_desc, sizeof W.at_desc, "%d args, #%d %s", nargs, pos,
+                 luaL_checkstring(L, 6));
     last = now;
     last_fn = W.at_fn;
-    last_a = W.at_a;
-    if (getenv("WALK_TRACE")) {
-        fprintf(stderr, "walk: call %.0f: %s #%.0f\n", W.at_k,
-                W.at_fn >= 1 && W.at_fn <= W.nfns ? W.fns[W.at_fn - 1].path : "?", W.at_a);
-    }
+    memcpy(last_desc, W.at_desc, sizeof last_desc);
+    if (trace)
+        fprintf(stderr, "walk: call %.0f: %s (%s)\n", W.at_k, fn_name(W.at_fn), W.at_desc);
     return 0;
 }
 
@@ -186,11 +201,11 @@ typedef struct tally {
     char text[4096];
 } tally;
 
-static void tally_add(tally *t, const char *what, const char *name, double a)
+static void tally_add(tally *t, const char *what, const char *name, const char *args)
 {
     size_t n = strlen(t->text);
     if (n < sizeof t->text - 1)
-        snprintf(t->text + n, sizeof t->text - n, "%s%s %s#%.0f", n ? ", " : "", what, name, a);
+        snprintf(t->text + n, sizeof t->text - n, "%s%s %s(%s)", n ? ", " : "", what, name, args);
 }
 
 static const dc_phase phases[] = {DC_PHASE_REWRITE, DC_PHASE_ACCESS, DC_PHASE_CONTENT,
@@ -256,8 +271,8 @@ START_TEST(walk_phase)
         dc_sim_free(s);
         requests++;
         if (getenv("WALK_SLOW"))
-            fprintf(stderr, "walk: request %d from %.0f: %s%s, at %.0f (%s #%.0f), next %.0f\n", requests,
-                    start, dc_result_name(W.result), W.done ? " done" : "", W.at_k, fn_name(W.at_fn), W.at_a, W.next);
+            fprintf(stderr, "walk: request %d from %.0f: %s%s, at %.0f (%s: %s), next %.0f\n", requests,
+                    start, dc_result_name(W.result), W.done ? " done" : "", W.at_k, fn_name(W.at_fn), W.at_desc, W.next);
         ck_assert_msg(W.runs >= 1 && W.job_taken, "request %d: the walk did not run", requests);
         int tripped_now = W.result >= DC_RESULT_QUOTA_INSTRUCTIONS &&
                           W.result <= DC_RESULT_QUOTA_MEMORY;
@@ -285,17 +300,17 @@ START_TEST(walk_phase)
             calls += W.at_k - start + 1;
             if (tripped_now) {
                 trips++;
-                tally_add(&tripped, dc_result_name(W.result), fn_name(W.at_fn), W.at_a);
+                tally_add(&tripped, dc_result_name(W.result), fn_name(W.at_fn), W.at_desc);
             } else {
                 exits++;
-                tally_add(&ended, "ended by", fn_name(W.at_fn), W.at_a);
+                tally_add(&ended, "", fn_name(W.at_fn), W.at_desc);
             }
             solo = 0;
             start = W.at_k + 1;
         } else {
-            ck_abort_msg("batch at %.0f: %s (%s), last call %s #%.0f", start,
+            ck_abort_msg("batch at %.0f: %s (%s), last call %s (%s)", start,
                          dc_result_name(W.result), W.msg, W.at_seen ? fn_name(W.at_fn) : "none",
-                         W.at_a);
+                         W.at_desc);
         }
     }
     if (getenv("WALK_NAMES"))
