@@ -29,10 +29,21 @@
 #define QUOTA_INSNS "5000000"
 
 /* Quotas generous enough that a batch of calls ends by its own budget; no quarantine. */
-static const char policy_json[] =
-    "{\"quota\":{\"instructions\":" QUOTA_INSNS ",\"time_ms\":30000,\"memory_kb\":262144},"
-    "\"ceiling\":{\"instructions\":0,\"time_ms\":0,\"memory_kb\":0},"
-    "\"quarantine\":{\"trips\":0,\"window_s\":60,\"duration_s\":1}}";
+#define POLICY_BASE                                                                          \
+    "\"quota\":{\"instructions\":" QUOTA_INSNS ",\"time_ms\":30000,\"memory_kb\":262144},"  \
+    "\"ceiling\":{\"instructions\":0,\"time_ms\":0,\"memory_kb\":0},"                        \
+    "\"quarantine\":{\"trips\":0,\"window_s\":60,\"duration_s\":1}"
+static const char policy_json[] = "{" POLICY_BASE "}";
+/* The last walk: the access phase again under a policy that denies whole areas and single
+ * names, whose replacements are walked like the rest. */
+static const char policy_deny_json[] =
+    "{" POLICY_BASE ",\"api\":{\"allow\":[\"ngx.*\",\"json.*\",\"string.*\",\"table.*\","
+    "\"math.*\",\"bit.*\",\"coroutine.*\",\"os.time\",\"os.clock\",\"os.date\",\"print\","
+    "\"assert\",\"error\",\"ipairs\",\"next\",\"pairs\",\"pcall\",\"xpcall\",\"select\","
+    "\"tonumber\",\"tostring\",\"type\",\"unpack\",\"rawequal\",\"rawget\",\"rawset\","
+    "\"setmetatable\",\"getmetatable\",\"collectgarbage\"],"
+    "\"deny\":[\"ngx.re.*\",\"ngx.say\",\"ngx.exit\",\"ngx.header\",\"string.rep\","
+    "\"json.*\",\"bit.bor\",\"coroutine.wrap\"]}}";
 
 typedef struct walk_fn {
     char *path;
@@ -213,7 +224,8 @@ static const dc_phase phases[] = {DC_PHASE_REWRITE, DC_PHASE_ACCESS, DC_PHASE_CO
 
 START_TEST(walk_phase)
 {
-    dc_phase phase = phases[_i];
+    int deny = _i == (int)(sizeof phases / sizeof phases[0]);
+    dc_phase phase = deny ? DC_PHASE_ACCESS : phases[_i];
     const char *only = getenv("WALK_PHASE"); /* by hand: walk one phase */
     if (only && strcmp(only, dc_phase_name(phase)) != 0)
         return;
@@ -237,7 +249,8 @@ START_TEST(walk_phase)
 
     dc_policy *pol = NULL;
     char err[256] = "";
-    ck_assert_msg(dc_policy_load(policy_json, strlen(policy_json), "walk", &pol, err,
+    const char *pj = deny ? policy_deny_json : policy_json;
+    ck_assert_msg(dc_policy_load(pj, strlen(pj), "walk", &pol, err,
                                  sizeof err) == DC_OK, "policy: %s", err);
     dc_engine_config cfg;
     dc_engine_config_default(&cfg);
@@ -316,15 +329,19 @@ START_TEST(walk_phase)
     if (getenv("WALK_NAMES"))
         for (int i = 0; i < W.nfns; i++)
             printf("  %s (%.0f calls)\n", W.fns[i].path, W.fns[i].count);
-    printf("walk %s: %d functions, %.0f calls (%.0f returned, %.0f errors, %.0f denied), "
+    printf("walk %s%s: %d functions, %.0f calls (%.0f returned, %.0f errors, %.0f denied), "
            "%d requests, %d quota trips, %d ended the call\n",
-           dc_phase_name(phase), nfuncs, calls, W.ok, W.err, W.denied, requests, trips, exits);
+           dc_phase_name(phase), deny ? " (denying policy)" : "", nfuncs, calls, W.ok, W.err, W.denied, requests, trips, exits);
     if (trips)
         printf("  trips: %s\n", tripped.text);
     if (exits)
         printf("  ended: %s\n", ended.text);
     fflush(stdout);
     ck_assert_int_ge(nfuncs, WALK_MIN_FUNCTIONS);
+    if (deny) /* every denied name raised its error in its calls, and nothing else did */
+        ck_assert_msg(W.denied > 0 && W.denied <= W.err, "%.0f denied calls", W.denied);
+    else
+        ck_assert_msg(W.denied == 0, "%.0f calls denied by a policy that allows all", W.denied);
     ck_assert_int_eq(W.nfns, nfuncs);
     ck_assert_msg(calls == total, "%.0f calls made of %.0f", calls, total);
     ck_assert_msg(W.ok + W.err + trips + exits == calls, "%.0f outcomes for %.0f calls",
@@ -345,7 +362,7 @@ int main(void)
     Suite *s = suite_create("walk");
     TCase *tc = tcase_create("walk");
     tcase_set_timeout(tc, 240);
-    tcase_add_loop_test(tc, walk_phase, 0, (int)(sizeof phases / sizeof phases[0]));
+    tcase_add_loop_test(tc, walk_phase, 0, (int)(sizeof phases / sizeof phases[0]) + 1);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
