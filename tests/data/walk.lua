@@ -359,8 +359,10 @@ local function templates(e)
     e.tpl = tpl
     return tpl
 end
+-- Two more lists: many arguments (as many as a call can take), plain, then mixed.
+local MANY = 7000
 local function ncalls(e)
-    return 1 + NV + (#templates(e) - 1) * NV2
+    return 1 + NV + (#templates(e) - 1) * NV2 + 2
 end
 local total = 0
 for i = 1, #found do
@@ -392,6 +394,15 @@ local args = {}
 -- Builds the arguments of call number a of entry e; returns their count.
 local function build(e, a)
     if a == 0 then return 0, false, 0, "" end
+    local nc = ncalls(e)
+    if a >= nc - 2 then
+        local mixed = a == nc - 1
+        for i = 1, MANY do
+            local r = i % 4
+            args[i] = not mixed and "x" or r == 0 and i or r == 1 and {} or r == 2 and "\r\n" or nil
+        end
+        return MANY, false, 1, mixed and "and more: many mixed arguments" or "and more: many strings"
+    end
     a = a - 1
     local tpl, spec
     if a < NV then
