@@ -99,7 +99,8 @@ if not S then
         {"1e308", 1e308}, {"NaN", 0 / 0}, {"inf", math.huge}, {"-inf", -math.huge},
         {"0.5", 0.5}, {"-0.5", -0.5}, {"1e-300", 1e-300},
         {"empty string", ""}, {"1 MB string", MB}, {"string with NUL", "a\0b\0"},
-        {"CR/LF", "a\r\nX-Injected: 1\r\n\r\nbody"}, {"invalid UTF-8", "\255\254\192\128\237\160\128\244\144"},
+        {"CR/LF", "a\r\nX-Injected: 1\r\n\r\nbody"},
+        {"invalid UTF-8", "\255\254\192\128\237\160\128\244\144"},
         {"pattern", "(%f[%w]*(()[%b%]$1%"}, {"format", "%d%s%q%c%99999999d%-1s%n%"},
         {"path", "/../..//%2e%2e/%00"}, {"number string", "12345678901234567890"},
         {"empty table", make = function() return {} end},
@@ -401,7 +402,7 @@ local function build(e, a)
             local r = i % 4
             args[i] = not mixed and "x" or r == 0 and i or r == 1 and {} or r == 2 and "\r\n" or nil
         end
-        return MANY, false, 1, mixed and "and more: many mixed arguments" or "and more: many strings"
+        return MANY, false, 1, mixed and "and more: mixed values" or "and more: strings"
     end
     a = a - 1
     local tpl, spec

@@ -8,7 +8,6 @@
  * prints each call before it is made (the last line names a crashing one), WALK_SLOW=MS prints
  * the calls slower than MS and each request of the walk.
  */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +56,7 @@ static struct {
     int job_taken, want_names;
     /* progress: the call about to be made */
     int at_seen, at_fn;
-    double at_k, at_a;
+    double at_k;
     uint64_t at_left; /* instructions left to the call when it began */
     char at_desc[96]; /* its arguments */
     /* the batch's report */
@@ -70,7 +69,6 @@ static struct {
     /* the plugin call's outcome (first call of the request) */
     int runs;
     dc_result result;
-    int exit_status;
     char msg[1200];
 } W;
 
@@ -139,7 +137,6 @@ static int w_at(lua_State *L)
     W.at_seen = 1;
     W.at_k = luaL_checknumber(L, 1);
     W.at_fn = (int)luaL_checknumber(L, 2);
-    W.at_a = luaL_checknumber(L, 3);
     W.at_left = dc_sbx_current(L)->insn_left;
     int nargs = (int)luaL_checknumber(L, 4), pos = (int)luaL_checknumber(L, 5);
     if (nargs == 0)
@@ -187,7 +184,8 @@ static int w_log(lua_State *L)
 static void add_walk(lua_State *L, int env)
 {
     static const luaL_Reg fns[] = {{"job", w_job}, {"names", w_names}, {"fn", w_fn},
-                                   {"at", w_at}, {"done", w_done}, {"log", w_log}, {"left", w_left}, {"res", w_res}, {NULL, NULL}};
+                                   {"at", w_at}, {"done", w_done}, {"log", w_log},
+                                   {"left", w_left}, {"res", w_res}, {NULL, NULL}};
     lua_createtable(L, 0, 5);
     for (const luaL_Reg *r = fns; r->name; r++) {
         lua_pushcfunction(L, r->func);
@@ -202,12 +200,10 @@ static void on_run(void *ud, const dc_run_info *i)
     if (W.runs++ > 0)
         return;
     W.result = i->result;
-    W.exit_status = i->exit_status;
     snprintf(W.msg, sizeof W.msg, "%s", i->message ? i->message : "");
 }
 
-
-/* A short list of names with counts, for the report. */
+/* The calls that tripped or ended the plugin, for the report. */
 typedef struct tally {
     char text[4096];
 } tally;
@@ -250,8 +246,8 @@ START_TEST(walk_phase)
     dc_policy *pol = NULL;
     char err[256] = "";
     const char *pj = deny ? policy_deny_json : policy_json;
-    ck_assert_msg(dc_policy_load(pj, strlen(pj), "walk", &pol, err,
-                                 sizeof err) == DC_OK, "policy: %s", err);
+    ck_assert_msg(dc_policy_load(pj, strlen(pj), "walk", &pol, err, sizeof err) == DC_OK,
+                  "policy: %s", err);
     dc_engine_config cfg;
     dc_engine_config_default(&cfg);
     cfg.host = dc_sim_host();
@@ -284,8 +280,9 @@ START_TEST(walk_phase)
         dc_sim_free(s);
         requests++;
         if (getenv("WALK_SLOW"))
-            fprintf(stderr, "walk: request %d from %.0f: %s%s, at %.0f (%s: %s), next %.0f\n", requests,
-                    start, dc_result_name(W.result), W.done ? " done" : "", W.at_k, fn_name(W.at_fn), W.at_desc, W.next);
+            fprintf(stderr, "walk: request %d from %.0f: %s%s, at %.0f (%s: %s), next %.0f\n",
+                    requests, start, dc_result_name(W.result), W.done ? " done" : "", W.at_k,
+                    fn_name(W.at_fn), W.at_desc, W.next);
         ck_assert_msg(W.runs >= 1 && W.job_taken, "request %d: the walk did not run", requests);
         int tripped_now = W.result >= DC_RESULT_QUOTA_INSTRUCTIONS &&
                           W.result <= DC_RESULT_QUOTA_MEMORY;
@@ -331,7 +328,8 @@ START_TEST(walk_phase)
             printf("  %s (%.0f calls)\n", W.fns[i].path, W.fns[i].count);
     printf("walk %s%s: %d functions, %.0f calls (%.0f returned, %.0f errors, %.0f denied), "
            "%d requests, %d quota trips, %d ended the call\n",
-           dc_phase_name(phase), deny ? " (denying policy)" : "", nfuncs, calls, W.ok, W.err, W.denied, requests, trips, exits);
+           dc_phase_name(phase), deny ? " (denying policy)" : "", nfuncs, calls, W.ok, W.err,
+           W.denied, requests, trips, exits);
     if (trips)
         printf("  trips: %s\n", tripped.text);
     if (exits)
