@@ -3,6 +3,10 @@
  * proper, so the target first writes the input's true length and checksum into its header and
  * trailer: what is fuzzed is bytes that passed the checksum. A decoded bundle must encode again
  * and decode to the same counts, and its domain regexes must run.
+ * The skip count is forced to 0: skip regexes travel as PCRE2's compiled form, which PCRE2
+ * itself does not validate on decode (a forged block size reads past the blob, bad code bytes
+ * crash the matcher), so they can only be as trustworthy as the checksum; the bundle target's
+ * round trip covers them with bytes the encoder wrote.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -10,8 +14,8 @@
 #include "fuzz.h"
 #include "store.h"
 
-#define HEADER 24u
 #define TRAILER 8u
+#define NSKIP_AT 36u /* header, u64 hash, u32 enabled, then u32 nskip */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -35,8 +39,6 @@ static void use(const dc_bundle *b)
         for (size_t h = 0; h < sizeof hosts / sizeof *hosts; h++)
             if (b->domains[i].re)
                 (void)dc_re_search(b->domains[i].re, hosts[h], strlen(hosts[h]), md);
-    for (uint32_t i = 0; i < b->nskip; i++)
-        (void)dc_re_search(b->skip[i], hosts[0], strlen(hosts[0]), md);
     pcre2_match_data_free(md);
 
     unsigned char *snap = NULL;
@@ -55,12 +57,13 @@ static void use(const dc_bundle *b)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < HEADER + TRAILER)
+    if (size < NSKIP_AT + 4 + TRAILER)
         return 0;
     unsigned char *buf = malloc(size);
     if (!buf)
         return 0;
     memcpy(buf, data, size);
+    memset(buf + NSKIP_AT, 0, 4);
     put_le64(buf + 16, size);
     put_le64(buf + size - TRAILER, dc_checksum64(buf, size - TRAILER));
     dc_bundle *b = NULL;
