@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test-all.sh - installs what is missing, builds, and runs every test: the normal build, then
-# the AddressSanitizer + UBSan build. The README's second quick-start command.
+# the AddressSanitizer + UBSan build, Valgrind, and a short fuzzing run (12 s per target).
+# The README's second quick-start command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,3 +20,6 @@ ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure -j"$
 
 echo "== Valgrind (memcheck) on the unit tests"
 bash scripts/valgrind.sh build
+
+echo "== Fuzzing (libFuzzer + ASan + UBSan), 12 s per target"
+bash scripts/fuzz.sh 12
