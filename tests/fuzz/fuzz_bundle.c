@@ -1,7 +1,8 @@
 /* fuzz_bundle.c - libFuzzer target for the bundle loader: bytes as the JSON text that
  * `dynacode check` and the poller hand to dc_bundle_load (structure, limits, plugins, compile),
  * then what is done with a loaded bundle: its problems read, a snapshot round trip, and a second
- * load with the first as the previous version (plugins kept or reused).
+ * load under tight limits with the first as the previous version (plugins refused there keep
+ * their previous version, unchanged ones reuse its bytecode).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -60,8 +61,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     read_problems(b);
     round_trip(b);
+    dc_limits tight = {.max_bundle_bytes = size, .max_domains = 3, .max_plugins = 4,
+                       .max_code_bytes = 64, .max_name_bytes = 16};
     dc_bundle *again = NULL;
-    if (dc_bundle_load((const char *)data, size, &lim, b, &again, err, sizeof err) == DC_OK) {
+    if (dc_bundle_load((const char *)data, size, &tight, b, &again, err, sizeof err) == DC_OK) {
         read_problems(again);
         dc_bundle_unref(again);
     }
