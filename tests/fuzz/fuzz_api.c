@@ -198,7 +198,7 @@ static void args(rd *r, out *o)
 
 static void statement(rd *r, out *o)
 {
-    switch (byte(r) % 16) {
+    switch (byte(r) % 17) {
     case 0: case 1: case 2: case 3: case 4: case 5: case 6: /* call an API or library function */
         emit(o, "pcall(function() keep(%s(", functions[byte(r) % NFUNCTIONS]);
         args(r, o);
@@ -227,8 +227,23 @@ static void statement(rd *r, out *o)
         args(r, o);
         emit(o, "))\n");
         break;
-    default: /* walk what a call returned */
+    case 15: /* walk what a call returned */
         emit(o, "pcall(walk, R[%u])\n", byte(r) % 8 + 1);
+        break;
+    default: /* a function that calls itself back through C: as a replacement or callback
+                argument, or as a metamethod (__tostring, __index...) of an argument */
+        emit(o, "pcall(function() local f; f = function(...) return %s(",
+             functions[byte(r) % NFUNCTIONS]);
+        if (byte(r) & 1) {
+            emit(o, "setmetatable({}, {%s = f}), ", PICK(r, metamethods));
+            value(r, o, 1);
+        } else {
+            value(r, o, 1);
+            emit(o, ", ");
+            value(r, o, 1);
+            emit(o, ", f");
+        }
+        emit(o, ") end; keep(f()) end)\n");
         break;
     }
 }
