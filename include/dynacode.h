@@ -115,9 +115,18 @@ DC_API uint64_t dc_events_count(const dc_events *ev, dc_event which);
 typedef struct dc_limits {
     size_t max_bundle_bytes;  /* whole JSON text (default 8 MiB) */
     uint32_t max_domains;     /* default 20000 */
-    uint32_t max_plugins;     /* plugins in all domains plus the shared list (default 20000) */
+    uint32_t max_plugins;     /* entries of every domain (objects and id references) plus the
+                                 shared list (default 20000) */
     size_t max_code_bytes;    /* one plugin's source (default 64 KiB) */
     uint32_t max_name_bytes;  /* domain and plugin names (default 256) */
+    /* What else a hostile bundle could make costly (each checked before it costs anything;
+     * 0 in one of these, or in max_name_bytes, gets its default): */
+    uint32_t max_plugins_per_domain;     /* entries of one domain's "plugins", ids included
+                                            (default 1000) */
+    uint32_t max_skip_domains;           /* general.skip_domains entries (default 1000) */
+    uint32_t max_pattern_bytes;          /* one domain or skip_domains regex (default 256) */
+    uint32_t max_pattern_compiled_bytes; /* one regex compiled, JIT code included (16 KiB) */
+    size_t max_patterns_total_bytes;     /* every regex of the bundle, compiled (32 MiB) */
 } dc_limits;
 
 DC_API void dc_limits_default(dc_limits *limits);
@@ -177,7 +186,12 @@ DC_API void dc_bundle_unref(dc_bundle *b);
 DC_API int dc_bundle_enabled(const dc_bundle *b);
 DC_API uint32_t dc_bundle_domain_count(const dc_bundle *b);
 DC_API uint32_t dc_bundle_plugin_count(const dc_bundle *b); /* plugins loaded ("skip" ones too) */
+/* Problems kept in the bundle (the first DC_BUNDLE_PROBLEMS_KEPT at most). */
 DC_API uint32_t dc_bundle_problem_count(const dc_bundle *b);
+/* Every problem met, kept or not; *left_out (may be NULL) gets those that are not mere
+ * warnings (unknown fields). */
+DC_API uint32_t dc_bundle_problem_total(const dc_bundle *b, uint32_t *left_out);
+#define DC_BUNDLE_PROBLEMS_KEPT 100
 DC_API const dc_problem *dc_bundle_problem(const dc_bundle *b, uint32_t i);
 
 /* ---- the host interface: how the library reaches the request being served ----
@@ -265,6 +279,14 @@ typedef struct dc_watchdog_info {
 } dc_watchdog_info;
 
 typedef void (*dc_watchdog_cb)(void *ud, const dc_watchdog_info *info);
+
+/* Crash containment (SPEC 5): installs handlers for SIGSEGV, SIGBUS, SIGFPE, SIGABRT and SIGILL
+ * on an alternate signal stack. A fatal signal in the thread of a running plugin call marks that
+ * plugin quarantined in the engine's store (when it has one), logs a line on standard error and
+ * kills the process with the same signal; outside a plugin call the previous handler (or the
+ * default action) runs as before. Process-wide; call once per process that runs plugins, after
+ * any fork (an nginx worker: at its start). Idempotent. */
+DC_API dc_rc dc_crash_guard_install(char *err, size_t errlen);
 
 typedef struct dc_engine_config {
     const dc_host *host;       /* required; copied */

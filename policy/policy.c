@@ -33,6 +33,8 @@ enum {
     S_ON_ERROR = 1u << 6,
     S_QR_TRIPS = 1u << 7, S_QR_WINDOW = 1u << 8, S_QR_DURATION = 1u << 9,
     S_BD_LOG = 1u << 12, S_BD_OUTPUT = 1u << 13, S_BD_VALUE = 1u << 14,
+    S_BD_HVALUES = 1u << 15, S_BD_HBYTES = 1u << 16, S_BD_LOGLINES = 1u << 17,
+    S_BD_LOGBYTES = 1u << 18,
     S_ALLOW = 1u << 10, S_DENY = 1u << 11,
 };
 
@@ -104,7 +106,9 @@ static void builtin_settings(dc_settings *s)
     dc_quota_default(&s->quota);
     s->ceiling = (dc_quota){.instructions = 10000000, .time_ms = 500, .memory_kb = 32768};
     s->quarantine = (dc_quarantine_cfg){.trips = 5, .window_s = 60, .duration_s = 300};
-    s->bounds = (dc_bounds){.log_line_bytes = 4096, .output_bytes = 1048576, .value_bytes = 8192};
+    s->bounds = (dc_bounds){.log_line_bytes = 4096, .output_bytes = 1048576, .value_bytes = 8192,
+                            .header_values = 100, .header_bytes = 65536, .log_lines = 200,
+                            .log_bytes = 65536};
 }
 
 /* ---- freeing ---- */
@@ -176,9 +180,11 @@ static dc_rc nomem(const pctx *c)
     return DC_ENOMEM;
 }
 
+/* A path longer than DC_PATH_MAX is cut: it only names a place in an error message. */
 static void path_key(char *out, const char *path, const char *key)
 {
-    snprintf(out, DC_PATH_MAX, "%s%s%s", path, *path ? "." : "", key);
+    if (snprintf(out, DC_PATH_MAX, "%s%s%s", path, *path ? "." : "", key) >= DC_PATH_MAX)
+        out[DC_PATH_MAX - 1] = '\0';
 }
 
 static void path_index(char *out, const char *path, int i)
@@ -410,8 +416,12 @@ static dc_rc s_bounds(const pctx *c, const cJSON *v, const char *path, void *t)
     static const field f[] = {
         SETTINGS_U32("log_line_bytes", bounds.log_line_bytes, S_BD_LOG),
         SETTINGS_U32("output_bytes", bounds.output_bytes, S_BD_OUTPUT),
-        SETTINGS_U32("value_bytes", bounds.value_bytes, S_BD_VALUE)};
-    return walk(c, v, path, f, 3, t);
+        SETTINGS_U32("value_bytes", bounds.value_bytes, S_BD_VALUE),
+        SETTINGS_U32("header_values", bounds.header_values, S_BD_HVALUES),
+        SETTINGS_U32("header_bytes", bounds.header_bytes, S_BD_HBYTES),
+        SETTINGS_U32("log_lines", bounds.log_lines, S_BD_LOGLINES),
+        SETTINGS_U32("log_bytes", bounds.log_bytes, S_BD_LOGBYTES)};
+    return walk(c, v, path, f, 7, t);
 }
 
 /* ---- rules ---- */
@@ -499,12 +509,39 @@ static dc_rc b_max_code_bytes(const pctx *c, const cJSON *v, const char *path, v
     return rc;
 }
 
+/* The uint32 limits: a positive integer each, at the offset the key names. */
+#define LIMIT_U32(fn, member)                                                               \
+    static dc_rc fn(const pctx *c, const cJSON *v, const char *path, void *t)               \
+    {                                                                                       \
+        return get_u32(c, v, path, 1, &((dc_limits *)t)->member);                          \
+    }
+LIMIT_U32(b_max_name_bytes, max_name_bytes)
+LIMIT_U32(b_max_plugins_per_domain, max_plugins_per_domain)
+LIMIT_U32(b_max_skip_domains, max_skip_domains)
+LIMIT_U32(b_max_pattern_bytes, max_pattern_bytes)
+LIMIT_U32(b_max_pattern_compiled_bytes, max_pattern_compiled_bytes)
+
+static dc_rc b_max_patterns_total_bytes(const pctx *c, const cJSON *v, const char *path, void *t)
+{
+    uint64_t x = 0;
+    dc_rc rc = get_uint(c, v, path, 1, DC_JSON_MAX_INT, &x);
+    if (rc == DC_OK)
+        ((dc_limits *)t)->max_patterns_total_bytes = (size_t)x;
+    return rc;
+}
+
 static dc_rc t_bundle(const pctx *c, const cJSON *v, const char *path, void *t)
 {
-    static const field f[] = {KEY("max_bytes", b_max_bytes), KEY("max_domains", b_max_domains),
-                              KEY("max_plugins", b_max_plugins),
-                              KEY("max_code_bytes", b_max_code_bytes)};
-    return walk(c, v, path, f, 4, &((dc_policy *)t)->limits);
+    static const field f[] = {
+        KEY("max_bytes", b_max_bytes), KEY("max_domains", b_max_domains),
+        KEY("max_plugins", b_max_plugins), KEY("max_code_bytes", b_max_code_bytes),
+        KEY("max_name_bytes", b_max_name_bytes),
+        KEY("max_plugins_per_domain", b_max_plugins_per_domain),
+        KEY("max_skip_domains", b_max_skip_domains),
+        KEY("max_pattern_bytes", b_max_pattern_bytes),
+        KEY("max_pattern_compiled_bytes", b_max_pattern_compiled_bytes),
+        KEY("max_patterns_total_bytes", b_max_patterns_total_bytes)};
+    return walk(c, v, path, f, sizeof f / sizeof f[0], &((dc_policy *)t)->limits);
 }
 
 static dc_rc st_max(const pctx *c, const cJSON *v, const char *path, void *t)
@@ -708,11 +745,39 @@ uint32_t dc_policy_max_states(const dc_policy *p)
 
 /* ---- resolving one plugin's settings ---- */
 
-static int rule_matches(const dc_rule *r, const char *domain, const char *plugin)
+/* A rule's domain regex is searched in the request's host, never in the bundle's spelling of
+ * a domain: a bundle could otherwise dodge a rule ("admin\\.corp" is not found by "^admin\\.")
+ * or claim one (a domain named "trusted.|" is found by "trusted"). hostm[r] says whether rule
+ * r's regex is found in the host (rules without one apply to every host). */
+static int rule_matches(const dc_rule *r, uint32_t i, const unsigned char *hostm,
+                        const char *plugin)
 {
-    if (r->re && (!domain || dc_re_search(r->re, domain, strlen(domain), NULL) != 1))
+    if (r->re && !(hostm && hostm[i]))
         return 0;
     return !r->plugin || (plugin && fnmatch(r->plugin, plugin, 0) == 0);
+}
+
+uint32_t dc_policy_rule_count(const dc_policy *p)
+{
+    return p ? p->nrules : 0;
+}
+
+int dc_policy_host_dependent(const dc_policy *p, const char *plugin)
+{
+    for (uint32_t i = 0; p && i < p->nrules; i++) {
+        const dc_rule *r = &p->rules[i];
+        if (r->re && (!r->plugin || (plugin && fnmatch(r->plugin, plugin, 0) == 0)))
+            return 1;
+    }
+    return 0;
+}
+
+void dc_policy_host_rules(const dc_policy *p, const char *host, size_t len, unsigned char *hostm)
+{
+    /* A search that fails (match limit) counts as not found, as for the bundle's domains. */
+    for (uint32_t i = 0; p && i < p->nrules; i++)
+        hostm[i] = !p->rules[i].re ||
+                   (host && dc_re_search(p->rules[i].re, host, len, NULL) == 1);
 }
 
 /* Copies into s the scalar keys that r sets. */
@@ -732,6 +797,10 @@ static void apply_rule(dc_settings *s, const dc_settings *r)
     if (m & S_BD_LOG) s->bounds.log_line_bytes = r->bounds.log_line_bytes;
     if (m & S_BD_OUTPUT) s->bounds.output_bytes = r->bounds.output_bytes;
     if (m & S_BD_VALUE) s->bounds.value_bytes = r->bounds.value_bytes;
+    if (m & S_BD_HVALUES) s->bounds.header_values = r->bounds.header_values;
+    if (m & S_BD_HBYTES) s->bounds.header_bytes = r->bounds.header_bytes;
+    if (m & S_BD_LOGLINES) s->bounds.log_lines = r->bounds.log_lines;
+    if (m & S_BD_LOGBYTES) s->bounds.log_bytes = r->bounds.log_bytes;
 }
 
 /* The field in force: asked when asked, else the default; never above a set ceiling (0 is
@@ -799,10 +868,29 @@ static void settle(const dc_quota *asked, const dc_settings *s, dc_policy_eff *o
     out->bounds = s->bounds;
 }
 
-void dc_policy_resolve(const dc_policy *p, const char *domain, const char *plugin,
+void dc_policy_resolve(const dc_policy *p, const char *host, const char *plugin,
                        const dc_quota *asked, dc_policy_eff *out)
 {
+    unsigned char small[64], *hostm = small;
+    uint32_t n = dc_policy_rule_count(p);
+    if (n > sizeof small && !(hostm = malloc(n))) {
+        /* no memory to tell which rules apply: the strictest answer, nothing allowed */
+        dc_policy_resolve_rules(p, NULL, plugin, asked, out);
+        out->api = &deny_all;
+        return;
+    }
+    dc_policy_host_rules(p, host, host ? strlen(host) : 0, hostm);
+    dc_policy_resolve_rules(p, hostm, plugin, asked, out);
+    if (hostm != small)
+        free(hostm);
+}
+
+void dc_policy_resolve_rules(const dc_policy *p, const unsigned char *hostm, const char *plugin,
+                             const dc_quota *asked, dc_policy_eff *out)
+{
     static const dc_quota none;
+    /* zeroed whole (padding too): the engine compares settings bytewise to share them */
+    memset(out, 0, sizeof *out);
     if (!asked)
         asked = &none;
     if (!p) {
@@ -822,7 +910,7 @@ void dc_policy_resolve(const dc_policy *p, const char *domain, const char *plugi
         deny[ndeny++] = &p->base.deny;
     for (uint32_t i = 0; i < p->nrules; i++) {
         const dc_rule *r = &p->rules[i];
-        if (!rule_matches(r, domain, plugin))
+        if (!rule_matches(r, i, hostm, plugin))
             continue;
         apply_rule(&s, &r->s);
         if (r->s.set & S_ALLOW)

@@ -23,10 +23,25 @@ typedef struct dc_policy_eff {
     const struct dc_api_filter *api;
 } dc_policy_eff;
 
-/* Resolves the settings for plugin `plugin` of domain `domain` whose bundle asked `asked` (0
- * fields: not asked). Rules apply in file order, each overriding what it sets. */
-DC_HIDDEN void dc_policy_resolve(const dc_policy *p, const char *domain, const char *plugin,
+/* Resolves the settings for plugin `plugin` serving a request for `host` (NULL: no host, so
+ * no rule with a domain regex applies), whose bundle asked `asked` (0 fields: not asked).
+ * Rules apply in file order, each overriding what it sets. A rule's domain regex is matched
+ * against the host, never against a domain name written in the bundle. */
+DC_HIDDEN void dc_policy_resolve(const dc_policy *p, const char *host, const char *plugin,
                                  const dc_quota *asked, dc_policy_eff *out);
+/* The same, with the rules' host matches computed once (dc_policy_host_rules) for every plugin
+ * of a host; hostm NULL: no host. *out is zeroed first, padding included. */
+DC_HIDDEN void dc_policy_resolve_rules(const dc_policy *p, const unsigned char *hostm,
+                                       const char *plugin, const dc_quota *asked,
+                                       dc_policy_eff *out);
+DC_HIDDEN uint32_t dc_policy_rule_count(const dc_policy *p);
+/* hostm[r] (one byte per rule) = 1 when rule r applies to this host as far as its domain regex
+ * goes (rules without one apply to every host). */
+DC_HIDDEN void dc_policy_host_rules(const dc_policy *p, const char *host, size_t len,
+                                    unsigned char *hostm);
+/* 1 when a rule with a domain regex could apply to the plugin named `plugin` (by its glob):
+ * that plugin's settings then depend on the request's host. */
+DC_HIDDEN int dc_policy_host_dependent(const dc_policy *p, const char *plugin);
 /* 1 when the dotted API name (e.g. "ngx.req.set_header") is allowed by the filter. */
 DC_HIDDEN int dc_api_allowed(const struct dc_api_filter *f, const char *name);
 /* "until_loaded": 1 when requests are refused (503) until a bundle was loaded. */

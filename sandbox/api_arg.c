@@ -12,8 +12,10 @@ static int arg_index(lua_State *L)
     dc_call *call = dc_sbx_current(L);
     dc_sbx_check_phase(L, "ngx.arg", ARG_PHASES);
     lua_Number i = lua_type(L, 2) == LUA_TNUMBER ? lua_tonumber(L, 2) : 0;
-    if (i == 1 && call->chunk)
+    if (i == 1 && call->chunk) {
+        dc_sbx_charge(L, call->chunk->len);
         lua_pushlstring(L, call->chunk->len ? call->chunk->data : "", call->chunk->len);
+    }
     else if (i == 2 && call->eof)
         lua_pushboolean(L, *call->eof);
     else
@@ -58,6 +60,8 @@ static int arg_newindex(lua_State *L)
     } else if (!lua_isnil(L, 3)) {
         add_piece(L, b, 3);
     }
+    dc_sbx_charge(L, b->len);
+    dc_sbx_charge_host(L, b->len);
     call->chunk->len = 0;
     if (dc_buf_append(call->chunk, b->p, b->len) != 0)
         return luaL_error(L, "not enough memory");

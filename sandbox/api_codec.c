@@ -4,6 +4,7 @@
  */
 #include <string.h>
 
+#include "api_cost.h"
 #include "api_hash.h"
 #include "api_util.h"
 
@@ -30,20 +31,26 @@ static int ngx_encode_base64(lua_State *L)
     const char *s = opt_str(L, 1, &len, "encode_base64");
     int pad = 1;
     if (!lua_isnoneornil(L, 2)) {
-        luaL_checktype(L, 2, LUA_TBOOLEAN);
+        if (lua_type(L, 2) != LUA_TBOOLEAN)
+            return luaL_error(L, "bad argument #2 to 'encode_base64' (boolean expected, got %s)",
+                              luaL_typename(L, 2));
         pad = !lua_toboolean(L, 2);
     }
     if (len > ((size_t)1 << 30))
-        return luaL_error(L, "string too long");
+        return luaL_error(L, "bad argument #1 to 'encode_base64' (string too long)");
     dc_ubuf *b = dc_ubuf_new(L);
     char *d = dc_ubuf_prep(L, b, (len + 2) / 3 * 4), *d0 = d;
     const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    for (; i + 2 < len; i += 3) {
-        *d++ = tbl[p[i] >> 2];
-        *d++ = tbl[((p[i] & 3) << 4) | (p[i + 1] >> 4)];
-        *d++ = tbl[((p[i + 1] & 0x0f) << 2) | (p[i + 2] >> 6)];
-        *d++ = tbl[p[i + 2] & 0x3f];
+    size_t full = len / 3 * 3, i = 0;
+    while (i < full) {
+        /* pieces of whole triples, each charged before it is encoded */
+        size_t end = i + dc_cost_piece(L, full - i > 3072 ? 3072 : full - i);
+        for (; i < end; i += 3) {
+            *d++ = tbl[p[i] >> 2];
+            *d++ = tbl[((p[i] & 3) << 4) | (p[i + 1] >> 4)];
+            *d++ = tbl[((p[i + 1] & 0x0f) << 2) | (p[i + 2] >> 6)];
+            *d++ = tbl[p[i + 2] & 0x3f];
+        }
     }
     if (i < len) {
         *d++ = tbl[p[i] >> 2];
@@ -90,11 +97,16 @@ static int ngx_decode_base64(lua_State *L)
     size_t len;
     const unsigned char *s = (const unsigned char *)lua_tolstring(L, 1, &len);
     size_t n = 0;
-    for (; n < len && s[n] != '='; n++)
-        if (b64val(s[n]) < 0) {
-            lua_pushnil(L);
-            return 1;
-        }
+    while (n < len) {
+        size_t end = n + dc_cost_piece(L, len - n);
+        for (; n < end && s[n] != '='; n++)
+            if (b64val(s[n]) < 0) {
+                lua_pushnil(L);
+                return 1;
+            }
+        if (n < end)
+            break;  /* at the first '=' */
+    }
     if (n % 4 == 1) {
         lua_pushnil(L);
         return 1;
@@ -103,17 +115,56 @@ static int ngx_decode_base64(lua_State *L)
     char *d = dc_ubuf_prep(L, b, n / 4 * 3 + 3), *d0 = d;
     uint32_t acc = 0;
     int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        acc = (acc << 6) | (uint32_t)b64val(s[i]);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            *d++ = (char)((acc >> bits) & 0xff);
+    for (size_t i = 0; i < n;) {
+        size_t end = i + dc_cost_piece(L, n - i);
+        for (; i < end; i++) {
+            acc = (acc << 6) | (uint32_t)b64val(s[i]);
+            bits += 6;
+            if (bits >= 8) {
+                bits -= 8;
+                *d++ = (char)((acc >> bits) & 0xff);
+            }
         }
     }
     b->len = (size_t)(d - d0);
     dc_ubuf_push(L, b);
     return 1;
+}
+
+/* The digests over s, fed in charged pieces. Stack: [-0, +0] */
+static void md5_of(lua_State *L, const char *s, size_t len, unsigned char out[16])
+{
+    dc_md5_ctx c;
+    dc_md5_init(&c);
+    for (size_t off = 0; off < len;) {
+        size_t n = dc_cost_piece(L, len - off);
+        dc_md5_update(&c, s + off, n);
+        off += n;
+    }
+    dc_md5_final(&c, out);
+}
+
+static void sha1_of(lua_State *L, const char *s, size_t len, unsigned char out[20])
+{
+    dc_sha1_ctx c;
+    dc_sha1_init(&c);
+    for (size_t off = 0; off < len;) {
+        size_t n = dc_cost_piece(L, len - off);
+        dc_sha1_update(&c, s + off, n);
+        off += n;
+    }
+    dc_sha1_final(&c, out);
+}
+
+static uint32_t crc32_of(lua_State *L, const char *s, size_t len)
+{
+    uint32_t crc = 0;
+    for (size_t off = 0; off < len;) {
+        size_t n = dc_cost_piece(L, len - off);
+        crc = dc_crc32_update(crc, s + off, n);
+        off += n;
+    }
+    return crc;
 }
 
 /* ngx.md5(s): lowercase hex. Stack: [-0, +1] */
@@ -124,7 +175,7 @@ static int ngx_md5(lua_State *L)
     const char *s = opt_str(L, 1, &len, "md5");
     unsigned char d[16];
     char out[32];
-    dc_md5(s, len, d);
+    md5_of(L, s, len, d);
     for (int i = 0; i < 16; i++) {
         out[2 * i] = hex[d[i] >> 4];
         out[2 * i + 1] = hex[d[i] & 0xf];
@@ -139,7 +190,7 @@ static int ngx_md5_bin(lua_State *L)
     size_t len;
     const char *s = opt_str(L, 1, &len, "md5_bin");
     unsigned char d[16];
-    dc_md5(s, len, d);
+    md5_of(L, s, len, d);
     lua_pushlstring(L, (const char *)d, 16);
     return 1;
 }
@@ -150,7 +201,7 @@ static int ngx_sha1_bin(lua_State *L)
     size_t len;
     const char *s = opt_str(L, 1, &len, "sha1_bin");
     unsigned char d[20];
-    dc_sha1(s, len, d);
+    sha1_of(L, s, len, d);
     lua_pushlstring(L, (const char *)d, 20);
     return 1;
 }
@@ -160,7 +211,7 @@ static int ngx_crc32_long(lua_State *L)
 {
     size_t len;
     const char *s = opt_str(L, 1, &len, "crc32_long");
-    lua_pushnumber(L, (lua_Number)dc_crc32(s, len));
+    lua_pushnumber(L, (lua_Number)crc32_of(L, s, len));
     return 1;
 }
 
@@ -206,6 +257,8 @@ static int ngx_decode_args(lua_State *L)
     size_t len;
     const char *s = luaL_checklstring(L, 1, &len);
     lua_Number max = luaL_optnumber(L, 2, 100);
+    if (max != max)
+        return luaL_error(L, "bad argument #2 to 'decode_args' (number expected, got nan)");
     int m = !(max >= 1) ? 0 : max > INT32_MAX ? INT32_MAX : (int)max;
     return dc_api_parse_args(L, s, len, m);
 }

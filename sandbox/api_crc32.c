@@ -1,5 +1,5 @@
 /* api_crc32.c - CRC-32 (IEEE 802.3, reflected, as nginx's ngx_crc32_long) for
- * ngx.crc32_long: a 256-entry table built once per process, one pass over the input.
+ * ngx.crc32_long: a 256-entry table built once per process, incremental over pieces.
  */
 #include <pthread.h>
 
@@ -18,11 +18,11 @@ static void crc_init(void)
     }
 }
 
-uint32_t dc_crc32(const void *data, size_t len)
+uint32_t dc_crc32_update(uint32_t crc, const void *data, size_t len)
 {
     pthread_once(&crc_once, crc_init);
     const unsigned char *p = data;
-    uint32_t c = 0xffffffffu;
+    uint32_t c = crc ^ 0xffffffffu;
     for (size_t i = 0; i < len; i++)
         c = crc_table[(c ^ p[i]) & 0xff] ^ (c >> 8);
     return c ^ 0xffffffffu;

@@ -274,6 +274,7 @@ static int ctx_get(lua_State *L)
         return 1;
     }
     if (call->ctx && call->ctx->len > 0) {
+        dc_sbx_charge(L, call->ctx->len);
         des d = {(const unsigned char *)call->ctx->data,
                  (const unsigned char *)call->ctx->data + call->ctx->len};
         if (des_value(L, &d, 0, 0) != 0 || !lua_istable(L, -1) || d.p != d.end)

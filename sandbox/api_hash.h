@@ -1,5 +1,6 @@
 /* api_hash.h - the digests behind ngx.md5, ngx.md5_bin, ngx.sha1_bin and ngx.crc32_long,
- * written out here (OpenSSL is not a dependency). One-shot functions over a buffer.
+ * written out here (OpenSSL is not a dependency). Each runs incrementally (init, update over
+ * any number of pieces, final) so that the API can charge the quota between pieces.
  */
 #ifndef DC_API_HASH_H
 #define DC_API_HASH_H
@@ -9,8 +10,27 @@
 
 #include "internal.h"
 
-DC_HIDDEN void dc_md5(const void *data, size_t len, unsigned char out[16]);   /* RFC 1321 */
-DC_HIDDEN void dc_sha1(const void *data, size_t len, unsigned char out[20]);  /* FIPS 180-4 */
-DC_HIDDEN uint32_t dc_crc32(const void *data, size_t len);                    /* IEEE 802.3 */
+typedef struct dc_md5_ctx {
+    uint32_t h[4];
+    uint64_t total;           /* bytes fed so far */
+    unsigned char buf[64];    /* a partial block */
+    size_t n;                 /* bytes in buf */
+} dc_md5_ctx;
+
+typedef struct dc_sha1_ctx {
+    uint32_t h[5];
+    uint64_t total;
+    unsigned char buf[64];
+    size_t n;
+} dc_sha1_ctx;
+
+DC_HIDDEN void dc_md5_init(dc_md5_ctx *c);                                    /* RFC 1321 */
+DC_HIDDEN void dc_md5_update(dc_md5_ctx *c, const void *data, size_t len);
+DC_HIDDEN void dc_md5_final(dc_md5_ctx *c, unsigned char out[16]);
+DC_HIDDEN void dc_sha1_init(dc_sha1_ctx *c);                                  /* FIPS 180-4 */
+DC_HIDDEN void dc_sha1_update(dc_sha1_ctx *c, const void *data, size_t len);
+DC_HIDDEN void dc_sha1_final(dc_sha1_ctx *c, unsigned char out[20]);
+/* IEEE 802.3: start with crc = 0 and feed each piece's result into the next call. */
+DC_HIDDEN uint32_t dc_crc32_update(uint32_t crc, const void *data, size_t len);
 
 #endif /* DC_API_HASH_H */

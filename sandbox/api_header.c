@@ -61,6 +61,10 @@ static int header_index(lua_State *L)
         lua_pushnil(L);
         return 1;
     }
+    size_t bytes = vs.n;
+    for (size_t i = 0; i < vs.n; i++)
+        bytes += vs.v[i].len;
+    dc_sbx_charge(L, bytes);
     if (vs.n == 1) {
         lua_pushlstring(L, vs.v[0].data, vs.v[0].len);
         return 1;
@@ -110,8 +114,14 @@ dc_str *dc_api_header_values(lua_State *L, int idx, size_t *n)
         count = lua_objlen(L, idx);
     else if (!lua_isnil(L, idx))
         count = 1;
+    /* refused before anything is built for them */
+    const dc_call *call = dc_sbx_current(L);
+    if (call->bounds && call->bounds->header_values && count > call->bounds->header_values)
+        luaL_error(L, "%f values for one header, over the policy's bound of %u", (lua_Number)count,
+                   call->bounds->header_values);
     if (count > (size_t)INT32_MAX / sizeof(dc_str))
         luaL_error(L, "too many header values");
+    dc_sbx_charge(L, count);
     lua_createtable(L, (int)count, 1);
     int anchor = lua_gettop(L);
     dc_str *vals = NULL;
@@ -156,9 +166,18 @@ static int header_newindex(lua_State *L)
     dc_str name = dc_api_header_name(L, 2, 1, 1);
     size_t count;
     dc_str *vals = dc_api_header_values(L, 3, &count);
-    dc_api_check_values(L, call, "ngx.header", vals, count);
-    if (headers_sent(call) || call->host->resp_header_set(call->hreq, name, vals, count) != 0)
+    dc_api_check_header_set(L, call, "ngx.header", name, vals, count);
+    if (headers_sent(call)) {
         log_sent(L, call, "ngx.header.HEADER");
+        return 0;
+    }
+    if (call->host->resp_header_set(call->hreq, name, vals, count) != 0) {
+        /* sent meanwhile, or refused by the host (a byte it refuses, its own bounds) */
+        if (headers_sent(call))
+            log_sent(L, call, "ngx.header.HEADER");
+        else
+            return luaL_error(L, "ngx.header: the host refused header \"%s\"", name.data);
+    }
     return 0;
 }
 
@@ -183,7 +202,7 @@ static int status_set(lua_State *L)
         log_sent(L, call, "ngx.status");
         return 0;
     }
-    if (!(v >= 100 && v <= 999)) {
+    if (!(v >= 100 && v <= 999) || v != (lua_Number)(int)v) {
         char msg[64];
         int n = snprintf(msg, sizeof msg, "invalid HTTP status code %.14g", v);
         dc_api_log(L, call, 4 /* ERR */, msg, (size_t)n);

@@ -1,12 +1,15 @@
 /* api_json.c - the `json` table: json.encode and json.decode with lua-cjson's rules (a table
  * with keys 1..n is an array, an empty table is {}, null is json.null), written here over the
  * Lua stack so that every byte counts against the plugin's memory quota. Depth limit 64.
+ * Both charge the quota for the bytes and values they go through, in pieces as they go, and
+ * read tables raw (no plugin metamethod runs).
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_cost.h"
 #include "api_util.h"
 
 #define JSON_MAX_DEPTH 64
@@ -14,45 +17,49 @@
 /* ---- encode ---- */
 typedef struct enc {
     dc_ubuf *b;
-    unsigned steps;
+    dc_meter m;   /* values visited and bytes written, charged in pieces */
 } enc;
 
 static void enc_value(lua_State *L, enc *e, int idx, int depth);
 
-/* Appends s as a JSON string. Stack: [-0, +0] */
+/* Appends s as a JSON string, in charged pieces. Stack: [-0, +0] */
 static void enc_string(lua_State *L, enc *e, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
-    size_t need = len + 2;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        need += c == '"' || c == '\\' ? 1 : c < 0x20 || c == 0x7f ? 5 : 0;
-    }
-    char *d = dc_ubuf_prep(L, e->b, need), *d0 = d;
-    *d++ = '"';
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        switch (c) {
-        case '"': *d++ = '\\'; *d++ = '"'; break;
-        case '\\': *d++ = '\\'; *d++ = '\\'; break;
-        case '\b': *d++ = '\\'; *d++ = 'b'; break;
-        case '\f': *d++ = '\\'; *d++ = 'f'; break;
-        case '\n': *d++ = '\\'; *d++ = 'n'; break;
-        case '\r': *d++ = '\\'; *d++ = 'r'; break;
-        case '\t': *d++ = '\\'; *d++ = 't'; break;
-        default:
-            if (c < 0x20 || c == 0x7f) {
-                memcpy(d, "\\u00", 4);
-                d[4] = hex[c >> 4];
-                d[5] = hex[c & 0xf];
-                d += 6;
-            } else {
-                *d++ = (char)c;
+    dc_ubuf_add(L, e->b, "\"", 1);
+    for (size_t off = 0; off < len;) {
+        size_t n = len - off < DC_COST_PIECE ? len - off : DC_COST_PIECE;
+        const unsigned char *p = (const unsigned char *)s + off;
+        dc_meter_add(L, &e->m, n);
+        size_t need = n;
+        for (size_t i = 0; i < n; i++)
+            need += p[i] == '"' || p[i] == '\\' ? 1 : p[i] < 0x20 || p[i] == 0x7f ? 5 : 0;
+        char *d = dc_ubuf_prep(L, e->b, need), *d0 = d;
+        for (size_t i = 0; i < n; i++) {
+            unsigned char c = p[i];
+            switch (c) {
+            case '"': *d++ = '\\'; *d++ = '"'; break;
+            case '\\': *d++ = '\\'; *d++ = '\\'; break;
+            case '\b': *d++ = '\\'; *d++ = 'b'; break;
+            case '\f': *d++ = '\\'; *d++ = 'f'; break;
+            case '\n': *d++ = '\\'; *d++ = 'n'; break;
+            case '\r': *d++ = '\\'; *d++ = 'r'; break;
+            case '\t': *d++ = '\\'; *d++ = 't'; break;
+            default:
+                if (c < 0x20 || c == 0x7f) {
+                    memcpy(d, "\\u00", 4);
+                    d[4] = hex[c >> 4];
+                    d[5] = hex[c & 0xf];
+                    d += 6;
+                } else {
+                    *d++ = (char)c;
+                }
             }
         }
+        e->b->len += (size_t)(d - d0);
+        off += n;
     }
-    *d++ = '"';
-    e->b->len += (size_t)(d - d0);
+    dc_ubuf_add(L, e->b, "\"", 1);
 }
 
 /* Appends a finite number (%.14g, as lua-cjson). Stack: [-0, +0] */
@@ -61,18 +68,21 @@ static void enc_number(lua_State *L, enc *e, double n)
     if (!isfinite(n))
         luaL_error(L, "Cannot serialise number: must not be NaN or Infinity");
     char buf[32];
-    dc_ubuf_add(L, e->b, buf, strlen(dc_api_fmt_num(n, buf)));
+    size_t len = strlen(dc_api_fmt_num(n, buf));
+    dc_meter_add(L, &e->m, len);  /* formatting costs about a step per digit */
+    dc_ubuf_add(L, e->b, buf, len);
 }
 
 /* Returns the array length of the table at idx (keys exactly 1..n, holes allowed as cjson
  * does for n <= 2 * count or n <= 10), 0 for {} , or -1 when it is an object. Stack: [-0, +0] */
-static long array_len(lua_State *L, int idx)
+static long array_len(lua_State *L, enc *e, int idx)
 {
     double max = 0;
     long count = 0;
     lua_pushnil(L);
     while (lua_next(L, idx) != 0) {
         lua_pop(L, 1);
+        dc_meter_add(L, &e->m, 1);
         double k;
         if (lua_type(L, -1) != LUA_TNUMBER || (k = lua_tonumber(L, -1)) < 1 || floor(k) != k ||
             k > 1e9) {
@@ -94,7 +104,7 @@ static void enc_table(lua_State *L, enc *e, int idx, int depth)
     if (depth > JSON_MAX_DEPTH)
         luaL_error(L, "Cannot serialise, excessive nesting (%d)", depth);
     luaL_checkstack(L, 4, "json");
-    long n = array_len(L, idx);
+    long n = array_len(L, e, idx);
     if (n == 0) {
         dc_ubuf_add(L, e->b, "{}", 2);
         return;
@@ -142,8 +152,7 @@ static void enc_table(lua_State *L, enc *e, int idx, int depth)
 /* Appends the value at idx (absolute); depth counts the enclosing tables. Stack: [-0, +0] */
 static void enc_value(lua_State *L, enc *e, int idx, int depth)
 {
-    if ((++e->steps & 1023) == 0)
-        dc_api_check_time(L);
+    dc_meter_add(L, &e->m, 1);
     size_t len;
     const char *s;
     switch (lua_type(L, idx)) {
@@ -183,19 +192,31 @@ static int json_encode(lua_State *L)
 {
     luaL_checkany(L, 1);
     lua_settop(L, 1);
-    enc e = {dc_ubuf_new(L), 0};
+    enc e = {dc_ubuf_new(L), {0}};
     enc_value(L, &e, 1, 0);
+    dc_meter_flush(L, &e.m);
     dc_ubuf_push(L, e.b);
     return 1;
 }
 
 /* ---- decode ---- */
 typedef struct dec {
+    lua_State *L;
     const char *s, *p, *end;
     const char *err;   /* static message; NULL while all is well */
     const char *at;    /* where it went wrong */
-    unsigned steps;
+    const char *mark;  /* input up to here is charged */
+    dc_meter m;        /* values and bytes, charged in pieces */
 } dec;
+
+/* Charges the input read up to `at`. Stack: [-0, +0] */
+static void dec_charge(dec *d, const char *at)
+{
+    if (at > d->mark) {
+        dc_meter_add(d->L, &d->m, (uint64_t)(at - d->mark));
+        d->mark = at;
+    }
+}
 
 static int dec_fail(dec *d, const char *msg, const char *at)
 {
@@ -207,7 +228,8 @@ static int dec_fail(dec *d, const char *msg, const char *at)
 static void skip_ws(dec *d)
 {
     while (d->p < d->end && (*d->p == ' ' || *d->p == '\t' || *d->p == '\n' || *d->p == '\r'))
-        d->p++;
+        if (++d->p - d->mark >= DC_COST_PIECE)
+            dec_charge(d, d->p);
 }
 
 static int hex4(const char *p, unsigned *out)
@@ -255,17 +277,27 @@ static size_t utf8_put(char *d, unsigned cp)
 static int dec_string(lua_State *L, dec *d)
 {
     const char *start = ++d->p, *q = start;
-    while (q < d->end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20)
-        q++;
+    for (;;) {  /* scanned in charged pieces */
+        const char *lim = d->end - q > DC_COST_PIECE ? q + DC_COST_PIECE : d->end;
+        while (q < lim && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20)
+            q++;
+        dec_charge(d, q);
+        if (q < lim || q == d->end)
+            break;
+    }
     if (q < d->end && *q == '"') {  /* no escapes: the common case */
         lua_pushlstring(L, start, (size_t)(q - start));
         d->p = q + 1;
         return 0;
     }
-    while (q < d->end && *q != '"')  /* the end of the string bounds the buffer */
+    while (q < d->end && *q != '"') {  /* the end of the string bounds the buffer */
         q += *q == '\\' ? 2 : 1;
+        if (q - d->mark >= DC_COST_PIECE)
+            dec_charge(d, q < d->end ? q : d->end);
+    }
     if (q > d->end)
         q = d->end;
+    dc_meter_add(L, &d->m, (uint64_t)(q - start));  /* the copy below */
     dc_ubuf *b = dc_ubuf_new(L);
     /* an escape never decodes to more bytes than it takes */
     char *o = dc_ubuf_prep(L, b, (size_t)(q - start) + 1), *o0 = o;
@@ -324,40 +356,45 @@ static int dec_string(lua_State *L, dec *d)
     return 0;
 }
 
-/* Pushes the number at d->p (JSON grammar, checked before strtod sees it). Stack: [-0, +1] */
+/* Pushes the number at d->p (JSON grammar, checked before strtod sees it). The scan stops at
+ * the longest number accepted, so a run of digits costs no more than that. Stack: [-0, +1] */
 static int dec_number(lua_State *L, dec *d)
 {
+    char buf[512];
     const char *p = d->p, *start = p;
-    if (p < d->end && *p == '-')
+    const char *end = d->end - p >= (ptrdiff_t)sizeof buf ? p + sizeof buf : d->end;
+    int ok = 1;
+    if (p < end && *p == '-')
         p++;
-    if (p < d->end && *p == '0') {
+    if (p < end && *p == '0') {
         p++;
-    } else if (p < d->end && *p >= '1' && *p <= '9') {
-        while (p < d->end && *p >= '0' && *p <= '9')
+    } else if (p < end && *p >= '1' && *p <= '9') {
+        while (p < end && *p >= '0' && *p <= '9')
             p++;
     } else {
-        return dec_fail(d, "invalid number", start);
+        ok = 0;
     }
-    if (p < d->end && *p == '.') {
+    if (ok && p < end && *p == '.') {
         p++;
-        if (!(p < d->end && *p >= '0' && *p <= '9'))
-            return dec_fail(d, "invalid number", start);
-        while (p < d->end && *p >= '0' && *p <= '9')
+        if (!(p < end && *p >= '0' && *p <= '9'))
+            ok = 0;
+        while (p < end && *p >= '0' && *p <= '9')
             p++;
     }
-    if (p < d->end && (*p == 'e' || *p == 'E')) {
+    if (ok && p < end && (*p == 'e' || *p == 'E')) {
         p++;
-        if (p < d->end && (*p == '+' || *p == '-'))
+        if (p < end && (*p == '+' || *p == '-'))
             p++;
-        if (!(p < d->end && *p >= '0' && *p <= '9'))
-            return dec_fail(d, "invalid number", start);
-        while (p < d->end && *p >= '0' && *p <= '9')
+        if (!(p < end && *p >= '0' && *p <= '9'))
+            ok = 0;
+        while (p < end && *p >= '0' && *p <= '9')
             p++;
     }
-    char buf[512];
     size_t n = (size_t)(p - start);
     if (n >= sizeof buf)
         return dec_fail(d, "number too long", start);
+    if (!ok)
+        return dec_fail(d, "invalid number", start);
     memcpy(buf, start, n);
     buf[n] = '\0';
     lua_pushnumber(L, strtod(buf, NULL));
@@ -432,8 +469,8 @@ static int dec_literal(lua_State *L, dec *d, const char *word, size_t n)
 /* Pushes the value at d->p. Stack: [-0, +1|+0 on error] */
 static int dec_value(lua_State *L, dec *d, int depth)
 {
-    if ((++d->steps & 1023) == 0)
-        dc_api_check_time(L);
+    dc_meter_add(L, &d->m, 1);
+    dec_charge(d, d->p);
     skip_ws(d);
     if (d->p >= d->end)
         return dec_fail(d, "unexpected end of input", d->p);
@@ -460,14 +497,18 @@ static int json_decode(lua_State *L)
     size_t len;
     const char *s = luaL_checklstring(L, 1, &len);
     lua_settop(L, 1);
-    dec d = {s, s, s + len, NULL, NULL, 0};
+    dec d = {L, s, s, s + len, NULL, NULL, s, {0}};
     if (dec_value(L, &d, 0) == 0) {
         skip_ws(&d);
+        dec_charge(&d, d.p);
+        dc_meter_flush(L, &d.m);
         if (d.p == d.end)
             return 1;
         lua_pop(L, 1);
         dec_fail(&d, "trailing garbage", d.p);
     }
+    dec_charge(&d, d.p);
+    dc_meter_flush(L, &d.m);
     lua_settop(L, 1);
     lua_pushnil(L);
     lua_pushfstring(L, "Expected JSON: %s at character %d", d.err,

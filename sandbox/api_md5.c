@@ -1,5 +1,5 @@
-/* api_md5.c - MD5 (RFC 1321) for ngx.md5 and ngx.md5_bin: one pass over the input, 64-byte
- * blocks, constant memory.
+/* api_md5.c - MD5 (RFC 1321) for ngx.md5 and ngx.md5_bin: incremental, 64-byte blocks,
+ * constant memory.
  */
 #include <string.h>
 
@@ -63,24 +63,50 @@ static void md5_block(uint32_t h[4], const unsigned char *p)
     h[3] += d;
 }
 
-void dc_md5(const void *data, size_t len, unsigned char out[16])
+/* Feeds whole blocks straight from the input, keeps a partial one in c->buf. */
+void dc_md5_init(dc_md5_ctx *c)
 {
-    uint32_t h[4] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476};
+    static const uint32_t h0[4] = {0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476};
+    memcpy(c->h, h0, sizeof h0);
+    c->total = 0;
+    c->n = 0;
+}
+
+void dc_md5_update(dc_md5_ctx *c, const void *data, size_t len)
+{
     const unsigned char *p = data;
-    size_t n = len;
-    for (; n >= 64; p += 64, n -= 64)
-        md5_block(h, p);
+    c->total += len;
+    if (c->n) {
+        size_t k = 64 - c->n < len ? 64 - c->n : len;
+        memcpy(c->buf + c->n, p, k);
+        c->n += k;
+        p += k;
+        len -= k;
+        if (c->n < 64)
+            return;
+        md5_block(c->h, c->buf);
+        c->n = 0;
+    }
+    for (; len >= 64; p += 64, len -= 64)
+        md5_block(c->h, p);
+    memcpy(c->buf, p, len);
+    c->n = len;
+}
+
+void dc_md5_final(dc_md5_ctx *c, unsigned char out[16])
+{
     unsigned char tail[128] = {0};
-    memcpy(tail, p, n);
+    size_t n = c->n;
+    memcpy(tail, c->buf, n);
     tail[n] = 0x80;
     size_t tl = n < 56 ? 64 : 128;
-    uint64_t bits = (uint64_t)len * 8;
+    uint64_t bits = c->total * 8;
     for (int i = 0; i < 8; i++)
         tail[tl - 8 + i] = (unsigned char)(bits >> (8 * i));
-    md5_block(h, tail);
+    md5_block(c->h, tail);
     if (tl == 128)
-        md5_block(h, tail + 64);
+        md5_block(c->h, tail + 64);
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < 4; j++)
-            out[4 * i + j] = (unsigned char)(h[i] >> (8 * j));
+            out[4 * i + j] = (unsigned char)(c->h[i] >> (8 * j));
 }

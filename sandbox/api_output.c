@@ -105,6 +105,8 @@ static int output(lua_State *L, const char *fn, int newline)
         return luaL_error(L, "%s: output over the policy's bound of %u bytes in one call",
                           newline ? "ngx.say" : "ngx.print", call->bounds->output_bytes);
     call->output_len += b->len;
+    dc_sbx_charge(L, b->len);
+    dc_sbx_charge_host(L, b->len);
     if (b->len > 0 && call->host->output(call->hreq, b->p, b->len) != 0) {
         lua_pushnil(L);
         lua_pushliteral(L, "nginx output filter error");
@@ -139,8 +141,12 @@ static int ngx_exit(lua_State *L)
 {
     dc_sbx_check_phase(L, "ngx.exit", OUTPUT_PHASES | DC_PHASE_BIT(DC_PHASE_HEADER_FILTER));
     lua_Number n = luaL_checknumber(L, 1);
-    if (!(n >= INT32_MIN && n <= INT32_MAX) || n != floor(n))
-        return luaL_error(L, "bad argument #1 to 'exit' (integer status expected)");
+    /* an HTTP status, or one of nginx's own codes (ngx.OK 0, ngx.ERROR -1, ngx.AGAIN -2,
+     * ngx.DONE -4, ngx.DECLINED -5): nothing else reaches the status line */
+    if (!(n >= -5 && n <= 999) || n != floor(n) || n == -3)
+        return luaL_error(L, "bad argument #1 to 'exit' (status code 0 to 999, or ngx.OK, "
+                             "ngx.ERROR, ngx.AGAIN, ngx.DONE or ngx.DECLINED expected, got "
+                             "%s)", lua_tostring(L, 1));
     return dc_sbx_exit(L, (int)n);
 }
 
@@ -195,16 +201,10 @@ static int ngx_redirect(lua_State *L)
         if (unsafe_uri_byte((unsigned char)uri[i]))
             return unsafe_uri_error(L, "redirect uri", uri, len, i);
     dc_str name = {"Location", 8}, value = {uri, len};
+    dc_api_check_header_set(L, call, "ngx.redirect", name, &value, 1);
     if (call->host->resp_header_set(call->hreq, name, &value, 1) != 0)
         return luaL_error(L, "attempt to call ngx.redirect after sending out the headers");
     return dc_sbx_exit(L, status);
-}
-
-void dc_api_check_uri_bytes(lua_State *L, const char *what, const char *uri, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if (unsafe_uri_byte((unsigned char)uri[i]))
-            unsafe_uri_error(L, what, uri, len, i);
 }
 
 void dc_api_open_output(lua_State *L)

@@ -1,11 +1,14 @@
 /* api_re.c - ngx.re.match, find, gmatch, sub and gsub with lua-nginx-module's semantics over
  * PCRE2: compiled patterns live in userdata (freed by __gc) cached per state (64 entries),
  * all PCRE2 memory comes from the state's allocator (so the memory quota counts it), and every
- * match runs under a match limit and a depth limit, reported as nil plus an error.
+ * match runs under a match limit and a depth limit, reported as nil plus an error. The quota
+ * is charged for PCRE2's steps, the bytes each search passes over, captures and replacements.
+ * UTF-8 subjects are always validated: PCRE2 only skips its own check after ours.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "api_cost.h"
 #include "api_util.h"
 
 #define RE_MT "dynacode.regex"
@@ -16,7 +19,7 @@
 #define RE_DEPTH_LIMIT 10000
 #define RE_HEAP_LIMIT_KB 4096
 
-enum { RE_JIT = 1, RE_DUPNAMES = 2, RE_NOCHECK = 4 };
+enum { RE_JIT = 1, RE_DUPNAMES = 2 };
 
 typedef struct re_mem {
     lua_Alloc f;
@@ -71,15 +74,19 @@ typedef struct re_shared {
      * search can cost the subject's length times the limit; a callout before every pattern
      * item (PCRE2_AUTO_CALLOUT) bounds the whole search by steps and by the call's deadline */
     uint64_t steps;
+    uint64_t budget;        /* instructions the call has left: more steps than that trip it */
+    uint64_t pending;       /* charges not made yet: searches are charged a piece at a time */
     double deadline_ms;
-    int timed_out;
 } re_shared;
 
 #define RE_STEP_LIMIT 5000000u   /* pattern items per search, whatever the quotas */
 #define RE_ERROR_STEPS (-1000)   /* callout return values, passed back by pcre2_match */
 #define RE_ERROR_TIME (-1001)
+#define RE_ERROR_QUOTA (-1002)
 
-/* The callout before each pattern item: bounds the work of one pcre2_match call. */
+/* The callout before each pattern item: bounds the work of one pcre2_match call. It never
+ * raises (a longjmp out of PCRE2 would skip its cleanup): it stops the match, and re_exec
+ * charges the steps, which trips the call. */
 static int re_callout(pcre2_callout_block *cb, void *data)
 {
     (void)cb;
@@ -88,6 +95,8 @@ static int re_callout(pcre2_callout_block *cb, void *data)
         return 0;
     if (sh->steps >= RE_STEP_LIMIT)
         return RE_ERROR_STEPS;
+    if (sh->steps >= sh->budget)
+        return RE_ERROR_QUOTA;
     if (sh->deadline_ms > 0 && dc_now_ms() > sh->deadline_ms)
         return RE_ERROR_TIME;
     return 0;
@@ -96,7 +105,7 @@ static int re_callout(pcre2_callout_block *cb, void *data)
 /* __gc of a compiled pattern. Stack: [-0, +0] */
 static int re_gc(lua_State *L)
 {
-    dc_re *re = lua_touserdata(L, 1);
+    dc_re *re = luaL_checkudata(L, 1, RE_MT); /* a foreign userdata must not be freed */
     if (re) {
         pcre2_code_free(re->code);
         re->code = NULL;
@@ -107,7 +116,10 @@ static int re_gc(lua_State *L)
 /* __gc of the shared match block. Stack: [-0, +0] */
 static int shared_gc(lua_State *L)
 {
-    re_shared *sh = lua_touserdata(L, 1);
+    /* the one valid argument is the block the registry holds (under the metatable's name) */
+    lua_getfield(L, LUA_REGISTRYINDEX, RE_SHARED);
+    re_shared *sh = lua_rawequal(L, 1, -1) ? lua_touserdata(L, 1) : NULL;
+    lua_pop(L, 1);
     if (sh) {
         pcre2_match_data_free(sh->md);
         pcre2_match_context_free(sh->mctx);
@@ -170,7 +182,9 @@ static void parse_opts(lua_State *L, const char *o, size_t n, uint32_t *copts, i
         case 'x': *copts |= PCRE2_EXTENDED; break;
         case 'a': *copts |= PCRE2_ANCHORED; break;
         case 'u': *copts |= PCRE2_UTF; break;
-        case 'U': *copts |= PCRE2_UTF; *flags |= RE_NOCHECK; break;
+        /* OpenResty's "UTF-8, subject not checked": here the subject is checked all the
+         * same (an unchecked invalid subject makes PCRE2 read past its end) */
+        case 'U': *copts |= PCRE2_UTF; break;
         case 'D': *copts |= PCRE2_DUPNAMES; *flags |= RE_DUPNAMES; break;
         case 'J': *copts |= PCRE2_ALT_BSUX | PCRE2_MATCH_UNSET_BACKREF; break;
         case 'j': *flags |= RE_JIT; break;
@@ -231,6 +245,11 @@ static dc_re *re_compile(lua_State *L, int pidx, uint32_t copts, int flags)
     pcre2_pattern_info(re->code, PCRE2_INFO_SIZE, &size);
     pcre2_pattern_info(re->code, PCRE2_INFO_JITSIZE, &jsize);
     lua_gc(L, LUA_GCSTEP, (int)((size + jsize) >> 10) + 1);
+    dc_sbx_charge(L, plen + size + jsize);
+    /* UTF also when the pattern asks for it itself, with (*UTF) */
+    uint32_t all = 0;
+    pcre2_pattern_info(re->code, PCRE2_INFO_ALLOPTIONS, &all);
+    re->utf = (all & PCRE2_UTF) != 0;
     pcre2_pattern_info(re->code, PCRE2_INFO_CAPTURECOUNT, &re->ncap);
     pcre2_pattern_info(re->code, PCRE2_INFO_NAMECOUNT, &re->name_count);
     if (re->name_count) {
@@ -249,6 +268,7 @@ static dc_re *re_get(lua_State *L, int pidx, int oidx)
     const char *p = luaL_checklstring(L, pidx, &plen);
     uint32_t copts;
     int flags;
+    dc_sbx_charge(L, olen + plen + 1);  /* the options, and the cache key below */
     parse_opts(L, o, olen, &copts, &flags);
 
     lua_getfield(L, LUA_REGISTRYINDEX, RE_CACHE);
@@ -297,23 +317,92 @@ static dc_re *re_get(lua_State *L, int pidx, int oidx)
     return re;
 }
 
-/* Runs the pattern on subj from byte pos; *ov gets the offsets. Returns pcre2_match's code
- * (> 0 match). Stack: [-0, +0] */
+/* Whether s is well-formed UTF-8 as PCRE2 defines it (no overlong forms, no surrogates,
+ * nothing past U+10FFFF, no truncated sequence), charged as it goes. Stricter never hurts:
+ * a subject refused here is matched with PCRE2's own check, which reports the error. */
+static int utf8_valid(lua_State *L, const unsigned char *s, size_t len)
+{
+    size_t i = 0, mark = 0;
+    while (i < len) {
+        if (i >= mark)
+            mark = i + dc_cost_piece(L, len - i);
+        unsigned c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n;
+        unsigned lo = 0x80, hi = 0xbf;
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+            if (c == 0xe0)
+                lo = 0xa0;
+            else if (c == 0xed)
+                hi = 0x9f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            if (c == 0xf0)
+                lo = 0x90;
+            else if (c == 0xf4)
+                hi = 0x8f;
+        } else {
+            return 0;
+        }
+        if (len - i - 1 < n || s[i + 1] < lo || s[i + 1] > hi)
+            return 0;
+        for (size_t k = 2; k <= n; k++)
+            if ((s[i + k] & 0xc0) != 0x80)
+                return 0;
+        i += n + 1;
+    }
+    return 1;
+}
+
+/* For a UTF pattern: whether the subject was found valid (then PCRE2 need not check it again
+ * on every search of a loop). 0 for other patterns. Stack: [-0, +0] */
+static int subject_checked(lua_State *L, const dc_re *re, const char *subj, size_t len)
+{
+    return re->utf && utf8_valid(L, (const unsigned char *)subj, len);
+}
+
+/* Runs the pattern on subj from byte pos; *ov gets the offsets. checked: the subject is known
+ * to be valid UTF-8 (subject_checked). Charges PCRE2's steps and the bytes the search passed
+ * over. Returns pcre2_match's code (> 0 match). Stack: [-0, +0] */
 static int re_exec(lua_State *L, dc_re *re, const char *subj, size_t len, size_t pos,
-                   PCRE2_SIZE **ov)
+                   int checked, PCRE2_SIZE **ov)
 {
     if (pos > len)
         return PCRE2_ERROR_NOMATCH;
     re_shared *sh = shared_for(L, re);
     if (!sh)
         return PCRE2_ERROR_NOMEMORY;
-    uint32_t mo = (re->flags & RE_NOCHECK) ? PCRE2_NO_UTF_CHECK : 0;
+    /* PCRE2 skips its check only for a subject validated here and a start on a character
+     * boundary; anything else it checks itself and refuses with an error */
+    uint32_t mo = 0;
+    if (re->utf && checked && (pos == len || ((unsigned char)subj[pos] & 0xc0) != 0x80))
+        mo = PCRE2_NO_UTF_CHECK;
+    dc_call *call = dc_sbx_current(L);
     *ov = pcre2_get_ovector_pointer(sh->md);
     sh->steps = 0;
-    sh->deadline_ms = dc_sbx_current(L)->deadline_ms;
+    sh->budget = call->insn_left > sh->pending ? call->insn_left - sh->pending : 0;
+    sh->deadline_ms = call->deadline_ms;
     int rc = pcre2_match(re->code, (PCRE2_SPTR)subj, len, pos, mo, sh->md, sh->mctx);
+    size_t end = len;  /* no match: the search passed over the rest of the subject */
+    if (rc > 0)
+        end = (*ov)[1] < pos ? pos : (*ov)[1] > len ? len : (*ov)[1];
+    /* a piece at a time (each charge reads the clock); at once when the steps used the call's
+     * budget up (RE_ERROR_QUOTA: trips the instruction quota) or the deadline is past
+     * (RE_ERROR_TIME: trips the time quota) */
+    sh->pending += sh->steps + (end - pos) + 1;
+    if (sh->pending >= DC_COST_PIECE || rc == RE_ERROR_QUOTA || rc == RE_ERROR_TIME) {
+        uint64_t units = sh->pending;
+        sh->pending = 0;
+        dc_sbx_charge(L, units);
+    }
     if (rc == RE_ERROR_TIME)
-        dc_api_check_time(L);  /* past the deadline: trips the time quota, does not return */
+        dc_api_check_time(L);
     return rc;
 }
 
@@ -323,7 +412,7 @@ static void push_exec_error(lua_State *L, int rc)
     PCRE2_UCHAR msg[128];
     if (rc == 0)
         memcpy(msg, "capture size too small", 23);
-    else if (rc == RE_ERROR_STEPS || rc == RE_ERROR_TIME)
+    else if (rc == RE_ERROR_STEPS || rc == RE_ERROR_TIME || rc == RE_ERROR_QUOTA)
         memcpy(msg, "match limit exceeded", 21);
     else
         pcre2_get_error_message(rc, msg, sizeof msg);
@@ -353,13 +442,19 @@ static void push_captures(lua_State *L, const dc_re *re, const PCRE2_SIZE *ov,
     else
         lua_createtable(L, (int)re->ncap, (int)re->name_count);
     int t = lua_gettop(L);
+    dc_meter m = {re->name_count};
     for (uint32_t i = 0; i <= re->ncap; i++) {
-        if ((int)i < rc && ov[2 * i] != PCRE2_UNSET)
+        if ((int)i < rc && ov[2 * i] != PCRE2_UNSET && ov[2 * i + 1] >= ov[2 * i]) {
+            /* each capture is copied (or compared with an equal string): charged by size */
+            dc_meter_add(L, &m, ov[2 * i + 1] - ov[2 * i] + 1);
             lua_pushlstring(L, subj + ov[2 * i], ov[2 * i + 1] - ov[2 * i]);
-        else
+        } else {
+            dc_meter_add(L, &m, 1);
             lua_pushboolean(L, 0);
+        }
         lua_rawseti(L, t, (int)i);
     }
+    dc_meter_flush(L, &m);
     int dup = (re->flags & RE_DUPNAMES) != 0;
     for (int pass = dup ? 0 : 1; pass < 2; pass++) {
         for (uint32_t i = 0; i < re->name_count; i++) {
@@ -401,9 +496,11 @@ static size_t ctx_pos(lua_State *L, int idx)
 {
     if (!lua_istable(L, idx))
         return 0;
-    lua_getfield(L, idx, "pos");
-    lua_Number p = lua_tonumber(L, -1);
+    lua_pushliteral(L, "pos");
+    lua_rawget(L, idx);  /* raw: no plugin metamethod runs between here and the match */
+    lua_Number p = lua_tonumber(L, -1);  /* a number, a numeric string, else 0 */
     lua_pop(L, 1);
+    /* NaN, negative, fractional, past the end: nothing below 1, at most 2^50 */
     return !(p > 1) ? 0 : p > 1e15 ? (size_t)1e15 : (size_t)p - 1;
 }
 
@@ -412,8 +509,9 @@ static void set_ctx_pos(lua_State *L, int idx, size_t end)
 {
     if (!lua_istable(L, idx))
         return;
+    lua_pushliteral(L, "pos");
     lua_pushnumber(L, (lua_Number)end + 1);
-    lua_setfield(L, idx, "pos");
+    lua_rawset(L, idx);
 }
 
 /* ngx.re.match(subject, regex, options?, ctx?, res?). Stack: [-0, +1|+2] */
@@ -429,7 +527,9 @@ static int re_match(lua_State *L)
         return 2;
     }
     PCRE2_SIZE *ov;
-    int rc = re_exec(L, re, subj, len, ctx_pos(L, 4), &ov);
+    size_t pos = ctx_pos(L, 4);
+    int rc = re_exec(L, re, subj, len, pos, pos <= len && subject_checked(L, re, subj, len),
+                     &ov);
     if (rc == PCRE2_ERROR_NOMATCH) {
         lua_pushnil(L);
         return 1;
@@ -439,7 +539,7 @@ static int re_match(lua_State *L)
         push_exec_error(L, rc);
         return 2;
     }
-    /* the captures first: ctx.pos = may run a metamethod, which may match again */
+    /* the captures first: they read the shared match data */
     size_t end = ov[1];
     push_captures(L, re, ov, subj, rc, lua_istable(L, 5) ? 5 : 0);
     set_ctx_pos(L, 4, end);
@@ -461,7 +561,9 @@ static int re_find(lua_State *L)
         return 3;
     }
     PCRE2_SIZE *ov;
-    int rc = re_exec(L, re, subj, len, ctx_pos(L, 4), &ov);
+    size_t pos = ctx_pos(L, 4);
+    int rc = re_exec(L, re, subj, len, pos, pos <= len && subject_checked(L, re, subj, len),
+                     &ov);
     if (rc == PCRE2_ERROR_NOMATCH) {
         lua_pushnil(L);
         return 1;
@@ -494,8 +596,8 @@ static int re_find(lua_State *L)
     return 2;
 }
 
-/* The gmatch iterator; upvalues: regex, subject, next position (nil when done).
- * Stack: [-0, +1|+2] */
+/* The gmatch iterator; upvalues: regex, subject, next position (nil when done), whether the
+ * subject was found valid UTF-8. Stack: [-0, +1|+2] */
 static int gmatch_iter(lua_State *L)
 {
     if (lua_isnil(L, lua_upvalueindex(3))) {
@@ -507,7 +609,7 @@ static int gmatch_iter(lua_State *L)
     const char *subj = lua_tolstring(L, lua_upvalueindex(2), &len);
     size_t pos = (size_t)lua_tonumber(L, lua_upvalueindex(3));
     PCRE2_SIZE *ov;
-    int rc = re_exec(L, re, subj, len, pos, &ov);
+    int rc = re_exec(L, re, subj, len, pos, lua_toboolean(L, lua_upvalueindex(4)), &ov);
     if (rc <= 0) {
         lua_pushnil(L);
         lua_replace(L, lua_upvalueindex(3));
@@ -531,16 +633,19 @@ static int gmatch_iter(lua_State *L)
  * Stack: [-0, +1|+2] */
 static int re_gmatch(lua_State *L)
 {
-    luaL_checklstring(L, 1, NULL);
+    size_t len;
+    const char *subj = luaL_checklstring(L, 1, &len);
     lua_settop(L, 3);
-    if (!re_get(L, 2, 3)) {
+    dc_re *re = re_get(L, 2, 3);
+    if (!re) {
         lua_pushnil(L);
         lua_insert(L, -2);
         return 2;
     }
     lua_pushvalue(L, 1);
     lua_pushinteger(L, 0);
-    lua_pushcclosure(L, gmatch_iter, 3);
+    lua_pushboolean(L, subject_checked(L, re, subj, len));
+    lua_pushcclosure(L, gmatch_iter, 4);
     return 1;
 }
 
@@ -631,6 +736,7 @@ static int re_substitute(lua_State *L, int global)
     }
     lua_settop(L, 4);
     dc_re *re = re_get(L, 2, 4);  /* at 5 */
+    dc_sbx_charge(L, tlen);  /* the template's check */
     if (!re || (!func && tpl_walk(L, NULL, tpl, tlen, re, NULL, subj, 0) != 0)) {
         if (re)
             lua_pushliteral(L, "failed to compile the replacement template");
@@ -642,11 +748,12 @@ static int re_substitute(lua_State *L, int global)
     dc_ubuf *b = dc_ubuf_new(L);  /* at 6 */
     size_t pos = 0, cp = 0;
     lua_Integer count = 0;
+    int checked = subject_checked(L, re, subj, len);
+    dc_meter m = {0};
     while (pos <= len) {
-        if ((count & 255) == 255)
-            dc_api_check_time(L);
+        size_t before = b->len;
         PCRE2_SIZE *ov;
-        int rc = re_exec(L, re, subj, len, pos, &ov);
+        int rc = re_exec(L, re, subj, len, pos, checked, &ov);
         if (rc == PCRE2_ERROR_NOMATCH)
             break;
         if (rc <= 0) {
@@ -657,25 +764,31 @@ static int re_substitute(lua_State *L, int global)
         }
         count++;
         size_t s = ov[0], e = ov[1];  /* the callback may match again and reuse ov */
+        if (s < cp || e < s || e > len)
+            return luaL_error(L, "%s: match outside the subject", global ? "gsub" : "sub");
         if (func) {
             push_captures(L, re, ov, subj, rc, 0);
             dc_ubuf_add(L, b, subj + cp, s - cp);
             lua_pushvalue(L, 3);
             lua_insert(L, -2);
-            lua_call(L, 1, 1);
+            dc_sbx_call(L, 1, 1);
             add_func_result(L, b);
         } else {
             dc_ubuf_add(L, b, subj + cp, s - cp);
             tpl_walk(L, b, tpl, tlen, re, ov, subj, rc);
         }
+        /* the replacement built for this match: the template walked, the bytes written */
+        dc_meter_add(L, &m, (func ? 0 : tlen) + (b->len - before) + 1);
         cp = e;
         pos = next_pos(re, subj, len, s, e);
         if (!global)
             break;
     }
+    dc_meter_flush(L, &m);
     if (count == 0) {
         lua_pushvalue(L, 1);
     } else {
+        dc_sbx_charge(L, len - cp);
         dc_ubuf_add(L, b, subj + cp, len - cp);
         dc_ubuf_push(L, b);
     }

@@ -50,6 +50,7 @@ static int req_get_headers(lua_State *L)
      * inside a host callback). */
     hdr_walk w = {NULL, 0, 0};
     call->host->req_headers(call->hreq, walk_header, &w);
+    dc_sbx_charge(L, w.n);
     int truncated = max > 0 && w.n > (size_t)max;
     w.cap = truncated ? (size_t)max : w.n;
     w.n = 0;
@@ -62,6 +63,7 @@ static int req_get_headers(lua_State *L)
     int t = lua_gettop(L);
     for (size_t i = 0; i < w.n && i < w.cap; i++) {
         dc_str name = w.h[2 * i], value = w.h[2 * i + 1];
+        dc_sbx_charge(L, name.len + value.len + 8);
         if (raw)
             lua_pushlstring(L, name.data, name.len);
         else
@@ -84,6 +86,7 @@ static int req_get_headers(lua_State *L)
  * Stack: [-0, +1] */
 static int req_headers_index(lua_State *L)
 {
+    luaL_checktype(L, 1, LUA_TTABLE); /* raw reads of anything else would read memory */
     size_t len;
     const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &len) : NULL;
     if (!k) {
@@ -111,7 +114,7 @@ static void set_req_header(lua_State *L, const char *api)
     dc_str name = dc_api_header_name(L, 1, 0, 1);
     size_t n;
     dc_str *vals = dc_api_header_values(L, 2, &n);
-    dc_api_check_values(L, call, api, vals, n);
+    dc_api_check_header_set(L, call, api, name, vals, n);
     if (call->host->req_header_set(call->hreq, name, vals, n) != 0)
         luaL_error(L, "failed to set header %s", name.data);
 }
@@ -138,8 +141,10 @@ static void push_var(lua_State *L, const char *name, const char *api)
     dc_call *call = dc_sbx_current(L);
     DC_API_NEED(L, call, var_get, api);
     dc_str n = {name, strlen(name)}, v = {NULL, 0};
-    if (call->host->var_get(call->hreq, n, &v) == 1 && v.data)
+    if (call->host->var_get(call->hreq, n, &v) == 1 && v.data) {
+        dc_sbx_charge(L, v.len);
         lua_pushlstring(L, v.data, v.len);
+    }
     else
         lua_pushnil(L);
 }
@@ -158,6 +163,8 @@ static int req_get_uri_args(lua_State *L)
     push_var(L, "args", "ngx.req.get_uri_args");
     size_t len = 0;
     const char *s = lua_isnil(L, -1) ? "" : lua_tolstring(L, -1, &len);
+    /* parsing walks every byte and may build a string per key and value */
+    dc_sbx_charge(L, 2 * len);
     return dc_api_parse_args(L, s, len, max);
 }
 
@@ -187,6 +194,8 @@ static int req_set_uri_args(lua_State *L)
     dc_str name = {"args", 4}, val;
     val.data = lua_tolstring(L, -1, &val.len);
     dc_api_check_values(L, call, "ngx.req.set_uri_args", &val, 1);
+    dc_api_check_ctl(L, "ngx.req.set_uri_args", "query string", val.data, val.len);
+    dc_sbx_charge_host(L, val.len);
     if (call->host->var_set(call->hreq, name, val) != 0)
         return luaL_error(L, "ngx.req.set_uri_args: the query string cannot be changed here");
     return 0;
@@ -208,7 +217,8 @@ static int req_set_uri(lua_State *L)
     DC_API_NEED(L, call, set_uri, "ngx.req.set_uri");
     if (len == 0)
         return luaL_error(L, "attempt to use zero-length uri");
-    dc_api_check_uri_bytes(L, "uri", uri, len);
+    dc_api_check_path(L, "ngx.req.set_uri", uri, len);
+    dc_sbx_charge_host(L, len);
     dc_str u = {uri, len};
     if (call->host->set_uri(call->hreq, u, jump) != 0)
         return luaL_error(L, "ngx.req.set_uri: the URI cannot be changed here");

@@ -8,6 +8,7 @@
 #include <lauxlib.h>
 
 #include "sandbox.h"
+#include "api_util.h"
 #include "lpattern.h"
 
 /* Upvalue 1 of every function here: how to charge work. */
@@ -125,9 +126,18 @@ static int sp_gmatch(lua_State *L)
     return 1;
 }
 
+/* Moves the string or number on top of the stack into b. Stack: [-1, +0] */
+static void add_top(lua_State *L, dc_ubuf *b)
+{
+    size_t l;
+    const char *v = lua_tolstring(L, -1, &l);
+    dc_ubuf_add(L, b, v, l);
+    lua_pop(L, 1);
+}
+
 /* Adds the string replacement (stack index 3) for the match [s, e): %0-%9 are captures, '%'
  * before anything else stands for that byte (a final '%' for a NUL, as in LuaJIT). */
-static void add_repl_string(dc_pat *m, luaL_Buffer *b, const char *s, const char *e)
+static void add_repl_string(dc_pat *m, dc_ubuf *b, const char *s, const char *e)
 {
     lua_State *L = m->L;
     size_t l;
@@ -136,35 +146,36 @@ static void add_repl_string(dc_pat *m, luaL_Buffer *b, const char *s, const char
     while (r < end) {
         const char *pc = memchr(r, '%', (size_t)(end - r));
         if (!pc) {
-            luaL_addlstring(b, r, (size_t)(end - r));
+            dc_ubuf_add(L, b, r, (size_t)(end - r));
             break;
         }
-        luaL_addlstring(b, r, (size_t)(pc - r));
+        dc_ubuf_add(L, b, r, (size_t)(pc - r));
         char c = pc + 1 < end ? pc[1] : '\0';
         r = pc + 2;
         if (c < '0' || c > '9') {
-            luaL_addchar(b, c);
+            dc_ubuf_add(L, b, &c, 1);
         } else if (c == '0') {
             dc_pat_work(m, (size_t)(e - s) / 64);
-            luaL_addlstring(b, s, (size_t)(e - s));
+            dc_ubuf_add(L, b, s, (size_t)(e - s));
         } else {
             dc_pat_push_capture(m, c - '1', s, e);
             dc_pat_work(m, lua_objlen(L, -1) / 64);
-            luaL_addvalue(b);
+            add_top(L, b);
         }
     }
 }
 
 /* Adds the replacement for the match [s, e) by repl (stack index 3) of type tr. */
-static void add_value(dc_pat *m, luaL_Buffer *b, const char *s, const char *e, int tr)
+static void add_value(dc_pat *m, dc_ubuf *b, const char *s, const char *e, int tr)
 {
     lua_State *L = m->L;
     if (tr == LUA_TFUNCTION) {
         lua_pushvalue(L, 3);
         int n = dc_pat_push_captures(m, s, e);
-        lua_call(L, n, 1);
+        dc_sbx_call(L, n, 1);
     } else if (tr == LUA_TTABLE) {
         dc_pat_push_capture(m, 0, s, e);
+        dc_sbx_cguard(L); /* the table's __index may be plugin code */
         lua_gettable(L, 3);
     } else {
         add_repl_string(m, b, s, e);
@@ -177,7 +188,7 @@ static void add_value(dc_pat *m, luaL_Buffer *b, const char *s, const char *e, i
         dc_pat_flush(m);
         luaL_error(L, "invalid replacement value (a %s)", luaL_typename(L, -1));
     }
-    luaL_addvalue(b);
+    add_top(L, b);
 }
 
 /* string.gsub(s, pattern, repl [, n]) */
@@ -195,22 +206,23 @@ static int sp_gsub(lua_State *L)
 
     dc_pat m;
     pat_start(L, &m, src, ls, p);
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
+    /* the result grows in Lua-allocated memory, not in a buffer on the C stack: callbacks can
+     * nest gsub calls */
+    dc_ubuf *b = dc_ubuf_new(L);
     const char *s = src;
     int n = 0;
     while (n < max_n) {
         const char *start, *e = dc_pat_search(&m, s, p, anchored, &start);
         if (!e)
             break;
-        luaL_addlstring(&b, s, (size_t)(start - s));
+        dc_ubuf_add(L, b, s, (size_t)(start - s));
         n++;
         dc_pat_work(&m, CALL_COST);
-        add_value(&m, &b, start, e, tr);
+        add_value(&m, b, start, e, tr);
         if (e > start) {
             s = e;
         } else if (start < m.src_end) {
-            luaL_addchar(&b, *start);
+            dc_ubuf_add(L, b, start, 1);
             s = start + 1;
         } else {
             s = start;
@@ -219,9 +231,9 @@ static int sp_gsub(lua_State *L)
         if (anchored)
             break;
     }
-    luaL_addlstring(&b, s, (size_t)(m.src_end - s));
+    dc_ubuf_add(L, b, s, (size_t)(m.src_end - s));
     dc_pat_flush(&m);
-    luaL_pushresult(&b);
+    dc_ubuf_push(L, b);
     lua_pushinteger(L, n);
     return 2;
 }

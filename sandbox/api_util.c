@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api_cost.h"
 #include "api_util.h"
 
 #define UBUF_MT "dynacode.ubuf"
@@ -12,7 +13,7 @@
 /* __gc of a buffer: gives its memory back through the state's allocator. Stack: [-0, +0] */
 static int ubuf_gc(lua_State *L)
 {
-    dc_ubuf *b = lua_touserdata(L, 1);
+    dc_ubuf *b = luaL_checkudata(L, 1, UBUF_MT); /* never another userdata's pointers */
     if (b && b->p) {
         b->f(b->ud, b->p, b->cap, 0);
         b->p = NULL;
@@ -45,7 +46,7 @@ char *dc_ubuf_prep(lua_State *L, dc_ubuf *b, size_t n)
     size_t cap = b->cap ? b->cap : 128;
     while (cap - b->len < n)
         cap *= 2;
-    char *p = b->f(b->ud, b->p, b->cap, cap);
+    char *p = dc_sbx_grow(L, b->p, b->cap, cap);
     if (!p)
         luaL_error(L, "not enough memory");
     b->p = p;
@@ -131,13 +132,21 @@ static size_t escape_into(char *dst, const char *src, size_t len, int type)
 
 void dc_api_push_escaped(lua_State *L, const char *src, size_t len, int type)
 {
-    size_t n = dc_api_escape_count(src, len, type);
+    size_t n = 0, off, k;
+    for (off = 0; off < len; off += k) {  /* both passes in charged pieces */
+        k = dc_cost_piece(L, len - off);
+        n += dc_api_escape_count(src + off, k, type);
+    }
     if (n == 0) {
         lua_pushlstring(L, src, len);
         return;
     }
     dc_ubuf *b = dc_ubuf_new(L);
-    b->len += escape_into(dc_ubuf_prep(L, b, len + 2 * n), src, len, type);
+    dc_ubuf_prep(L, b, len + 2 * n);
+    for (off = 0; off < len; off += k) {
+        k = dc_cost_piece(L, len - off);
+        b->len += escape_into(b->p + b->len, src + off, k, type);
+    }
     dc_ubuf_push(L, b);
     lua_remove(L, -2);
 }
@@ -160,7 +169,9 @@ void dc_api_push_unescaped(lua_State *L, const char *src, size_t len)
     }
     dc_ubuf *b = dc_ubuf_new(L);
     char *d = dc_ubuf_prep(L, b, len), *d0 = d;
-    for (size_t i = 0; i < len; i++) {
+    for (size_t i = 0, mark = 0; i < len; i++) {
+        if (i >= mark)  /* charged a piece ahead */
+            mark = i + dc_cost_piece(L, len - i);
         unsigned char c = (unsigned char)src[i];
         if (c == '%' && i + 2 < len && hexval((unsigned char)src[i + 1]) >= 0 &&
             hexval((unsigned char)src[i + 2]) >= 0) {
@@ -207,13 +218,16 @@ int dc_api_parse_args(lua_State *L, const char *s, size_t len, int max)
     int t = lua_gettop(L);
     int count = 0;
     size_t i = 0;
+    dc_meter m = {0};
     while (i < len) {
         const char *amp = memchr(s + i, '&', len - i);
         size_t end = amp ? (size_t)(amp - s) : len;
         const char *eq = memchr(s + i, '=', end - i);
         size_t kend = eq ? (size_t)(eq - s) : end;
+        dc_meter_add(L, &m, end - i + 1);
         if (kend > i) {
             if (max > 0 && count == max) {
+                dc_meter_flush(L, &m);
                 lua_pushliteral(L, "truncated");
                 return 2;
             }
@@ -228,6 +242,7 @@ int dc_api_parse_args(lua_State *L, const char *s, size_t len, int max)
         }
         i = end + 1;
     }
+    dc_meter_flush(L, &m);
     return 1;
 }
 
@@ -236,6 +251,7 @@ int dc_api_parse_args(lua_State *L, const char *s, size_t len, int max)
 static void add_arg(lua_State *L, dc_ubuf *b, int *n, const char *k, size_t klen,
                     const char *v, size_t vlen)
 {
+    dc_sbx_charge(L, klen + vlen + 1);
     size_t ek = dc_api_escape_count(k, klen, DC_ESC_URI_COMPONENT);
     size_t ev = v ? dc_api_escape_count(v, vlen, DC_ESC_URI_COMPONENT) : 0;
     char *d = dc_ubuf_prep(L, b, 2 + klen + 2 * ek + (v ? vlen + 2 * ev : 0)), *d0 = d;
@@ -283,6 +299,8 @@ void dc_api_encode_args(lua_State *L, int idx)
         if (lua_type(L, -1) == LUA_TTABLE) {
             size_t m = lua_objlen(L, -1);
             for (size_t i = 1; i <= m; i++) {
+                if ((i & 1023) == 0)  /* holes cost a step too */
+                    dc_sbx_charge(L, 1024);
                 lua_rawgeti(L, -1, (int)i);
                 if (!lua_isnil(L, -1))
                     add_arg_value(L, b, &n, k, klen);
@@ -331,8 +349,8 @@ void dc_api_check_values(lua_State *L, const dc_call *call, const char *api,
     uint32_t bound = call->bounds ? call->bounds->value_bytes : 0;
     for (size_t i = 0; bound && i < n; i++)
         if (vals[i].len > bound)
-            luaL_error(L, "%s: value of %zu bytes over the policy's bound of %u", api,
-                       vals[i].len, bound);
+            luaL_error(L, "%s: value of %f bytes over the policy's bound of %u", api,
+                       (lua_Number)vals[i].len, bound);
 }
 
 void dc_api_check_time(lua_State *L)
@@ -340,4 +358,123 @@ void dc_api_check_time(lua_State *L)
     /* Checks the deadline (and any pending abort) without charging instructions; a trip
      * re-arms the hook, so a pcall cannot keep the call going. */
     dc_sbx_charge(L, 0);
+}
+
+/* ---- values handed to the host ---- */
+
+static int is_ctl(unsigned char c)
+{
+    return c < 0x20 || c == 0x7f;
+}
+
+void dc_api_push_visible(lua_State *L, const char *s, size_t len, size_t max, int quote)
+{
+    static const char hex[] = "0123456789abcdef";
+    int cut = len > max;
+    if (cut)
+        len = max;
+    dc_ubuf *b = dc_ubuf_new(L);
+    char *d = dc_ubuf_prep(L, b, 4 * len + 3), *d0 = d;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\n') {
+            *d++ = '\\'; *d++ = 'n';
+        } else if (c == '\r') {
+            *d++ = '\\'; *d++ = 'r';
+        } else if (c == '\t') {
+            *d++ = '\\'; *d++ = 't';
+        } else if (c == '\\' || (quote && c == '"')) {
+            *d++ = '\\'; *d++ = (char)c;
+        } else if (is_ctl(c)) {
+            *d++ = '\\'; *d++ = 'x'; *d++ = hex[c >> 4]; *d++ = hex[c & 0xf];
+        } else {
+            *d++ = (char)c;
+        }
+    }
+    if (cut) {
+        memcpy(d, "...", 3);
+        d += 3;
+    }
+    b->len = (size_t)(d - d0);
+    dc_ubuf_push(L, b);
+    lua_remove(L, -2);
+}
+
+const char *dc_api_path_problem(const char *uri, size_t len)
+{
+    if (len == 0)
+        return "empty";
+    if (uri[0] != '/')
+        return "it does not start with \"/\"";
+    size_t seg = 0, dots = 0;  /* bytes of the current segment, and how many are dots */
+    for (size_t i = 0; i <= len; i++) {
+        int c = i < len ? (unsigned char)uri[i] : '/';
+        if (i < len && is_ctl((unsigned char)c))
+            return "control byte";
+        if (c == '%' && i + 2 < len && hexval((unsigned char)uri[i + 1]) >= 0 &&
+            hexval((unsigned char)uri[i + 2]) >= 0) {
+            c = hexval((unsigned char)uri[i + 1]) * 16 + hexval((unsigned char)uri[i + 2]);
+            i += 2;
+            if (c == 0)
+                return "encoded NUL byte";
+            if (is_ctl((unsigned char)c))
+                return "encoded control byte";
+        }
+        if (c == '\\')
+            return "backslash";
+        if (c == '/') {
+            if (seg > 0 && seg == dots && dots <= 2)
+                return dots == 1 ? "\".\" segment" : "\"..\" segment";
+            seg = dots = 0;
+            continue;
+        }
+        seg++;
+        dots += c == '.';
+    }
+    return NULL;
+}
+
+void dc_api_check_path(lua_State *L, const char *api, const char *uri, size_t len)
+{
+    dc_sbx_charge(L, len);
+    const char *why = dc_api_path_problem(uri, len);
+    if (!why)
+        return;
+    dc_api_push_visible(L, uri, len, 256, 1);
+    luaL_error(L, "%s: bad uri \"%s\": %s", api, lua_tostring(L, -1), why);
+}
+
+void dc_api_check_ctl(lua_State *L, const char *api, const char *what, const char *s,
+                      size_t len)
+{
+    dc_sbx_charge(L, len);
+    for (size_t i = 0; i < len; i++) {
+        if (is_ctl((unsigned char)s[i])) {
+            dc_api_push_visible(L, s, len, 256, 1);
+            luaL_error(L, "%s: control byte 0x%02x in %s \"%s\"", api, (unsigned char)s[i],
+                       what, lua_tostring(L, -1));
+        }
+    }
+}
+
+void dc_api_check_header_set(lua_State *L, dc_call *call, const char *api, dc_str name,
+                             const dc_str *vals, size_t n)
+{
+    const dc_bounds *bd = call->bounds;
+    if (bd && bd->header_values && n > bd->header_values)
+        luaL_error(L, "%s: %f values for one header, over the policy's bound of %u", api,
+                   (lua_Number)n,
+                   bd->header_values);
+    dc_api_check_values(L, call, api, vals, n);
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += name.len + vals[i].len + 4;  /* as a header line: "name: value\r\n" */
+    if (bd && bd->header_bytes && (total > bd->header_bytes ||
+                                   call->header_len > bd->header_bytes - total))
+        luaL_error(L, "%s: headers over the policy's bound of %u bytes in one call", api,
+                   bd->header_bytes);
+    /* the host's copies first: what they would take is memory before it is time */
+    dc_sbx_charge_host(L, total);
+    dc_sbx_charge(L, total + n);
+    call->header_len += total;
 }

@@ -80,10 +80,27 @@ DC_HIDDEN dc_str *dc_api_header_values(lua_State *L, int idx, size_t *n);
 /* Sends msg to host->log at level (OpenResty's 0..8) as "[dynacode] plugin "NAME": msg",
  * capped at 4 KiB (api_log.c). Stack: [-0, +0] */
 DC_HIDDEN void dc_api_log(lua_State *L, dc_call *call, int level, const char *msg, size_t len);
-/* Raises `unsafe byte "0xNN" in WHAT "..."` when uri holds a control byte other than tab
- * (api_output.c; ngx.redirect and ngx.req.set_uri). Stack: [-0, +0] */
-DC_HIDDEN void dc_api_check_uri_bytes(lua_State *L, const char *what, const char *uri,
-                                      size_t len);
+/* Raises "API: bad uri \"...\": WHY" unless uri is a path nginx may take as a request URI:
+ * it starts with '/', and once %XX-decoded has no NUL, control byte or backslash and no "."
+ * or ".." segment (empty segments, as in "//", are harmless). Charges its length.
+ * Stack: [-0, +0] */
+DC_HIDDEN void dc_api_check_path(lua_State *L, const char *api, const char *uri, size_t len);
+/* The reason uri is refused by dc_api_check_path, or NULL when it is fine. */
+DC_HIDDEN const char *dc_api_path_problem(const char *uri, size_t len);
+/* Raises "API: control byte 0xNN in WHAT \"...\"" when s holds a byte below 0x20 or 0x7f.
+ * Stack: [-0, +0] */
+DC_HIDDEN void dc_api_check_ctl(lua_State *L, const char *api, const char *what, const char *s,
+                                size_t len);
+/* Pushes s with every control byte, backslash (and double quote when quote) written as \n,
+ * \r, \t, \\, \" or \xNN; at most max bytes of s are read. Stack: [-0, +1] */
+DC_HIDDEN void dc_api_push_visible(lua_State *L, const char *s, size_t len, size_t max,
+                                   int quote);
+/* Bounds what one header change hands to the host (values, bytes per value, bytes in the
+ * whole call) and charges it to the call's instruction and memory quotas. Raises a Lua error
+ * naming api and the bound; a memory trip when the host copies would pass the memory quota.
+ * Stack: [-0, +0] */
+DC_HIDDEN void dc_api_check_header_set(lua_State *L, dc_call *call, const char *api, dc_str name,
+                                       const dc_str *vals, size_t n);
 /* Formats a number as Lua does (%.14g); returns buf. */
 DC_HIDDEN const char *dc_api_fmt_num(double n, char buf[32]);
 /* Pushes s lowercased, with '_' as '-' when dash. Stack: [-0, +1] */

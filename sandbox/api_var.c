@@ -10,6 +10,7 @@ static dc_str var_name(lua_State *L, int idx)
 {
     dc_str n;
     n.data = lua_tolstring(L, idx, &n.len);
+    dc_sbx_charge(L, n.len);
     int upper = 0;
     for (size_t i = 0; i < n.len && !upper; i++)
         upper = n.data[i] >= 'A' && n.data[i] <= 'Z';
@@ -37,10 +38,12 @@ static int var_index(lua_State *L)
     int rc = call->host->var_get(call->hreq, name, &val);
     if (rc < 0)
         return luaL_error(L, "failed to read variable \"%s\"", name.data);
-    if (rc == 0 || !val.data)
+    if (rc == 0 || !val.data) {
         lua_pushnil(L);
-    else
+    } else {
+        dc_sbx_charge(L, val.len);
         lua_pushlstring(L, val.data, val.len);
+    }
     return 1;
 }
 
@@ -69,6 +72,11 @@ static int var_newindex(lua_State *L)
     }
     dc_str name = var_name(L, 2);
     dc_api_check_values(L, call, "ngx.var", &val, 1);
+    if (val.data) {
+        /* CR/LF in $args would split the request line nginx sends upstream */
+        dc_api_check_ctl(L, "ngx.var", "value", val.data, val.len);
+        dc_sbx_charge_host(L, val.len);
+    }
     if (call->host->var_set(call->hreq, name, val) != 0)
         return luaL_error(L, "variable \"%s\" not changeable", name.data);
     return 0;

@@ -39,17 +39,37 @@ static void open_lib(lua_State *L, lua_CFunction open, const char *name)
     lua_getfield(L, LUA_GLOBALSINDEX, name);
 }
 
+/* table.insert(t, pos, v): LuaJIT shifts t[#t..pos] up in C, where no hook runs; a position
+ * below 1 (2^31 becomes one once made an int) would loop up to 2^31 times. Checks the position
+ * and charges the shift, then calls LuaJIT's (upvalue 1). */
+static int env_table_insert(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    if (lua_gettop(L) == 3) {
+        lua_Number pos = luaL_checknumber(L, 2), n = (lua_Number)lua_objlen(L, 1);
+        if (!(pos >= 1 && pos < 2147483648.0))
+            return luaL_argerror(L, 2, "position out of bounds");
+        dc_sbx_charge(L, pos <= n ? (uint64_t)(n - pos) + 1 : 1);
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 0);
+    return 0;
+}
+
 /* Builds the library `name`, or pushes nothing and returns 0 for any other name. */
 static int build_lib(lua_State *L, const char *name)
 {
     if (strcmp(name, "table") == 0) {
         open_lib(L, luaopen_table, "table");
+        dc_env_guard_lib(L, -1, name);
     } else if (strcmp(name, "math") == 0) {
         open_lib(L, luaopen_math, "math");
     } else if (strcmp(name, "bit") == 0) {
         open_lib(L, luaopen_bit, "bit");
     } else if (strcmp(name, "coroutine") == 0) {
         lua_getfield(L, LUA_GLOBALSINDEX, "coroutine"); /* opened with the base library */
+        dc_env_guard_lib(L, -1, name);
     } else if (strcmp(name, "os") == 0) {
         static const char *const keep[] = {"time", "clock", "date", NULL};
         open_lib(L, luaopen_os, "os");
@@ -59,6 +79,7 @@ static int build_lib(lua_State *L, const char *name)
             lua_setfield(L, -2, keep[i]);
         }
         lua_remove(L, -2);
+        dc_env_guard_lib(L, -1, name);
     } else if (strcmp(name, "json") == 0) {
         dc_api_open_json(L);
     } else if (strcmp(name, "ngx") == 0) {
@@ -66,6 +87,11 @@ static int build_lib(lua_State *L, const char *name)
         return 1;
     } else {
         return 0;
+    }
+    if (strcmp(name, "table") == 0) {
+        lua_getfield(L, -1, "insert");
+        lua_pushcclosure(L, env_table_insert, 1);
+        lua_setfield(L, -2, "insert");
     }
     dc_env_deny(L, -1, name);
     dc_env_readonly(L, name, NULL);
@@ -76,6 +102,7 @@ static int build_lib(lua_State *L, const char *name)
  * other missing global is nil. */
 static int env_index(lua_State *L)
 {
+    luaL_checktype(L, 1, LUA_TTABLE);
     if (lua_type(L, 2) != LUA_TSTRING || !build_lib(L, lua_tostring(L, 2)))
         return 0;
     lua_pushvalue(L, 2);
@@ -97,6 +124,7 @@ void dc_env_push(lua_State *L, const struct dc_api_filter *api)
         lua_getfield(L, g, base_names[i]);
         lua_setfield(L, env, base_names[i]);
     }
+    dc_env_base_open(L, env);
     lua_pushcfunction(L, dc_api_print);
     lua_setfield(L, env, "print");
     lua_pushcfunction(L, env_collectgarbage);
@@ -107,6 +135,7 @@ void dc_env_push(lua_State *L, const struct dc_api_filter *api)
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
     dc_api_open_strpat(L);
+    dc_env_guard_lib(L, -1, "string");
     lua_setfield(L, env, "string");
 
     dc_env_deny(L, env, "");

@@ -29,6 +29,15 @@ DC_HIDDEN int dc_env_allowed(lua_State *L, const char *path);
  * Stack: [-0, +1] */
 DC_HIDDEN void dc_env_push_denial(lua_State *L, const char *path, int as_table);
 
+/* env_base.c */
+/* Puts tostring, getmetatable, setmetatable and xpcall into the environment table at env
+ * (after the base names are there) and sets up what the library wrappers need.
+ * Stack: [-0, +0] */
+DC_HIDDEN void dc_env_base_open(lua_State *L, int env);
+/* Puts the library `name` (table at idx) functions that call back into Lua behind the C-stack
+ * guard. Stack: [-0, +0] */
+DC_HIDDEN void dc_env_guard_lib(lua_State *L, int idx, const char *name);
+
 /* env_ngx.c: pushes the `ngx` proxy; its API areas open at the first access to one of their
  * names. Stack: [-0, +1] */
 DC_HIDDEN void dc_env_push_ngx(lua_State *L);

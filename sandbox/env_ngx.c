@@ -215,6 +215,7 @@ static int prop_fn(lua_State *L, int slot)
  * and the name is looked up again. */
 static int ngx_index(lua_State *L)
 {
+    luaL_checktype(L, 1, LUA_TTABLE);
     if (!prop_fn(L, 1)) {
         if (!open_for_key(L, 2))
             return 0;
@@ -224,7 +225,7 @@ static int ngx_index(lua_State *L)
             return 1;
         }
     }
-    lua_call(L, 0, 1);
+    dc_sbx_call(L, 0, 1);
     return 1;
 }
 
@@ -233,7 +234,7 @@ static int ngx_newindex(lua_State *L)
 {
     if (prop_fn(L, 2) || (open_for_key(L, 2) && prop_fn(L, 2))) {
         lua_pushvalue(L, 3);
-        lua_call(L, 1, 0);
+        dc_sbx_call(L, 1, 0);
         return 0;
     }
     const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tostring(L, 2) : "?";
@@ -251,9 +252,11 @@ void dc_env_push_ngx(lua_State *L)
     lua_createtable(L, 0, 16);
     lua_pushvalue(L, -1);
     lua_setfield(L, LUA_REGISTRYINDEX, DC_NGX_REAL);
-    lua_createtable(L, 0, 1);
+    lua_createtable(L, 0, 2);
     lua_pushcfunction(L, ngx_index);
     lua_setfield(L, -2, "__index");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
     lua_setmetatable(L, -2);
     if (!keymap_ok) /* no map (out of memory at its making): every area at once */
         open_areas(L, (1u << NAREAS) - 1);

@@ -3,6 +3,9 @@
  * aborts a call (instructions, wall clock, memory, ngx.exit) in a way pcall cannot swallow.
  * The environment itself is built by env.c.
  */
+#include <pthread.h> /* pthread_getattr_np: _GNU_SOURCE comes from the build */
+#include <stdint.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +17,16 @@
 /* Instructions between two hook calls: the resolution of the instruction and time quotas. */
 #define DC_HOOK_STEP 1000
 
+/* C stack a call may use below its start for nested C-to-Lua calls (gsub callbacks,
+ * __tostring from print or string.format, comparators...). A level costs from a couple of
+ * hundred bytes to a few KiB, so this allows a few dozen to several hundred levels: more than
+ * real code needs, far less than any thread stack a host gives us, and shallow enough that
+ * unwinding it (LuaJIT's unwinder is quadratic in the depth) stays in the millisecond range. */
+#define DC_CSTACK_BUDGET (128 * 1024)
+/* What stays free below the limit whatever the thread's stack: the frames of the last level,
+ * the error unwinder, libc, a pattern match recursing to its own depth limit. */
+#define DC_CSTACK_RESERVE (96 * 1024)
+
 struct dc_sbx {
     lua_State *L;
     size_t mem_used;
@@ -21,6 +34,7 @@ struct dc_sbx {
     int fn_ref;         /* the plugin's chunk, with the sandbox environment */
     int abort_ref;      /* preallocated strings raised by an abort (no allocation when raised) */
     dc_call *call;      /* the call being run, NULL between calls */
+    const char *cstack_limit; /* lowest C stack address nested calls may reach (see cguard) */
     dc_quota quota;
 };
 
@@ -107,12 +121,136 @@ void dc_sbx_charge(lua_State *L, uint64_t units)
     raise_abort(L, s, c->abort);
 }
 
+void dc_sbx_charge_host(lua_State *L, size_t n)
+{
+    dc_sbx *s = sbx_of(L);
+    dc_call *c = s->call;
+    if (!c)
+        return;
+    c->host_bytes = n > SIZE_MAX - c->host_bytes ? SIZE_MAX : c->host_bytes + n;
+    if (s->mem_limit && c->abort == DC_ABORT_NONE &&
+        (c->host_bytes > s->mem_limit || s->mem_used > s->mem_limit - c->host_bytes)) {
+        /* The state's count includes garbage not yet collected: only what survives a full
+         * collection is held against the plugin. */
+        if (c->host_bytes <= s->mem_limit)
+            lua_gc(L, LUA_GCCOLLECT, 0);
+        if (c->host_bytes > s->mem_limit || s->mem_used > s->mem_limit - c->host_bytes)
+            c->abort = DC_ABORT_MEMORY;
+    }
+    if (c->abort != DC_ABORT_NONE) {
+        lua_sethook(L, sbx_hook, LUA_MASKCOUNT, 1);
+        raise_abort(L, s, c->abort);
+    }
+}
+
+void *dc_sbx_grow(lua_State *L, void *ptr, size_t osize, size_t nsize)
+{
+    void *ud = NULL;
+    lua_Alloc f = lua_getallocf(L, &ud);
+    if (f != sbx_alloc) /* a state of the host's own (tests, the pattern matcher alone) */
+        return f(ud, ptr, osize, nsize);
+    dc_sbx *s = ud;
+    dc_abort before = s->call ? s->call->abort : DC_ABORT_NONE;
+    void *p = sbx_alloc(s, ptr, osize, nsize);
+    if (p || before != DC_ABORT_NONE || !s->mem_limit)
+        return p;
+    /* Buffers allocated here are invisible to the collector's pacing, so garbage may fill the
+     * quota first: collect once, then hold only what survives against the plugin. */
+    if (s->call)
+        s->call->abort = DC_ABORT_NONE;
+    lua_gc(L, LUA_GCCOLLECT, 0);
+    return sbx_alloc(s, ptr, osize, nsize);
+}
+
 dc_call *dc_sbx_current(lua_State *L)
 {
     dc_sbx *s = sbx_of(L);
     if (!s->call)
         luaL_error(L, "the ngx API is only available while a request is served");
     return s->call;
+}
+
+/* The lowest address of the calling thread's stack, or NULL when unknown; found once per
+ * thread (for the main thread glibc reads /proc, which is too slow for every call). */
+static _Thread_local const char *tls_stack_low, *tls_stack_high;
+static _Thread_local int tls_stack_known;
+
+static const char *thread_stack_low(void)
+{
+    if (!tls_stack_known) {
+        tls_stack_known = 1;
+        pthread_attr_t a;
+        if (pthread_getattr_np(pthread_self(), &a) == 0) {
+            void *addr;
+            size_t size;
+            if (pthread_attr_getstack(&a, &addr, &size) == 0) {
+                tls_stack_low = addr;
+                tls_stack_high = tls_stack_low + size;
+            }
+            pthread_attr_destroy(&a);
+        }
+    }
+    return tls_stack_low;
+}
+
+/* The limit for nested calls made below `base` on this thread: the budget, or less when the
+ * thread's stack is smaller (the stack grows down on every target we build for). */
+static const char *cstack_limit_below(const char *base, size_t budget)
+{
+    const char *low = thread_stack_low();
+    const char *limit = (uintptr_t)base > budget ? base - budget : NULL;
+    if (low && (base <= low || base > tls_stack_high))
+        low = NULL; /* running on a stack of the host's own (a fiber): the budget alone */
+    if (low) {
+        if ((size_t)(base - low) <= DC_CSTACK_RESERVE)
+            return base; /* no room at all: every nested call fails */
+        if (!limit || limit < low + DC_CSTACK_RESERVE)
+            limit = low + DC_CSTACK_RESERVE;
+    }
+    return limit;
+}
+
+/* Measured, not counted: a counter around each nested call would stay raised whenever an
+ * error unwinds through it, while the stack pointer always tells the truth. */
+void dc_sbx_cguard(lua_State *L)
+{
+    void *ud = NULL;
+    const char *here = __builtin_frame_address(0);
+    const char *limit;
+    if (lua_getallocf(L, &ud) == sbx_alloc && ((dc_sbx *)ud)->cstack_limit) {
+        limit = ((dc_sbx *)ud)->cstack_limit;
+    } else {
+        /* a state of another kind (tests), or outside a call: the thread's own bound */
+        const char *low = thread_stack_low();
+        limit = low ? low + 2 * DC_CSTACK_RESERVE : NULL;
+    }
+    if (limit && here < limit)
+        dc_sbx_error(L, "C stack overflow (too many nested calls through C functions)");
+}
+
+int dc_sbx_error(lua_State *L, const char *fmt, ...)
+{
+    lua_Debug ar;
+    int located = 0;
+    for (int level = 1; level <= 3 && !located && lua_getstack(L, level, &ar); level++) {
+        if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
+            lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
+            located = 1;
+        }
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    lua_pushvfstring(L, fmt, ap);
+    va_end(ap);
+    if (located)
+        lua_concat(L, 2);
+    return lua_error(L);
+}
+
+void dc_sbx_call(lua_State *L, int nargs, int nresults)
+{
+    dc_sbx_cguard(L);
+    lua_call(L, nargs, nresults);
 }
 
 int dc_sbx_exit(lua_State *L, int status)
@@ -247,10 +385,15 @@ dc_result dc_sbx_run(dc_sbx *s, dc_call *c, char *msg, size_t msglen)
     c->exited = 0;
     c->exit_status = -1;
     c->denied = 0;
+    c->host_bytes = 0;
+    c->header_len = c->log_len = 0;
+    c->log_lines = 0;
+    c->log_dropped = 0;
     c->ctx_ref = LUA_NOREF;
     c->insn_left = s->quota.instructions ? s->quota.instructions : UINT64_MAX;
     c->deadline_ms = s->quota.time_ms ? dc_now_ms() + s->quota.time_ms : 0;
     s->call = c;
+    s->cstack_limit = cstack_limit_below(__builtin_frame_address(0), DC_CSTACK_BUDGET);
 
     int step = DC_HOOK_STEP;
     if (c->insn_left < (uint64_t)step)
@@ -295,5 +438,6 @@ dc_result dc_sbx_run(dc_sbx *s, dc_call *c, char *msg, size_t msglen)
         lua_settop(L, 0);
     }
     s->call = NULL;
+    s->cstack_limit = NULL;
     return res;
 }

@@ -116,7 +116,105 @@ static dc_rc parse_json(const char *json, size_t len, cJSON **out, char *err, si
     return whole(DC_EJSON, err, errlen, "not JSON: syntax error at byte %zu (line %zu)", off, line);
 }
 
-static dc_rc check_general(const cJSON *g, char *err, size_t errlen)
+/* ---- strings with a NUL byte ----
+ * cJSON hands strings out NUL-terminated, so "\u0000" would silently cut a name, a phase or
+ * the code a reviewer reads short of what runs. The text is scanned (it parsed already, so its
+ * structure is sound) and such a string refuses the bundle, named by its JSON path. */
+
+#define NUL_PATH_FRAMES 32
+
+typedef struct nul_frame {
+    int obj;
+    uint32_t index;        /* arrays: the element's index */
+    const char *key;       /* objects: the current key, raw text */
+    size_t keylen;
+} nul_frame;
+
+static int hex4_zero(const char *s, size_t avail)
+{
+    return avail >= 4 && s[0] == '0' && s[1] == '0' && s[2] == '0' && s[3] == '0';
+}
+
+static void nul_path(const nul_frame *f, uint32_t depth, char *out, size_t outlen)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (uint32_t k = 0; k < depth && k < NUL_PATH_FRAMES && n < outlen; k++) {
+        int w;
+        if (f[k].obj)
+            w = snprintf(out + n, outlen - n, "%s%.*s", n ? "." : "",
+                         (int)(f[k].keylen > 40 ? 40 : f[k].keylen), f[k].key ? f[k].key : "");
+        else
+            w = snprintf(out + n, outlen - n, "[%u]", f[k].index);
+        if (w < 0)
+            break;
+        n += (size_t)w;
+    }
+    if (n >= outlen && outlen > 4)
+        memcpy(out + outlen - 4, "...", 4);
+}
+
+static dc_rc check_nul(const char *s, size_t len, char *err, size_t errlen)
+{
+    nul_frame f[NUL_PATH_FRAMES];
+    uint32_t depth = 0;
+    int expect_key = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        nul_frame *top = depth && depth <= NUL_PATH_FRAMES ? &f[depth - 1] : NULL;
+        if (c == '{' || c == '[') {
+            if (depth < NUL_PATH_FRAMES)
+                f[depth] = (nul_frame){c == '{', 0, NULL, 0};
+            depth++;
+            expect_key = c == '{';
+        } else if (c == '}' || c == ']') {
+            depth -= depth > 0;
+            expect_key = 0;
+        } else if (c == ',') {
+            if (top && !top->obj)
+                top->index++;
+            expect_key = top ? top->obj : 0;
+        } else if (c == '"') {
+            size_t j = i + 1;
+            int nul = 0;
+            while (j < len && s[j] != '"') {
+                if (s[j] == '\\') {
+                    nul |= j + 1 < len && s[j + 1] == 'u' && hex4_zero(s + j + 2, len - j - 2);
+                    j += 2;
+                } else {
+                    nul |= s[j] == '\0';
+                    j++;
+                }
+            }
+            int is_key = expect_key && top && top->obj;
+            if (is_key) {
+                top->key = s + i + 1;
+                top->keylen = j - i - 1;
+                expect_key = 0;
+            }
+            if (nul) {
+                char path[256];
+                nul_path(f, depth, path, sizeof path);
+                return whole(DC_EBUNDLE, err, errlen,
+                             "%s: %s contains a NUL byte (\\u0000), which would cut it short: "
+                             "refused", *path ? path : "top level", is_key ? "key" : "string");
+            }
+            i = j;
+        }
+    }
+    return DC_OK;
+}
+
+/* Control bytes in a name would forge log lines and confuse whoever reads a trace. */
+int dc_ld_control_byte(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return *p;
+    return -1;
+}
+
+static dc_rc check_general(const cJSON *g, const dc_limits *lim, char *err, size_t errlen)
 {
     if (!cJSON_IsObject(g))
         return whole(DC_EBUNDLE, err, errlen, "general: expected an object");
@@ -128,19 +226,29 @@ static dc_rc check_general(const cJSON *g, char *err, size_t errlen)
         return DC_OK;
     if (!cJSON_IsArray(v))
         return whole(DC_EBUNDLE, err, errlen, "general.skip_domains: expected an array of strings");
+    int n = cJSON_GetArraySize(v);
+    if ((uint64_t)n > lim->max_skip_domains)
+        return whole(DC_ELIMIT, err, errlen,
+                     "general.skip_domains: %d entries, over the limit of %u (max_skip_domains)",
+                     n, lim->max_skip_domains);
     uint32_t i = 0;
     const cJSON *e;
     cJSON_ArrayForEach(e, v) {
         if (!cJSON_IsString(e))
             return whole(DC_EBUNDLE, err, errlen, "general.skip_domains[%u]: expected a string", i);
+        size_t l = strlen(e->valuestring);
+        if (l > lim->max_pattern_bytes)
+            return whole(DC_ELIMIT, err, errlen,
+                         "general.skip_domains[%u]: pattern is %zu bytes, over the limit of %u "
+                         "(max_pattern_bytes)", i, l, lim->max_pattern_bytes);
         i++;
     }
     return DC_OK;
 }
 
-/* Adds the domain's plugin objects to *nplugins. */
-static dc_rc check_domain(const cJSON *d, uint32_t i, uint64_t *nplugins, char *err,
-                          size_t errlen)
+/* Adds the domain's plugin entries (objects and ids alike) to *nplugins. */
+static dc_rc check_domain(const cJSON *d, uint32_t i, const dc_limits *lim, uint64_t *nplugins,
+                          char *err, size_t errlen)
 {
     if (!cJSON_IsObject(d))
         return whole(DC_EBUNDLE, err, errlen, "domains[%u]: expected an object", i);
@@ -151,10 +259,14 @@ static dc_rc check_domain(const cJSON *d, uint32_t i, uint64_t *nplugins, char *
         return DC_OK; /* no plugins: harmless */
     if (!cJSON_IsArray(pl))
         return whole(DC_EBUNDLE, err, errlen, "domains[%u].plugins: expected an array", i);
-    const cJSON *e;
-    cJSON_ArrayForEach(e, pl) {
-        *nplugins += cJSON_IsObject(e); /* an id refers to the shared list, counted there */
-    }
+    /* An id costs what a plugin costs where it matters (a run per request, a slot in every
+     * host's match), so references count like plugin objects. */
+    int n = cJSON_GetArraySize(pl);
+    if ((uint64_t)n > lim->max_plugins_per_domain)
+        return whole(DC_ELIMIT, err, errlen,
+                     "domains[%u].plugins: %d entries, over the limit of %u "
+                     "(max_plugins_per_domain)", i, n, lim->max_plugins_per_domain);
+    *nplugins += (uint64_t)n;
     return DC_OK;
 }
 
@@ -162,7 +274,7 @@ static dc_rc check_structure(const cJSON *root, const dc_limits *lim, char *err,
 {
     if (!cJSON_IsObject(root))
         return whole(DC_EBUNDLE, err, errlen, "top level: expected an object");
-    dc_rc rc = check_general(get(root, "general"), err, errlen);
+    dc_rc rc = check_general(get(root, "general"), lim, err, errlen);
     if (rc != DC_OK)
         return rc;
     const cJSON *doms = get(root, "domains");
@@ -179,17 +291,29 @@ static dc_rc check_structure(const cJSON *root, const dc_limits *lim, char *err,
     uint32_t i = 0;
     const cJSON *d;
     cJSON_ArrayForEach(d, doms) {
-        if ((rc = check_domain(d, i++, &np, err, errlen)) != DC_OK)
+        if ((rc = check_domain(d, i++, lim, &np, err, errlen)) != DC_OK)
             return rc;
     }
     if (np > lim->max_plugins)
         return whole(DC_ELIMIT, err, errlen,
-                     "plugins: %llu plugins in the bundle, over the limit of %u",
-                     (unsigned long long)np, lim->max_plugins);
+                     "plugins: %llu plugins and references in the bundle, over the limit of %u "
+                     "(max_plugins)", (unsigned long long)np, lim->max_plugins);
     return DC_OK;
 }
 
 /* ---- general ---- */
+
+/* Adds one compiled pattern to the bundle's total; over the limit refuses the bundle whole. */
+static dc_rc pattern_bytes(dc_loader *ld, size_t bytes, const char *what, uint32_t i, char *err,
+                           size_t errlen)
+{
+    ld->pattern_bytes += bytes;
+    if (ld->pattern_bytes <= ld->lim->max_patterns_total_bytes)
+        return DC_OK;
+    return whole(DC_ELIMIT, err, errlen,
+                 "%s[%u]: the bundle's regexes compile to more than %zu bytes in all "
+                 "(max_patterns_total_bytes)", what, i, ld->lim->max_patterns_total_bytes);
+}
 
 static dc_rc load_general(dc_loader *ld, const cJSON *g, char *err, size_t errlen)
 {
@@ -207,11 +331,17 @@ static dc_rc load_general(dc_loader *ld, const cJSON *g, char *err, size_t errle
     const cJSON *e;
     cJSON_ArrayForEach(e, sk) {
         char rerr[256];
+        size_t bytes = 0;
         /* a broken skip list must not start running plugins on hosts meant to be skipped */
-        if (dc_re_compile(e->valuestring, strlen(e->valuestring), &b->skip[b->nskip], rerr,
-                          sizeof rerr) != DC_OK)
-            return whole(DC_EBUNDLE, err, errlen, "general.skip_domains[%u]: %s", b->nskip, rerr);
+        dc_rc rc = dc_re_compile_bounded(e->valuestring, strlen(e->valuestring),
+                                         ld->lim->max_pattern_compiled_bytes, &b->skip[b->nskip],
+                                         &bytes, rerr, sizeof rerr);
+        if (rc != DC_OK)
+            return whole(rc, err, errlen, "general.skip_domains[%u]: %s", b->nskip, rerr);
         b->nskip++;
+        if ((rc = pattern_bytes(ld, bytes, "general.skip_domains", b->nskip - 1, err,
+                                errlen)) != DC_OK)
+            return rc;
     }
     return DC_OK;
 }
@@ -471,27 +601,45 @@ static void domain_left_out(dc_loader *ld, uint32_t i, const char *name, const c
                   NULL, msg);
 }
 
-/* Fills the next domain slot from d; a name that is too long or does not compile leaves the
- * domain out. */
-static void load_domain(dc_loader *ld, shared_list *sl, const cJSON *d, uint32_t i)
+/* Fills the next domain slot from d; a name that is too long, has a control byte, or does not
+ * compile (or compiles too large) leaves the domain out. Past the bundle's total of compiled
+ * regex bytes the bundle is refused whole. */
+static dc_rc load_domain(dc_loader *ld, shared_list *sl, const cJSON *d, uint32_t i, char *err,
+                         size_t errlen)
 {
     char path[32], rerr[256];
     const char *name = get(d, "name")->valuestring;
-    size_t nlen = strlen(name);
+    size_t nlen = strlen(name), bytes = 0;
     pcre2_code *re = NULL;
+    int ctl = dc_ld_control_byte(name);
     snprintf(path, sizeof path, "domains[%u]", i);
-    dc_ld_unknown_fields(ld, d, path, domain_fields, name, NULL);
-    if (nlen > ld->lim->max_name_bytes) {
-        char *msg = dc_ld_strf(ld, "name is %zu bytes, over the limit of %u", nlen,
-                               ld->lim->max_name_bytes);
-        domain_left_out(ld, i, name, msg);
+    dc_ld_unknown_fields(ld, d, path, domain_fields, ctl >= 0 ? NULL : name, NULL);
+    if (nlen > ld->lim->max_name_bytes || nlen > ld->lim->max_pattern_bytes || ctl >= 0) {
+        int by_name = nlen > ld->lim->max_name_bytes;
+        char *q = ctl >= 0 ? dc_ld_quote(ld, name) : NULL;
+        char *msg = ctl >= 0 ? dc_ld_strf(ld, "name %s contains the control byte 0x%02x",
+                                          q ? q : "", ctl)
+                    : by_name ? dc_ld_strf(ld, "name is %zu bytes, over the limit of %u", nlen,
+                                           ld->lim->max_name_bytes)
+                              : dc_ld_strf(ld, "pattern is %zu bytes, over the limit of %u "
+                                           "(max_pattern_bytes)", nlen,
+                                           ld->lim->max_pattern_bytes);
+        /* the raw name is not handed on where it could reach a log line */
+        domain_left_out(ld, i, ctl >= 0 ? NULL : name, msg);
         free(msg);
-        return;
+        free(q);
+        return DC_OK;
     }
     int any = strcmp(name, "*") == 0;
-    if (!any && dc_re_compile(name, nlen, &re, rerr, sizeof rerr) != DC_OK) {
+    if (!any && dc_re_compile_bounded(name, nlen, ld->lim->max_pattern_compiled_bytes, &re,
+                                      &bytes, rerr, sizeof rerr) != DC_OK) {
         domain_left_out(ld, i, name, rerr);
-        return;
+        return DC_OK;
+    }
+    dc_rc rc = pattern_bytes(ld, bytes, "domains", i, err, errlen);
+    if (rc != DC_OK) {
+        pcre2_code_free(re);
+        return rc;
     }
     const cJSON *pls = get(d, "plugins");
     int np = pls ? cJSON_GetArraySize(pls) : 0;
@@ -501,15 +649,16 @@ static void load_domain(dc_loader *ld, shared_list *sl, const cJSON *d, uint32_t
     ld->b->ndomains++; /* freed with the bundle from here on */
     if (!dom->name || (np && !dom->plugins)) {
         ld->oom = 1;
-        return;
+        return DC_OK;
     }
     uint32_t j = 0;
     const cJSON *e;
     cJSON_ArrayForEach(e, pls) {
         if (ld->oom)
-            return;
+            break;
         load_entry(ld, sl, dom, e, i, j++);
     }
+    return DC_OK;
 }
 
 static dc_rc load_all(dc_loader *ld, shared_list *sl, const cJSON *root, char *err,
@@ -529,7 +678,8 @@ static dc_rc load_all(dc_loader *ld, shared_list *sl, const cJSON *root, char *e
     cJSON_ArrayForEach(d, doms) {
         if (ld->oom)
             break;
-        load_domain(ld, sl, d, i++);
+        if ((rc = load_domain(ld, sl, d, i++, err, errlen)) != DC_OK)
+            return rc;
     }
     report_unreferenced(ld, sl);
     return DC_OK;
@@ -565,19 +715,34 @@ static dc_rc build(const cJSON *root, const char *json, size_t len, const dc_lim
 dc_rc dc_bundle_load(const char *json, size_t len, const dc_limits *limits,
                      const dc_bundle *previous, dc_bundle **out, char *err, size_t errlen)
 {
-    dc_limits def;
+    dc_limits def, own;
     if (!out || (!json && len))
         return whole(DC_EINVAL, err, errlen, "dc_bundle_load: bad argument");
     *out = NULL;
+    dc_limits_default(&def);
     if (!limits) {
-        dc_limits_default(&def);
         limits = &def;
+    } else {
+        /* A caller that filled the older fields only leaves the newer ones 0, which no bound
+         * means: they get their default rather than refusing every domain. */
+        own = *limits;
+        if (!own.max_name_bytes) own.max_name_bytes = def.max_name_bytes;
+        if (!own.max_plugins_per_domain) own.max_plugins_per_domain = def.max_plugins_per_domain;
+        if (!own.max_skip_domains) own.max_skip_domains = def.max_skip_domains;
+        if (!own.max_pattern_bytes) own.max_pattern_bytes = def.max_pattern_bytes;
+        if (!own.max_pattern_compiled_bytes)
+            own.max_pattern_compiled_bytes = def.max_pattern_compiled_bytes;
+        if (!own.max_patterns_total_bytes)
+            own.max_patterns_total_bytes = def.max_patterns_total_bytes;
+        limits = &own;
     }
     if (len > limits->max_bundle_bytes)
         return whole(DC_ELIMIT, err, errlen, "bundle is %zu bytes, over the limit of %zu", len,
                      limits->max_bundle_bytes);
     cJSON *root = NULL;
     dc_rc rc = parse_json(json ? json : "", len, &root, err, errlen);
+    if (rc == DC_OK)
+        rc = check_nul(json ? json : "", len, err, errlen);
     if (rc == DC_OK)
         rc = check_structure(root, limits, err, errlen);
     if (rc == DC_OK)
@@ -619,6 +784,13 @@ uint32_t dc_bundle_plugin_count(const dc_bundle *b)
 uint32_t dc_bundle_problem_count(const dc_bundle *b)
 {
     return b ? b->nproblems : 0;
+}
+
+uint32_t dc_bundle_problem_total(const dc_bundle *b, uint32_t *left_out)
+{
+    if (left_out)
+        *left_out = b ? b->problems_left_out : 0;
+    return b ? b->problems_total : 0;
 }
 
 const dc_problem *dc_bundle_problem(const dc_bundle *b, uint32_t i)

@@ -26,6 +26,7 @@ typedef struct dc_loader {
     dc_kept *kept;
     uint32_t nkept, kept_cap;
     int oom;
+    size_t pattern_bytes; /* every regex compiled so far, JIT code included */
     /* The previous bundle's plugins sorted by code hash, built at the first compile: a plugin
      * whose name and code did not change takes its bytecode instead of being compiled. */
     const dc_plugin **reuse;
@@ -55,6 +56,8 @@ DC_HIDDEN void dc_ld_problem(dc_loader *ld, dc_problem_kind kind, char *path, co
 DC_HIDDEN void dc_ld_unknown_fields(dc_loader *ld, const cJSON *obj, const char *path,
                                     const char *const *known, const char *domain,
                                     const char *plugin);
+/* The first control byte (below 0x20, or 0x7f) of s, or -1 when it has none. */
+DC_HIDDEN int dc_ld_control_byte(const char *s);
 /* 0 and *out when v is a JSON number holding an exact integer, -1 otherwise. */
 DC_HIDDEN int dc_ld_json_int(const cJSON *v, int64_t *out);
 

@@ -89,6 +89,14 @@ void dc_ld_problem(dc_loader *ld, dc_problem_kind kind, char *path, const char *
         ld->oom = 1;
         return;
     }
+    /* The bundle decides how many problems it has: past the first few only counts are kept,
+     * or a flood of unknown fields would cost more than the bundle itself. */
+    b->problems_total += b->problems_total < UINT32_MAX;
+    b->problems_left_out += kind != DC_PROBLEM_UNKNOWN_FIELD && b->problems_left_out < UINT32_MAX;
+    if (b->nproblems >= DC_BUNDLE_PROBLEMS_KEPT) {
+        free(path);
+        return;
+    }
     if (b->nproblems == ld->problems_cap) {
         uint32_t cap = ld->problems_cap ? ld->problems_cap * 2 : 8;
         dc_problem *p = realloc(b->problems, cap * sizeof *p);
@@ -138,6 +146,10 @@ void dc_ld_unknown_fields(dc_loader *ld, const cJSON *obj, const char *path,
             return;
         if (is_known(known, f->string))
             continue;
+        if (ld->b->nproblems >= DC_BUNDLE_PROBLEMS_KEPT) { /* counted, not spelled out */
+            ld->b->problems_total += ld->b->problems_total < UINT32_MAX;
+            continue;
+        }
         char *q = dc_ld_quote(ld, f->string);
         if (!q)
             return;
@@ -230,6 +242,14 @@ static int parse_name(pl_parse *c, dc_plugin *out)
     if (n > c->ld->lim->max_name_bytes)
         return refuse(c, "name", "name is %zu bytes, over the limit of %u", n,
                       c->ld->lim->max_name_bytes);
+    int ctl = dc_ld_control_byte(name);
+    if (ctl >= 0) {
+        char *q = dc_ld_quote(c->ld, name);
+        if (q)
+            refuse(c, "name", "name %s contains the control byte 0x%02x", q, ctl);
+        free(q);
+        return -1;
+    }
     out->name = dup_or_null(c->ld, name);
     return out->name ? 0 : -1;
 }

@@ -115,6 +115,7 @@ static void gen_free_parts(dc_gen *g)
     free(g->keys);
     free(g->qkeys);
     free(g->eff);
+    free(g->hostdep);
     free(g);
 }
 
@@ -130,8 +131,33 @@ void dc_gen_release(dc_gen *g)
 
 dc_runnable dc_gen_runnable(const dc_gen *g, uint32_t p)
 {
-    return (dc_runnable){&g->bundle->plugins[p], g->keys[p], g->qkeys[p], &g->eff[p],
+    return (dc_runnable){&g->bundle->plugins[p], g->keys[p], g->keys[p], g->qkeys[p], &g->eff[p],
                          &g->met[p]};
+}
+
+int dc_item_runnable(dc_engine *e, const dc_gen *g, const dc_item *it, dc_runnable *out,
+                     int *stand_in)
+{
+    const dc_variant *v = it->v;
+    *out = dc_gen_runnable(g, it->plugin);
+    *stand_in = 0;
+    if (v) {
+        out->eff = &v->eff;
+        out->key = v->key;
+    }
+    if (!dc_quarantine_active(e, out->qkey))
+        return 1;
+    const dc_fallback *fb = g->fallback[it->plugin];
+    if (!fb || dc_quarantine_active(e, fb->run.qkey))
+        return 0;
+    /* The stand-in runs under this host's settings too, never under another host's. */
+    *out = fb->run;
+    if (v) {
+        out->eff = &v->fb_eff;
+        out->key = v->fb_key;
+    }
+    *stand_in = 1;
+    return 1;
 }
 
 /* ---- per-plugin metrics in the store (SPEC 8) ---- */
@@ -185,7 +211,9 @@ uint32_t dc_engine_plugin_stats(dc_engine *e, dc_plugin_stats_cb each, void *ud)
     return g->bundle->nplugins;
 }
 
-/* The policy in force for each plugin, resolved with the first domain that names it. */
+/* The policy in force for each plugin on a host that no rule with a domain regex matches; a
+ * plugin that such a rule could apply to is marked host-dependent, and gets its settings per
+ * host when a host is matched (match.c). The bundle's spelling of a domain plays no part. */
 static void resolve_policy(dc_gen *g, const dc_policy *policy)
 {
     const dc_bundle *b = g->bundle;
@@ -193,9 +221,11 @@ static void resolve_policy(dc_gen *g, const dc_policy *policy)
         for (uint32_t k = 0; k < b->domains[d].nplugins; k++)
             if (!g->domain[b->domains[d].plugins[k]])
                 g->domain[b->domains[d].plugins[k]] = b->domains[d].name;
-    for (uint32_t i = 0; i < b->nplugins; i++)
-        dc_policy_resolve(policy, g->domain[i] ? g->domain[i] : "", b->plugins[i].name,
-                          &b->plugins[i].quota, &g->eff[i]);
+    for (uint32_t i = 0; i < b->nplugins; i++) {
+        dc_policy_resolve_rules(policy, NULL, b->plugins[i].name, &b->plugins[i].quota,
+                                &g->eff[i]);
+        g->hostdep[i] = (unsigned char)dc_policy_host_dependent(policy, b->plugins[i].name);
+    }
 }
 
 /* ---- previous versions standing in for quarantined ones (SPEC 5) ---- */
@@ -364,6 +394,7 @@ dc_sbx *dc_engine_state(dc_engine *e, const dc_runnable *r, char *err, size_t er
     if (e->live >= e->max_states && e->lru_tail)
         slot_remove(e, e->lru_tail);
     s->key = r->key;
+    s->base = r->base;
     s->sbx = sbx;
     dc_slot **b = slot_bucket(e, r->key);
     s->hnext = *b;
@@ -383,15 +414,30 @@ void dc_engine_drop_state(dc_engine *e, uint64_t key)
 /* After a swap, states of plugins that are no longer in force are freed at once: a removed
  * plugin's memory must not linger until LRU eviction. A previous version kept as a stand-in
  * gets a state again only if it has to run. */
+static int by_key(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 static void sweep_states(dc_engine *e, const dc_gen *g)
 {
+    uint32_t n = g ? g->bundle->nplugins : 0;
+    uint64_t *keys = n ? malloc(n * sizeof *keys) : NULL;
+    if (keys) {
+        memcpy(keys, g->keys, n * sizeof *keys);
+        qsort(keys, n, sizeof *keys, by_key);
+    }
+    /* A plugin still in force keeps its states, one per set of host settings it ran under
+     * (found by its base key). Without memory for the sorted keys, only exact keys stay. */
     for (dc_slot *s = e->lru_head; s; s = s->next)
-        s->keep = 0;
-    for (uint32_t i = 0; g && i < g->bundle->nplugins; i++) {
+        s->keep = keys && bsearch(&s->base, keys, n, sizeof *keys, by_key) != NULL;
+    for (uint32_t i = 0; !keys && i < n; i++) {
         dc_slot *s = slot_find(e, g->keys[i]);
         if (s)
             s->keep = 1;
     }
+    free(keys);
     dc_slot *s = e->lru_head;
     while (s) {
         dc_slot *next = s->next;
@@ -416,8 +462,11 @@ void dc_engine_set_bundle(dc_engine *e, dc_bundle *b)
         g->domain = calloc(n, sizeof *g->domain);
         g->fallback = calloc(n, sizeof *g->fallback);
         g->met = calloc(n, sizeof *g->met);
+        g->hostdep = calloc(n, sizeof *g->hostdep);
+        g->policy = e->policy;
         if (!g->keys || !g->qkeys || !g->eff || !g->domain || !g->fallback || !g->met ||
-            dc_cache_init(&g->cache, e->host_cache_size) != DC_OK) {
+            !g->hostdep ||
+            dc_cache_init(&g->cache, e->host_cache_size, DC_MATCH_CACHE_BYTES) != DC_OK) {
             gen_free_parts(g);
             return;
         }

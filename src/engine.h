@@ -9,10 +9,28 @@
 #include "../sandbox/sandbox.h"
 #include "../policy/policy.h"
 
-/* One plugin to run: where it comes from in the bundle. */
+struct dc_match_cache;
+
+/* The policy in force for one plugin on the hosts whose rules resolve alike, when rules with a
+ * domain regex could apply to it (dc_gen.hostdep): made when a host is matched, shared by
+ * every cached host that resolves to the same settings, freed with the last of them. */
+typedef struct dc_variant {
+    struct dc_variant *next;      /* the cache's variant chain */
+    struct dc_match_cache *cache; /* whose table holds it */
+    unsigned refs;                /* one per item pointing at it */
+    uint64_t hash;
+    uint32_t plugin;
+    dc_policy_eff eff;            /* for the plugin */
+    dc_policy_eff fb_eff;         /* for its stand-in (dc_gen.fallback), when it has one */
+    uint64_t key, fb_key;         /* state identities under these settings */
+} dc_variant;
+
+/* One plugin to run: where it comes from in the bundle, and its host's settings when they
+ * differ by host (else NULL: dc_gen.eff holds them). */
 typedef struct dc_item {
     uint32_t domain;
     uint32_t plugin;
+    dc_variant *v;
 } dc_item;
 
 /* The result of matching one host against a generation's bundle (immutable once built). An
@@ -21,6 +39,7 @@ typedef struct dc_match {
     struct dc_match *next;   /* cache bucket chain */
     unsigned refs;           /* the cache's own reference plus one per request */
     uint64_t hash;
+    size_t bytes;            /* the allocation's size, counted by the cache */
     size_t hostlen;
     char *host;
     uint32_t count[DC_PHASE_COUNT];
@@ -33,12 +52,20 @@ typedef struct dc_match_cache {
     uint32_t nbuckets;       /* power of two */
     uint32_t size;
     uint32_t cap;
+    size_t bytes;            /* of the entries held */
+    size_t max_bytes;        /* past it, entries are evicted (a host's match grows with the
+                                plugins that apply to it, which the bundle decides) */
+    uint32_t cursor;         /* next bucket to empty when over max_bytes */
+    dc_variant **vbuckets;   /* variants, made on first need */
+    uint32_t nvbuckets;      /* power of two */
 } dc_match_cache;
 
 /* One plugin as the run loop sees it: the bundle's own, or a previous version standing in. */
 typedef struct dc_runnable {
     const dc_plugin *plugin;
     uint64_t key;            /* identity of its state in the pool */
+    uint64_t base;           /* the plugin's key whatever the host: a swap keeps the states of
+                                the plugins still in force by this */
     uint64_t qkey;           /* identity for quarantine and metrics (name and code) */
     const dc_policy_eff *eff;
     dc_plugin_metrics **met; /* where its shared metrics entry is remembered (in its dc_gen or
@@ -61,7 +88,10 @@ typedef struct dc_gen {
     dc_bundle *bundle;
     uint64_t *keys;          /* per plugin: the identity of its state in the pool */
     uint64_t *qkeys;         /* per plugin: its identity for quarantine (name and code) */
-    dc_policy_eff *eff;      /* per plugin: the policy in force for it */
+    const dc_policy *policy; /* the engine's (outlives every generation) */
+    dc_policy_eff *eff;      /* per plugin: the policy in force for it on a host that no rule
+                                with a domain regex matches (on every host unless hostdep) */
+    unsigned char *hostdep;  /* per plugin: 1 when its policy depends on the host (dc_variant) */
     const char **domain;     /* per plugin: the first domain naming it (the bundle's string) */
     dc_fallback **fallback;  /* per plugin: the previous version standing in, or NULL */
     dc_plugin_metrics **met; /* per plugin: its entry in the store's metrics, once looked up */
@@ -71,6 +101,7 @@ typedef struct dc_gen {
 /* A live plugin state in the pool, found by key, evicted least recently used first. */
 typedef struct dc_slot {
     uint64_t key;
+    uint64_t base;                    /* dc_runnable.base */
     dc_sbx *sbx;
     struct dc_slot *hnext;            /* hash chain */
     struct dc_slot *prev, *next;      /* LRU list, most recent first */
@@ -125,7 +156,9 @@ struct dc_request {
 };
 
 /* match.c */
-DC_HIDDEN dc_rc dc_cache_init(dc_match_cache *c, uint32_t cap);
+/* The most a generation's host match cache holds, entries and their items (32 MiB). */
+#define DC_MATCH_CACHE_BYTES ((size_t)32 << 20)
+DC_HIDDEN dc_rc dc_cache_init(dc_match_cache *c, uint32_t cap, size_t max_bytes);
 DC_HIDDEN void dc_cache_free(dc_match_cache *c);
 /* The match for host under gen, from the cache or computed and cached. The caller holds one
  * reference on the returned entry (dc_match_release). NULL when out of memory. */
@@ -134,8 +167,17 @@ DC_HIDDEN void dc_match_release(dc_match *m);
 
 /* engine.c */
 DC_HIDDEN void dc_gen_release(dc_gen *g);
-/* Plugin p of gen as a runnable. */
+/* Plugin p of gen as a runnable (the settings of a host no domain rule matches). */
 DC_HIDDEN dc_runnable dc_gen_runnable(const dc_gen *g, uint32_t p);
+/* An item of a host's match as a runnable, with that host's settings; *stand_in is set to 1
+ * when the plugin is quarantined and its previous version runs instead. Returns 0 when
+ * nothing can run (quarantined without a stand-in). */
+DC_HIDDEN int dc_item_runnable(dc_engine *e, const dc_gen *g, const dc_item *it,
+                               dc_runnable *out, int *stand_in);
+/* The state identity of a plugin whose key is base under settings eff, when the settings the
+ * key was computed for were def. */
+DC_HIDDEN uint64_t dc_variant_key(uint64_t base, const dc_policy_eff *def,
+                                  const dc_policy_eff *eff);
 /* The state of a runnable, created on first use. NULL with err on failure. */
 DC_HIDDEN dc_sbx *dc_engine_state(dc_engine *e, const dc_runnable *r, char *err, size_t errlen);
 /* The shared metrics entry of a runnable (NULL without a store, or when the table is full);

@@ -1,7 +1,9 @@
 /* events.c - the event hub of SPEC 8: a counter per event (in the hub, or in memory the host
- * provides, such as a shared zone) and the callbacks hosts subscribe to.
+ * provides, such as a shared zone) and the callbacks hosts subscribe to. Subscribers get the
+ * names and message with control bytes escaped, ready for a log line.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 
@@ -57,10 +59,78 @@ dc_rc dc_events_subscribe(dc_events *ev, uint64_t mask, dc_event_cb cb, void *ud
     return DC_OK;
 }
 
+size_t dc_log_escape(char *dst, size_t cap, const char *src, int quote)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+    if (cap == 0)
+        return 0;
+    for (const unsigned char *p = (const unsigned char *)(src ? src : ""); *p; p++) {
+        char e[4];
+        size_t k = 0;
+        unsigned char c = *p;
+        if (c == '\n' || c == '\r' || c == '\t') {
+            e[k++] = '\\';
+            e[k++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+        } else if (c < 0x20 || c == 0x7f) {
+            e[k++] = '\\';
+            e[k++] = 'x';
+            e[k++] = hex[c >> 4];
+            e[k++] = hex[c & 0xf];
+        } else if (quote && (c == '"' || c == '\\')) {
+            e[k++] = '\\';
+            e[k++] = (char)c;
+        } else {
+            e[k++] = (char)c;
+        }
+        if (k >= cap - n) {  /* keep room for the NUL; cut whole escapes only */
+            if (cap - n > 3) {
+                memcpy(dst + n, "...", 3);
+                n += 3;
+            }
+            break;
+        }
+        memcpy(dst + n, e, k);
+        n += k;
+    }
+    dst[n] = '\0';
+    return n;
+}
+
+/* Whether s needs dc_log_escape (quote: for a quoted name). */
+static int needs_escape(const char *s, int quote)
+{
+    for (const unsigned char *p = (const unsigned char *)s; p && *p; p++)
+        if (*p < 0x20 || *p == 0x7f || (quote && (*p == '"' || *p == '\\')))
+            return 1;
+    return 0;
+}
+
 void dc_events_emit(dc_events *ev, const dc_event_info *info)
 {
     if (!ev || (unsigned)info->event >= DC_EVENT_COUNT)
         return;
+    /* A plugin's name, a bundle's domain and an error message are the bundle author's text:
+     * a line feed in one of them must not start a forged line in the host's log. */
+    char dom[300], plug[300], msg[1200];
+    dc_event_info safe;
+    if (needs_escape(info->domain, 1) || needs_escape(info->plugin, 1) ||
+        needs_escape(info->message, 0)) {
+        safe = *info;
+        if (info->domain) {
+            dc_log_escape(dom, sizeof dom, info->domain, 1);
+            safe.domain = dom;
+        }
+        if (info->plugin) {
+            dc_log_escape(plug, sizeof plug, info->plugin, 1);
+            safe.plugin = plug;
+        }
+        if (info->message) {
+            dc_log_escape(msg, sizeof msg, info->message, 0);
+            safe.message = msg;
+        }
+        info = &safe;
+    }
     /* Atomic so that counters in shared memory stay exact across processes. */
     __atomic_fetch_add(&ev->counters[info->event], 1, __ATOMIC_RELAXED);
     uint64_t bit = 1ull << info->event;

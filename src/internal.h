@@ -35,15 +35,29 @@ DC_HIDDEN double dc_now_ms(void);                       /* CLOCK_MONOTONIC in ms
 
 /* Bounds on what a plugin hands to the host (SPEC 5: "header values, variables, log lines and
  * output bounded by policy"); set by the policy, 0 means unlimited. */
+/* Writes src (NULL as "") into dst (cap bytes, NUL-terminated) with control bytes as \\n, \\r,
+ * \\t or \\xNN, and with quote '"' and '\\' escaped too; cut with "..." when too long. Returns
+ * the length written. For log and trace lines. */
+DC_HIDDEN size_t dc_log_escape(char *dst, size_t cap, const char *src, int quote);
+
 typedef struct dc_bounds {
     uint32_t log_line_bytes;   /* one ngx.log/print line (longer ones are cut) */
     uint32_t output_bytes;     /* ngx.say/ngx.print output of one call */
     uint32_t value_bytes;      /* one header value or variable value set by the plugin */
+    uint32_t header_values;    /* values of one header in one set */
+    uint32_t header_bytes;     /* header names and values set in one call, all together */
+    uint32_t log_lines;        /* ngx.log/print lines of one call (later ones are dropped) */
+    uint32_t log_bytes;        /* ngx.log/print bytes of one call (later lines are dropped) */
 } dc_bounds;
 
 /* ---- regex (PCRE2, JIT where available), unanchored search as ngx.re.find ---- */
 DC_HIDDEN dc_rc dc_re_compile(const char *pat, size_t len, pcre2_code **out, char *err,
                               size_t errlen);
+/* The same, refused (DC_ELIMIT, err naming the limit) when the compiled pattern plus its JIT
+ * code is over max_bytes (0: no bound); *bytes gets that size. */
+DC_HIDDEN dc_rc dc_re_compile_bounded(const char *pat, size_t len, size_t max_bytes,
+                                      pcre2_code **out, size_t *bytes, char *err,
+                                      size_t errlen);
 /* 0 when DC_PCRE2_NO_JIT is set (for Valgrind, which cannot follow JIT code). */
 DC_HIDDEN int dc_re_jit_enabled(void);
 /* 1 match, 0 no match, -1 error (match limit hit and the like). md may be NULL. */
@@ -82,8 +96,10 @@ struct dc_bundle {
     uint32_t ndomains;
     dc_plugin *plugins;     /* usable plugins only (owned); a shared plugin appears once */
     uint32_t nplugins;
-    dc_problem *problems;   /* strings owned by the bundle */
+    dc_problem *problems;   /* strings owned by the bundle; the first few only */
     uint32_t nproblems;
+    uint32_t problems_total;    /* every problem met, kept or not */
+    uint32_t problems_left_out; /* of those, the ones that are not unknown-field warnings */
     uint64_t hash;          /* dc_hash64 of the JSON text */
 };
 

@@ -7,24 +7,49 @@
 
 #include "engine.h"
 
-dc_rc dc_cache_init(dc_match_cache *c, uint32_t cap)
+#define VBUCKETS 1024u
+
+dc_rc dc_cache_init(dc_match_cache *c, uint32_t cap, size_t max_bytes)
 {
     uint32_t n = 16;
     while (n < cap && n < (1u << 24))
         n <<= 1;
+    memset(c, 0, sizeof *c);
     c->buckets = calloc(n, sizeof *c->buckets);
     if (!c->buckets)
         return DC_ENOMEM;
     c->nbuckets = n;
-    c->size = 0;
     c->cap = cap;
+    c->max_bytes = max_bytes;
     return DC_OK;
+}
+
+static void variant_release(dc_variant *v)
+{
+    if (!v || --v->refs > 0)
+        return;
+    dc_match_cache *c = v->cache;
+    for (dc_variant **pp = &c->vbuckets[v->hash & (c->nvbuckets - 1)]; *pp; pp = &(*pp)->next) {
+        if (*pp == v) {
+            *pp = v->next;
+            break;
+        }
+    }
+    free(v);
+}
+
+static void match_free(dc_match *m)
+{
+    for (int ph = 0; ph < DC_PHASE_COUNT; ph++)
+        for (uint32_t i = 0; i < m->count[ph]; i++)
+            variant_release(m->items[ph][i].v);
+    free(m);
 }
 
 void dc_match_release(dc_match *m)
 {
     if (m && --m->refs == 0)
-        free(m);
+        match_free(m);
 }
 
 void dc_cache_free(dc_match_cache *c)
@@ -40,6 +65,68 @@ void dc_cache_free(dc_match_cache *c)
     free(c->buckets);
     c->buckets = NULL;
     c->size = 0;
+    c->bytes = 0;
+    /* every variant went with the last entry pointing at it */
+    free(c->vbuckets);
+    c->vbuckets = NULL;
+}
+
+/* ---- settings per (host, plugin) ---- */
+
+uint64_t dc_variant_key(uint64_t base, const dc_policy_eff *def, const dc_policy_eff *eff)
+{
+    /* A state is made for a quota and an API filter: the same ones share the plugin's state. */
+    if (memcmp(&def->quota, &eff->quota, sizeof eff->quota) == 0 && def->api == eff->api)
+        return base;
+    uint64_t parts[5] = {base, eff->quota.instructions,
+                         ((uint64_t)eff->quota.time_ms << 32) | eff->quota.memory_kb,
+                         (uint64_t)(uintptr_t)eff->api, 0x76617269616e74ull};
+    return dc_hash64(parts, sizeof parts);
+}
+
+/* The variant of plugin pi for a host whose rule matches are hostm, with one more reference:
+ * found among those made already (same plugin, same settings) or made now. NULL: no memory. */
+static dc_variant *variant_get(dc_gen *g, uint32_t pi, const unsigned char *hostm)
+{
+    dc_match_cache *c = &g->cache;
+    const dc_plugin *p = &g->bundle->plugins[pi];
+    const dc_fallback *fb = g->fallback[pi];
+    dc_variant probe;
+    memset(&probe, 0, sizeof probe);
+    probe.plugin = pi;
+    dc_policy_resolve_rules(g->policy, hostm, p->name, &p->quota, &probe.eff);
+    if (fb)
+        dc_policy_resolve_rules(g->policy, hostm, fb->run.plugin->name, &fb->run.plugin->quota,
+                                &probe.fb_eff);
+    /* both settings were zeroed whole before being filled, so bytes compare */
+    uint64_t parts[3] = {pi, dc_hash64(&probe.eff, sizeof probe.eff),
+                         dc_hash64(&probe.fb_eff, sizeof probe.fb_eff)};
+    probe.hash = dc_hash64(parts, sizeof parts);
+    if (!c->vbuckets) {
+        if (!(c->vbuckets = calloc(VBUCKETS, sizeof *c->vbuckets)))
+            return NULL;
+        c->nvbuckets = VBUCKETS;
+    }
+    dc_variant **bucket = &c->vbuckets[probe.hash & (c->nvbuckets - 1)];
+    for (dc_variant *v = *bucket; v; v = v->next) {
+        if (v->hash == probe.hash && v->plugin == pi &&
+            memcmp(&v->eff, &probe.eff, sizeof v->eff) == 0 &&
+            memcmp(&v->fb_eff, &probe.fb_eff, sizeof v->fb_eff) == 0) {
+            v->refs++;
+            return v;
+        }
+    }
+    dc_variant *v = malloc(sizeof *v);
+    if (!v)
+        return NULL;
+    *v = probe;
+    v->cache = c;
+    v->refs = 1;
+    v->key = dc_variant_key(g->keys[pi], &g->eff[pi], &v->eff);
+    v->fb_key = fb ? dc_variant_key(fb->run.key, fb->run.eff, &v->fb_eff) : 0;
+    v->next = *bucket;
+    *bucket = v;
+    return v;
 }
 
 static int host_applies(const dc_domain *d, const char *host, size_t len)
@@ -47,9 +134,12 @@ static int host_applies(const dc_domain *d, const char *host, size_t len)
     return d->any || dc_re_search(d->re, host, len, NULL) == 1;
 }
 
-/* Builds the entry: counts first, then one allocation for the entry, the host and the items. */
-static dc_match *build(const dc_bundle *b, const char *host, size_t len, uint64_t hash)
+/* Builds the entry: counts first, then one allocation for the entry, the host and the items.
+ * The policy rules' host matches are computed once, when the first plugin whose settings
+ * depend on the host is met. */
+static dc_match *build(dc_gen *g, const char *host, size_t len, uint64_t hash)
 {
+    const dc_bundle *b = g->bundle;
     uint32_t count[DC_PHASE_COUNT] = {0};
     int skipped = !b->enabled;
     for (uint32_t i = 0; i < b->nskip && !skipped; i++)
@@ -90,20 +180,60 @@ static dc_match *build(const dc_bundle *b, const char *host, size_t len, uint64_
     memcpy(m->host, host, len);
     m->hostlen = len;
     m->hash = hash;
+    m->bytes = size;
     m->refs = 1;
-    for (uint32_t d = 0; d < b->ndomains; d++) {
+    unsigned char hsmall[64], *hostm = NULL;
+    uint32_t nrules = dc_policy_rule_count(g->policy);
+    int failed = 0;
+    for (uint32_t d = 0; d < b->ndomains && !failed; d++) {
         if (!applies[d])
             continue;
         for (uint32_t k = 0; k < b->domains[d].nplugins; k++) {
             uint32_t pi = b->domains[d].plugins[k];
             const dc_plugin *p = &b->plugins[pi];
-            if (!p->skip)
-                m->items[p->phase][m->count[p->phase]++] = (dc_item){d, pi};
+            if (p->skip)
+                continue;
+            dc_variant *v = NULL;
+            if (g->hostdep[pi]) {
+                if (!hostm) {
+                    hostm = nrules <= sizeof hsmall ? hsmall : malloc(nrules);
+                    if (!hostm) {
+                        failed = 1;
+                        break;
+                    }
+                    dc_policy_host_rules(g->policy, host, len, hostm);
+                }
+                if (!(v = variant_get(g, pi, hostm))) {
+                    failed = 1;
+                    break;
+                }
+            }
+            m->items[p->phase][m->count[p->phase]++] = (dc_item){d, pi, v};
         }
     }
+    if (hostm != hsmall)
+        free(hostm);
     if (applies != small)
         free(applies);
+    if (failed) {
+        match_free(m); /* releases the variants taken so far */
+        return NULL;
+    }
     return m;
+}
+
+/* Empties one bucket chain; entries still used by a request live on. */
+static void evict_bucket(dc_match_cache *c, uint32_t i)
+{
+    dc_match *old = c->buckets[i];
+    while (old) {
+        dc_match *next = old->next;
+        c->bytes -= old->bytes;
+        c->size--;
+        dc_match_release(old);
+        old = next;
+    }
+    c->buckets[i] = NULL;
 }
 
 dc_match *dc_match_host(dc_gen *gen, const char *host, size_t len)
@@ -117,25 +247,23 @@ dc_match *dc_match_host(dc_gen *gen, const char *host, size_t len)
             return m;
         }
     }
-    dc_match *m = build(gen->bundle, host, len, h);
+    dc_match *m = build(gen, host, len, h);
     if (!m)
         return NULL;
-    if (c->size >= c->cap) {
-        /* Full: evict this bucket's chain. Entries still used by a request live on. */
-        dc_match *old = *bucket;
-        while (old) {
-            dc_match *next = old->next;
-            dc_match_release(old);
-            c->size--;
-            old = next;
-        }
-        *bucket = NULL;
-    }
-    if (c->size < c->cap) {
+    uint32_t bi = (uint32_t)(h & (c->nbuckets - 1));
+    if (c->size >= c->cap || c->bytes + m->bytes > c->max_bytes)
+        evict_bucket(c, bi); /* full: this bucket's chain goes */
+    /* Over the byte budget still: other buckets go too, round robin. An entry larger than the
+     * whole budget is not kept (it serves its request and is freed). */
+    for (uint32_t n = 0; c->bytes + m->bytes > c->max_bytes && c->size > 0 && n < c->nbuckets;
+         n++)
+        evict_bucket(c, c->cursor++ & (c->nbuckets - 1));
+    if (c->size < c->cap && c->bytes + m->bytes <= c->max_bytes) {
         m->next = *bucket;
         *bucket = m;
         m->refs++;
         c->size++;
+        c->bytes += m->bytes;
     }
     return m;
 }

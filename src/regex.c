@@ -41,6 +41,44 @@ dc_rc dc_re_compile(const char *pat, size_t len, pcre2_code **out, char *err, si
     return DC_OK;
 }
 
+dc_rc dc_re_compile_bounded(const char *pat, size_t len, size_t max_bytes, pcre2_code **out,
+                            size_t *bytes, char *err, size_t errlen)
+{
+    int ec;
+    PCRE2_SIZE off;
+    size_t size = 0, jit = 0;
+    *out = NULL;
+    *bytes = 0;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pat, len, 0, &ec, &off, NULL);
+    if (!re) {
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(ec, msg, sizeof msg);
+        dc_set_err(err, errlen, "regex does not compile at offset %zu: %s", (size_t)off,
+                   (const char *)msg);
+        return DC_EBUNDLE;
+    }
+    /* A short pattern can expand a lot ("(?:a|b){3000}" is some 40 KB), and every worker
+     * holds its own copy: measured before JIT, so that an oversized one costs no JIT work. */
+    (void)pcre2_pattern_info(re, PCRE2_INFO_SIZE, &size);
+    if (max_bytes && size > max_bytes) {
+        pcre2_code_free(re);
+        dc_set_err(err, errlen, "regex compiles to %zu bytes, over the limit of %zu "
+                   "(max_pattern_compiled_bytes)", size, max_bytes);
+        return DC_ELIMIT;
+    }
+    if (dc_re_jit_enabled() && pcre2_jit_compile(re, PCRE2_JIT_COMPLETE) == 0)
+        (void)pcre2_pattern_info(re, PCRE2_INFO_JITSIZE, &jit);
+    if (max_bytes && size + jit > max_bytes) {
+        pcre2_code_free(re);
+        dc_set_err(err, errlen, "regex compiles to %zu bytes (%zu of them JIT code), over the "
+                   "limit of %zu (max_pattern_compiled_bytes)", size + jit, jit, max_bytes);
+        return DC_ELIMIT;
+    }
+    *out = re;
+    *bytes = size + jit;
+    return DC_OK;
+}
+
 static _Thread_local pcre2_match_context *tl_mctx;
 static _Thread_local pcre2_match_data *tl_md;
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crash.h"
 #include "engine.h"
 
 dc_rc dc_request_begin(dc_engine *e, void *hreq, const char *host, size_t hostlen,
@@ -82,7 +83,14 @@ static dc_result run_one(dc_request *r, dc_phase phase, const char *domain, cons
         if (e->watchdog && quota_ms)
             dc_watchdog_arm(e->watchdog, t0 + quota_ms, domain, p->name, run->qkey,
                             run->eff->quarantine.duration_s);
+        /* a fatal signal while this runs quarantines the plugin (crash.c) */
+        dc_crash_call cc = {.store = e->store, .domain = domain, .plugin = p->name,
+                            .qkey = run->qkey, .quarantine_s = run->eff->quarantine.duration_s,
+                            .phase = (int)phase, .t0_ms = t0};
+        int guarded = dc_crash_arm(&cc);
         res = dc_sbx_run(s, call, msg, sizeof msg);
+        if (guarded)
+            dc_crash_disarm(&cc);
         if (e->watchdog)
             dc_watchdog_disarm(e->watchdog);
     }
@@ -163,18 +171,15 @@ static dc_action run_phase(dc_request *r, dc_phase phase, int *status)
         const dc_item *it = &r->m->items[phase][i];
         if (sampled_out(e, &b->plugins[it->plugin]))
             continue;
-        dc_runnable run = dc_gen_runnable(r->gen, it->plugin);
-        int stand_in = 0;
-        if (dc_quarantine_active(e, run.qkey)) {
-            const dc_fallback *fb = r->gen->fallback[it->plugin];
-            if (!fb || dc_quarantine_active(e, fb->run.qkey))
-                continue;
-            run = fb->run;
-            stand_in = 1;
-        }
+        dc_runnable run;
+        int stand_in;
+        if (!dc_item_runnable(e, r->gen, it, &run, &stand_in))
+            continue;
+        /* this host's settings for this plugin (not the stand-in's: the request's rule) */
+        const dc_policy_eff *pol = it->v ? &it->v->eff : &r->gen->eff[it->plugin];
         dc_call call;
         dc_result res = run_one(r, phase, b->domains[it->domain].name, &run, stand_in, &call);
-        if (res != DC_RESULT_OK && r->gen->eff[it->plugin].on_error_fail) {
+        if (res != DC_RESULT_OK && pol->on_error_fail) {
             dc_engine_emit(e, DC_EV_ON_ERROR, b->domains[it->domain].name,
                            b->plugins[it->plugin].name, (int)phase, dc_result_name(res), 500);
             *status = 500;

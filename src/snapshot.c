@@ -6,7 +6,8 @@
  * str whose length 0xFFFFFFFF means NULL):
  *   header   "DCSNAP1\0", u32 version (1), u32 flags (0), u64 total length (trailer included)
  *   bundle   u64 hash, u32 enabled, u32 nskip, u32 nplugins, u32 ndomains, u32 nproblems,
- *            u32 reserved; when nskip: u64 n + n bytes of pcre2_serialize_encode (all skips)
+ *            u32 problems met in all (0 in older snapshots); when nskip: u64 n + n bytes
+ *            of pcre2_serialize_encode (all skips)
  *   plugin   str name, u8 phase, u8 skip, u8 has_id, u8 kept_previous, f64 sampling, i64 id,
  *            u64 quota.instructions, u32 quota.time_ms, u32 quota.memory_kb, u64 code_hash,
  *            u32 bclen + bytecode
@@ -191,7 +192,7 @@ dc_rc dc_snapshot_encode(const dc_bundle *b, unsigned char **out, size_t *len)
     put_u32(&e, b->nplugins);
     put_u32(&e, b->ndomains);
     put_u32(&e, b->nproblems);
-    put_u32(&e, 0);
+    put_u32(&e, b->problems_total); /* was reserved (0): older snapshots decode as before */
     dc_rc rc = put_skip(&e, b);
     if (rc != DC_OK) {
         dc_buf_free(&e.b);
@@ -534,7 +535,7 @@ dc_rc dc_snapshot_decode(const unsigned char *data, size_t len, dc_bundle **out,
     uint32_t np = get_count(&d, MIN_PLUGIN, "plugin count");
     uint32_t nd = get_count(&d, MIN_DOMAIN, "domain count");
     uint32_t nq = get_count(&d, MIN_PROBLEM, "problem count");
-    (void)get_u32(&d, "reserved");
+    uint32_t total = get_u32(&d, "problem total");
     if (!d.failed && (enabled > 1 || (uint64_t)np * MIN_PLUGIN + (uint64_t)nd * MIN_DOMAIN +
                                          (uint64_t)nq * MIN_PROBLEM > d.end - d.off))
         fail(&d, DC_EBUNDLE, "counts");
@@ -552,8 +553,13 @@ dc_rc dc_snapshot_decode(const unsigned char *data, size_t len, dc_bundle **out,
         dec_domain(&d, &b->domains[i], np);
     if ((b->problems = alloc_array(&d, nq, sizeof *b->problems)))
         b->nproblems = nq;
-    for (uint32_t i = 0; i < nq && !d.failed; i++)
+    for (uint32_t i = 0; i < nq && !d.failed; i++) {
         dec_problem(&d, &b->problems[i]);
+        b->problems_left_out += b->problems[i].kind != DC_PROBLEM_UNKNOWN_FIELD;
+    }
+    /* Those past the ones kept are counted as left out: the cautious reading. */
+    b->problems_total = total > nq ? total : nq;
+    b->problems_left_out += b->problems_total - nq;
     if (!d.failed && d.off != d.end)
         fail(&d, DC_EBUNDLE, "unexpected bytes after the last record");
     if (d.failed) {

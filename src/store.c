@@ -535,6 +535,10 @@ void dc_store_lease_release(dc_store *s, int32_t self_pid)
                                     __ATOMIC_RELAXED);
 }
 
+/* the quarantine marks run in signal handlers: their 64-bit words must never need a lock */
+_Static_assert(__atomic_always_lock_free(sizeof(uint64_t), 0), "lock-free 64-bit atomics");
+_Static_assert(__atomic_always_lock_free(sizeof(double), 0), "lock-free double atomics");
+
 /* ---- keyed tables: open addressing in a bounded window, entries never emptied ---- */
 
 static uint64_t fix_key(uint64_t key)

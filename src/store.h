@@ -24,6 +24,11 @@ DC_HIDDEN double dc_unix_ms_coarse(void);
 /* 64-bit checksum of snapshot bytes (snapshot.c); detects corruption, not forgery. */
 DC_HIDDEN uint64_t dc_checksum64(const void *p, size_t n);
 
+/* The quarantine functions below are async-signal-safe (crash.c calls them from a fatal
+ * signal's handler): lock-free atomics on the region's preallocated table and clock_gettime,
+ * no lock, no allocation, nothing shared with the snapshot's seqlock or the poller's lease, so
+ * a process that dies anywhere, in the store's own code included, leaves nothing to wait for.
+ * Keep them so. */
 /* The quarantine entry of key in the region: found, else made when create (NULL when the
  * entries near key's place are all in use, or !create and none exists). The pointer stays
  * valid while the store is attached; an entry idle for an hour may be reused for another key,

@@ -158,6 +158,11 @@ void dc_limits_default(dc_limits *l)
     l->max_plugins = 20000;
     l->max_code_bytes = 64u << 10;
     l->max_name_bytes = 256;
+    l->max_plugins_per_domain = 1000;
+    l->max_skip_domains = 1000;
+    l->max_pattern_bytes = 256;
+    l->max_pattern_compiled_bytes = 16u << 10;
+    l->max_patterns_total_bytes = 32u << 20;
 }
 
 void dc_quota_default(dc_quota *q)

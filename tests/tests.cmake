@@ -7,17 +7,27 @@ foreach(src ${DC_UNIT_TESTS})
   target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/sandbox ${CMAKE_SOURCE_DIR}/policy
                              ${CMAKE_SOURCE_DIR}/tests/unit)
   target_link_libraries(${name} PRIVATE dc_sim dynacode PkgConfig::CHECK)
+  if(name STREQUAL "test_crash")
+    # crash_in_c, the test-only crashing C function, exists only in test programs
+    target_sources(${name} PRIVATE ${CMAKE_SOURCE_DIR}/tests/unit/crash_fn.c)
+  endif()
   add_test(NAME unit.${name} COMMAND ${name})
   set_tests_properties(unit.${name} PROPERTIES TIMEOUT 300
     ENVIRONMENT "DC_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
 endforeach()
+
+# The command with crash_in_c in every plugin environment, for the CLI tests of a crashing
+# plugin only: never installed, never the product.
+add_executable(dynacode_crashtest ${DC_CLI_SOURCES} ${CMAKE_SOURCE_DIR}/tests/unit/crash_fn.c)
+target_include_directories(dynacode_crashtest PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/src/cli)
+target_link_libraries(dynacode_crashtest PRIVATE dc_sim dynacode)
 
 file(GLOB DC_CLI_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/cli/test_*.sh)
 foreach(script ${DC_CLI_TESTS})
   get_filename_component(name ${script} NAME_WE)
   add_test(NAME cli.${name} COMMAND bash ${script})
   set_tests_properties(cli.${name} PROPERTIES TIMEOUT 300
-    ENVIRONMENT "DYNACODE=$<TARGET_FILE:dynacode_cli>;DC_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+    ENVIRONMENT "DYNACODE=$<TARGET_FILE:dynacode_cli>;DYNACODE_CRASHTEST=$<TARGET_FILE:dynacode_crashtest>;DC_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
 endforeach()
 
 # Benchmarks: built with everything else, run by hand (they print figures, assert nothing).

@@ -6,11 +6,14 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "crash.h"
 #include "sim.h"
 
 #define MAX_HEADERS 64
+#define DC_EXIT_CRASH 3 /* a plugin call crashed the process */
 
 static void run_usage(FILE *out)
 {
@@ -21,9 +24,11 @@ static void run_usage(FILE *out)
           "Takes one simulated request through rewrite, access, content, header_filter,\n"
           "body_filter and log. Prints the response (HTTP/1.1) on standard output and one line\n"
           "per plugin call on standard error:\n"
-          "  plugin=\"NAME\" domain=\"D\" phase=P result=ok|error|quota:...|denied ms=T [msg=\"...\"]\n"
+          "  plugin=\"NAME\" domain=\"D\" phase=P result=ok|error|quota:...|denied|crash ms=T\n"
+          "  [msg=\"...\"]\n"
           "When no content plugin runs, the response is --upstream-status (200) with\n"
-          "--upstream-body (empty). Exit status: 0 simulated, 2 unusable input.\n",
+          "--upstream-body (empty). Exit status: 0 simulated, 2 unusable input, 3 a plugin\n"
+          "call crashed the process (after its result=crash trace line).\n",
           out);
 }
 
@@ -41,6 +46,28 @@ static void trace(void *ud, const dc_run_info *i)
         cli_put_quoted(out, i->message);
     }
     fputc('\n', out);
+}
+
+/* A fatal signal during a plugin call (crash.c calls this in the signal handler): the trace
+ * line of that call, written without stdio or malloc, then exit 3. The lines before it went
+ * out already: standard error is unbuffered. */
+static void crash_trace(void *ud, const dc_crash_info *i)
+{
+    (void)ud;
+    dc_sigline l = {.len = 0};
+    dc_sigline_str(&l, "plugin=");
+    dc_sigline_quoted(&l, i->plugin);
+    dc_sigline_str(&l, " domain=");
+    dc_sigline_quoted(&l, i->domain);
+    dc_sigline_str(&l, " phase=");
+    dc_sigline_str(&l, dc_phase_name((dc_phase)i->phase));
+    dc_sigline_str(&l, " result=crash ms=");
+    dc_sigline_ms(&l, i->ms);
+    dc_sigline_str(&l, " msg=\"");
+    dc_sigline_str(&l, i->signame);
+    dc_sigline_str(&l, ": the plugin call crashed the process\"\n");
+    dc_sigline_write(&l, 2);
+    _exit(DC_EXIT_CRASH);
 }
 
 struct run_opts {
@@ -123,6 +150,12 @@ static int simulate(dc_bundle *b, const dc_policy *policy, dc_sim *s)
         return DC_EXIT_UNUSABLE;
     }
     dc_engine_on_run(e, trace, stderr);
+    dc_crash_set_reporter(crash_trace, NULL);
+    if (dc_crash_guard_install(err, sizeof err) != DC_OK) {
+        fprintf(stderr, "dynacode run: %s\n", err);
+        dc_engine_free(e);
+        return DC_EXIT_UNUSABLE;
+    }
     dc_engine_set_bundle(e, b);
     dc_sim_set_log_stream(s, stderr);
     int rc = dc_sim_run(s, e);

@@ -46,6 +46,28 @@ add_custom_command(
 
 add_custom_target(ngx_http_dynacode_module ALL DEPENDS ${DC_NGX_MODULE})
 
+# The test variant: the same module plus tests/unit/crash_fn.c (crash_in_c in every plugin
+# environment), in a build tree of its own, for the tests of a crashing plugin only.
+set(DC_NGX_TEST_BUILD ${CMAKE_BINARY_DIR}/nginx-build-test)
+set(DC_NGX_TEST_MODULE ${CMAKE_BINARY_DIR}/ngx_http_dynacode_module_test.so)
+set(DC_NGX_TEST_SRCS ${CMAKE_SOURCE_DIR}/tests/unit/crash_fn.c)
+add_custom_command(
+  OUTPUT ${DC_NGX_TEST_BUILD}/objs/Makefile
+  COMMAND ${CMAKE_COMMAND} -E env DYNACODE_TEST_SRCS=${DC_NGX_TEST_SRCS}
+          bash ${DC_NGX_DIR}/build.sh configure ${DC_NGINX_SRC} ${DC_NGX_TEST_BUILD} ${DC_NGX_DIR}
+          $<TARGET_FILE:dynacode> ${CMAKE_SOURCE_DIR}/include
+  DEPENDS ${DC_NGX_DIR}/config ${DC_NGX_DIR}/build.sh dynacode
+  COMMENT "Configuring nginx for the test variant of ngx_http_dynacode_module"
+  VERBATIM)
+add_custom_command(
+  OUTPUT ${DC_NGX_TEST_MODULE}
+  COMMAND bash ${DC_NGX_DIR}/build.sh make ${DC_NGX_TEST_BUILD} ${DC_NGX_TEST_MODULE}
+  DEPENDS ${DC_NGX_TEST_BUILD}/objs/Makefile ${DC_NGX_SOURCES} ${DC_NGX_TEST_SRCS}
+          ${CMAKE_SOURCE_DIR}/include/dynacode.h dynacode
+  COMMENT "Building ngx_http_dynacode_module_test.so (with crash_in_c)"
+  VERBATIM)
+add_custom_target(ngx_http_dynacode_module_test ALL DEPENDS ${DC_NGX_TEST_MODULE})
+
 # Integration tests: one ctest entry per script; each starts its own nginx and API server on
 # free loopback ports in a private prefix, and stops them whatever happens.
 file(GLOB DC_NGX_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/nginx/test_*.sh)
@@ -53,5 +75,5 @@ foreach(script ${DC_NGX_TESTS})
   get_filename_component(name ${script} NAME_WE)
   add_test(NAME nginx.${name} COMMAND bash ${script})
   set_tests_properties(nginx.${name} PROPERTIES TIMEOUT 180
-    ENVIRONMENT "DC_NGINX_MODULE=${DC_NGX_MODULE};DC_NGINX_BIN=${DC_NGINX_BIN};DC_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+    ENVIRONMENT "DC_NGINX_MODULE=${DC_NGX_MODULE};DC_NGINX_TEST_MODULE=${DC_NGX_TEST_MODULE};DC_NGINX_BIN=${DC_NGINX_BIN};DC_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
 endforeach()

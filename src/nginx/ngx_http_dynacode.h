@@ -58,6 +58,8 @@ typedef struct {
     ngx_chain_t                *free;            /* body filter buffers, reused once sent */
     ngx_chain_t                *busy;
     u_char                     *scratch;         /* a chunk's data gathered in one piece */
+    size_t                      host_bytes;      /* r->pool bytes taken for plugins' values */
+    ngx_array_t                *owned;           /* those values' buffers still in use */
     size_t                      scratch_size;
     unsigned                    out_started:1;   /* ngx.say ran: the header is as good as sent */
     unsigned                    filter_body:1;   /* body_filter plugins may change the body */
@@ -71,6 +73,10 @@ extern ngx_http_dynacode_worker_t    ngx_http_dynacode_worker;
 
 /* ngx_http_dynacode_host.c */
 const dc_host *ngx_http_dynacode_host(void);
+/* Copies src into dst (cap bytes, cap > 4) with control bytes as \n, \r, \t or \xNN, and
+ * with quote '"' and '\' escaped too; cut with "..." when too long. Returns the end. */
+u_char *ngx_http_dynacode_log_escape(u_char *dst, size_t cap, const u_char *src, size_t len,
+    ngx_uint_t quote);
 
 /* ngx_http_dynacode_phases.c */
 ngx_int_t ngx_http_dynacode_init_phases(ngx_conf_t *cf);

@@ -10,6 +10,16 @@
 /* variable names up to this length are lowercased on the stack */
 #define NGX_HTTP_DYNACODE_NAME_LEN   128
 
+/* what plugins may take from r->pool for the values they set, over a whole request: the pool
+ * only grows, so a plugin setting a header in a loop must meet a bound */
+#define NGX_HTTP_DYNACODE_HOST_BYTES  (2 * 1024 * 1024)
+
+
+typedef struct {
+    u_char  *data;
+    size_t   cap;
+} ngx_http_dynacode_owned_t;
+
 
 static ngx_uint_t ngx_http_dynacode_sent(ngx_http_request_t *r);
 
@@ -36,6 +46,252 @@ ngx_http_dynacode_copy(ngx_pool_t *pool, const char *data, size_t len)
     p[len] = '\0';
 
     return p;
+}
+
+
+/* ---- values plugins hand over: checked again here, and stored without growing the pool
+ * for every superseded copy ---- */
+
+static ngx_uint_t
+ngx_http_dynacode_ctl(u_char c)
+{
+    return c < 0x20 || c == 0x7f;
+}
+
+
+/* A header name: no control byte, space, colon or non-ASCII byte (a CR/LF would split the
+ * header block); a value: no control byte but tab. The API escapes both already. */
+static ngx_int_t
+ngx_http_dynacode_header_ok(ngx_http_request_t *r, dc_str name, const dc_str *values,
+    size_t n)
+{
+    size_t   i, k;
+    u_char   c;
+
+    for (i = 0; i < name.len; i++) {
+        c = (u_char) name.data[i];
+        if (ngx_http_dynacode_ctl(c) || c == ' ' || c == ':' || c >= 0x80) {
+            goto bad;
+        }
+    }
+
+    for (k = 0; k < n; k++) {
+        for (i = 0; i < values[k].len; i++) {
+            c = (u_char) values[k].data[i];
+            if (ngx_http_dynacode_ctl(c) && c != '\t') {
+                goto bad;
+            }
+        }
+    }
+
+    return NGX_OK;
+
+bad:
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "dynacode: a plugin's header has a byte nginx refuses; not set");
+    return NGX_ERROR;
+}
+
+
+/* As the API checks it: a path starting with '/' whose segments, %XX-decoded, are never "."
+ * or "..", with no control byte, NUL or backslash, raw or encoded. */
+static ngx_int_t
+ngx_http_dynacode_path_ok(const u_char *p, size_t len)
+{
+    size_t      i, seg, dots;
+    ngx_int_t   c, hi, lo;
+
+    if (len == 0 || p[0] != '/') {
+        return NGX_ERROR;
+    }
+
+    seg = 0;
+    dots = 0;
+
+    for (i = 0; i <= len; i++) {
+        c = i < len ? p[i] : '/';
+
+        if (i < len && ngx_http_dynacode_ctl((u_char) c)) {
+            return NGX_ERROR;
+        }
+
+        if (c == '%' && i + 2 < len) {
+            hi = ngx_hextoi((u_char *) &p[i + 1], 1);
+            lo = ngx_hextoi((u_char *) &p[i + 2], 1);
+
+            if (hi != NGX_ERROR && lo != NGX_ERROR) {
+                c = hi * 16 + lo;
+                i += 2;
+
+                if (ngx_http_dynacode_ctl((u_char) c)) {
+                    return NGX_ERROR;
+                }
+            }
+        }
+
+        if (c == '\\') {
+            return NGX_ERROR;
+        }
+
+        if (c == '/') {
+            if (seg > 0 && seg == dots && dots <= 2) {
+                return NGX_ERROR;
+            }
+
+            seg = 0;
+            dots = 0;
+            continue;
+        }
+
+        seg++;
+        dots += (c == '.');
+    }
+
+    return NGX_OK;
+}
+
+
+/* Stores data (len bytes, then a NUL) for a value that replaces old: in old's buffer when
+ * that is one of ours and big enough, else in a new one counted against the request's bound.
+ * A superseded buffer is never freed: a cached variable (set $a $http_x) may still point at
+ * it, so it stays valid, if rewritten, for the request's life. old is only compared, never
+ * read: it may be anything a module left in an element. NULL when over the bound or out of
+ * memory, old being untouched then. */
+static u_char *
+ngx_http_dynacode_store(ngx_http_request_t *r, u_char *old, const char *data, size_t len)
+{
+    u_char                     *p;
+    ngx_uint_t                  i, found;
+    ngx_http_dynacode_ctx_t    *ctx;
+    ngx_http_dynacode_owned_t  *o;
+
+    ctx = ngx_http_dynacode_get_ctx(r, 0);
+    if (ctx == NULL) {
+        return ngx_http_dynacode_copy(r->pool, data, len);
+    }
+
+    if (ctx->owned == NULL) {
+        ctx->owned = ngx_array_create(r->pool, 8, sizeof(ngx_http_dynacode_owned_t));
+        if (ctx->owned == NULL) {
+            return NULL;
+        }
+    }
+
+    o = ctx->owned->elts;
+    found = 0;
+
+    for (i = 0; old != NULL && i < ctx->owned->nelts; i++) {
+        if (o[i].data == old) {
+            found = 1;
+            break;
+        }
+    }
+
+    if (found && o[i].cap > len) {
+        ngx_memmove(old, data, len);
+        old[len] = '\0';
+        return old;
+    }
+
+    if (len >= NGX_HTTP_DYNACODE_HOST_BYTES
+        || ctx->host_bytes > NGX_HTTP_DYNACODE_HOST_BYTES - len - 1)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "dynacode: plugins set over %uz bytes of values in this request; "
+                      "not set", (size_t) NGX_HTTP_DYNACODE_HOST_BYTES);
+        return NULL;
+    }
+
+    p = ngx_http_dynacode_copy(r->pool, data, len);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    if (found) {   /* too small: no longer reused, still counted */
+        o[i] = o[--ctx->owned->nelts];
+    }
+
+    o = ngx_array_push(ctx->owned);
+    if (o == NULL) {
+        return NULL;
+    }
+
+    o->data = p;
+    o->cap = len + 1;
+    ctx->host_bytes += len + 1;
+
+    return p;
+}
+
+
+/* A value of ours that its element no longer holds: not reused any more (the list of
+ * reusable buffers stays as short as the headers plugins set). */
+static void
+ngx_http_dynacode_release(ngx_http_request_t *r, u_char *old)
+{
+    ngx_uint_t                  i;
+    ngx_http_dynacode_ctx_t    *ctx;
+    ngx_http_dynacode_owned_t  *o;
+
+    ctx = ngx_http_dynacode_get_ctx(r, 0);
+    if (ctx == NULL || ctx->owned == NULL || old == NULL) {
+        return;
+    }
+
+    o = ctx->owned->elts;
+
+    for (i = 0; i < ctx->owned->nelts; i++) {
+        if (o[i].data == old) {
+            o[i] = o[--ctx->owned->nelts];
+            return;
+        }
+    }
+}
+
+
+u_char *
+ngx_http_dynacode_log_escape(u_char *dst, size_t cap, const u_char *src, size_t len,
+    ngx_uint_t quote)
+{
+    static const u_char  hex[] = "0123456789abcdef";
+
+    u_char   e[4], c;
+    size_t   i, k, n;
+
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        c = src[i];
+        k = 0;
+
+        if (c == '\n' || c == '\r' || c == '\t') {
+            e[k++] = '\\';
+            e[k++] = c == '\n' ? 'n' : (c == '\r' ? 'r' : 't');
+
+        } else if (ngx_http_dynacode_ctl(c)) {
+            e[k++] = '\\';
+            e[k++] = 'x';
+            e[k++] = hex[c >> 4];
+            e[k++] = hex[c & 0xf];
+
+        } else if (quote && (c == '"' || c == '\\')) {
+            e[k++] = '\\';
+            e[k++] = c;
+
+        } else {
+            e[k++] = c;
+        }
+
+        if (k > cap - 3 - n) {      /* room is kept for the "..." */
+            return ngx_cpymem(dst + n, "...", 3);
+        }
+
+        ngx_memcpy(dst + n, e, k);
+        n += k;
+    }
+
+    return dst + n;
 }
 
 
@@ -116,14 +372,30 @@ ngx_http_dynacode_var_set(void *hreq, dc_str name, dc_str val)
     ngx_http_request_t *r = ngx_http_dynacode_req(hreq);
 
     u_char                      buf[NGX_HTTP_DYNACODE_NAME_LEN], *low, *p;
+    u_char                      shown[4 * NGX_HTTP_DYNACODE_NAME_LEN + 8], *end;
     ngx_uint_t                  key;
     ngx_http_variable_t        *v;
     ngx_http_variable_value_t  *vv;
     ngx_http_core_main_conf_t  *cmcf;
 
-    low = name.len <= sizeof(buf) ? buf : ngx_pnalloc(r->pool, name.len);
-    if (low == NULL) {
+    if (name.len == 0 || name.len > sizeof(buf)) {
         return -1;
+    }
+
+    low = buf;
+
+    /* the name is the plugin's text: escaped in the lines below */
+    end = ngx_http_dynacode_log_escape(shown, sizeof(shown), (u_char *) name.data, name.len,
+                                       1);
+
+    /* CR/LF in $args would end up in the request line sent upstream */
+    for (key = 0; val.data && key < val.len; key++) {
+        if (ngx_http_dynacode_ctl((u_char) val.data[key])) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "dynacode: a plugin's value for $%*s has a control byte; not set",
+                          (size_t) (end - shown), shown);
+            return -1;
+        }
     }
 
     key = ngx_hash_strlow(low, (u_char *) name.data, name.len);
@@ -136,18 +408,22 @@ ngx_http_dynacode_var_set(void *hreq, dc_str name, dc_str val)
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "dynacode: variable \"%*s\" is not changeable (declare it "
                       "with \"set $%*s '';\" to let plugins write it)",
-                      name.len, name.data, name.len, name.data);
+                      (size_t) (end - shown), shown, (size_t) (end - shown), shown);
         return -1;
     }
 
+    if (!v->set_handler && !(v->flags & NGX_HTTP_VAR_INDEXED)) {
+        return -1;
+    }
+
+    /* a new buffer each time (counted): `set $a $b` shares $b's buffer, which must not
+     * change under $a */
     p = NULL;
     if (val.data) {
-        p = ngx_pnalloc(r->pool, val.len ? val.len : 1);
+        p = ngx_http_dynacode_store(r, NULL, val.data, val.len);
         if (p == NULL) {
             return -1;
         }
-
-        ngx_memcpy(p, val.data, val.len);
     }
 
     if (v->set_handler) {
@@ -156,11 +432,8 @@ ngx_http_dynacode_var_set(void *hreq, dc_str name, dc_str val)
             return -1;
         }
 
-    } else if (v->flags & NGX_HTTP_VAR_INDEXED) {
-        vv = &r->variables[v->index];
-
     } else {
-        return -1;
+        vv = &r->variables[v->index];
     }
 
     vv->valid = val.data ? 1 : 0;
@@ -332,10 +605,12 @@ ngx_http_dynacode_set_server(ngx_http_request_t *r, const dc_str *v)
 }
 
 
-/* Takes every header named name out of list l. A part left empty is unlinked, since nginx's
- * own loops (the proxy module's among them) expect no empty part after the first. */
+/* Takes every header named name but the first keep out of list l (their buffers, when ours,
+ * are released). A part left empty is unlinked, since nginx's own loops (the proxy module's
+ * among them) expect no empty part after the first. */
 static ngx_int_t
-ngx_http_dynacode_list_remove(ngx_list_t *l, dc_str name)
+ngx_http_dynacode_list_remove(ngx_http_request_t *r, ngx_list_t *l, dc_str name,
+    size_t keep)
 {
     ngx_uint_t        i;
     ngx_list_part_t  *part, *prev, *next;
@@ -349,8 +624,13 @@ ngx_http_dynacode_list_remove(ngx_list_t *l, dc_str name)
 
         while (i < part->nelts) {
             if (h[i].key.len == name.len
-                && ngx_strncasecmp(h[i].key.data, (u_char *) name.data, name.len) == 0)
+                && ngx_strncasecmp(h[i].key.data, (u_char *) name.data, name.len) == 0
+                && keep-- == 0)
             {
+                keep = 0;
+                ngx_http_dynacode_release(r, h[i].value.data);
+                ngx_http_dynacode_release(r, h[i].key.data);
+                ngx_http_dynacode_release(r, h[i].lowcase_key);
                 ngx_memmove(&h[i], &h[i + 1],
                             (part->nelts - i - 1) * sizeof(ngx_table_elt_t));
                 part->nelts--;
@@ -388,42 +668,101 @@ ngx_http_dynacode_list_remove(ngx_list_t *l, dc_str name)
 }
 
 
+/* Sets one header element to name and value, reusing its buffers where they are ours. */
+static ngx_int_t
+ngx_http_dynacode_fill(ngx_http_request_t *r, ngx_table_elt_t *h, ngx_uint_t fresh,
+    dc_str name, dc_str value)
+{
+    u_char  *key, *val, *low;
+
+    if (fresh || h->key.len != name.len
+        || ngx_strncmp(h->key.data, (u_char *) name.data, name.len) != 0)
+    {
+        key = ngx_http_dynacode_store(r, fresh ? NULL : h->key.data, name.data, name.len);
+        if (key == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->key.data = key;
+        h->key.len = name.len;
+    }
+
+    /* always ours: a module may leave lowcase_key unset in the elements it adds */
+    low = ngx_http_dynacode_store(r, fresh ? NULL : h->lowcase_key, name.data, name.len);
+    if (low == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_strlow(low, h->key.data, name.len);
+    h->lowcase_key = low;
+
+    val = ngx_http_dynacode_store(r, fresh ? NULL : h->value.data, value.data, value.len);
+    if (val == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->value.data = val;
+    h->value.len = value.len;
+
+    return NGX_OK;
+}
+
+
 static int
 ngx_http_dynacode_req_header_set(void *hreq, dc_str name, const dc_str *values, size_t n)
 {
     ngx_http_request_t *r = ngx_http_dynacode_req(hreq);
 
-    size_t            k;
-    ngx_table_elt_t  *h;
+    size_t                     k;
+    ngx_table_elt_t           *h;
+    ngx_http_dynacode_iter_t   it;
 
-    if (name.len == 0) {
+    if (name.len == 0 || ngx_http_dynacode_header_ok(r, name, values, n) != NGX_OK) {
         return -1;
     }
 
-    /* every header of that name leaves the list (not a hash of 0: the proxy module would
-     * still send those), then the new values are appended */
-    if (ngx_http_dynacode_list_remove(&r->headers_in.headers, name) != NGX_OK) {
+    /* the headers of that name take the new values in place, as many as there are; the
+     * others leave the list (not a hash of 0: the proxy module would still send those),
+     * then the rest of the new values are appended */
+    k = 0;
+    it.part = &r->headers_in.headers.part;
+    it.i = 0;
+
+    while (k < n && (h = ngx_http_dynacode_next(&it)) != NULL) {
+        if (h->key.len != name.len
+            || ngx_strncasecmp(h->key.data, (u_char *) name.data, name.len) != 0)
+        {
+            continue;
+        }
+
+        if (ngx_http_dynacode_fill(r, h, 0, name, values[k]) != NGX_OK) {
+            h->hash = 0;
+            return -1;
+        }
+
+        h->hash = ngx_hash_key(h->lowcase_key, name.len);
+        k++;
+    }
+
+    if (ngx_http_dynacode_list_remove(r, &r->headers_in.headers, name, k) != NGX_OK) {
         return -1;
     }
 
-    for (k = 0; k < n; k++) {
+    for ( /* void */ ; k < n; k++) {
         h = ngx_list_push(&r->headers_in.headers);
         if (h == NULL) {
             return -1;
         }
 
-        h->key.len = name.len;
-        h->key.data = ngx_http_dynacode_copy(r->pool, name.data, name.len);
-        h->value.len = values[k].len;
-        h->value.data = ngx_http_dynacode_copy(r->pool, values[k].data, values[k].len);
-        h->lowcase_key = ngx_pnalloc(r->pool, name.len);
+        h->hash = 0;
+        h->lowcase_key = NULL;
+        h->key.len = 0;
 
-        if (h->key.data == NULL || h->value.data == NULL || h->lowcase_key == NULL) {
-            h->hash = 0;
+        if (ngx_http_dynacode_fill(r, h, 1, name, values[k]) != NGX_OK) {
             return -1;
         }
 
-        h->hash = ngx_hash_strlow(h->lowcase_key, h->key.data, name.len);
+        h->hash = ngx_hash_key(h->lowcase_key, name.len);
     }
 
     if (ngx_http_dynacode_relink_headers_in(r) != NGX_OK) {
@@ -578,7 +917,9 @@ ngx_http_dynacode_resp_header_set(void *hreq, dc_str name, const dc_str *values,
     ngx_http_dynacode_iter_t         it;
     ngx_http_dynacode_out_header_t  *oh;
 
-    if (ngx_http_dynacode_sent(r) || name.len == 0) {
+    if (ngx_http_dynacode_sent(r) || name.len == 0
+        || ngx_http_dynacode_header_ok(r, name, values, n) != NGX_OK)
+    {
         return -1;
     }
 
@@ -595,7 +936,7 @@ ngx_http_dynacode_resp_header_set(void *hreq, dc_str name, const dc_str *values,
         }
 
         r->headers_out.content_type.data =
-            ngx_http_dynacode_copy(r->pool, values[0].data, values[0].len);
+            ngx_http_dynacode_store(r, NULL, values[0].data, values[0].len);
         if (r->headers_out.content_type.data == NULL) {
             return -1;
         }
@@ -613,37 +954,55 @@ ngx_http_dynacode_resp_header_set(void *hreq, dc_str name, const dc_str *values,
         }
     }
 
-    /* the old values go: a hash of 0 makes the header filter skip them */
+    /* the elements of that name (live, or left by an earlier change) take the new values in
+     * place, so that setting a header in a loop does not grow the list; the others get a hash
+     * of 0, which makes the header filter skip them */
+    first = NULL;
+    k = 0;
     it.part = &r->headers_out.headers.part;
     it.i = 0;
 
     while ((h = ngx_http_dynacode_next(&it)) != NULL) {
 
-        if (h->hash != 0 && ngx_http_dynacode_name_eq(&h->key, name)) {
-            h->hash = 0;
+        if (!ngx_http_dynacode_name_eq(&h->key, name)) {
+            continue;
+        }
+
+        if (k == n) {
+            if (h->hash != 0) {
+                h->hash = 0;
+                ngx_http_dynacode_release(r, h->value.data);
+            }
+            continue;
+        }
+
+        h->hash = 0;
+        if (ngx_http_dynacode_fill(r, h, 0, name, values[k]) != NGX_OK) {
+            return -1;
+        }
+
+        h->hash = 1;
+        k++;
+
+        if (first == NULL) {
+            first = h;
         }
     }
 
-    first = NULL;
-
-    for (k = 0; k < n; k++) {
+    for ( /* void */ ; k < n; k++) {
         h = ngx_list_push(&r->headers_out.headers);
         if (h == NULL) {
             return -1;
         }
 
         h->hash = 0;
-        h->key.len = name.len;
-        h->key.data = ngx_http_dynacode_copy(r->pool, name.data, name.len);
-        h->value.len = values[k].len;
-        h->value.data = ngx_http_dynacode_copy(r->pool, values[k].data, values[k].len);
-        h->lowcase_key = ngx_pnalloc(r->pool, name.len);
+        h->lowcase_key = NULL;
+        h->key.len = 0;
 
-        if (h->key.data == NULL || h->value.data == NULL || h->lowcase_key == NULL) {
+        if (ngx_http_dynacode_fill(r, h, 1, name, values[k]) != NGX_OK) {
             return -1;
         }
 
-        ngx_strlow(h->lowcase_key, h->key.data, name.len);
         h->hash = 1;
 
         if (first == NULL) {
@@ -664,6 +1023,12 @@ ngx_http_dynacode_resp_header_set(void *hreq, dc_str name, const dc_str *values,
 
         ph = (ngx_table_elt_t **) ((char *) &r->headers_out + oh->offset);
         *ph = first;
+
+        if (oh->offset == offsetof(ngx_http_headers_out_t, location)) {
+            /* not pointed at: nginx would make a relative Location absolute with the
+             * request's Host; the list sends it as the plugin wrote it */
+            *ph = NULL;
+        }
 
         if (oh->offset == offsetof(ngx_http_headers_out_t, last_modified)) {
             r->headers_out.last_modified_time =
@@ -730,7 +1095,7 @@ ngx_http_dynacode_status_set(void *hreq, int status)
 {
     ngx_http_request_t *r = ngx_http_dynacode_req(hreq);
 
-    if (ngx_http_dynacode_sent(r)) {
+    if (ngx_http_dynacode_sent(r) || status < 100 || status > 999) {
         return -1;
     }
 
@@ -810,12 +1175,16 @@ ngx_http_dynacode_set_uri(void *hreq, dc_str uri, int jump)
 
     u_char  *p;
 
-    p = ngx_pnalloc(r->pool, uri.len);
-    if (p == NULL) {
+    if (ngx_http_dynacode_path_ok((u_char *) uri.data, uri.len) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "dynacode: a plugin's new URI is not a plain path; not set");
         return -1;
     }
 
-    ngx_memcpy(p, uri.data, uri.len);
+    p = ngx_http_dynacode_store(r, NULL, uri.data, uri.len);
+    if (p == NULL) {
+        return -1;
+    }
 
     r->uri.data = p;
     r->uri.len = uri.len;
@@ -843,6 +1212,7 @@ ngx_http_dynacode_log(void *hreq, int level, const char *msg, size_t len)
 {
     ngx_http_request_t *r = ngx_http_dynacode_req(hreq);
 
+    u_char      buf[4200], *end;
     ngx_uint_t  lv;
 
     /* OpenResty's ngx.STDERR .. ngx.DEBUG are nginx's NGX_LOG_STDERR .. NGX_LOG_DEBUG */
@@ -856,7 +1226,10 @@ ngx_http_dynacode_log(void *hreq, int level, const char *msg, size_t len)
         lv = (ngx_uint_t) level;
     }
 
-    ngx_log_error(lv, r->connection->log, 0, "%*s", len, msg);
+    /* the API sends escaped lines already; a stray control byte is escaped again here */
+    end = ngx_http_dynacode_log_escape(buf, sizeof(buf), (u_char *) msg, len, 0);
+
+    ngx_log_error(lv, r->connection->log, 0, "%*s", (size_t) (end - buf), buf);
 }
 
 

@@ -795,6 +795,7 @@ ngx_http_dynacode_log_event(void *ud, const dc_event_info *info)
 static void
 ngx_http_dynacode_log_run(void *ud, const dc_run_info *info)
 {
+    u_char               plugin[300], domain[300], msg[1200], *pe, *de, *me;
     ngx_log_t           *log;
     ngx_uint_t           level;
     ngx_http_request_t  *r;
@@ -802,6 +803,16 @@ ngx_http_dynacode_log_run(void *ud, const dc_run_info *info)
     if (info->result == DC_RESULT_OK) {
         return;
     }
+
+    /* names and message are the bundle author's text: no line of theirs in the log */
+    pe = ngx_http_dynacode_log_escape(plugin, sizeof(plugin), (u_char *) info->plugin,
+                                      ngx_strlen(info->plugin), 1);
+    de = ngx_http_dynacode_log_escape(domain, sizeof(domain), (u_char *) info->domain,
+                                      ngx_strlen(info->domain), 1);
+    me = info->message
+         ? ngx_http_dynacode_log_escape(msg, sizeof(msg), (u_char *) info->message,
+                                        ngx_strlen(info->message), 0)
+         : msg;
 
     r = ngx_http_dynacode_worker.current;
     log = r ? r->connection->log : ngx_cycle->log;
@@ -811,22 +822,31 @@ ngx_http_dynacode_log_run(void *ud, const dc_run_info *info)
             ? NGX_LOG_ERR : NGX_LOG_WARN;
 
     ngx_log_error(level, log, 0,
-                  "dynacode: plugin \"%s\" of domain \"%s\" phase=%s result=%s "
-                  "ms=%.3f: %s", info->plugin, info->domain,
+                  "dynacode: plugin \"%*s\" of domain \"%*s\" phase=%s result=%s "
+                  "ms=%.3f: %*s", (size_t) (pe - plugin), plugin,
+                  (size_t) (de - domain), domain,
                   dc_phase_name(info->phase), dc_result_name(info->result),
-                  info->ms, info->message ? info->message : "");
+                  info->ms, (size_t) (me - msg), msg);
 }
 
 
 static void
 ngx_http_dynacode_watchdog(void *ud, const dc_watchdog_info *info)
 {
+    u_char       plugin[300], domain[300], *pe, *de;
+    const char  *p, *d;
+
+    p = info->plugin ? info->plugin : "?";
+    d = info->domain ? info->domain : "?";
+    pe = ngx_http_dynacode_log_escape(plugin, sizeof(plugin), (u_char *) p, ngx_strlen(p), 1);
+    de = ngx_http_dynacode_log_escape(domain, sizeof(domain), (u_char *) d, ngx_strlen(d), 1);
+
     /* the library has marked the plugin quarantined in the shared store already (the engine
      * has the store): the fresh worker nginx starts skips it */
     ngx_log_error(NGX_LOG_ALERT, ngx_cycle->log, 0,
-                  "dynacode: watchdog: plugin \"%s\" of domain \"%s\" is stuck %.0f ms "
+                  "dynacode: watchdog: plugin \"%*s\" of domain \"%*s\" is stuck %.0f ms "
                   "past its time quota; this worker ends and nginx starts another",
-                  info->plugin ? info->plugin : "?", info->domain ? info->domain : "?",
+                  (size_t) (pe - plugin), plugin, (size_t) (de - domain), domain,
                   info->overdue_ms);
 }
 
@@ -1011,6 +1031,18 @@ ngx_http_dynacode_init_process(ngx_cycle_t *cycle)
     }
 
     dc_engine_on_run(w->engine, ngx_http_dynacode_log_run, NULL);
+
+    /* A plugin call that dies by a fatal signal marks the plugin quarantined in the store
+     * before this worker dies by that signal; nginx starts another worker, which skips it.
+     * nginx itself handles none of these signals: outside plugin calls they keep their
+     * previous action. Only workers install it (this runs after the fork). */
+    err[0] = '\0';
+    rc = dc_crash_guard_install(err, sizeof(err));
+    if (rc != DC_OK) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "dynacode: crash containment is off in this worker: %s",
+                      err[0] ? err : dc_strerror(rc));
+    }
 
     if (mcf->api_uri.len) {
         if (ngx_http_dynacode_new_poller(cycle, mcf) != NGX_OK) {

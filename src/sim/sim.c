@@ -35,6 +35,73 @@ struct dc_sim {
     char scratch[32];        /* numbers handed out by var_get */
 };
 
+/* ---- what plugins hand over, checked again as nginx's host does ---- */
+
+static int is_ctl(unsigned char c)
+{
+    return c < 0x20 || c == 0x7f;
+}
+
+/* No control byte (tab too when !tab_ok). */
+static int clean(dc_str v, int tab_ok)
+{
+    for (size_t i = 0; i < v.len; i++)
+        if (is_ctl((unsigned char)v.data[i]) && !(tab_ok && v.data[i] == '\t'))
+            return 0;
+    return 1;
+}
+
+static int header_ok(dc_str name, const dc_str *values, size_t n)
+{
+    if (name.len == 0 || !clean(name, 0) || memchr(name.data, ':', name.len) ||
+        memchr(name.data, ' ', name.len))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!clean(values[i], 1))
+            return 0;
+    return 1;
+}
+
+static int hexval(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c |= 0x20;
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* A path as nginx may take it: starts with '/'; %XX-decoded, no "." or ".." segment, no
+ * control byte, NUL or backslash. */
+static int path_ok(dc_str u)
+{
+    if (u.len == 0 || u.data[0] != '/')
+        return 0;
+    size_t seg = 0, dots = 0;
+    for (size_t i = 0; i <= u.len; i++) {
+        int c = i < u.len ? (unsigned char)u.data[i] : '/';
+        if (i < u.len && is_ctl((unsigned char)c))
+            return 0;
+        if (c == '%' && i + 2 < u.len && hexval((unsigned char)u.data[i + 1]) >= 0 &&
+            hexval((unsigned char)u.data[i + 2]) >= 0) {
+            c = hexval((unsigned char)u.data[i + 1]) * 16 + hexval((unsigned char)u.data[i + 2]);
+            i += 2;
+            if (is_ctl((unsigned char)c))
+                return 0;
+        }
+        if (c == '\\')
+            return 0;
+        if (c == '/') {
+            if (seg > 0 && seg == dots && dots <= 2)
+                return 0;
+            seg = dots = 0;
+            continue;
+        }
+        seg++;
+        dots += c == '.';
+    }
+    return 1;
+}
+
 /* ---- header lists ---- */
 
 static int hdrs_add(sim_hdrs *h, const char *name, size_t nlen, const char *val, size_t vlen)
@@ -213,7 +280,7 @@ static int sim_var_get(void *hreq, dc_str name, dc_str *val)
 static int sim_var_set(void *hreq, dc_str name, dc_str val)
 {
     dc_sim *s = hreq;
-    if (!name_eq("args", name.data, name.len))
+    if (!name_eq("args", name.data, name.len) || (val.data && !clean(val, 0)))
         return -1;
     char *a = val.data ? dc_strndup(val.data, val.len) : NULL;
     if (val.data && !a)
@@ -240,6 +307,8 @@ static int sim_req_headers(void *hreq, dc_each_header_cb each, void *arg)
 static int sim_req_header_set(void *hreq, dc_str name, const dc_str *values, size_t n)
 {
     dc_sim *s = hreq;
+    if (!header_ok(name, values, n))
+        return -1;
     return hdrs_set(&s->req, name, values, n);
 }
 
@@ -259,7 +328,7 @@ static int sim_resp_header_get(void *hreq, dc_str name, dc_each_value_cb each, v
 static int sim_resp_header_set(void *hreq, dc_str name, const dc_str *values, size_t n)
 {
     dc_sim *s = hreq;
-    if (s->headers_locked)
+    if (s->headers_locked || !header_ok(name, values, n))
         return -1;
     return hdrs_set(&s->resp, name, values, n);
 }
@@ -272,7 +341,7 @@ static int sim_status_get(void *hreq)
 static int sim_status_set(void *hreq, int status)
 {
     dc_sim *s = hreq;
-    if (s->headers_locked)
+    if (s->headers_locked || status < 100 || status > 999)
         return -1;
     s->status = status;
     return 0;
@@ -296,6 +365,21 @@ static int sim_output(void *hreq, const char *data, size_t len)
     return dc_buf_append(&s->body, data, len);
 }
 
+/* ngx.req.set_uri: the path part of the request changes (the query string stays). */
+static int sim_set_uri(void *hreq, dc_str uri, int jump)
+{
+    dc_sim *s = hreq;
+    (void)jump;
+    if (!path_ok(uri))
+        return -1;
+    char *p = dc_strndup(uri.data, uri.len);
+    if (!p)
+        return -1;
+    free(s->path);
+    s->path = p;
+    return 0;
+}
+
 static const char *const level_names[] = {
     "stderr", "emerg", "alert", "crit", "error", "warn", "notice", "info", "debug",
 };
@@ -304,9 +388,40 @@ static void sim_log(void *hreq, int level, const char *msg, size_t len)
 {
     dc_sim *s = hreq;
     const char *lv = level >= 0 && level <= 8 ? level_names[level] : "notice";
-    dc_buf_printf(&s->log, "%s %.*s\n", lv, (int)len, msg);
+    /* lines come escaped from the API; a stray control byte is escaped again here */
+    size_t start = s->log.len;
+    int bad = 0;
+    for (size_t i = 0; i < len && !bad; i++)
+        bad = is_ctl((unsigned char)msg[i]);
+    if (dc_buf_printf(&s->log, "%s ", lv) != 0)
+        return;
+    size_t at = s->log.len;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)msg[i];
+        if (!bad) {
+            if (dc_buf_append(&s->log, msg, len) != 0) {
+                s->log.len = start;
+                return;
+            }
+            break;
+        }
+        int rc = is_ctl(c) ? dc_buf_printf(&s->log, "\\x%02x", c)
+                                  : dc_buf_append(&s->log, &msg[i], 1);
+        if (rc != 0) {
+            s->log.len = start;
+            return;
+        }
+    }
+    /* kept NUL-terminated (not counted): dc_sim_log is a C string */
+    if (dc_buf_append(&s->log, "\n", 1) != 0 || dc_buf_reserve(&s->log, 1) != 0) {
+        s->log.len = start;
+        if (s->log.data)
+            s->log.data[start] = '\0';
+        return;
+    }
+    s->log.data[s->log.len] = '\0';
     if (s->logf)
-        fprintf(s->logf, "[%s] %.*s\n", lv, (int)len, msg);
+        fprintf(s->logf, "[%s] %.*s", lv, (int)(s->log.len - at), s->log.data + at);
 }
 
 static const dc_host sim_host = {
@@ -320,6 +435,7 @@ static const dc_host sim_host = {
     .status_set = sim_status_set,
     .headers_sent = sim_headers_sent,
     .output = sim_output,
+    .set_uri = sim_set_uri,
     .log = sim_log,
 };
 

@@ -40,7 +40,7 @@ req loop.test /
 ms=$(awk -v s="$(elapsed "$t0")" 'BEGIN { printf "%d", s * 1000 }')
 expect_eq "the runaway host answers (its plugin stopped by the quota)" "$STATUS" 200
 echo "# one request through the runaway plugin: $ms ms"
-expect_log "the trip is logged with its kind" 'plugin "runaway" of domain "^loop\.test$" phase=access result=quota:'
+expect_log "the trip is logged with its kind" 'plugin "runaway" of domain "^loop\\.test$" phase=access result=quota:'
 
 # wrk against the runaway host, curl against the other one, at the same time
 wrk -t 1 -c 4 -d 3s -H "Host: loop.test" "http://127.0.0.1:$PORT/" >"$T/wrk.out" 2>&1 &

@@ -4,6 +4,7 @@
  *   -- expect: RESULT [RESULT...]   the attack's result (ok, error, quota:..., denied)
  *   -- msg: TEXT                    a text its message must contain
  *   -- requests: N                  requests to send; the expected result must come in one
+ *   -- phase: NAME                  the attack's phase (access when absent)
  * For every case: the call ends within a generous bound of its quota, and the witness runs and
  * finds its libraries, globals, string metatable and ngx.ctx untouched.
  */
@@ -17,7 +18,9 @@
 #include "testutil.h"
 
 #define MAX_CASES 1024
-#define BOUND_MS 1000.0 /* 20 times the default time quota (50 ms) */
+/* Not a timing goal (those live in tests/bench): a bound no machine, however slow or busy, needs,
+ * that only an attack escaping its quotas altogether can reach. */
+#define BOUND_MS 30000.0
 
 static char *cases[MAX_CASES];
 static int ncases;
@@ -100,8 +103,12 @@ static void record(void *ud, const dc_run_info *i)
     }
 }
 
+/* The attack runs in the phase its "-- phase: NAME" line names (access by default), before
+ * the witness (access). */
 static char *bundle_for(const char *code)
 {
+    char phase[32];
+    const char *attack_phase = header(code, "phase", phase, sizeof phase) ? phase : "access";
     cJSON *root = cJSON_CreateObject();
     cJSON *gen = cJSON_AddObjectToObject(root, "general");
     cJSON_AddStringToObject(gen, "status", "enabled");
@@ -113,7 +120,7 @@ static char *bundle_for(const char *code)
     for (int i = 0; i < 2; i++) {
         cJSON *p = cJSON_CreateObject();
         cJSON_AddStringToObject(p, "name", names[i]);
-        cJSON_AddStringToObject(p, "phase", "access");
+        cJSON_AddStringToObject(p, "phase", i == 0 ? attack_phase : "access");
         cJSON_AddStringToObject(p, "code", codes[i]);
         cJSON_AddItemToArray(plugins, p);
     }

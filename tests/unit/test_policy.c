@@ -87,6 +87,11 @@ static void assert_builtin(const dc_policy *p)
     ck_assert_uint_eq(l.max_plugins, 20000);
     ck_assert_uint_eq(l.max_code_bytes, 65536);
     ck_assert_uint_eq(l.max_name_bytes, 256);
+    ck_assert_uint_eq(l.max_plugins_per_domain, 1000);
+    ck_assert_uint_eq(l.max_skip_domains, 1000);
+    ck_assert_uint_eq(l.max_pattern_bytes, 256);
+    ck_assert_uint_eq(l.max_pattern_compiled_bytes, 16384);
+    ck_assert_uint_eq(l.max_patterns_total_bytes, 33554432);
     static const char *const yes[] = {
         "ngx.say", "ngx.req.set_header", "ngx.HTTP_OK", "json.encode", "string.format",
         "table.concat", "math.floor", "bit.band", "coroutine.wrap", "os.time", "os.clock",
@@ -235,7 +240,7 @@ START_TEST(rules_match_by_domain_regex)
     e = resolve(p, "example.org", "cors", 0, 0, 0); /* no rule */
     assert_quota(&e.quota, 1000, 10, 100);
     ck_assert_int_eq(e.on_error_fail, 0);
-    e = resolve(p, "*", "cors", 0, 0, 0);           /* the "*" domain by its name */
+    e = resolve(p, "*", "cors", 0, 0, 0);           /* a host spelled "*" (none is) */
     assert_quota(&e.quota, 1000, 10, 500);
     e = resolve(p, NULL, "cors", 0, 0, 0);          /* no domain: only domain-less rules */
     assert_quota(&e.quota, 1000, 10, 100);
@@ -435,6 +440,78 @@ START_TEST(limits_states_and_until_loaded)
     dc_policy_free(p);
     dc_policy_limits(NULL, &l);
     ck_assert_uint_eq(l.max_domains, 20000);
+}
+END_TEST
+
+START_TEST(bundle_limits_parse_and_are_validated)
+{
+    dc_policy *p = load_ok("{\"bundle\": {\"max_name_bytes\": 64, \"max_plugins_per_domain\": 5,"
+                           " \"max_skip_domains\": 6, \"max_pattern_bytes\": 7,"
+                           " \"max_pattern_compiled_bytes\": 8192,"
+                           " \"max_patterns_total_bytes\": 9007199254740992}}");
+    dc_limits l;
+    dc_policy_limits(p, &l);
+    ck_assert_uint_eq(l.max_name_bytes, 64);
+    ck_assert_uint_eq(l.max_plugins_per_domain, 5);
+    ck_assert_uint_eq(l.max_skip_domains, 6);
+    ck_assert_uint_eq(l.max_pattern_bytes, 7);
+    ck_assert_uint_eq(l.max_pattern_compiled_bytes, 8192);
+    ck_assert_uint_eq(l.max_patterns_total_bytes, 9007199254740992ull);
+    ck_assert_uint_eq(l.max_plugins, 20000); /* the others keep their default */
+    dc_policy_free(p);
+    static const char *const keys[] = {"max_name_bytes", "max_plugins_per_domain",
+                                       "max_skip_domains", "max_pattern_bytes",
+                                       "max_pattern_compiled_bytes", "max_patterns_total_bytes"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        char json[128], want[160];
+        snprintf(json, sizeof json, "{\"bundle\": {\"%s\": 0}}", keys[i]);
+        snprintf(want, sizeof want, "policy/x.json: bundle.%s: expected a positive integer",
+                 keys[i]);
+        load_fails(json, DC_EPOLICY, want);
+        snprintf(json, sizeof json, "{\"bundle\": {\"%s\": \"1\"}}", keys[i]);
+        load_fails(json, DC_EPOLICY, want);
+    }
+    load_fails("{\"bundle\": {\"max_pattern_bytes\": 4294967296}}", DC_EPOLICY,
+               "policy/x.json: bundle.max_pattern_bytes: expected a positive integer up to "
+               "4294967295");
+    load_fails("{\"bundle\": {\"max_references\": 1}}", DC_EPOLICY,
+               "policy/x.json: bundle.max_references: unknown key");
+}
+END_TEST
+
+START_TEST(rules_are_selected_by_the_host)
+{
+    dc_policy *p = load_ok("{\"rules\": ["
+                           " {\"domain\": \"^admin\\\\.\", \"quota\": {\"time_ms\": 1}},"
+                           " {\"plugin\": \"x*\", \"quota\": {\"memory_kb\": 7}},"
+                           " {\"domain\": \"^trusted\\\\.\", \"plugin\": \"t*\","
+                           "  \"quota\": {\"time_ms\": 400}}]}");
+    ck_assert_uint_eq(dc_policy_rule_count(p), 3);
+    /* host-dependent: a rule with a domain regex could apply to the plugin */
+    ck_assert_int_eq(dc_policy_host_dependent(p, "any"), 1); /* rule 0 has no glob */
+    ck_assert_int_eq(dc_policy_host_dependent(NULL, "any"), 0);
+    dc_policy *q = load_ok("{\"rules\": [{\"plugin\": \"x*\", \"on_error\": \"fail\"},"
+                           " {\"domain\": \"a\", \"plugin\": \"t*\", \"on_error\": \"fail\"}]}");
+    ck_assert_int_eq(dc_policy_host_dependent(q, "xy"), 0);
+    ck_assert_int_eq(dc_policy_host_dependent(q, "tz"), 1);
+    dc_policy_free(q);
+    /* the rules' regexes are searched in the host a request names */
+    unsigned char hm[3];
+    dc_policy_host_rules(p, "admin.corp", 10, hm);
+    ck_assert(hm[0] == 1 && hm[1] == 1 && hm[2] == 0);
+    dc_policy_eff e;
+    dc_policy_resolve_rules(p, hm, "tool", NULL, &e);
+    assert_quota(&e.quota, 1000000, 1, 4096);
+    dc_policy_host_rules(p, "www.trusted.example", 19, hm);
+    ck_assert(hm[0] == 0 && hm[2] == 0);
+    dc_policy_resolve_rules(p, hm, "tool", NULL, &e);
+    assert_quota(&e.quota, 1000000, 50, 4096);
+    /* no host: only the rules without a domain regex */
+    dc_policy_resolve_rules(p, NULL, "xtool", NULL, &e);
+    assert_quota(&e.quota, 1000000, 50, 7);
+    e = resolve(p, "trusted.example", "tool", 0, 0, 0);
+    assert_quota(&e.quota, 1000000, 400, 4096);
+    dc_policy_free(p);
 }
 END_TEST
 
@@ -687,6 +764,8 @@ static Suite *policy_suite(void)
     tcase_add_test(t, many_rules);
     tcase_add_test(t, limits_states_and_until_loaded);
     tcase_add_test(t, text_needs_no_terminating_nul);
+    tcase_add_test(t, bundle_limits_parse_and_are_validated);
+    tcase_add_test(t, rules_are_selected_by_the_host);
     suite_add_tcase(s, t);
 
     t = tcase_create("api");

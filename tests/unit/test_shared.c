@@ -210,7 +210,7 @@ END_TEST
 START_TEST(quarantine_by_one_engine_holds_in_another)
 {
     store_new();
-    use_policy("{\"quota\":{\"instructions\":100000},"
+    use_policy("{\"quota\":{\"instructions\":100000,\"time_ms\":0},\"ceiling\":{\"time_ms\":0},"
                "\"quarantine\":{\"trips\":2,\"window_s\":60,\"duration_s\":300}}");
     trace t1, t2;
     dc_engine *e1 = engine_on(store, RUNAWAY, &t1);
@@ -251,7 +251,7 @@ END_TEST
 
 START_TEST(without_a_store_engines_count_their_own_trips)
 {
-    use_policy("{\"quota\":{\"instructions\":100000},"
+    use_policy("{\"quota\":{\"instructions\":100000,\"time_ms\":0},\"ceiling\":{\"time_ms\":0},"
                "\"quarantine\":{\"trips\":2,\"window_s\":60,\"duration_s\":300}}");
     trace t1, t2;
     dc_engine *e1 = engine_on(NULL, RUNAWAY, &t1);
@@ -276,7 +276,7 @@ END_TEST
 START_TEST(previous_version_stands_in_across_processes)
 {
     store_new();
-    use_policy("{\"quota\":{\"instructions\":100000},"
+    use_policy("{\"quota\":{\"instructions\":100000,\"time_ms\":0},\"ceiling\":{\"time_ms\":0},"
                "\"quarantine\":{\"trips\":1,\"window_s\":60,\"duration_s\":300}}");
     const char *v1 = BUNDLE(P("p", "access", "ngx.header['x-v'] = '1'"));
     const char *v2 = BUNDLE(P("p", "access", "while true do end"));

@@ -1,0 +1,3 @@
+-- expect: error
+-- msg: unsafe byte
+ngx.redirect("/a\r\nSet-Cookie: session=stolen")

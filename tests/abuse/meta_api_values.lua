@@ -1,0 +1,33 @@
+-- expect: ok
+-- no value handed out by the API exposes its metatable
+local function hidden(v, what)
+  local mt = getmetatable(v)
+  assert(mt == nil or mt == false, what .. " exposes a metatable")
+end
+hidden(ngx, "ngx")
+hidden(ngx.var, "ngx.var")
+hidden(ngx.header, "ngx.header")
+hidden(ngx.arg, "ngx.arg")
+hidden(ngx.ctx, "ngx.ctx")
+hidden(ngx.req, "ngx.req")
+hidden(ngx.re, "ngx.re")
+hidden(ngx.req.get_headers(), "get_headers()")
+hidden(ngx.req.get_uri_args(), "get_uri_args()")
+hidden(ngx.re.gmatch("a", "a"), "gmatch iterator")
+hidden(ngx.re.match("a", "(a)"), "match result")
+hidden(json, "json")
+hidden(json.null, "json.null")
+hidden(json.decode('{"a":[1]}'), "json.decode()")
+hidden(string, "string")
+hidden("", "a string")
+hidden(_G, "_G")
+hidden(table, "table")
+hidden(math, "math")
+hidden(os, "os")
+hidden(coroutine, "coroutine")
+hidden(print, "print")
+hidden(coroutine.create(print), "thread")
+-- a plugin's own metatables stay visible
+local mine = {}
+assert(getmetatable(setmetatable({}, mine)) == mine)
+assert(getmetatable(setmetatable({}, {__metatable = "x"})) == "x")
