@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test-all.sh - installs what is missing, builds, and runs every test: the normal build, then
-# the AddressSanitizer + UBSan build, Valgrind, and a short fuzzing run (12 s per target).
+# the AddressSanitizer + UBSan build, a Release build, Valgrind, and a short fuzzing run (12 s
+# per target).
 # The README's second quick-start command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
