@@ -8,7 +8,7 @@
 #include <lua.h>
 #include <lauxlib.h>
 
-#include "../src/internal.h"
+#include "base.h"
 
 /* Why a call is being aborted (beyond a plain Lua error). */
 typedef enum dc_abort {

@@ -1,4 +1,4 @@
-/* snapshot.c - a loaded bundle (the model of internal.h, bytecode included) as checksummed,
+/* snapshot.c - a loaded bundle (the model of bundle.h, bytecode included) as checksummed,
  * versioned little-endian bytes, and back (dc_snapshot_encode/decode), plus the 64-bit checksum
  * the shared store uses too. Relies on PCRE2 (regexes recompiled, skip list serialized).
  *
@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bundle.h"
 #include "store.h"
 
 #define SNAP_MAGIC "DCSNAP1"  /* 8 bytes with the NUL */

@@ -5,7 +5,7 @@
 #ifndef DC_STORE_H
 #define DC_STORE_H
 
-#include "internal.h"
+#include "base.h"
 #include "store_layout.h"
 
 /* Keys are any 64-bit values; 0, which marks a free entry, is stored as this one instead. */
