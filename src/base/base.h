@@ -33,6 +33,8 @@ DC_HIDDEN void dc_set_err(char *err, size_t errlen, const char *fmt, ...)
 DC_HIDDEN char *dc_strndup(const char *s, size_t n);
 DC_HIDDEN uint64_t dc_hash64(const void *p, size_t n); /* FNV-1a */
 DC_HIDDEN double dc_now_ms(void);                       /* CLOCK_MONOTONIC in ms */
+/* 64-bit checksum of snapshot bytes (checksum.c); detects corruption, not forgery. */
+DC_HIDDEN uint64_t dc_checksum64(const void *p, size_t n);
 
 /* Bounds on what a plugin hands to the host (SPEC 5: "header values, variables, log lines and
  * output bounded by policy"); set by the policy, 0 means unlimited. */

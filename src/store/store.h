@@ -21,9 +21,6 @@ static inline uint64_t dc_store_key(uint64_t key)
 DC_HIDDEN double dc_unix_ms(void);
 DC_HIDDEN double dc_unix_ms_coarse(void);
 
-/* 64-bit checksum of snapshot bytes (snapshot.c); detects corruption, not forgery. */
-DC_HIDDEN uint64_t dc_checksum64(const void *p, size_t n);
-
 /* The quarantine functions below are async-signal-safe (crash.c calls them from a fatal
  * signal's handler): lock-free atomics on the region's preallocated table and clock_gettime,
  * no lock, no allocation, nothing shared with the snapshot's seqlock or the poller's lease, so
