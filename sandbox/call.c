@@ -8,7 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 
-#include "state_priv.h"
+#include "sbx_priv.h"
 
 /* The allocator: counts every byte the state holds and refuses growth past the cap. A
  * shrinking reallocation never fails (LuaJIT relies on it). */

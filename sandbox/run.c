@@ -6,7 +6,7 @@
 #include <stdio.h>
 
 #include "api.h"
-#include "state_priv.h"
+#include "sbx_priv.h"
 
 /* Copies the error value of a failed call into msg without running any metamethod: an error
  * object whose __tostring loops must not hang the host. Stack: [-0, +0]. */

@@ -9,7 +9,7 @@
 
 #include <luajit.h>
 
-#include "state_priv.h"
+#include "sbx_priv.h"
 
 size_t dc_sbx_memory(const dc_sbx *s)
 {

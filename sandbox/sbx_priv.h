@@ -1,9 +1,9 @@
-/* state_priv.h - the inside of a plugin state, shared by the three units that handle it:
+/* sbx_priv.h - the inside of a plugin state, shared by the three units that handle it:
  * call.c (the services of the running call, the allocator that meters it), state.c (creation)
  * and run.c (one call). Nothing outside sandbox/ includes it.
  */
-#ifndef DC_STATE_PRIV_H
-#define DC_STATE_PRIV_H
+#ifndef DC_SBX_PRIV_H
+#define DC_SBX_PRIV_H
 
 #include "sandbox.h"
 
@@ -41,4 +41,4 @@ DC_HIDDEN const char *dc_sbx_abort_message(dc_abort a);
 /* The limit for nested C calls made below base on this thread (call.c). */
 DC_HIDDEN const char *dc_sbx_cstack_limit_below(const char *base, size_t budget);
 
-#endif /* DC_STATE_PRIV_H */
+#endif /* DC_SBX_PRIV_H */
