@@ -5,7 +5,7 @@
 #ifndef DC_POLICY_H
 #define DC_POLICY_H
 
-#include "../src/internal.h"
+#include "base.h"
 
 typedef struct dc_quarantine_cfg {
     uint32_t trips;        /* trips within window_s that quarantine a plugin (0: never) */

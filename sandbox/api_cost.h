@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "sandbox.h"
+#include "call.h"
 
 /* Bytes or steps between two charges. */
 #define DC_COST_PIECE 4096

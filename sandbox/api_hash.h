@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "internal.h"
+#include "base.h"
 
 typedef struct dc_md5_ctx {
     uint32_t h[4];

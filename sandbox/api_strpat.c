@@ -7,7 +7,6 @@
 
 #include <lauxlib.h>
 
-#include "sandbox.h"
 #include "api_util.h"
 #include "lpattern.h"
 

@@ -478,3 +478,20 @@ void dc_api_check_header_set(lua_State *L, dc_call *call, const char *api, dc_st
     dc_sbx_charge(L, total + n);
     call->header_len += total;
 }
+
+/* Registers a property of ngx (see api.h) in the registry table env_ngx.c made. */
+void dc_sbx_add_prop(lua_State *L, const char *name, lua_CFunction get, lua_CFunction set)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, DC_NGX_PROPS);
+    lua_createtable(L, 2, 0);
+    if (get) {
+        lua_pushcfunction(L, get);
+        lua_rawseti(L, -2, 1);
+    }
+    if (set) {
+        lua_pushcfunction(L, set);
+        lua_rawseti(L, -2, 2);
+    }
+    lua_setfield(L, -2, name);
+    lua_pop(L, 1);
+}

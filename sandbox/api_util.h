@@ -6,7 +6,7 @@
 #ifndef DC_API_UTIL_H
 #define DC_API_UTIL_H
 
-#include "sandbox.h"
+#include "api.h"
 
 /* Raises "NAME is not available here" when the host lacks callback FIELD. */
 #define DC_API_NEED(L, call, field, name)                                  \

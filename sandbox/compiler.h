@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../src/internal.h"
+#include "base.h"
 
 typedef struct dc_compiler dc_compiler;
 

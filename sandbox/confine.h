@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "../src/internal.h"
+#include "base.h"
 
 /* Confines the calling (single-threaded, just forked) process for good, in this order:
  * signal handlers back to default and all signals unblocked; every shared mapping unmapped

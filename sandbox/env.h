@@ -4,6 +4,7 @@
 #ifndef DC_ENV_H
 #define DC_ENV_H
 
+#include "api.h"
 #include "sandbox.h"
 
 struct dc_api_filter;

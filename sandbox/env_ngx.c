@@ -172,22 +172,6 @@ static int open_for_key(lua_State *L, int k)
     return 1;
 }
 
-void dc_sbx_add_prop(lua_State *L, const char *name, lua_CFunction get, lua_CFunction set)
-{
-    lua_getfield(L, LUA_REGISTRYINDEX, DC_NGX_PROPS);
-    lua_createtable(L, 2, 0);
-    if (get) {
-        lua_pushcfunction(L, get);
-        lua_rawseti(L, -2, 1);
-    }
-    if (set) {
-        lua_pushcfunction(L, set);
-        lua_rawseti(L, -2, 2);
-    }
-    lua_setfield(L, -2, name);
-    lua_pop(L, 1);
-}
-
 /* Pushes the getter (slot 1) or setter (slot 2) of property key (stack index 2). Returns 1
  * when pushed. */
 static int prop_fn(lua_State *L, int slot)

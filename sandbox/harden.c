@@ -7,7 +7,7 @@
 #include <seccomp.h>
 #include <string.h>
 
-#include "../src/internal.h"
+#include "base.h"
 
 dc_rc dc_harden_process(char *err, size_t errlen)
 {

@@ -11,7 +11,7 @@
 
 #include <lua.h>
 
-#include "../src/internal.h"
+#include "base.h"
 
 #define DC_PAT_MAXCAPTURES 32
 #define DC_PAT_MAXDEPTH 200    /* nested matcher calls before "pattern too complex" (LuaJIT's) */

@@ -1,11 +1,13 @@
 # tests.cmake - one Check executable per tests/unit/test_*.c (each test forks: Check's default),
 # and one ctest entry per tests/cli/*.sh script (they drive the built `dynacode` command).
+# The tests see every layer (they test the library from inside).
+set(DC_ALL_LAYER_DIRS $<TARGET_PROPERTY:dc_pipeline,INTERFACE_INCLUDE_DIRECTORIES>)
+
 file(GLOB DC_UNIT_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/unit/test_*.c)
 foreach(src ${DC_UNIT_TESTS})
   get_filename_component(name ${src} NAME_WE)
   add_executable(${name} ${src} ${CMAKE_SOURCE_DIR}/tests/unit/testutil.c)
-  target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/sandbox ${CMAKE_SOURCE_DIR}/policy
-                             ${CMAKE_SOURCE_DIR}/tests/unit)
+  target_include_directories(${name} PRIVATE ${DC_ALL_LAYER_DIRS} ${CMAKE_SOURCE_DIR}/tests/unit)
   target_link_libraries(${name} PRIVATE dc_sim dynacode PkgConfig::CHECK)
   if(name STREQUAL "test_crash")
     # crash_in_c, the test-only crashing C function, exists only in test programs
@@ -19,7 +21,8 @@ endforeach()
 # The command with crash_in_c in every plugin environment, for the CLI tests of a crashing
 # plugin only: never installed, never the product.
 add_executable(dynacode_crashtest ${DC_CLI_SOURCES} ${CMAKE_SOURCE_DIR}/tests/unit/crash_fn.c)
-target_include_directories(dynacode_crashtest PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/src/cli)
+target_include_directories(dynacode_crashtest PRIVATE ${DC_ALL_LAYER_DIRS}
+                           ${CMAKE_SOURCE_DIR}/src/hosts/cli)
 target_link_libraries(dynacode_crashtest PRIVATE dc_sim dynacode)
 
 file(GLOB DC_CLI_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/cli/test_*.sh)
@@ -35,7 +38,6 @@ file(GLOB DC_BENCHES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/bench/bench_*.c
 foreach(src ${DC_BENCHES})
   get_filename_component(name ${src} NAME_WE)
   add_executable(${name} ${src})
-  target_include_directories(${name} PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/sandbox
-                             ${CMAKE_SOURCE_DIR}/policy)
+  target_include_directories(${name} PRIVATE ${DC_ALL_LAYER_DIRS})
   target_link_libraries(${name} PRIVATE dc_sim dynacode)
 endforeach()

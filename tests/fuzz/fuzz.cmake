@@ -15,9 +15,10 @@ set(DC_FUZZ_WRAP
 foreach(t ${DC_FUZZ_TARGETS})
   add_executable(fuzz_${t} ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_${t}.c
                            ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_compile.c)
-  target_include_directories(fuzz_${t} PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/sandbox
-                             ${CMAKE_SOURCE_DIR}/policy ${CMAKE_SOURCE_DIR}/src/sim
-                             ${CMAKE_SOURCE_DIR}/tests/fuzz)
+  # every layer's folder, as the unit tests see them, and the simulated request's
+  target_include_directories(fuzz_${t} PRIVATE
+                             $<TARGET_PROPERTY:dc_pipeline,INTERFACE_INCLUDE_DIRECTORIES>
+                             ${CMAKE_SOURCE_DIR}/src/hosts/sim ${CMAKE_SOURCE_DIR}/tests/fuzz)
   target_compile_options(fuzz_${t} PRIVATE -fsanitize=fuzzer)
   target_link_options(fuzz_${t} PRIVATE -fsanitize=fuzzer ${DC_FUZZ_WRAP})
   target_link_libraries(fuzz_${t} PRIVATE dc_sim dynacode)

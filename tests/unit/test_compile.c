@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "bundle.h"
 #include "testutil.h"
 
 static dc_rc compile(const char *name, const char *code, unsigned char **bc, size_t *bclen,

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "compiler.h"
-#include "internal.h"
+#include "base.h"
 #include "testutil.h"
 
 #if defined(__has_include)

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bundle.h"
 #include "store.h"
 #include "testutil.h"
 

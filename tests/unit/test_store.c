@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bundle.h"
 #include "store.h"
 #include "testutil.h"
 

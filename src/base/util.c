@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
+#include "base.h"
 
 int dc_buf_reserve(dc_buf *b, size_t extra)
 {

@@ -1,6 +1,6 @@
 #!/bin/bash
 # build.sh - builds ngx_http_dynacode_module.so against the distribution's nginx; run by
-# src/nginx/nginx.cmake, quiet unless something fails.
+# src/hosts/nginx/nginx.cmake, quiet unless something fails.
 #
 #   build.sh configure NGINX_SRC BUILD_DIR MODULE_DIR LIBDYNACODE INCLUDE_DIR
 #       copies NGINX_SRC (Debian: /usr/share/nginx/src, from nginx-dev) to BUILD_DIR and runs

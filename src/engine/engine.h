@@ -4,10 +4,10 @@
 #ifndef DC_ENGINE_H
 #define DC_ENGINE_H
 
-#include "internal.h"
+#include "bundle.h"
 #include "store.h"
-#include "../sandbox/sandbox.h"
-#include "../policy/policy.h"
+#include "sandbox.h"
+#include "policy.h"
 
 struct dc_match_cache;
 

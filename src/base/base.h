@@ -1,8 +1,9 @@
-/* internal.h - types shared by the library's own files: the immutable bundle model, growable
- * buffers, regex helpers. Nothing here is part of the public API (include/dynacode.h).
+/* base.h - the ground floor shared by every layer of the library: growable buffers, error
+ * text, the clock, hashing, the log-line escape, the host bounds and regex helpers. Nothing
+ * here is part of the public API (include/dynacode.h).
  */
-#ifndef DC_INTERNAL_H
-#define DC_INTERNAL_H
+#ifndef DC_BASE_H
+#define DC_BASE_H
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -35,6 +36,8 @@ DC_HIDDEN double dc_now_ms(void);                       /* CLOCK_MONOTONIC in ms
 /* What time quotas and the watchdog's deadlines are multiplied by: 1 on a real CPU, more under
  * Valgrind's synthetic CPU, where code runs tens of times slower than the clock. */
 DC_HIDDEN double dc_quota_time_scale(void);
+/* 64-bit checksum of snapshot bytes (checksum.c); detects corruption, not forgery. */
+DC_HIDDEN uint64_t dc_checksum64(const void *p, size_t n);
 
 /* Bounds on what a plugin hands to the host (SPEC 5: "header values, variables, log lines and
  * output bounded by policy"); set by the policy, 0 means unlimited. */
@@ -67,47 +70,4 @@ DC_HIDDEN int dc_re_jit_enabled(void);
 DC_HIDDEN int dc_re_search(const pcre2_code *re, const char *subj, size_t len,
                            pcre2_match_data *md);
 
-/* ---- the bundle model: immutable once dc_bundle_load returns ---- */
-typedef struct dc_plugin {
-    char *name;
-    dc_phase phase;
-    int skip;               /* "skip": true - never runs */
-    double sampling;        /* share of requests that run it, 0..1 (1 when absent) */
-    int has_id;
-    int64_t id;             /* "id" when has_id */
-    dc_quota quota;         /* the plugin's own "quota"; a 0 field means not asked */
-    unsigned char *bc;      /* LuaJIT bytecode (owned) */
-    size_t bclen;
-    uint64_t code_hash;     /* dc_hash64 of the source: same hash, same state across bundles */
-    int kept_previous;      /* 1 when this is the previous bundle's version, kept after a refusal */
-} dc_plugin;
-
-typedef struct dc_domain {
-    char *name;
-    int any;                /* name is "*" */
-    pcre2_code *re;         /* NULL when any */
-    uint32_t *plugins;      /* indices into dc_bundle.plugins, bundle order (owned) */
-    uint32_t nplugins;
-} dc_domain;
-
-struct dc_bundle {
-    atomic_uint refs;
-    int enabled;            /* general.status == "enabled" */
-    pcre2_code **skip;      /* general.skip_domains, compiled (owned) */
-    uint32_t nskip;
-    dc_domain *domains;     /* usable domains only, bundle order (owned) */
-    uint32_t ndomains;
-    dc_plugin *plugins;     /* usable plugins only (owned); a shared plugin appears once */
-    uint32_t nplugins;
-    dc_problem *problems;   /* strings owned by the bundle; the first few only */
-    uint32_t nproblems;
-    uint32_t problems_total;    /* every problem met, kept or not */
-    uint32_t problems_left_out; /* of those, the ones that are not unknown-field warnings */
-    uint64_t hash;          /* dc_hash64 of the JSON text */
-};
-
-/* sync.c: reads, verifies and decodes the snapshot in force (*gen: its generation). */
-DC_HIDDEN dc_rc dc_store_read_bundle(dc_store *s, uint64_t *gen, dc_bundle **out, char *err,
-                                     size_t errlen);
-
-#endif /* DC_INTERNAL_H */
+#endif /* DC_BASE_H */

@@ -2,7 +2,7 @@
 #ifndef DC_OFFLINE_H
 #define DC_OFFLINE_H
 
-#include "internal.h"
+#include "base.h"
 
 /* Writes json to path atomically (temporary file, fsync, rename, folder fsync). */
 DC_HIDDEN dc_rc dc_offline_write(const char *path, const char *json, size_t len, char *err,

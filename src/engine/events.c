@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "bundle.h"
 
 #define DC_MAX_SUBSCRIBERS 16
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "base.h"
 
 /* Bounds a pathological pattern: a host match must never stall a request. */
 #define DC_RE_MATCH_LIMIT 100000

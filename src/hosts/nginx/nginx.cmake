@@ -21,7 +21,7 @@ if(NOT EXISTS "${DC_NGINX_SRC}/configure")
   return()
 endif()
 
-set(DC_NGX_DIR ${CMAKE_SOURCE_DIR}/src/nginx)
+set(DC_NGX_DIR ${CMAKE_SOURCE_DIR}/src/hosts/nginx)
 set(DC_NGX_BUILD ${CMAKE_BINARY_DIR}/nginx-build)
 set(DC_NGX_MODULE ${CMAKE_BINARY_DIR}/ngx_http_dynacode_module.so)
 file(GLOB DC_NGX_SOURCES CONFIGURE_DEPENDS ${DC_NGX_DIR}/*.c ${DC_NGX_DIR}/*.h)

@@ -8,7 +8,7 @@
 #include <strings.h>
 
 #include "sim.h"
-#include "internal.h"
+#include "bundle.h"
 
 typedef struct sim_hdr {
     char *name;

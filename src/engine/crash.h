@@ -8,7 +8,7 @@
 #include <pthread.h>
 #include <stddef.h>
 
-#include "internal.h"
+#include "bundle.h"
 #include "store.h"
 
 /* The call in progress, on the caller's stack for the duration of the call. */

@@ -6,8 +6,8 @@
 
 #include <cJSON.h>
 
-#include "internal.h"
-#include "../sandbox/compiler.h"
+#include "bundle.h"
+#include "compiler.h"
 
 /* A previous plugin already copied into the new bundle: a second refusal reuses the copy. */
 typedef struct dc_kept {

@@ -11,7 +11,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include "internal.h"
+#include "base.h"
 
 #define FETCH_DEFAULT_TIMEOUT_MS 5000u
 #define FETCH_DEFAULT_MAX_BYTES (8u * 1024u * 1024u)

@@ -5,7 +5,7 @@
 #ifndef DC_STORE_H
 #define DC_STORE_H
 
-#include "internal.h"
+#include "base.h"
 #include "store_layout.h"
 
 /* Keys are any 64-bit values; 0, which marks a free entry, is stored as this one instead. */
@@ -20,9 +20,6 @@ static inline uint64_t dc_store_key(uint64_t key)
  * coarse one (a few ms behind, much cheaper) is for the age of metrics. */
 DC_HIDDEN double dc_unix_ms(void);
 DC_HIDDEN double dc_unix_ms_coarse(void);
-
-/* 64-bit checksum of snapshot bytes (snapshot.c); detects corruption, not forgery. */
-DC_HIDDEN uint64_t dc_checksum64(const void *p, size_t n);
 
 /* The quarantine functions below are async-signal-safe (crash.c calls them from a fatal
  * signal's handler): lock-free atomics on the region's preallocated table and clock_gettime,

@@ -1,0 +1,102 @@
+/* run.c - one call of a plugin: arms the quotas (instruction hook, deadline, C-stack
+ * bound), runs the chunk protected, turns an abort (instructions, wall clock, memory,
+ * ngx.exit) into its result in a way pcall cannot swallow, and writes ngx.ctx back.
+ */
+#include <stdint.h>
+#include <stdio.h>
+
+#include "api.h"
+#include "sbx_priv.h"
+
+/* Copies the error value of a failed call into msg without running any metamethod: an error
+ * object whose __tostring loops must not hang the host. Stack: [-0, +0]. */
+static void error_text(lua_State *L, int idx, char *msg, size_t msglen)
+{
+    int t = lua_type(L, idx);
+    if (t == LUA_TSTRING) {
+        size_t n;
+        const char *p = lua_tolstring(L, idx, &n);
+        dc_set_err(msg, msglen, "%.*s", (int)(n > 1024 ? 1024 : n), p);
+    } else if (t == LUA_TNUMBER) {
+        dc_set_err(msg, msglen, "%.14g", lua_tonumber(L, idx));
+    } else {
+        dc_set_err(msg, msglen, "(error object is a %s value)", lua_typename(L, t));
+    }
+}
+
+static int ctx_flush_tramp(lua_State *L)
+{
+    dc_call *c = lua_touserdata(L, 1);
+    lua_settop(L, 0);
+    if (dc_api_ctx_flush(L, c) != 0)
+        return lua_error(L);
+    return 0;
+}
+
+dc_result dc_sbx_run(dc_sbx *s, dc_call *c, char *msg, size_t msglen)
+{
+    lua_State *L = s->L;
+    if (msglen)
+        msg[0] = '\0';
+    c->abort = DC_ABORT_NONE;
+    c->exited = 0;
+    c->exit_status = -1;
+    c->denied = 0;
+    c->host_bytes = 0;
+    c->header_len = c->log_len = 0;
+    c->log_lines = 0;
+    c->log_dropped = 0;
+    c->ctx_ref = LUA_NOREF;
+    c->insn_left = s->quota.instructions ? s->quota.instructions : UINT64_MAX;
+    /* before the clock starts: the first call on a thread looks its stack up (slow) */
+    s->cstack_limit = dc_sbx_cstack_limit_below(__builtin_frame_address(0), DC_CSTACK_BUDGET);
+    c->deadline_ms = s->quota.time_ms
+                         ? dc_now_ms() + s->quota.time_ms * dc_quota_time_scale() : 0;
+    s->call = c;
+
+    int step = DC_HOOK_STEP;
+    if (c->insn_left < (uint64_t)step)
+        step = (int)c->insn_left;
+    lua_settop(L, 0);
+    lua_sethook(L, dc_sbx_hook, LUA_MASKCOUNT, step);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->fn_ref);
+    int rc = lua_pcall(L, 0, 0, 0);
+    lua_sethook(L, NULL, 0, 0);
+
+    dc_result res = DC_RESULT_OK;
+    switch (c->abort) {
+    case DC_ABORT_INSTRUCTIONS:
+        res = DC_RESULT_QUOTA_INSTRUCTIONS;
+        break;
+    case DC_ABORT_TIME:
+        res = DC_RESULT_QUOTA_TIME;
+        break;
+    case DC_ABORT_MEMORY:
+        res = DC_RESULT_QUOTA_MEMORY;
+        break;
+    case DC_ABORT_EXIT:
+    case DC_ABORT_NONE:
+        if (rc != 0 && !c->exited) {
+            res = c->denied ? DC_RESULT_DENIED : DC_RESULT_ERROR;
+            error_text(L, -1, msg, msglen);
+        }
+        break;
+    }
+    if (res >= DC_RESULT_QUOTA_INSTRUCTIONS && res <= DC_RESULT_QUOTA_MEMORY) {
+        dc_set_err(msg, msglen, "%s", dc_sbx_abort_message(c->abort));
+        /* The state is discarded after a trip: no ctx write-back from a broken call. */
+        c->ctx_ref = LUA_NOREF;
+    }
+    lua_settop(L, 0);
+
+    if (c->ctx_ref != LUA_NOREF && lua_cpcall(L, ctx_flush_tramp, c) != 0) {
+        if (res == DC_RESULT_OK) {
+            res = DC_RESULT_ERROR;
+            error_text(L, -1, msg, msglen);
+        }
+        lua_settop(L, 0);
+    }
+    s->call = NULL;
+    s->cstack_limit = NULL;
+    return res;
+}

@@ -1,0 +1,50 @@
+/* bundle.h - the engine's bundle model: plugins, domains and the bundle they form, immutable
+ * once dc_bundle_load returns.
+ */
+#ifndef DC_BUNDLE_H
+#define DC_BUNDLE_H
+
+#include <stdatomic.h>
+
+#include "base.h"
+
+/* ---- the bundle model: immutable once dc_bundle_load returns ---- */
+typedef struct dc_plugin {
+    char *name;
+    dc_phase phase;
+    int skip;               /* "skip": true - never runs */
+    double sampling;        /* share of requests that run it, 0..1 (1 when absent) */
+    int has_id;
+    int64_t id;             /* "id" when has_id */
+    dc_quota quota;         /* the plugin's own "quota"; a 0 field means not asked */
+    unsigned char *bc;      /* LuaJIT bytecode (owned) */
+    size_t bclen;
+    uint64_t code_hash;     /* dc_hash64 of the source: same hash, same state across bundles */
+    int kept_previous;      /* 1 when this is the previous bundle's version, kept after a refusal */
+} dc_plugin;
+
+typedef struct dc_domain {
+    char *name;
+    int any;                /* name is "*" */
+    pcre2_code *re;         /* NULL when any */
+    uint32_t *plugins;      /* indices into dc_bundle.plugins, bundle order (owned) */
+    uint32_t nplugins;
+} dc_domain;
+
+struct dc_bundle {
+    atomic_uint refs;
+    int enabled;            /* general.status == "enabled" */
+    pcre2_code **skip;      /* general.skip_domains, compiled (owned) */
+    uint32_t nskip;
+    dc_domain *domains;     /* usable domains only, bundle order (owned) */
+    uint32_t ndomains;
+    dc_plugin *plugins;     /* usable plugins only (owned); a shared plugin appears once */
+    uint32_t nplugins;
+    dc_problem *problems;   /* strings owned by the bundle; the first few only */
+    uint32_t nproblems;
+    uint32_t problems_total;    /* every problem met, kept or not */
+    uint32_t problems_left_out; /* of those, the ones that are not unknown-field warnings */
+    uint64_t hash;          /* dc_hash64 of the JSON text */
+};
+
+#endif /* DC_BUNDLE_H */
