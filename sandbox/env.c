@@ -9,14 +9,18 @@
 #include <lualib.h>
 
 #include "env.h"
+#include "api_table.h"
 
 void (*dc_env_test_hook)(lua_State *L, int env);
 
-static const char *const base_names[] = {
-    "assert", "error", "ipairs", "next", "pairs", "pcall", "xpcall", "select", "tonumber",
-    "tostring", "type", "unpack", "rawequal", "rawget", "rawset", "setmetatable",
-    "getmetatable", NULL,
-};
+/* The base functions copied as they are (GLOBAL entries of the API table). */
+#define BASE_GLOBAL(path) path,
+#define BASE_FN(path)
+#define BASE_OWN(path)
+#define BASE_LIB(path)
+#define BASE_NAME(area, kind, path, field, fn, phases, allow) BASE_##kind(path)
+static const char *const base_names[] = {DC_API_TABLE(BASE_NAME) NULL};
+#undef BASE_NAME
 
 /* collectgarbage("count") only: a plugin must not drive the collector. Stack: [-n, +1] */
 static int env_collectgarbage(lua_State *L)

@@ -489,15 +489,19 @@ START_TEST(constants)
 }
 END_TEST
 
-/* ---- api_names.h against the environment ---- */
-#define NAME_STR(path) "'" path "', "
+/* ---- api_table.h against the environment ---- */
+#define NAME_STR_FN(path) "'" path "', "
+#define NAME_STR_OWN(path) "'" path "', "
+#define NAME_STR_GLOBAL(path) "'" path "', "
+#define NAME_STR_LIB(path) /* "T.*": a library table, walked by test_walk.c */
+#define NAME_STR(area, kind, path, field, fn, phases, allow) NAME_STR_##kind(path)
 #define CONST_STR(name, value) "'" #name "', "
 
 START_TEST(every_listed_name_exists_and_every_ngx_name_is_listed)
 {
     run r;
     RUN(&r, "content",
-        "local names = {" DC_API_NAMES(NAME_STR) "}\n"
+        "local names = {" DC_API_TABLE(NAME_STR) "}\n"
         "local consts = {" DC_API_CONSTS(CONST_STR) "}\n"
         "local listed = {}\n"
         "for _, p in ipairs(names) do\n"
@@ -513,7 +517,7 @@ START_TEST(every_listed_name_exists_and_every_ngx_name_is_listed)
         "  for k, v in pairs(t) do\n"
         "    local p = prefix .. '.' .. k\n"
         "    if type(v) == 'table' and not listed[p] then walk(p, v)\n"
-        "    else assert(listed[p], 'not listed in api_names.h: ' .. p) end\n"
+        "    else assert(listed[p], 'not listed in api_table.h: ' .. p) end\n"
         "  end\n"
         "end\n"
         "walk('ngx', ngx) walk('json', json)\n"
