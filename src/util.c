@@ -151,23 +151,4 @@ const char *dc_result_name(dc_result r)
     return "unknown";
 }
 
-void dc_limits_default(dc_limits *l)
-{
-    l->max_bundle_bytes = 8u << 20;
-    l->max_domains = 20000;
-    l->max_plugins = 20000;
-    l->max_code_bytes = 64u << 10;
-    l->max_name_bytes = 256;
-    l->max_plugins_per_domain = 1000;
-    l->max_skip_domains = 1000;
-    l->max_pattern_bytes = 256;
-    l->max_pattern_compiled_bytes = 16u << 10;
-    l->max_patterns_total_bytes = 32u << 20;
-}
-
-void dc_quota_default(dc_quota *q)
-{
-    q->instructions = 1000000;
-    q->time_ms = 50;
-    q->memory_kb = 4096;
-}
+/* dc_limits_default and dc_quota_default read the built-in policy: policy/policy.c. */
