@@ -144,6 +144,16 @@ enum dc_api_phases { DC_API_TABLE(DC_API_PHASE_ENUM) DC_APH_END_ };
 #define DC_API_IS_RE_RE DC_API_PROBE
 #define DC_API_IS_CODEC_CODEC DC_API_PROBE
 #define DC_API_IS_JSON_JSON DC_API_PROBE
+#define DC_API_IS_BASE_BASE DC_API_PROBE
+#define DC_API_IS_LIB_LIB DC_API_PROBE
+#define DC_API_IS_OS_OS DC_API_PROBE
+
+/* DC_API_WHEN(WANT, area, tokens...): the tokens when area is WANT, nothing otherwise. */
+#define DC_API_WHEN_1(...) __VA_ARGS__
+#define DC_API_WHEN_0(...)
+#define DC_API_WHEN__(on, ...) DC_API_WHEN_##on(__VA_ARGS__)
+#define DC_API_WHEN_(on, ...) DC_API_WHEN__(on, __VA_ARGS__)
+#define DC_API_WHEN(want, area, ...) DC_API_WHEN_(DC_API_SAME(want, area), __VA_ARGS__)
 
 /* X(NAME, value): integer constants of the ngx table, as lua-nginx-module defines them; the
  * dotted path is "ngx." #NAME. Core constants, HTTP methods and statuses: the CONSTS area;

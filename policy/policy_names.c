@@ -38,7 +38,9 @@ static const char *const forbidden_names[] = {
     "newproxy", "string.dump", "os.execute",
 };
 static const char *const forbidden_tables[] = {"debug", "io", "ffi", "jit"};
-static const char *const os_kept[] = {"time", "clock", "date"};
+#define OS_KEEP(area, kind, path, field, fn, phases, allow) DC_API_WHEN(OS, area, #field, )
+static const char *const os_kept[] = {DC_API_TABLE(OS_KEEP)};
+#undef OS_KEEP
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -75,7 +75,9 @@ static int build_lib(lua_State *L, const char *name)
         lua_getfield(L, LUA_GLOBALSINDEX, "coroutine"); /* opened with the base library */
         dc_env_guard_lib(L, -1, name);
     } else if (strcmp(name, "os") == 0) {
-        static const char *const keep[] = {"time", "clock", "date", NULL};
+#define OS_KEEP(area, kind, path, field, fn, phases, allow) DC_API_WHEN(OS, area, #field, )
+        static const char *const keep[] = {DC_API_TABLE(OS_KEEP) NULL};
+#undef OS_KEEP
         open_lib(L, luaopen_os, "os");
         lua_createtable(L, 0, 3);
         for (int i = 0; keep[i]; i++) {
