@@ -1,5 +1,5 @@
-/* api_names.h - kept so that existing includes still resolve: the plugin API is one table,
- * policy/api_table.h (names, areas, phases, default allow entries and the ngx constants).
+/* api_names.h - superseded by api_table.h (the one table of the plugin API: names, areas,
+ * phases, default allow entries and the ngx constants); nothing includes it any more.
  */
 #ifndef DC_API_NAMES_H
 #define DC_API_NAMES_H

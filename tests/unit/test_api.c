@@ -1,14 +1,14 @@
 /* test_api.c - the request-facing plugin API (SPEC 6) end to end: plugin code runs in the real
  * sandbox on the simulated request. ngx.say/print/flush/exit/redirect, ngx.var, ngx.header,
  * ngx.status, ngx.req.*, ngx.ctx, ngx.arg, ngx.log/print, time, constants, and the name list
- * of api_names.h against what the environment holds. Codecs, json and ngx.re: test_api_lib.c.
+ * of api_table.h against what the environment holds. Codecs, json and ngx.re: test_api_lib.c.
  */
 #include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_names.h"
+#include "api_table.h"
 #include "testutil.h"
 
 /* ---- helper: a bundle of (phase, code) plugins for every host, run once ---- */

@@ -14,7 +14,7 @@
 
 #include <cJSON.h>
 
-#include "api_names.h"
+#include "api_table.h"
 #include "engine.h"
 #include "sandbox.h"
 #include "testutil.h"
