@@ -678,19 +678,22 @@ static dc_rc load_over(const dc_policy *base, const char *json, size_t len, cons
 /* policy/default.json parsed once and kept for the process; NULL while it cannot be (out of
  * memory: the next call tries again). */
 static pthread_mutex_t builtin_lock = PTHREAD_MUTEX_INITIALIZER;
-static dc_policy *builtin;
+static dc_policy *builtin;   /* set once, never freed: read without the lock once set */
 
 static dc_policy *builtin_policy(void)
 {
+    dc_policy *b = __atomic_load_n(&builtin, __ATOMIC_ACQUIRE);
+    if (b)
+        return b;
     pthread_mutex_lock(&builtin_lock);
     if (!builtin) {
         char err[256];
         dc_policy *p = NULL;
         if (load_over(NULL, dc_default_policy_json, strlen(dc_default_policy_json), BUILTIN_NAME,
                       &p, err, sizeof err) == DC_OK)
-            builtin = p;
+            __atomic_store_n(&builtin, p, __ATOMIC_RELEASE);
     }
-    dc_policy *b = builtin;
+    b = builtin;
     pthread_mutex_unlock(&builtin_lock);
     return b;
 }
