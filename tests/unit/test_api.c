@@ -528,6 +528,55 @@ START_TEST(every_listed_name_exists_and_every_ngx_name_is_listed)
 }
 END_TEST
 
+/* The phases column of the table is what the functions enforce: each name restricted to some
+ * phases is called in every phase, and refused exactly where the table says. */
+static const struct {
+    const char *path, *call;
+} phase_calls[] = {
+    {"ngx.req.set_uri", "ngx.req.set_uri('/x')"}, {"ngx.exit", "ngx.exit(200)"},
+    {"ngx.redirect", "ngx.redirect('/x')"},       {"ngx.say", "ngx.say('x')"},
+    {"ngx.print", "ngx.print('x')"},              {"ngx.flush", "ngx.flush()"},
+    {"ngx.arg", "local a = ngx.arg[1]"},
+};
+
+START_TEST(restricted_names_are_refused_in_the_phases_the_table_leaves_out)
+{
+    static const struct {
+        const char *path;
+        unsigned phases;
+    } restricted[] = {
+#define RESTRICTED(area, kind, path, field, fn, phases, allow) {path, phases},
+        DC_API_TABLE(RESTRICTED)
+#undef RESTRICTED
+    };
+    size_t checked = 0;
+    for (size_t i = 0; i < sizeof restricted / sizeof restricted[0]; i++) {
+        if (restricted[i].phases == DC_APH_ANY)
+            continue;
+        const char *call = NULL;
+        for (size_t k = 0; k < sizeof phase_calls / sizeof phase_calls[0]; k++)
+            if (strcmp(phase_calls[k].path, restricted[i].path) == 0)
+                call = phase_calls[k].call;
+        ck_assert_msg(call != NULL, "%s is restricted: give this test a call of it",
+                      restricted[i].path);
+        for (int ph = 0; ph < DC_PHASE_COUNT; ph++) {
+            run r;
+            char refused[128];
+            snprintf(refused, sizeof refused, "%s: API disabled in the context of %s",
+                     restricted[i].path, dc_phase_name((dc_phase)ph));
+            RUN(&r, dc_phase_name((dc_phase)ph), call);
+            if (restricted[i].phases & (1u << ph))
+                HASNT(r.trace, refused);
+            else
+                HAS(r.trace, refused);
+            dc_sim_free(r.sim);
+        }
+        checked++;
+    }
+    ck_assert_uint_eq(checked, sizeof phase_calls / sizeof phase_calls[0]);
+}
+END_TEST
+
 /* The README example bundle of the original (shared/examples/original-readme-bundle.json),
  * through the API areas it uses. */
 static const char readme_bundle[] =
@@ -598,6 +647,7 @@ int main(void)
     tcase_add_test(tc, time_phase_worker);
     tcase_add_test(tc, constants);
     tcase_add_test(tc, every_listed_name_exists_and_every_ngx_name_is_listed);
+    tcase_add_test(tc, restricted_names_are_refused_in_the_phases_the_table_leaves_out);
     tcase_add_test(tc, original_readme_bundle);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
