@@ -25,7 +25,8 @@
 
 /* X(area, kind, path, field, fn, phases, allow)
  *   area   an ngx area above, or JSON, BASE (globals of the environment), LIB (a Lua library
- *          table opened at first use), OS (the three os functions kept)
+ *          table opened at first use), OS (the three os functions kept); the global `print`
+ *          is LOG's (api_log.c), set up by the environment with the base functions
  *   kind   FN: a function the area registers from this table under `field` (into the table it
  *          fills: ngx, ngx.req, ngx.re, json); OWN: a table, property or value the area's code
  *          sets up itself; GLOBAL: a base function copied into the environment; LIB: "T.*"
@@ -50,7 +51,7 @@
     X(ARG, OWN, "ngx.arg", arg, ngx_arg, DC_APH_BODY, "ngx.*")                                 \
     X(CTX, OWN, "ngx.ctx", ctx, ngx_ctx, DC_APH_ANY, "ngx.*")                                  \
     X(LOG, FN, "ngx.log", log, ngx_log, DC_APH_ANY, "ngx.*")                                   \
-    X(BASE, OWN, "print", print, print, DC_APH_ANY, "print")                                   \
+    X(LOG, OWN, "print", print, print, DC_APH_ANY, "print")                                    \
     X(TIME, FN, "ngx.now", now, ngx_now, DC_APH_ANY, "ngx.*")                                  \
     X(TIME, FN, "ngx.time", time, ngx_time, DC_APH_ANY, "ngx.*")                               \
     X(TIME, FN, "ngx.today", today, ngx_today, DC_APH_ANY, "ngx.*")                            \

@@ -37,7 +37,9 @@ dc_ubuf *dc_ubuf_new(lua_State *L)
 
 char *dc_ubuf_prep(lua_State *L, dc_ubuf *b, size_t n)
 {
-    if (n <= b->cap - b->len)
+    /* b->p is NULL until the first growth: a request for 0 bytes grows too, so that callers
+     * never get NULL + 0 (undefined) to write their nothing into */
+    if (b->p && n <= b->cap - b->len)
         return b->p + b->len;
     if (n > ((size_t)1 << 30) - b->len)
         luaL_error(L, "string too long");

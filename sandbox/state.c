@@ -391,9 +391,10 @@ dc_result dc_sbx_run(dc_sbx *s, dc_call *c, char *msg, size_t msglen)
     c->log_dropped = 0;
     c->ctx_ref = LUA_NOREF;
     c->insn_left = s->quota.instructions ? s->quota.instructions : UINT64_MAX;
-    c->deadline_ms = s->quota.time_ms ? dc_now_ms() + s->quota.time_ms : 0;
-    s->call = c;
+    /* before the clock starts: the first call on a thread looks its stack up (slow) */
     s->cstack_limit = cstack_limit_below(__builtin_frame_address(0), DC_CSTACK_BUDGET);
+    c->deadline_ms = s->quota.time_ms ? dc_now_ms() + s->quota.time_ms * dc_quota_time_scale() : 0;
+    s->call = c;
 
     int step = DC_HOOK_STEP;
     if (c->insn_left < (uint64_t)step)

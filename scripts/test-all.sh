@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # test-all.sh - installs what is missing, builds, and runs every test: the normal build, then
-# the AddressSanitizer + UBSan build. The README's second quick-start command.
+# the AddressSanitizer + UBSan build, a Release build, Valgrind, and a short fuzzing run (12 s
+# per target).
+# The README's second quick-start command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,3 +28,6 @@ cmake --build build-release -j"$jobs"
 
 echo "== Valgrind (memcheck) on the unit tests"
 bash scripts/valgrind.sh build
+
+echo "== Fuzzing (libFuzzer + ASan + UBSan), 12 s per target"
+bash scripts/fuzz.sh 12

@@ -46,6 +46,9 @@ DC_HIDDEN void dc_errbuf_note(dc_errbuf *b, dc_rc rc, const char *fmt, ...)
 DC_HIDDEN dc_rc dc_errbuf_take(dc_errbuf *b, char *msg, size_t len);
 DC_HIDDEN uint64_t dc_hash64(const void *p, size_t n); /* FNV-1a */
 DC_HIDDEN double dc_now_ms(void);                       /* CLOCK_MONOTONIC in ms */
+/* What time quotas and the watchdog's deadlines are multiplied by: 1 on a real CPU, more under
+ * Valgrind's synthetic CPU, where code runs tens of times slower than the clock. */
+DC_HIDDEN double dc_quota_time_scale(void);
 
 /* Bounds on what a plugin hands to the host (SPEC 5: "header values, variables, log lines and
  * output bounded by policy"); set by the policy, 0 means unlimited. */

@@ -84,8 +84,8 @@ static dc_result run_one(dc_request *r, dc_phase phase, const char *domain, cons
     } else {
         uint32_t quota_ms = run->eff->quota.time_ms;
         if (e->watchdog && quota_ms)
-            dc_watchdog_arm(e->watchdog, t0 + quota_ms, domain, p->name, run->qkey,
-                            run->eff->quarantine.duration_s);
+            dc_watchdog_arm(e->watchdog, t0 + quota_ms * dc_quota_time_scale(), domain,
+                            p->name, run->qkey, run->eff->quarantine.duration_s);
         /* a fatal signal while this runs quarantines the plugin (crash.c) */
         dc_crash_call cc = {.store = e->store, .domain = domain, .plugin = p->name,
                             .qkey = run->qkey, .quarantine_s = run->eff->quarantine.duration_s,

@@ -73,7 +73,7 @@ dc_rc dc_watchdog_start(const dc_engine_config *cfg, dc_watchdog **out)
     dc_watchdog *w = calloc(1, sizeof *w);
     if (!w)
         return DC_ENOMEM;
-    w->grace_ms = cfg->watchdog_grace_ms;
+    w->grace_ms = cfg->watchdog_grace_ms * dc_quota_time_scale();
     w->cb = cfg->watchdog_cb;
     w->ud = cfg->watchdog_ud;
     w->store = cfg->store;
