@@ -25,21 +25,53 @@ extern "C" {
 #define DC_API
 #endif
 
-/* ---- error codes: values are never reused ---- */
+/* ---- error codes ----
+ * Every function of the library that can fail returns one of these. The list is the only
+ * place a code is defined: the enum, dc_strerror and dc_rc_name are generated from it. A value
+ * is never reused: a code that goes away leaves a hole.
+ *
+ * X(CODE, value, name, text)
+ *   DC_OK        nothing went wrong
+ *   DC_ENOMEM    an allocation failed; the operation had no effect
+ *   DC_EINVAL    the host passed a bad argument (NULL handle, wrong size, misuse of a call)
+ *   DC_EJSON     the text is not JSON (bundle, policy)
+ *   DC_EBUNDLE   JSON, but not a usable bundle: structure, types, or nothing published yet
+ *   DC_ECOMPILE  a plugin does not compile
+ *   DC_EIO       reading or writing a file failed (the detail names the file and errno)
+ *   DC_EPOLICY   the policy is refused or unusable
+ *   DC_ELIMIT    a size or count limit was exceeded (bundle limits, store slot size)
+ *   DC_ELUA      the Lua runtime failed (state creation, load)
+ *   DC_EBUSY     someone else holds what was needed (a lock not taken in time, or lost to
+ *                another writer); trying again later may succeed
+ *   DC_ECORRUPT  shared or stored data fails its checks (checksum, header, layout): not the
+ *                caller's fault, and trying again reads the same bytes
+ *   DC_ETHREAD   a thread could not be started
+ */
+#define DC_RC_LIST(X)                                                                 \
+    X(DC_OK, 0, "ok", "ok")                                                           \
+    X(DC_ENOMEM, 1, "enomem", "out of memory")                                        \
+    X(DC_EINVAL, 2, "einval", "invalid argument")                                     \
+    X(DC_EJSON, 3, "ejson", "not JSON")                                               \
+    X(DC_EBUNDLE, 4, "ebundle", "unusable bundle")                                    \
+    X(DC_ECOMPILE, 5, "ecompile", "does not compile")                                 \
+    X(DC_EIO, 6, "eio", "input/output error")                                         \
+    X(DC_EPOLICY, 7, "epolicy", "policy error")                                       \
+    X(DC_ELIMIT, 8, "elimit", "over a limit")                                         \
+    X(DC_ELUA, 9, "elua", "Lua runtime error")                                        \
+    X(DC_EBUSY, 10, "ebusy", "busy: held by someone else")                            \
+    X(DC_ECORRUPT, 11, "ecorrupt", "corrupt data")                                    \
+    X(DC_ETHREAD, 12, "ethread", "cannot start a thread")
+
 typedef enum dc_rc {
-    DC_OK = 0,
-    DC_ENOMEM = 1,    /* out of memory */
-    DC_EINVAL = 2,    /* bad argument from the host */
-    DC_EJSON = 3,     /* text is not JSON */
-    DC_EBUNDLE = 4,   /* JSON but not a usable bundle (structure, types, limits) */
-    DC_ECOMPILE = 5,  /* a plugin does not compile */
-    DC_EIO = 6,       /* reading or writing a file failed */
-    DC_EPOLICY = 7,   /* policy refused or unusable */
-    DC_ELIMIT = 8,    /* a size or count limit was exceeded */
-    DC_ELUA = 9       /* the Lua runtime failed (state creation, load) */
+#define DC_RC_ENUM(code, value, name, text) code = value,
+    DC_RC_LIST(DC_RC_ENUM)
+#undef DC_RC_ENUM
 } dc_rc;
 
+/* The text of rc ("out of memory"); "unknown error" for a value not in the list. */
 DC_API const char *dc_strerror(dc_rc rc);
+/* The short name of rc ("enomem"); "unknown" for a value not in the list. */
+DC_API const char *dc_rc_name(dc_rc rc);
 
 /* ---- phases ---- */
 typedef enum dc_phase {
@@ -308,6 +340,10 @@ typedef struct dc_engine_config {
 DC_API void dc_engine_config_default(dc_engine_config *cfg);
 DC_API dc_rc dc_engine_new(const dc_engine_config *cfg, dc_engine **out, char *err, size_t errlen);
 DC_API void dc_engine_free(dc_engine *e);
+/* The first error the engine met since this was last called (a state that could not be made,
+ * a shared snapshot refused, memory that ran out in a request): its code, DC_OK when none, and
+ * its message in msg. Reading empties it, so the next error is kept again. */
+DC_API dc_rc dc_engine_last_error(dc_engine *e, char *msg, size_t len);
 /* Puts b in force for requests that begin from now on (takes a new reference; NULL unloads).
  * Plugin states whose bytecode did not change are kept. */
 DC_API void dc_engine_set_bundle(dc_engine *e, dc_bundle *b);
@@ -442,17 +478,22 @@ typedef struct dc_store_info {
 DC_API dc_rc dc_store_attach(void *region, size_t size, int init, dc_store **out, char *err,
                              size_t errlen);
 DC_API void dc_store_detach(dc_store *s); /* frees the handle, not the region */
+/* The first error this handle met since this was last called (DC_EBUSY: a lock not taken or
+ * lost; DC_ECORRUPT: a snapshot failing its checks), DC_OK when none; reading empties it. */
+DC_API dc_rc dc_store_last_error(dc_store *s, char *msg, size_t len);
 /* DC_EVENT_COUNT counters in the region, to hand to dc_events_new so that every process adds
  * to one set. */
 DC_API uint64_t *dc_store_event_counters(dc_store *s);
 /* Publishes a snapshot atomically (a reader sees the old one or the new one, never a mix) and
- * bumps the generation. DC_ELIMIT when it does not fit. source: "api" or "offline". */
+ * bumps the generation. DC_ELIMIT when it does not fit, DC_EBUSY when the writer lock was not
+ * taken in time or was lost to another publisher. source: "api" or "offline". */
 DC_API dc_rc dc_store_publish(dc_store *s, const unsigned char *snap, size_t len,
                               const char *source, const char *etag, double fetched_at);
 /* The generation in force: one atomic load, cheap enough for every request. */
 DC_API uint64_t dc_store_generation(const dc_store *s);
 /* Copies the snapshot in force into a malloc'd buffer and verifies it; *gen gets its
- * generation. DC_EBUNDLE (err says why) for a snapshot that fails its checksum. */
+ * generation. DC_ECORRUPT (err says why) for a snapshot that fails its checks, DC_EBUSY when
+ * it kept changing while being read. */
 DC_API dc_rc dc_store_read(dc_store *s, uint64_t *gen, unsigned char **snap, size_t *len,
                            char *err, size_t errlen);
 DC_API void dc_store_info_get(dc_store *s, dc_store_info *out);
@@ -492,6 +533,9 @@ DC_API void dc_poller_stop(dc_poller *p);
 /* The bundle in force in this poller (borrowed), NULL before the first. */
 DC_API dc_bundle *dc_poller_bundle(dc_poller *p);
 DC_API void dc_poller_free(dc_poller *p);
+/* The first error the poller met since this was last called (fetch, bundle refused, publish,
+ * offline file, its thread), DC_OK when none; reading empties it. */
+DC_API dc_rc dc_poller_last_error(dc_poller *p, char *msg, size_t len);
 
 /* ---- worker side: an engine follows a store ---- */
 /* When the store's generation differs from the engine's, reads, verifies and decodes the

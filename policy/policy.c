@@ -14,6 +14,7 @@
 
 #include "policy.h"
 #include "dc_default_policy.h"
+#include "api_table.h"
 
 #define DC_POLICY_MAX_FILE (1u << 20)   /* a policy is a few KiB; refuse anything absurd */
 #define DC_JSON_MAX_INT 9007199254740992.0 /* 2^53: larger numbers lose precision in JSON */
@@ -80,36 +81,21 @@ struct dc_policy {
     struct dc_api_filter *interned;     /* one per combination of lists met by resolve */
 };
 
-/* ---- built-in values (equal to policy/default.json; tests/unit/test_policy.c checks) ---- */
+/* ---- built-in values ---- */
 
-static const char *const builtin_allow[] = {
-    "ngx.*", "json.*", "string.*", "table.*", "math.*", "bit.*", "coroutine.*", "os.time",
-    "os.clock", "os.date", "print", "assert", "error", "ipairs", "next", "pairs", "pcall",
-    "xpcall", "select", "tonumber", "tostring", "type", "unpack", "rawequal", "rawget",
-    "rawset", "setmetatable", "getmetatable", "collectgarbage",
-};
-#define BUILTIN_NALLOW (sizeof builtin_allow / sizeof builtin_allow[0])
+/* The default allow list: the distinct allow entries of the API table, in its order. */
+#define DC_ALLOW_ENTRY(area, kind, path, field, fn, phases, allow) allow,
+static const char *const table_allow[] = {DC_API_TABLE(DC_ALLOW_ENTRY)};
+#undef DC_ALLOW_ENTRY
+#define TABLE_NALLOW (sizeof table_allow / sizeof table_allow[0])
 
-/* Read-only views (never freed or written through, hence the casts). */
-static const dc_names builtin_allow_names = {(char **)builtin_allow, BUILTIN_NALLOW};
 static const dc_names no_names = {NULL, 0};
-/* The filter of a NULL policy (built-in lists), and the one that allows nothing, used when
- * memory runs out: failing closed. */
-static const dc_names *const no_deny[1] = {&no_names};
-static const struct dc_api_filter builtin_filter = {&builtin_allow_names, (const dc_names **)no_deny,
-                                                    1, NULL};
+/* The filter that allows nothing, used when memory runs out: failing closed. */
 static const struct dc_api_filter deny_all = {&no_names, NULL, 0, NULL};
 
-static void builtin_settings(dc_settings *s)
-{
-    memset(s, 0, sizeof *s);
-    dc_quota_default(&s->quota);
-    s->ceiling = (dc_quota){.instructions = 10000000, .time_ms = 500, .memory_kb = 32768};
-    s->quarantine = (dc_quarantine_cfg){.trips = 5, .window_s = 60, .duration_s = 300};
-    s->bounds = (dc_bounds){.log_line_bytes = 4096, .output_bytes = 1048576, .value_bytes = 8192,
-                            .header_values = 100, .header_bytes = 65536, .log_lines = 200,
-                            .log_bytes = 65536};
-}
+/* Every other built-in value comes from policy/default.json, compiled in and parsed once (at
+ * the first need) over zeroed settings: builtin_policy() below. */
+static dc_policy *builtin_policy(void);
 
 /* ---- freeing ---- */
 
@@ -609,7 +595,8 @@ static dc_rc parse_json(const pctx *c, const char *json, size_t len, cJSON **out
     return fail(c, NULL, "not JSON: syntax error at line %u, column %u", line, col);
 }
 
-static dc_policy *policy_new(void)
+/* A policy holding the values of base (its scalars: the lists stay empty), or zeroes. */
+static dc_policy *policy_new(const dc_policy *base)
 {
     dc_policy *p = calloc(1, sizeof *p);
     if (!p)
@@ -618,22 +605,32 @@ static dc_policy *policy_new(void)
         free(p);
         return NULL;
     }
-    builtin_settings(&p->base);
-    dc_limits_default(&p->limits);
-    p->max_states = 1024;
+    if (base) {
+        p->base = base->base;
+        p->base.set = 0;
+        p->base.allow = no_names;
+        p->base.deny = no_names;
+        p->refuse_until_loaded = base->refuse_until_loaded;
+        p->limits = base->limits;
+        p->max_states = base->max_states;
+    }
     return p;
 }
 
-/* The built-in allow list as the policy's own copy, unless the file set one. */
+/* The table's allow list as the policy's own copy, unless the file set one. */
 static dc_rc fill_builtin_allow(const pctx *c, dc_policy *p)
 {
     if (p->base.set & S_ALLOW)
         return DC_OK;
-    if (!(p->base.allow.v = calloc(BUILTIN_NALLOW, sizeof(char *))))
+    if (!(p->base.allow.v = calloc(TABLE_NALLOW, sizeof(char *))))
         return nomem(c);
-    for (size_t i = 0; i < BUILTIN_NALLOW; i++)
-        if (!(p->base.allow.v[p->base.allow.n++] = strdup(builtin_allow[i])))
+    for (size_t i = 0; i < TABLE_NALLOW; i++) {
+        int dup = 0;
+        for (uint32_t k = 0; k < p->base.allow.n && !dup; k++)
+            dup = strcmp(p->base.allow.v[k], table_allow[i]) == 0;
+        if (!dup && !(p->base.allow.v[p->base.allow.n++] = strdup(table_allow[i])))
             return nomem(c);
+    }
     return DC_OK;
 }
 
@@ -643,8 +640,9 @@ static void finish(dc_policy *p)
     p->base_filter = (struct dc_api_filter){&p->base.allow, p->base_deny, 1, NULL};
 }
 
-dc_rc dc_policy_load(const char *json, size_t len, const char *name, dc_policy **out,
-                     char *err, size_t errlen)
+/* Loads json over the values of base (NULL: over zeroes). */
+static dc_rc load_over(const dc_policy *base, const char *json, size_t len, const char *name,
+                       dc_policy **out, char *err, size_t errlen)
 {
     pctx c = {name ? name : "policy", err, errlen};
     if (!out || (!json && len)) {
@@ -656,7 +654,7 @@ dc_rc dc_policy_load(const char *json, size_t len, const char *name, dc_policy *
     dc_rc rc = parse_json(&c, json ? json : "", len, &root);
     if (rc != DC_OK)
         return rc;
-    dc_policy *p = policy_new();
+    dc_policy *p = policy_new(base);
     if (!p)
         rc = nomem(&c);
     else if (!cJSON_IsObject(root))
@@ -673,6 +671,44 @@ dc_rc dc_policy_load(const char *json, size_t len, const char *name, dc_policy *
     finish(p);
     *out = p;
     return DC_OK;
+}
+
+#define BUILTIN_NAME "built-in policy (policy/default.json)"
+
+/* policy/default.json parsed once and kept for the process; NULL while it cannot be (out of
+ * memory: the next call tries again). */
+static pthread_mutex_t builtin_lock = PTHREAD_MUTEX_INITIALIZER;
+static dc_policy *builtin;   /* set once, never freed: read without the lock once set */
+
+static dc_policy *builtin_policy(void)
+{
+    dc_policy *b = __atomic_load_n(&builtin, __ATOMIC_ACQUIRE);
+    if (b)
+        return b;
+    pthread_mutex_lock(&builtin_lock);
+    if (!builtin) {
+        char err[256];
+        dc_policy *p = NULL;
+        if (load_over(NULL, dc_default_policy_json, strlen(dc_default_policy_json), BUILTIN_NAME,
+                      &p, err, sizeof err) == DC_OK)
+            __atomic_store_n(&builtin, p, __ATOMIC_RELEASE);
+    }
+    b = builtin;
+    pthread_mutex_unlock(&builtin_lock);
+    return b;
+}
+
+dc_rc dc_policy_load(const char *json, size_t len, const char *name, dc_policy **out,
+                     char *err, size_t errlen)
+{
+    const dc_policy *base = builtin_policy();
+    if (!base) {
+        dc_set_err(err, errlen, "%s: out of memory", name ? name : "policy");
+        if (out)
+            *out = NULL;
+        return DC_ENOMEM;
+    }
+    return load_over(base, json, len, name, out, err, errlen);
 }
 
 /* Reads the whole file into b; DC_EIO with strerror, DC_EPOLICY when absurdly large. */
@@ -721,8 +757,30 @@ dc_rc dc_policy_load_file(const char *path, dc_policy **out, char *err, size_t e
 
 dc_rc dc_policy_default(dc_policy **out, char *err, size_t errlen)
 {
-    return dc_policy_load(dc_default_policy_json, strlen(dc_default_policy_json),
-                          "built-in policy (policy/default.json)", out, err, errlen);
+    return load_over(NULL, dc_default_policy_json, strlen(dc_default_policy_json), BUILTIN_NAME,
+                     out, err, errlen);
+}
+
+void dc_limits_default(dc_limits *l)
+{
+    const dc_policy *b = builtin_policy();
+    if (b) {
+        *l = b->limits;
+        return;
+    }
+    /* no memory to read the built-in values: the smallest limits, failing closed */
+    memset(l, 0, sizeof *l);
+}
+
+void dc_quota_default(dc_quota *q)
+{
+    const dc_policy *b = builtin_policy();
+    if (b) {
+        *q = b->base.quota;
+        return;
+    }
+    /* no memory to read the built-in values: 0 would mean unlimited; the least instead */
+    *q = (dc_quota){.instructions = 1, .time_ms = 1, .memory_kb = 1};
 }
 
 void dc_policy_limits(const dc_policy *p, dc_limits *out)
@@ -735,12 +793,16 @@ void dc_policy_limits(const dc_policy *p, dc_limits *out)
 
 int dc_policy_refuse_until_loaded(const dc_policy *p)
 {
-    return p ? p->refuse_until_loaded : 0;
+    if (!p && !(p = builtin_policy()))
+        return 1;
+    return p->refuse_until_loaded;
 }
 
 uint32_t dc_policy_max_states(const dc_policy *p)
 {
-    return p ? p->max_states : 1024;
+    if (!p && !(p = builtin_policy()))
+        return 1;
+    return p->max_states;
 }
 
 /* ---- resolving one plugin's settings ---- */
@@ -894,11 +956,13 @@ void dc_policy_resolve_rules(const dc_policy *p, const unsigned char *hostm, con
     memset(out, 0, sizeof *out);
     if (!asked)
         asked = &none;
-    if (!p) {
+    if (!p && !(p = builtin_policy())) {
+        /* no memory for the built-in values: the least of everything, nothing allowed */
         dc_settings s;
-        builtin_settings(&s);
+        memset(&s, 0, sizeof s);
+        s.quota = s.ceiling = (dc_quota){.instructions = 1, .time_ms = 1, .memory_kb = 1};
         settle(asked, &s, out);
-        out->api = &builtin_filter;
+        out->api = &deny_all;
         return;
     }
     dc_settings s = p->base; /* scalars only: the lists stay the policy's */
@@ -940,8 +1004,10 @@ int dc_api_allowed(const struct dc_api_filter *f, const char *name)
 {
     if (!name || dc_api_name_forbidden(name))
         return 0;
-    if (!f)
-        f = &builtin_filter;
+    if (!f) {
+        const dc_policy *b = builtin_policy();
+        f = b ? &b->base_filter : &deny_all;
+    }
     if (!list_covers(f->allow, name))
         return 0;
     for (uint32_t i = 0; i < f->ndeny; i++)

@@ -1,18 +1,17 @@
-/* policy_names.c - the API names a policy may write (SPEC 6): the known names of
- * sandbox/api_names.h plus the Lua library functions, the names SPEC 5 forbids outright, and
+/* policy_names.c - the API names a policy may write (SPEC 6): the names of the API table
+ * (api_table.h) plus the Lua library functions, the names SPEC 5 forbids outright, and
  * how an allow/deny entry ("ngx.say", "ngx.req.*") covers a name. Used by policy.c.
  */
 #include <string.h>
 
 #include "policy.h"
-#include "api_names.h"
+#include "api_table.h"
 
-#define DC_NAME_STR(path) path,
+#define DC_NAME_STR(area, kind, path, field, fn, phases, allow) path,
 #define DC_CONST_STR(name, value) DC_API_CONST_PATH(name, value),
 
 /* The plugin API and the Lua names env.c opens; an entry "T.*" makes T a table. */
-static const char *const api_names[] = {
-    DC_API_NAMES(DC_NAME_STR) DC_API_LUA_NAMES(DC_NAME_STR) DC_API_CONSTS(DC_CONST_STR)};
+static const char *const api_names[] = {DC_API_TABLE(DC_NAME_STR) DC_API_CONSTS(DC_CONST_STR)};
 
 /* The functions of the library tables env.c copies (LuaJIT 2.1), so that a policy can name
  * one of them ("string.rep") rather than the whole table. string.dump is not here: SPEC 5. */
@@ -39,7 +38,9 @@ static const char *const forbidden_names[] = {
     "newproxy", "string.dump", "os.execute",
 };
 static const char *const forbidden_tables[] = {"debug", "io", "ffi", "jit"};
-static const char *const os_kept[] = {"time", "clock", "date"};
+#define OS_KEEP(area, kind, path, field, fn, phases, allow) DC_API_WHEN(OS, area, #field, )
+static const char *const os_kept[] = {DC_API_TABLE(OS_KEEP)};
+#undef OS_KEEP
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -4,13 +4,12 @@
  */
 #include "api_util.h"
 
-#define ARG_PHASES DC_PHASE_BIT(DC_PHASE_BODY_FILTER)
 
 /* ngx.arg.__index(t, i). Stack: [-0, +1] */
 static int arg_index(lua_State *L)
 {
     dc_call *call = dc_sbx_current(L);
-    dc_sbx_check_phase(L, "ngx.arg", ARG_PHASES);
+    dc_sbx_check_phase(L, "ngx.arg", DC_API_PHASES(ngx_arg));
     lua_Number i = lua_type(L, 2) == LUA_TNUMBER ? lua_tonumber(L, 2) : 0;
     if (i == 1 && call->chunk) {
         dc_sbx_charge(L, call->chunk->len);
@@ -38,7 +37,7 @@ static void add_piece(lua_State *L, dc_ubuf *b, int idx)
 static int arg_newindex(lua_State *L)
 {
     dc_call *call = dc_sbx_current(L);
-    dc_sbx_check_phase(L, "ngx.arg", ARG_PHASES);
+    dc_sbx_check_phase(L, "ngx.arg", DC_API_PHASES(ngx_arg));
     lua_Number i = lua_type(L, 2) == LUA_TNUMBER ? lua_tonumber(L, 2) : 0;
     if (i == 2) {
         if (call->eof)

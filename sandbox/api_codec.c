@@ -265,13 +265,9 @@ static int ngx_decode_args(lua_State *L)
 
 void dc_api_open_codec(lua_State *L)
 {
-    static const luaL_Reg fns[] = {
-        {"encode_base64", ngx_encode_base64}, {"decode_base64", ngx_decode_base64},
-        {"md5", ngx_md5}, {"md5_bin", ngx_md5_bin}, {"sha1_bin", ngx_sha1_bin},
-        {"crc32_long", ngx_crc32_long}, {"escape_uri", ngx_escape_uri},
-        {"unescape_uri", ngx_unescape_uri}, {"encode_args", ngx_encode_args},
-        {"decode_args", ngx_decode_args}, {NULL, NULL},
-    };
+#define REG(area, kind, path, field, fn, ph, allow) DC_API_REG_IF(CODEC, area, kind, field, fn)
+    static const luaL_Reg fns[] = {DC_API_TABLE(REG){NULL, NULL}};
+#undef REG
     for (const luaL_Reg *r = fns; r->name; r++) {
         lua_pushcfunction(L, r->func);
         lua_setfield(L, -2, r->name);

@@ -518,11 +518,14 @@ static int json_decode(lua_State *L)
 
 void dc_api_open_json(lua_State *L)
 {
+#define REG(area, kind, path, field, fn, ph, allow) DC_API_REG_IF(JSON, area, kind, field, fn)
+    static const luaL_Reg fns[] = {DC_API_TABLE(REG){NULL, NULL}};
+#undef REG
     lua_createtable(L, 0, 3);
-    lua_pushcfunction(L, json_encode);
-    lua_setfield(L, -2, "encode");
-    lua_pushcfunction(L, json_decode);
-    lua_setfield(L, -2, "decode");
+    for (const luaL_Reg *r = fns; r->name; r++) {
+        lua_pushcfunction(L, r->func);
+        lua_setfield(L, -2, r->name);
+    }
     lua_pushlightuserdata(L, NULL);
     lua_setfield(L, -2, "null");
 }

@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "api_util.h"
-#include "api_names.h"
 
 #define LOG_MAX 4096
 #define LOG_NOTICE 6
@@ -207,8 +206,13 @@ int dc_api_print(lua_State *L)
 
 void dc_api_open_log(lua_State *L)
 {
-    lua_pushcfunction(L, ngx_log);
-    lua_setfield(L, -2, "log");
+#define REG(area, kind, path, field, fn, ph, allow) DC_API_REG_IF(LOG, area, kind, field, fn)
+    static const luaL_Reg fns[] = {DC_API_TABLE(REG){NULL, NULL}};
+#undef REG
+    for (const luaL_Reg *r = fns; r->name; r++) {
+        lua_pushcfunction(L, r->func);
+        lua_setfield(L, -2, r->name);
+    }
 #define DC_LOG_LEVEL(name, value) \
     lua_pushinteger(L, value);    \
     lua_setfield(L, -2, #name);

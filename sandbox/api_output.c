@@ -7,9 +7,10 @@
 
 #include "api_util.h"
 
-#define OUTPUT_PHASES                                                    \
-    (DC_PHASE_BIT(DC_PHASE_REWRITE) | DC_PHASE_BIT(DC_PHASE_ACCESS) |      \
-     DC_PHASE_BIT(DC_PHASE_CONTENT))
+_Static_assert(DC_APH_OUTPUT == (DC_PHASE_BIT(DC_PHASE_REWRITE) | DC_PHASE_BIT(DC_PHASE_ACCESS) |
+                                 DC_PHASE_BIT(DC_PHASE_CONTENT)),
+               "the phase masks of api_table.h follow enum dc_phase");
+_Static_assert(DC_APH_ANY == (1u << DC_PHASE_COUNT) - 1, "DC_APH_ANY is every phase");
 #define OUTPUT_MAX_DEPTH 100
 
 typedef struct out {
@@ -91,7 +92,8 @@ static void add_value(lua_State *L, out *o, int idx, int depth)
 static int output(lua_State *L, const char *fn, int newline)
 {
     dc_call *call = dc_sbx_current(L);
-    dc_sbx_check_phase(L, newline ? "ngx.say" : "ngx.print", OUTPUT_PHASES);
+    dc_sbx_check_phase(L, newline ? "ngx.say" : "ngx.print",
+                       newline ? DC_API_PHASES(ngx_say) : DC_API_PHASES(ngx_print));
     DC_API_NEED(L, call, output, newline ? "ngx.say" : "ngx.print");
     int n = lua_gettop(L);
     dc_ubuf *b = dc_ubuf_new(L);
@@ -131,7 +133,7 @@ static int ngx_print(lua_State *L)
 /* ngx.flush(wait?): output is never buffered here. Stack: [-0, +1] */
 static int ngx_flush(lua_State *L)
 {
-    dc_sbx_check_phase(L, "ngx.flush", OUTPUT_PHASES);
+    dc_sbx_check_phase(L, "ngx.flush", DC_API_PHASES(ngx_flush));
     lua_pushinteger(L, 1);
     return 1;
 }
@@ -139,7 +141,7 @@ static int ngx_flush(lua_State *L)
 /* ngx.exit(status). Stack: does not return */
 static int ngx_exit(lua_State *L)
 {
-    dc_sbx_check_phase(L, "ngx.exit", OUTPUT_PHASES | DC_PHASE_BIT(DC_PHASE_HEADER_FILTER));
+    dc_sbx_check_phase(L, "ngx.exit", DC_API_PHASES(ngx_exit));
     lua_Number n = luaL_checknumber(L, 1);
     /* an HTTP status, or one of nginx's own codes (ngx.OK 0, ngx.ERROR -1, ngx.AGAIN -2,
      * ngx.DONE -4, ngx.DECLINED -5): nothing else reaches the status line */
@@ -193,7 +195,7 @@ static int ngx_redirect(lua_State *L)
                                  "ngx.HTTP_PERMANENT_REDIRECT, ngx.HTTP_SEE_OTHER, and "
                                  "ngx.HTTP_TEMPORARY_REDIRECT are allowed");
     }
-    dc_sbx_check_phase(L, "ngx.redirect", OUTPUT_PHASES);
+    dc_sbx_check_phase(L, "ngx.redirect", DC_API_PHASES(ngx_redirect));
     DC_API_NEED(L, call, resp_header_set, "ngx.redirect");
     if (call->host->headers_sent && call->host->headers_sent(call->hreq))
         return luaL_error(L, "attempt to call ngx.redirect after sending out the headers");
@@ -209,10 +211,9 @@ static int ngx_redirect(lua_State *L)
 
 void dc_api_open_output(lua_State *L)
 {
-    static const luaL_Reg fns[] = {
-        {"say", ngx_say}, {"print", ngx_print}, {"flush", ngx_flush},
-        {"exit", ngx_exit}, {"redirect", ngx_redirect}, {NULL, NULL},
-    };
+#define REG(area, kind, path, field, fn, ph, allow) DC_API_REG_IF(OUTPUT, area, kind, field, fn)
+    static const luaL_Reg fns[] = {DC_API_TABLE(REG){NULL, NULL}};
+#undef REG
     for (const luaL_Reg *r = fns; r->name; r++) {
         lua_pushcfunction(L, r->func);
         lua_setfield(L, -2, r->name);

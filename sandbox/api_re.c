@@ -810,10 +810,9 @@ static int re_gsub(lua_State *L)
 
 void dc_api_open_re(lua_State *L)
 {
-    static const luaL_Reg fns[] = {
-        {"match", re_match}, {"find", re_find}, {"gmatch", re_gmatch},
-        {"sub", re_sub}, {"gsub", re_gsub}, {NULL, NULL},
-    };
+#define REG(area, kind, path, field, fn, ph, allow) DC_API_REG_IF(RE, area, kind, field, fn)
+    static const luaL_Reg fns[] = {DC_API_TABLE(REG){NULL, NULL}};
+#undef REG
     lua_createtable(L, 0, 5);
     for (const luaL_Reg *r = fns; r->name; r++) {
         lua_pushcfunction(L, r->func);

@@ -213,7 +213,7 @@ static int req_set_uri(lua_State *L)
         luaL_checktype(L, 2, LUA_TBOOLEAN);
         jump = lua_toboolean(L, 2);
     }
-    dc_sbx_check_phase(L, "ngx.req.set_uri", DC_PHASE_BIT(DC_PHASE_REWRITE));
+    dc_sbx_check_phase(L, "ngx.req.set_uri", DC_API_PHASES(req_set_uri));
     DC_API_NEED(L, call, set_uri, "ngx.req.set_uri");
     if (len == 0)
         return luaL_error(L, "attempt to use zero-length uri");
@@ -229,12 +229,9 @@ static int req_set_uri(lua_State *L)
 
 void dc_api_open_req(lua_State *L)
 {
-    static const luaL_Reg fns[] = {
-        {"get_headers", req_get_headers}, {"set_header", req_set_header},
-        {"clear_header", req_clear_header}, {"get_method", req_get_method},
-        {"get_uri_args", req_get_uri_args}, {"set_uri_args", req_set_uri_args},
-        {"set_uri", req_set_uri}, {NULL, NULL},
-    };
+#define REG(area, kind, path, field, fn, ph, allow) DC_API_REG_IF(REQ, area, kind, field, fn)
+    static const luaL_Reg fns[] = {DC_API_TABLE(REG){NULL, NULL}};
+#undef REG
     lua_createtable(L, 0, 7);
     for (const luaL_Reg *r = fns; r->name; r++) {
         lua_pushcfunction(L, r->func);

@@ -98,10 +98,9 @@ static int worker_id(lua_State *L)
 
 void dc_api_open_time(lua_State *L)
 {
-    static const luaL_Reg fns[] = {
-        {"now", ngx_now}, {"time", ngx_time}, {"today", ngx_today},
-        {"http_time", ngx_http_time}, {"get_phase", ngx_get_phase}, {NULL, NULL},
-    };
+#define REG(area, kind, path, field, fn, ph, allow) DC_API_REG_IF(TIME, area, kind, field, fn)
+    static const luaL_Reg fns[] = {DC_API_TABLE(REG){NULL, NULL}};
+#undef REG
     for (const luaL_Reg *r = fns; r->name; r++) {
         lua_pushcfunction(L, r->func);
         lua_setfield(L, -2, r->name);

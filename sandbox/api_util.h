@@ -7,6 +7,7 @@
 #define DC_API_UTIL_H
 
 #include "api.h"
+#include "api_table.h"
 
 /* Raises "NAME is not available here" when the host lacks callback FIELD. */
 #define DC_API_NEED(L, call, field, name)                                  \

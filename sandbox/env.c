@@ -9,14 +9,18 @@
 #include <lualib.h>
 
 #include "env.h"
+#include "api_table.h"
 
 void (*dc_env_test_hook)(lua_State *L, int env);
 
-static const char *const base_names[] = {
-    "assert", "error", "ipairs", "next", "pairs", "pcall", "xpcall", "select", "tonumber",
-    "tostring", "type", "unpack", "rawequal", "rawget", "rawset", "setmetatable",
-    "getmetatable", NULL,
-};
+/* The base functions copied as they are (GLOBAL entries of the API table). */
+#define BASE_GLOBAL(path) path,
+#define BASE_FN(path)
+#define BASE_OWN(path)
+#define BASE_LIB(path)
+#define BASE_NAME(area, kind, path, field, fn, phases, allow) BASE_##kind(path)
+static const char *const base_names[] = {DC_API_TABLE(BASE_NAME) NULL};
+#undef BASE_NAME
 
 /* collectgarbage("count") only: a plugin must not drive the collector. Stack: [-n, +1] */
 static int env_collectgarbage(lua_State *L)
@@ -71,7 +75,9 @@ static int build_lib(lua_State *L, const char *name)
         lua_getfield(L, LUA_GLOBALSINDEX, "coroutine"); /* opened with the base library */
         dc_env_guard_lib(L, -1, name);
     } else if (strcmp(name, "os") == 0) {
-        static const char *const keep[] = {"time", "clock", "date", NULL};
+#define OS_KEEP(area, kind, path, field, fn, phases, allow) DC_API_WHEN(OS, area, #field, )
+        static const char *const keep[] = {DC_API_TABLE(OS_KEEP) NULL};
+#undef OS_KEEP
         open_lib(L, luaopen_os, "os");
         lua_createtable(L, 0, 3);
         for (int i = 0; keep[i]; i++) {

@@ -1,7 +1,7 @@
 /* env_ngx.c - the `ngx` table. It starts empty: each API area (api_*.c) opens at the first
  * access to one of its names, so a state pays only for the areas its plugin uses (SPEC 12:
- * small idle states, fast creation). A per-process map, built once, says which area owns which
- * name; properties (ngx.status, ngx.ctx) go through getters and setters the areas register.
+ * small idle states, fast creation). A per-process map, built once from the API table
+ * (api_table.h), says which area owns which name; properties (ngx.status, ngx.ctx) go through getters and setters the areas register.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -9,18 +9,40 @@
 #include <string.h>
 
 #include "env.h"
+#include "api_table.h"
 
 #define DC_NGX_REAL "dynacode.ngx_real"   /* registry: the real ngx table behind the proxy */
 #define DC_NGX_OPEN "dynacode.ngx_open"   /* registry: bit mask of the areas opened */
 
+/* Every area of the API table; those of the ngx table come first, in the order of their bit. */
+enum {
+#define AREA_ID(A, opener) AREA_##A,
+    DC_API_AREA_NAMES(AREA_ID)
+#undef AREA_ID
+};
+
 static void (*const areas[])(lua_State *) = {
-    dc_api_open_output, dc_api_open_var, dc_api_open_header, dc_api_open_req,
-    dc_api_open_ctx, dc_api_open_arg, dc_api_open_log, dc_api_open_time,
-    dc_api_open_consts, dc_api_open_re, dc_api_open_codec,
+#define AREA_OPEN(A, opener) dc_api_open_##opener,
+    DC_API_NGX_AREAS(AREA_OPEN)
+#undef AREA_OPEN
 };
 #define NAREAS (sizeof areas / sizeof areas[0])
 
-/* ---- the name -> area map, built once per process in a scratch state ---- */
+/* ---- the name -> area map, built once per process from the API table ---- */
+
+/* Every dotted name with its area: the table's entries, then the ngx constants. */
+static const struct {
+    const char *path;
+    unsigned char area;
+} api_paths[] = {
+#define API_PATH(area, kind, path, field, fn, phases, allow) {path, AREA_##area},
+#define CONST_PATH(name, value) {DC_API_CONST_PATH(name, value), AREA_CONSTS},
+#define LEVEL_PATH(name, value) {DC_API_CONST_PATH(name, value), AREA_LOG},
+    DC_API_TABLE(API_PATH) DC_API_CONSTS_AREA_CONSTS(CONST_PATH) DC_API_LOG_LEVELS(LEVEL_PATH)
+#undef API_PATH
+#undef CONST_PATH
+#undef LEVEL_PATH
+};
 
 typedef struct keyent {
     const char *key;
@@ -28,7 +50,7 @@ typedef struct keyent {
 } keyent;
 
 #define KEYMAP_MAX 256
-#define KEYPOOL_BYTES 8192
+#define KEYPOOL_BYTES 4096
 static keyent keymap[KEYMAP_MAX];
 static size_t nkeys;
 static char keypool[KEYPOOL_BYTES];
@@ -40,60 +62,30 @@ static int keycmp(const void *a, const void *b)
     return strcmp(((const keyent *)a)->key, ((const keyent *)b)->key);
 }
 
-/* Records every string key of the table at idx not yet in the map as area's. */
-static int record_keys(lua_State *L, int idx, unsigned char area, size_t *pool)
-{
-    lua_pushnil(L);
-    while (lua_next(L, idx) != 0) {
-        lua_pop(L, 1);
-        if (lua_type(L, -1) != LUA_TSTRING)
-            continue;
-        size_t n;
-        const char *k = lua_tolstring(L, -1, &n);
-        int seen = 0;
-        for (size_t i = 0; i < nkeys && !seen; i++)
-            seen = strcmp(keymap[i].key, k) == 0;
-        if (seen)
-            continue;
-        if (nkeys == KEYMAP_MAX || *pool + n + 1 > KEYPOOL_BYTES) {
-            lua_pop(L, 1);
-            return -1;
-        }
-        memcpy(keypool + *pool, k, n + 1);
-        keymap[nkeys++] = (keyent){keypool + *pool, area};
-        *pool += n + 1;
-    }
-    return 0;
-}
-
-static int build_keymap_in(lua_State *L)
-{
-    size_t pool = 0;
-    lua_newtable(L);
-    lua_setfield(L, LUA_REGISTRYINDEX, DC_NGX_PROPS);
-    for (size_t a = 0; a < NAREAS; a++) {
-        lua_newtable(L);
-        areas[a](L);
-        int t = lua_gettop(L);
-        lua_getfield(L, LUA_REGISTRYINDEX, DC_NGX_PROPS);
-        if (record_keys(L, t, (unsigned char)a, &pool) != 0 ||
-            record_keys(L, t + 1, (unsigned char)a, &pool) != 0)
-            return luaL_error(L, "ngx key map full");
-        lua_settop(L, 0);
-    }
-    return 0;
-}
-
+/* The key of the ngx table an area fills for each of its names ("ngx.req.set_uri": "req"). */
 static void build_keymap(void)
 {
-    lua_State *L = luaL_newstate();
-    if (!L)
-        return;
-    if (lua_cpcall(L, build_keymap_in, NULL) == 0) {
-        qsort(keymap, nkeys, sizeof keymap[0], keycmp);
-        keymap_ok = 1;
+    size_t pool = 0;
+    for (size_t i = 0; i < sizeof api_paths / sizeof api_paths[0]; i++) {
+        const char *p = api_paths[i].path;
+        if (api_paths[i].area >= NAREAS || strncmp(p, "ngx.", 4) != 0)
+            continue;
+        p += 4;
+        size_t n = strcspn(p, ".");
+        int seen = 0;
+        for (size_t k = 0; k < nkeys && !seen; k++)
+            seen = strncmp(keymap[k].key, p, n) == 0 && keymap[k].key[n] == '\0';
+        if (seen)
+            continue;
+        if (nkeys == KEYMAP_MAX || pool + n + 1 > KEYPOOL_BYTES)
+            return; /* keymap_ok stays 0: every area opens at once */
+        memcpy(keypool + pool, p, n);
+        keypool[pool + n] = '\0';
+        keymap[nkeys++] = (keyent){keypool + pool, api_paths[i].area};
+        pool += n + 1;
     }
-    lua_close(L);
+    qsort(keymap, nkeys, sizeof keymap[0], keycmp);
+    keymap_ok = 1;
 }
 
 /* The area owning key, or -1. */

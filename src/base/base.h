@@ -31,6 +31,20 @@ DC_HIDDEN void dc_buf_free(dc_buf *b);
 DC_HIDDEN void dc_set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 DC_HIDDEN char *dc_strndup(const char *s, size_t n);
+
+/* The first error of a long-lived handle (engine, poller, store) since it was last read: later
+ * errors do not overwrite it, reading clears it. Any thread may write; zeroed memory is an
+ * empty buffer. */
+typedef struct dc_errbuf {
+    atomic_flag busy;
+    dc_rc rc;            /* DC_OK: empty */
+    char msg[256];
+} dc_errbuf;
+
+DC_HIDDEN void dc_errbuf_note(dc_errbuf *b, dc_rc rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The code held (DC_OK when none), its message copied into msg; empties the buffer. */
+DC_HIDDEN dc_rc dc_errbuf_take(dc_errbuf *b, char *msg, size_t len);
 DC_HIDDEN uint64_t dc_hash64(const void *p, size_t n); /* FNV-1a */
 DC_HIDDEN double dc_now_ms(void);                       /* CLOCK_MONOTONIC in ms */
 /* What time quotas and the watchdog's deadlines are multiplied by: 1 on a real CPU, more under

@@ -101,6 +101,43 @@ double dc_now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+static void errbuf_lock(dc_errbuf *b)
+{
+    while (atomic_flag_test_and_set_explicit(&b->busy, memory_order_acquire))
+        ;
+}
+
+void dc_errbuf_note(dc_errbuf *b, dc_rc rc, const char *fmt, ...)
+{
+    if (!b || rc == DC_OK)
+        return;
+    errbuf_lock(b);
+    if (b->rc == DC_OK) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(b->msg, sizeof b->msg, fmt, ap);
+        va_end(ap);
+        b->rc = rc;
+    }
+    atomic_flag_clear_explicit(&b->busy, memory_order_release);
+}
+
+dc_rc dc_errbuf_take(dc_errbuf *b, char *msg, size_t len)
+{
+    if (msg && len)
+        msg[0] = '\0';
+    if (!b)
+        return DC_EINVAL;
+    errbuf_lock(b);
+    dc_rc rc = b->rc;
+    if (rc != DC_OK && msg && len)
+        snprintf(msg, len, "%s", b->msg);
+    b->rc = DC_OK;
+    b->msg[0] = '\0';
+    atomic_flag_clear_explicit(&b->busy, memory_order_release);
+    return rc;
+}
+
 #if __has_include(<valgrind/valgrind.h>)
 #include <valgrind/valgrind.h> /* header only: RUNNING_ON_VALGRIND is 0 on a real CPU */
 #else
@@ -117,18 +154,21 @@ double dc_quota_time_scale(void)
 const char *dc_strerror(dc_rc rc)
 {
     switch (rc) {
-    case DC_OK: return "ok";
-    case DC_ENOMEM: return "out of memory";
-    case DC_EINVAL: return "invalid argument";
-    case DC_EJSON: return "not JSON";
-    case DC_EBUNDLE: return "unusable bundle";
-    case DC_ECOMPILE: return "does not compile";
-    case DC_EIO: return "input/output error";
-    case DC_EPOLICY: return "policy error";
-    case DC_ELIMIT: return "over a limit";
-    case DC_ELUA: return "Lua runtime error";
+#define DC_RC_TEXT(code, value, name, text) case code: return text;
+    DC_RC_LIST(DC_RC_TEXT)
+#undef DC_RC_TEXT
     }
     return "unknown error";
+}
+
+const char *dc_rc_name(dc_rc rc)
+{
+    switch (rc) {
+#define DC_RC_NAME(code, value, name, text) case code: return name;
+    DC_RC_LIST(DC_RC_NAME)
+#undef DC_RC_NAME
+    }
+    return "unknown";
 }
 
 static const char *const phase_names[DC_PHASE_COUNT] = {
@@ -164,23 +204,4 @@ const char *dc_result_name(dc_result r)
     return "unknown";
 }
 
-void dc_limits_default(dc_limits *l)
-{
-    l->max_bundle_bytes = 8u << 20;
-    l->max_domains = 20000;
-    l->max_plugins = 20000;
-    l->max_code_bytes = 64u << 10;
-    l->max_name_bytes = 256;
-    l->max_plugins_per_domain = 1000;
-    l->max_skip_domains = 1000;
-    l->max_pattern_bytes = 256;
-    l->max_pattern_compiled_bytes = 16u << 10;
-    l->max_patterns_total_bytes = 32u << 20;
-}
-
-void dc_quota_default(dc_quota *q)
-{
-    q->instructions = 1000000;
-    q->time_ms = 50;
-    q->memory_kb = 4096;
-}
+/* dc_limits_default and dc_quota_default read the built-in policy: policy/policy.c. */

@@ -47,12 +47,16 @@ dc_rc dc_engine_new(const dc_engine_config *cfg, dc_engine **out, char *err, siz
     while (e->nslots_buckets < e->max_states * 2)
         e->nslots_buckets <<= 1;
     e->slots = calloc(e->nslots_buckets, sizeof *e->slots);
-    if (!e->slots || (cfg->watchdog_grace_ms && dc_watchdog_start(cfg, &e->watchdog) != DC_OK)) {
+    dc_rc rc = e->slots ? DC_OK : DC_ENOMEM;
+    if (rc == DC_OK && cfg->watchdog_grace_ms)
+        rc = dc_watchdog_start(cfg, &e->watchdog);
+    if (rc != DC_OK) {
         free(e->slots);
         dc_policy_free(e->own_policy);
         free(e);
-        dc_set_err(err, errlen, "engine: out of memory");
-        return DC_ENOMEM;
+        dc_set_err(err, errlen, "engine: %s", rc == DC_ETHREAD ? "cannot start the watchdog thread"
+                                                               : "out of memory");
+        return rc;
     }
     *out = e;
     return DC_OK;
@@ -382,13 +386,19 @@ dc_sbx *dc_engine_state(dc_engine *e, const dc_runnable *r, char *err, size_t er
     char chunk[300];
     snprintf(chunk, sizeof chunk, "=%s", r->plugin->name);
     dc_sbx *sbx = NULL;
-    if (dc_sbx_new(r->plugin->bc, r->plugin->bclen, chunk, &r->eff->quota, r->eff->api, &sbx,
-                   err, errlen) != DC_OK)
+    dc_rc rc = dc_sbx_new(r->plugin->bc, r->plugin->bclen, chunk, &r->eff->quota, r->eff->api,
+                          &sbx, err, errlen);
+    if (rc != DC_OK) {
+        dc_errbuf_note(&e->first_error, rc, "plugin %s: no state: %s", r->plugin->name,
+                       err ? err : dc_strerror(rc));
         return NULL;
+    }
     s = calloc(1, sizeof *s);
     if (!s) {
         dc_sbx_free(sbx);
         dc_set_err(err, errlen, "out of memory");
+        dc_errbuf_note(&e->first_error, DC_ENOMEM, "plugin %s: no state: out of memory",
+                       r->plugin->name);
         return NULL;
     }
     if (e->live >= e->max_states && e->lru_tail)
@@ -402,6 +412,11 @@ dc_sbx *dc_engine_state(dc_engine *e, const dc_runnable *r, char *err, size_t er
     lru_push_front(e, s);
     e->live++;
     return sbx;
+}
+
+dc_rc dc_engine_last_error(dc_engine *e, char *msg, size_t len)
+{
+    return dc_errbuf_take(e ? &e->first_error : NULL, msg, len);
 }
 
 void dc_engine_drop_state(dc_engine *e, uint64_t key)

@@ -143,6 +143,7 @@ struct dc_engine {
     dc_slot *lru_head, *lru_tail;
     dc_qentry *quarantine[DC_QBUCKETS];
     struct dc_watchdog *watchdog;     /* NULL when off */
+    dc_errbuf first_error;            /* dc_engine_last_error */
 };
 
 struct dc_request {

@@ -12,8 +12,10 @@ dc_rc dc_request_begin(dc_engine *e, void *hreq, const char *host, size_t hostle
                        dc_request **out)
 {
     dc_request *r = calloc(1, sizeof *r);
-    if (!r)
+    if (!r) {
+        dc_errbuf_note(&e->first_error, DC_ENOMEM, "request: out of memory");
         return DC_ENOMEM;
+    }
     r->e = e;
     r->hreq = hreq;
     r->gen = e->gen;
@@ -23,6 +25,7 @@ dc_rc dc_request_begin(dc_engine *e, void *hreq, const char *host, size_t hostle
             r->m = dc_match_host(r->gen, host, hostlen);
             if (!r->m) {
                 dc_request_end(r);
+                dc_errbuf_note(&e->first_error, DC_ENOMEM, "request: matching: out of memory");
                 return DC_ENOMEM;
             }
         }

@@ -79,7 +79,7 @@ dc_rc dc_watchdog_start(const dc_engine_config *cfg, dc_watchdog **out)
     w->store = cfg->store;
     if (pthread_create(&w->thread, NULL, watch, w) != 0) {
         free(w);
-        return DC_ENOMEM;
+        return DC_ETHREAD;
     }
     *out = w;
     return DC_OK;

@@ -16,6 +16,7 @@
 
 struct dc_poller {
     dc_poller_config cfg;       /* strings below are the poller's own copies */
+    dc_errbuf first_error;      /* dc_poller_last_error */
     char *url;
     char **headers;
     char *offline_file;
@@ -57,8 +58,9 @@ static void emit(dc_poller *p, dc_event ev, const char *domain, const char *plug
     dc_events_emit(p->cfg.events, &info);
 }
 
-static void note_error(dc_poller *p, const char *msg)
+static void note_error(dc_poller *p, dc_rc rc, const char *msg)
 {
+    dc_errbuf_note(&p->first_error, rc, "%s", msg);
     if (p->cfg.store)
         dc_store_set_error(p->cfg.store, msg, unix_now());
 }
@@ -116,6 +118,11 @@ dc_rc dc_poller_new(const dc_poller_config *cfg, dc_poller **out, char *err, siz
     return DC_OK;
 }
 
+dc_rc dc_poller_last_error(dc_poller *p, char *msg, size_t len)
+{
+    return dc_errbuf_take(p ? &p->first_error : NULL, msg, len);
+}
+
 dc_bundle *dc_poller_bundle(dc_poller *p)
 {
     return p->bundle;
@@ -154,7 +161,7 @@ static dc_rc adopt(dc_poller *p, dc_bundle *b, const char *json, size_t len, con
             snprintf(err, sizeof err, "cannot publish the bundle (%zu bytes): %s", slen,
                      dc_strerror(rc));
             emit(p, DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, err, 0, 0);
-            note_error(p, err);
+            note_error(p, rc, err);
             dc_bundle_unref(b);
             return rc;
         }
@@ -164,7 +171,7 @@ static dc_rc adopt(dc_poller *p, dc_bundle *b, const char *json, size_t len, con
         dc_offline_write(p->offline_file, json, len, err, sizeof err) != DC_OK) {
         /* The bundle is good and in force; only the copy on disk is stale. */
         emit(p, DC_EV_ON_ERROR, NULL, NULL, err, 0, 0);
-        note_error(p, err);
+        note_error(p, DC_EIO, err);
     }
     dc_bundle_unref(p->bundle);
     p->bundle = b;
@@ -186,7 +193,7 @@ static dc_rc take_body(dc_poller *p, dc_fetch_result *res)
         char msg[1100];
         snprintf(msg, sizeof msg, "bundle refused (%s): %s", dc_strerror(rc), err);
         emit(p, DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, msg, 0, 0);
-        note_error(p, msg);
+        note_error(p, rc, msg);
         dc_fetcher_reset_validators(p->fetcher);
         return rc;
     }
@@ -245,15 +252,15 @@ dc_rc dc_poller_poll(dc_poller *p)
         break;
     case DC_FETCH_HTTP_ERROR:
         emit(p, DC_EV_BG_FETCH_API_STATUS_CODE_ERROR, NULL, NULL, res.error, res.http_status, 0);
-        note_error(p, res.error);
+        note_error(p, DC_EIO, res.error);
         break;
     case DC_FETCH_TOO_BIG:
         emit(p, DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, res.error, res.http_status, 0);
-        note_error(p, res.error);
+        note_error(p, DC_ELIMIT, res.error);
         break;
     case DC_FETCH_TRANSPORT_ERROR:
         emit(p, DC_EV_BG_FETCH_API_GENERIC_ERROR, NULL, NULL, res.error, res.http_status, 0);
-        note_error(p, res.error);
+        note_error(p, DC_EIO, res.error);
         break;
     }
     dc_fetch_result_clear(&res);
@@ -277,7 +284,7 @@ dc_rc dc_poller_load_offline(dc_poller *p)
     if (rc != DC_OK) {
         snprintf(msg, sizeof msg, "offline file %s refused: %s", p->offline_file, err);
         emit(p, DC_EV_ON_ERROR, NULL, NULL, msg, 0, 0);
-        note_error(p, msg);
+        note_error(p, rc, msg);
         free(json);
         return rc;
     }
@@ -339,8 +346,12 @@ dc_rc dc_poller_start(dc_poller *p)
     if (p->running)
         return DC_EINVAL;
     atomic_store(&p->stop, 0);
-    if (pthread_create(&p->thread, NULL, run, p) != 0)
-        return DC_ENOMEM;
+    int e = pthread_create(&p->thread, NULL, run, p);
+    if (e != 0) {
+        dc_errbuf_note(&p->first_error, DC_ETHREAD, "poller: cannot start its thread: %s",
+                       strerror(e));
+        return DC_ETHREAD;
+    }
     p->running = 1;
     return DC_OK;
 }

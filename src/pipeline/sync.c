@@ -41,6 +41,7 @@ int dc_engine_sync(dc_engine *e, dc_store *s)
         snprintf(msg, sizeof msg, "shared snapshot %llu refused: %s", (unsigned long long)gen,
                  err);
         dc_engine_emit(e, DC_EV_ON_ERROR, NULL, NULL, -1, msg, 0);
+        dc_errbuf_note(&e->first_error, rc, "%s", msg);
         return -1;
     }
     dc_engine_set_bundle(e, b);

@@ -42,6 +42,7 @@ struct dc_store {
     uint32_t nmet;
     dc_store_slot *slot[2];
     uint64_t slot_cap;
+    dc_errbuf first_error;   /* this handle's, not the region's: dc_store_last_error */
 };
 
 #define LOAD_ACQ(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
@@ -251,16 +252,20 @@ dc_rc dc_store_attach(void *region, size_t size, int init, dc_store **out, char 
         format_region(base, size, &l);
     } else if (LOAD_ACQ(&h->magic) != DC_STORE_MAGIC) {
         dc_set_err(err, errlen, "shared store: the region is not a formatted store");
-        return DC_EINVAL;
+        return DC_ECORRUPT;
     } else if (h->version != DC_STORE_LAYOUT_VERSION || h->hdr_bytes != sizeof *h) {
         dc_set_err(err, errlen, "shared store: layout version %u, this library uses %u",
                    h->version, DC_STORE_LAYOUT_VERSION);
-        return DC_EINVAL;
-    } else if (h->region_bytes > size || h->region_bytes < DC_STORE_MIN_SIZE ||
-               layout_compute(h->region_bytes, &l) != 0 || !layout_matches(h, &l)) {
+        return DC_ECORRUPT;
+    } else if (h->region_bytes > size) {
         dc_set_err(err, errlen, "shared store: formatted for %llu bytes, attached with %zu",
                    (unsigned long long)h->region_bytes, size);
         return DC_EINVAL;
+    } else if (h->region_bytes < DC_STORE_MIN_SIZE || layout_compute(h->region_bytes, &l) != 0 ||
+               !layout_matches(h, &l)) {
+        dc_set_err(err, errlen, "shared store: the layout of %llu bytes does not add up",
+                   (unsigned long long)h->region_bytes);
+        return DC_ECORRUPT;
     }
     dc_store *s = calloc(1, sizeof *s);
     if (!s) {
@@ -279,6 +284,11 @@ dc_rc dc_store_attach(void *region, size_t size, int init, dc_store **out, char 
     s->slot_cap = l.slot_cap;
     *out = s;
     return DC_OK;
+}
+
+dc_rc dc_store_last_error(dc_store *s, char *msg, size_t len)
+{
+    return dc_errbuf_take(s ? &s->first_error : NULL, msg, len);
 }
 
 void dc_store_detach(dc_store *s)
@@ -399,8 +409,11 @@ dc_rc dc_store_publish(dc_store *s, const unsigned char *snap, size_t len, const
     uint64_t sum = dc_checksum64(snap, len);
     dc_store_hdr *h = s->hdr;
     uint64_t me = lock_take(&h->writer, WRITER_TTL_MS, WRITER_WAIT_MS);
-    if (!me)
-        return DC_EINVAL;
+    if (!me) {
+        dc_errbuf_note(&s->first_error, DC_EBUSY,
+                       "publish: the writer lock was not free within %d ms", WRITER_WAIT_MS);
+        return DC_EBUSY;
+    }
     uint64_t cur = LOAD_ACQ(&h->current);
     unsigned x = (unsigned)(cur & 1) ^ 1; /* the slot not in force */
     uint64_t gen = (cur >> 1) + 1;
@@ -433,7 +446,13 @@ dc_rc dc_store_publish(dc_store *s, const unsigned char *snap, size_t len, const
         }
     }
     lock_give(&h->writer, me);
-    return ok ? DC_OK : DC_EINVAL;
+    if (!ok) {
+        dc_errbuf_note(&s->first_error, DC_EBUSY,
+                       "publish: the writer lock was lost to another publisher (generation %llu)",
+                       (unsigned long long)gen);
+        return DC_EBUSY;
+    }
+    return DC_OK;
 }
 
 dc_rc dc_store_read(dc_store *s, uint64_t *gen, unsigned char **snap, size_t *len, char *err,
@@ -473,7 +492,8 @@ dc_rc dc_store_read(dc_store *s, uint64_t *gen, unsigned char **snap, size_t *le
                        "snapshot slot header corrupt (generation %llu, slot says %llu, %llu bytes)",
                        (unsigned long long)(cur >> 1), (unsigned long long)g,
                        (unsigned long long)n);
-            return DC_EBUNDLE;
+            dc_errbuf_note(&s->first_error, DC_ECORRUPT, "%s", err ? err : "slot header corrupt");
+            return DC_ECORRUPT;
         }
         if (n > cap) {
             unsigned char *nb = realloc(buf, (size_t)n);
@@ -493,7 +513,9 @@ dc_rc dc_store_read(dc_store *s, uint64_t *gen, unsigned char **snap, size_t *le
             free(buf);
             dc_set_err(err, errlen, "snapshot checksum mismatch (generation %llu)",
                        (unsigned long long)g);
-            return DC_EBUNDLE;
+            dc_errbuf_note(&s->first_error, DC_ECORRUPT,
+                           "snapshot checksum mismatch (generation %llu)", (unsigned long long)g);
+            return DC_ECORRUPT;
         }
         *snap = buf;
         *len = (size_t)n;
@@ -503,7 +525,9 @@ dc_rc dc_store_read(dc_store *s, uint64_t *gen, unsigned char **snap, size_t *le
     }
     free(buf);
     dc_set_err(err, errlen, "snapshot: changed %d times while being read", READ_TRIES);
-    return DC_EBUNDLE;
+    dc_errbuf_note(&s->first_error, DC_EBUSY, "snapshot: changed %d times while being read",
+                   READ_TRIES);
+    return DC_EBUSY;
 }
 
 /* ---- poller lease ---- */

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_names.h"
+#include "api_table.h"
 #include "fuzz.h"
 #include "sim.h"
 
@@ -63,8 +63,24 @@ static void emit(out *o, const char *fmt, ...)
 /* Every function of the plugin API, then a few from the base library that take values a
  * plugin controls and hand them to C. */
 static const char *const functions[] = {
-#define FUZZ_NAME(path) path,
-    DC_API_NAMES(FUZZ_NAME)
+/* the names of the ngx areas, json and print (the base library is listed below) */
+#define FUZZ_NAME(area, kind, path, field, fn, phases, allow) FUZZ_##area(path)
+#define FUZZ_OUTPUT(p) p,
+#define FUZZ_VAR(p) p,
+#define FUZZ_HEADER(p) p,
+#define FUZZ_REQ(p) p,
+#define FUZZ_CTX(p) p,
+#define FUZZ_ARG(p) p,
+#define FUZZ_LOG(p) p,
+#define FUZZ_TIME(p) p,
+#define FUZZ_CONSTS(p) p,
+#define FUZZ_RE(p) p,
+#define FUZZ_CODEC(p) p,
+#define FUZZ_JSON(p) p,
+#define FUZZ_BASE(p)
+#define FUZZ_LIB(p)
+#define FUZZ_OS(p)
+    DC_API_TABLE(FUZZ_NAME)
 #undef FUZZ_NAME
     "tostring", "tonumber", "select", "unpack", "type", "rawget", "rawset", "rawequal", "next",
     "pairs", "ipairs", "getmetatable", "setmetatable", "error", "assert", "pcall", "xpcall",

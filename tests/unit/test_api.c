@@ -1,14 +1,14 @@
 /* test_api.c - the request-facing plugin API (SPEC 6) end to end: plugin code runs in the real
  * sandbox on the simulated request. ngx.say/print/flush/exit/redirect, ngx.var, ngx.header,
  * ngx.status, ngx.req.*, ngx.ctx, ngx.arg, ngx.log/print, time, constants, and the name list
- * of api_names.h against what the environment holds. Codecs, json and ngx.re: test_api_lib.c.
+ * of api_table.h against what the environment holds. Codecs, json and ngx.re: test_api_lib.c.
  */
 #include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_names.h"
+#include "api_table.h"
 #include "testutil.h"
 
 /* ---- helper: a bundle of (phase, code) plugins for every host, run once ---- */
@@ -489,15 +489,19 @@ START_TEST(constants)
 }
 END_TEST
 
-/* ---- api_names.h against the environment ---- */
-#define NAME_STR(path) "'" path "', "
+/* ---- api_table.h against the environment ---- */
+#define NAME_STR_FN(path) "'" path "', "
+#define NAME_STR_OWN(path) "'" path "', "
+#define NAME_STR_GLOBAL(path) "'" path "', "
+#define NAME_STR_LIB(path) /* "T.*": a library table, walked by test_walk.c */
+#define NAME_STR(area, kind, path, field, fn, phases, allow) NAME_STR_##kind(path)
 #define CONST_STR(name, value) "'" #name "', "
 
 START_TEST(every_listed_name_exists_and_every_ngx_name_is_listed)
 {
     run r;
     RUN(&r, "content",
-        "local names = {" DC_API_NAMES(NAME_STR) "}\n"
+        "local names = {" DC_API_TABLE(NAME_STR) "}\n"
         "local consts = {" DC_API_CONSTS(CONST_STR) "}\n"
         "local listed = {}\n"
         "for _, p in ipairs(names) do\n"
@@ -513,7 +517,7 @@ START_TEST(every_listed_name_exists_and_every_ngx_name_is_listed)
         "  for k, v in pairs(t) do\n"
         "    local p = prefix .. '.' .. k\n"
         "    if type(v) == 'table' and not listed[p] then walk(p, v)\n"
-        "    else assert(listed[p], 'not listed in api_names.h: ' .. p) end\n"
+        "    else assert(listed[p], 'not listed in api_table.h: ' .. p) end\n"
         "  end\n"
         "end\n"
         "walk('ngx', ngx) walk('json', json)\n"
@@ -521,6 +525,55 @@ START_TEST(every_listed_name_exists_and_every_ngx_name_is_listed)
     ALL_OK(&r);
     fprintf(stderr, "api names + constants, and KiB in use by the plugin state: %s", body(&r));
     dc_sim_free(r.sim);
+}
+END_TEST
+
+/* The phases column of the table is what the functions enforce: each name restricted to some
+ * phases is called in every phase, and refused exactly where the table says. */
+static const struct {
+    const char *path, *call;
+} phase_calls[] = {
+    {"ngx.req.set_uri", "ngx.req.set_uri('/x')"}, {"ngx.exit", "ngx.exit(200)"},
+    {"ngx.redirect", "ngx.redirect('/x')"},       {"ngx.say", "ngx.say('x')"},
+    {"ngx.print", "ngx.print('x')"},              {"ngx.flush", "ngx.flush()"},
+    {"ngx.arg", "local a = ngx.arg[1]"},
+};
+
+START_TEST(restricted_names_are_refused_in_the_phases_the_table_leaves_out)
+{
+    static const struct {
+        const char *path;
+        unsigned phases;
+    } restricted[] = {
+#define RESTRICTED(area, kind, path, field, fn, phases, allow) {path, phases},
+        DC_API_TABLE(RESTRICTED)
+#undef RESTRICTED
+    };
+    size_t checked = 0;
+    for (size_t i = 0; i < sizeof restricted / sizeof restricted[0]; i++) {
+        if (restricted[i].phases == DC_APH_ANY)
+            continue;
+        const char *call = NULL;
+        for (size_t k = 0; k < sizeof phase_calls / sizeof phase_calls[0]; k++)
+            if (strcmp(phase_calls[k].path, restricted[i].path) == 0)
+                call = phase_calls[k].call;
+        ck_assert_msg(call != NULL, "%s is restricted: give this test a call of it",
+                      restricted[i].path);
+        for (int ph = 0; ph < DC_PHASE_COUNT; ph++) {
+            run r;
+            char refused[128];
+            snprintf(refused, sizeof refused, "%s: API disabled in the context of %s",
+                     restricted[i].path, dc_phase_name((dc_phase)ph));
+            RUN(&r, dc_phase_name((dc_phase)ph), call);
+            if (restricted[i].phases & (1u << ph))
+                HASNT(r.trace, refused);
+            else
+                HAS(r.trace, refused);
+            dc_sim_free(r.sim);
+        }
+        checked++;
+    }
+    ck_assert_uint_eq(checked, sizeof phase_calls / sizeof phase_calls[0]);
 }
 END_TEST
 
@@ -594,6 +647,7 @@ int main(void)
     tcase_add_test(tc, time_phase_worker);
     tcase_add_test(tc, constants);
     tcase_add_test(tc, every_listed_name_exists_and_every_ngx_name_is_listed);
+    tcase_add_test(tc, restricted_names_are_refused_in_the_phases_the_table_leaves_out);
     tcase_add_test(tc, original_readme_bundle);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "policy.h"
+#include "api_table.h"
 #include "testutil.h"
 
 /* ---- helpers ---- */
@@ -134,6 +135,40 @@ START_TEST(null_policy_is_the_builtin)
     ck_assert(dc_api_allowed(NULL, "ngx.say"));
     ck_assert(!dc_api_allowed(NULL, "string.dump"));
     dc_policy_free(NULL);
+}
+END_TEST
+
+/* The built-in allow list comes from the API table: every name of the table is allowed by it,
+ * and by a policy that leaves `allow` out; a policy's own list replaces it. */
+#define TABLE_PATH(area, kind, path, field, fn, phases, allow) path,
+static const char *const table_paths[] = {DC_API_TABLE(TABLE_PATH)};
+
+START_TEST(builtin_allow_list_is_drawn_from_the_api_table)
+{
+    dc_policy *def = NULL, *own = load_ok("{\"quota\":{\"time_ms\":7}}");
+    dc_policy *narrow = load_ok("{\"api\":{\"allow\":[\"ngx.say\"]}}");
+    char err[256] = "";
+    ck_assert_int_eq(dc_policy_default(&def, err, sizeof err), DC_OK);
+    dc_policy_eff a = resolve(def, "d", "p", 0, 0, 0), b = resolve(own, "d", "p", 0, 0, 0);
+    dc_policy_eff n = resolve(narrow, "d", "p", 0, 0, 0);
+    for (size_t i = 0; i < sizeof table_paths / sizeof table_paths[0]; i++) {
+        const char *path = table_paths[i];
+        char probe[64];
+        size_t len = strlen(path);
+        /* "string.*": a function of the table stands for it */
+        snprintf(probe, sizeof probe, "%.*s%s", (int)len - (path[len - 1] == '*'), path,
+                 path[len - 1] == '*' ? "len" : "");
+        ck_assert_msg(dc_api_name_known(path), "%s is not known to the policy", path);
+        ck_assert_msg(dc_api_allowed(NULL, probe), "%s: not allowed by the built-in", probe);
+        ck_assert_msg(dc_api_allowed(a.api, probe), "%s: not allowed by default.json", probe);
+        ck_assert_msg(dc_api_allowed(b.api, probe), "%s: not allowed without `allow`", probe);
+        ck_assert_msg(dc_api_allowed(n.api, probe) == (strcmp(probe, "ngx.say") == 0),
+                      "%s: a policy's own allow list must replace the built-in", probe);
+    }
+    ck_assert_uint_eq(b.quota.time_ms, 7);
+    dc_policy_free(def);
+    dc_policy_free(own);
+    dc_policy_free(narrow);
 }
 END_TEST
 
@@ -750,6 +785,7 @@ static Suite *policy_suite(void)
     tcase_add_test(t, builtin_default_has_the_documented_values);
     tcase_add_test(t, empty_policy_keeps_every_builtin_value);
     tcase_add_test(t, null_policy_is_the_builtin);
+    tcase_add_test(t, builtin_allow_list_is_drawn_from_the_api_table);
     tcase_add_test(t, shipped_default_json_equals_the_builtin);
     tcase_add_test(t, shipped_strict_json_loads);
     suite_add_tcase(s, t);

@@ -596,7 +596,7 @@ START_TEST(bad_regions_refused)
     ck_assert_int_eq(dc_store_attach(r, DC_STORE_MIN_SIZE - 1, 1, &s, err, sizeof err), DC_EINVAL);
     ck_assert_ptr_null(s);
     ck_assert_msg(strstr(err, "too small") != NULL, "%s", err);
-    ck_assert_int_eq(dc_store_attach(r, size, 0, &s, err, sizeof err), DC_EINVAL); /* zeroes */
+    ck_assert_int_eq(dc_store_attach(r, size, 0, &s, err, sizeof err), DC_ECORRUPT); /* zeroes */
     ck_assert_msg(strstr(err, "not a formatted store") != NULL, "%s", err);
     ck_assert_int_eq(dc_store_attach(NULL, size, 1, &s, err, sizeof err), DC_EINVAL);
     ck_assert_int_eq(dc_store_attach(r + 4, size - 8, 1, &s, err, sizeof err), DC_EINVAL);
@@ -604,11 +604,12 @@ START_TEST(bad_regions_refused)
     s = attach(r, size, 1);
     dc_store_detach(s);
     ((dc_store_hdr *)r)->version = 99;
-    ck_assert_int_eq(dc_store_attach(r, size, 0, &s, err, sizeof err), DC_EINVAL);
+    ck_assert_int_eq(dc_store_attach(r, size, 0, &s, err, sizeof err), DC_ECORRUPT);
     ck_assert_msg(strstr(err, "version 99") != NULL, "%s", err);
     ((dc_store_hdr *)r)->version = DC_STORE_LAYOUT_VERSION;
     ((dc_store_hdr *)r)->slot_cap += 64; /* a layout that does not add up */
-    ck_assert_int_eq(dc_store_attach(r, size, 0, &s, err, sizeof err), DC_EINVAL);
+    ck_assert_int_eq(dc_store_attach(r, size, 0, &s, err, sizeof err), DC_ECORRUPT);
+    ck_assert_msg(strstr(err, "does not add up") != NULL, "%s", err);
     ((dc_store_hdr *)r)->slot_cap -= 64;
     s = attach(r, size, 0);
     dc_store_detach(s);
@@ -645,19 +646,25 @@ START_TEST(corrupt_slot_refused_generation_unchanged)
     for (size_t i = 0; i < len; i += 7) {
         data[i] ^= 0x20;
         err[0] = '\0';
-        ck_assert_int_eq(dc_store_read(s, &gen, &got, &glen, err, sizeof err), DC_EBUNDLE);
+        ck_assert_int_eq(dc_store_read(s, &gen, &got, &glen, err, sizeof err), DC_ECORRUPT);
         ck_assert_ptr_null(got);
         ck_assert_msg(strncmp(err, "snapshot checksum mismatch", 26) == 0, "%s", err);
+        /* the handle keeps the first error until it is read, then the next one */
+        char first[256];
+        ck_assert_int_eq(dc_store_last_error(s, first, sizeof first), DC_ECORRUPT);
+        ck_assert_msg(strncmp(first, "snapshot checksum mismatch", 26) == 0, "%s", first);
+        ck_assert_int_eq(dc_store_last_error(s, first, sizeof first), DC_OK);
+        ck_assert_str_eq(first, "");
         ck_assert_uint_eq(dc_store_generation(s), 2);
         data[i] ^= 0x20;
     }
     /* a corrupt slot header too */
     sl->len = h->slot_cap + 1;
-    ck_assert_int_eq(dc_store_read(s, &gen, &got, &glen, err, sizeof err), DC_EBUNDLE);
+    ck_assert_int_eq(dc_store_read(s, &gen, &got, &glen, err, sizeof err), DC_ECORRUPT);
     ck_assert_msg(strstr(err, "corrupt") != NULL, "%s", err);
     sl->len = len;
     sl->generation = 7;
-    ck_assert_int_eq(dc_store_read(s, &gen, &got, &glen, err, sizeof err), DC_EBUNDLE);
+    ck_assert_int_eq(dc_store_read(s, &gen, &got, &glen, err, sizeof err), DC_ECORRUPT);
     ck_assert_uint_eq(dc_store_generation(s), 2);
     /* the next publish heals it */
     ck_assert_int_eq(dc_store_publish(s, snap, len, "api", "", 0), DC_OK);

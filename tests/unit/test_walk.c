@@ -14,7 +14,7 @@
 
 #include <cJSON.h>
 
-#include "api_names.h"
+#include "api_table.h"
 #include "engine.h"
 #include "sandbox.h"
 #include "testutil.h"
@@ -98,11 +98,11 @@ static int w_job(lua_State *L)
 
 static int w_names(lua_State *L)
 {
-#define PUSH_NAME(path) lua_pushstring(L, path), lua_rawseti(L, -2, (int)lua_objlen(L, -2) + 1);
-#define PUSH_CONST(name, value) PUSH_NAME(DC_API_CONST_PATH(name, value))
+#define PUSH_PATH(path) lua_pushstring(L, path), lua_rawseti(L, -2, (int)lua_objlen(L, -2) + 1);
+#define PUSH_NAME(area, kind, path, field, fn, phases, allow) PUSH_PATH(path)
+#define PUSH_CONST(name, value) PUSH_PATH(DC_API_CONST_PATH(name, value))
     lua_newtable(L);
-    DC_API_NAMES(PUSH_NAME)
-    DC_API_LUA_NAMES(PUSH_NAME)
+    DC_API_TABLE(PUSH_NAME)
     DC_API_CONSTS(PUSH_CONST)
     return 1;
 }
