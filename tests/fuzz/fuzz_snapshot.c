@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "fuzz.h"
+#include "bundle.h"
 #include "store.h"
 
 #define TRAILER 8u
