@@ -506,11 +506,6 @@ DC_API int dc_engine_sync(dc_engine *e, dc_store *s);
  * confined compiler helper is forked from the process. Irreversible. */
 DC_API dc_rc dc_harden_process(char *err, size_t errlen);
 
-/* ---- compile (used by the bundle loader; exposed for the confined helper and tests) ----
- * Compiles Lua source (never bytecode) to LuaJIT bytecode. *bc is malloc'd, freed with free(). */
-DC_API dc_rc dc_compile(const char *name, const char *code, size_t len, unsigned char **bc,
-                        size_t *bclen, char *err, size_t errlen);
-
 #ifdef __cplusplus
 }
 #endif

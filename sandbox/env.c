@@ -10,7 +10,9 @@
 
 #include "env.h"
 
+#ifdef DC_TESTING
 void (*dc_env_test_hook)(lua_State *L, int env);
+#endif
 
 static const char *const base_names[] = {
     "assert", "error", "ipairs", "next", "pairs", "pcall", "xpcall", "select", "tonumber",
@@ -164,8 +166,10 @@ void dc_env_push(lua_State *L, const struct dc_api_filter *api)
     lua_setfield(L, -2, "__metatable");
     lua_setmetatable(L, env);
 
+#ifdef DC_TESTING
     if (dc_env_test_hook)
         dc_env_test_hook(L, env);
+#endif
     lua_replace(L, g);
     lua_settop(L, g);
 }

@@ -133,9 +133,11 @@ DC_HIDDEN int dc_api_ctx_flush(lua_State *L, dc_call *call);
 DC_HIDDEN void dc_sbx_add_prop(lua_State *L, const char *name, lua_CFunction get,
                                lua_CFunction set);
 
-/* For tests only: when set, called while a state's environment is built (table at env) so a
- * test can add names, such as a C function that blocks to exercise the watchdog. Hidden: not
- * reachable from outside the library and its tests. */
+#ifdef DC_TESTING
+/* The test build of the library only (DC_TESTING; the product has no such symbol): when set,
+ * called while a state's environment is built (table at env) so a test can add names, such as
+ * a C function that blocks to exercise the watchdog. */
 DC_HIDDEN extern void (*dc_env_test_hook)(lua_State *L, int env);
+#endif
 
 #endif /* DC_SANDBOX_H */

@@ -50,6 +50,13 @@ typedef struct dc_bounds {
     uint32_t log_bytes;        /* ngx.log/print bytes of one call (later lines are dropped) */
 } dc_bounds;
 
+/* ---- compile: Lua source (never bytecode) to LuaJIT bytecode, in the calling process ----
+ * Not public: it parses untrusted code unconfined. The library calls it only inside the
+ * confined compiler helper (sandbox/compiler.c); tests and benchmarks call it on their own
+ * trusted sources. *bc is malloc'd, freed with free(). */
+DC_HIDDEN dc_rc dc_compile(const char *name, const char *code, size_t len, unsigned char **bc,
+                           size_t *bclen, char *err, size_t errlen);
+
 /* ---- regex (PCRE2, JIT where available), unanchored search as ngx.re.find ---- */
 DC_HIDDEN dc_rc dc_re_compile(const char *pat, size_t len, pcre2_code **out, char *err,
                               size_t errlen);
@@ -58,7 +65,8 @@ DC_HIDDEN dc_rc dc_re_compile(const char *pat, size_t len, pcre2_code **out, cha
 DC_HIDDEN dc_rc dc_re_compile_bounded(const char *pat, size_t len, size_t max_bytes,
                                       pcre2_code **out, size_t *bytes, char *err,
                                       size_t errlen);
-/* 0 when DC_PCRE2_NO_JIT is set (for Valgrind, which cannot follow JIT code). */
+/* 1 in the product; in the test build, 0 when DC_PCRE2_NO_JIT is set (for Valgrind, which
+ * cannot follow JIT code). */
 DC_HIDDEN int dc_re_jit_enabled(void);
 /* 1 match, 0 no match, -1 error (match limit hit and the like). md may be NULL. */
 DC_HIDDEN int dc_re_search(const pcre2_code *re, const char *subj, size_t len,
