@@ -1,4 +1,4 @@
-/* api_names.h - the plugin API of SPEC 6 as X-macro lists: every dotted name the api_*.c files
+/* api_names.h - the plugin API as X-macro lists: every dotted name the api_*.c files
  * register (read by the policy checker, kept in sync by tests/unit/test_api_names.c), and the
  * constants, from which api_consts.c and api_log.c register their values.
  */
@@ -67,7 +67,7 @@
 
 #define DC_API_CONST_PATH(name, value) "ngx." #name
 
-/* X(path): the Lua names env.c provides (SPEC 6, last item); "NAME.*" covers a table. */
+/* X(path): the Lua names env.c provides (base functions and libraries); "NAME.*" covers a table. */
 #define DC_API_LUA_NAMES(X)                                                                \
     X("assert") X("error") X("ipairs") X("next") X("pairs") X("pcall") X("xpcall")         \
     X("select") X("tonumber") X("tostring") X("type") X("unpack") X("rawequal")            \

@@ -1,4 +1,4 @@
-/* env.c - the environment a plugin chunk runs in: only whitelisted names (SPEC 5 and 6). The
+/* env.c - the environment a plugin chunk runs in: only whitelisted names (docs/security.md). The
  * base functions and `string` are there from the start (the string metatable needs its table);
  * the other libraries, `json` and `ngx` are built at their first use, each with the policy's
  * denials applied and behind a read-only proxy, so an idle state stays small.

@@ -1,4 +1,4 @@
-/* bundle_plugin.c - one plugin object of a bundle (SPEC 3): its fields, limits and compilation
+/* bundle_plugin.c - one plugin object of a bundle: its fields, limits and compilation
  * through dc_compile, plus the loader's string and problem helpers. Relies on cJSON for the
  * parsed text and on bundle_load.h for the loader shared with bundle.c.
  */
