@@ -391,7 +391,7 @@ dc_result dc_sbx_run(dc_sbx *s, dc_call *c, char *msg, size_t msglen)
     c->log_dropped = 0;
     c->ctx_ref = LUA_NOREF;
     c->insn_left = s->quota.instructions ? s->quota.instructions : UINT64_MAX;
-    c->deadline_ms = s->quota.time_ms ? dc_now_ms() + s->quota.time_ms : 0;
+    c->deadline_ms = s->quota.time_ms ? dc_now_ms() + dc_quota_time_ms(s->quota.time_ms) : 0;
     s->call = c;
     s->cstack_limit = cstack_limit_below(__builtin_frame_address(0), DC_CSTACK_BUDGET);
 

@@ -3,12 +3,17 @@
 # (CK_FORK=no) so that leaks are seen, and fails on any error or leak. PCRE2's JIT is off
 # (DC_PCRE2_NO_JIT=1): memcheck cannot follow the machine code it generates. Valgrind can host
 # no seccomp filter, so the compiler helper runs unconfined there (DC_VALGRIND_UNCONFINED=1,
-# honoured only on Valgrind's CPU); its own inherited-heap reports are silenced.
+# honoured only on Valgrind's CPU); its own inherited-heap reports are silenced. memcheck runs
+# code tens of times slower, so every call's time quota gets 40 times the room
+# (DC_TEST_TIME_SCALE=40): a race between the time quota and another quota ends as on a real
+# CPU. The three variables are read only by the test build of the library (DC_TESTING), which
+# the unit tests link.
 # test_watchdog is left out: its cases end their process on purpose (Check exit tests need fork).
 set -uo pipefail
 build=${1:-build}
 cd "$(dirname "$0")/.."
-export DC_SOURCE_DIR=$PWD CK_FORK=no DC_PCRE2_NO_JIT=1 DC_VALGRIND_UNCONFINED=1
+export DC_SOURCE_DIR=$PWD CK_FORK=no DC_PCRE2_NO_JIT=1 DC_VALGRIND_UNCONFINED=1 \
+       DC_TEST_TIME_SCALE=40
 failed=0
 passed=0
 for t in "$build"/test_*; do
@@ -16,12 +21,13 @@ for t in "$build"/test_*; do
   case "$name" in test_watchdog) continue ;; esac
   [ -x "$t" ] || continue
   log=$(mktemp)
+  start=$SECONDS
   if valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
        --child-silent-after-fork=yes --error-exitcode=1 "$t" >"$log" 2>&1; then
-    echo "valgrind: $name clean"
+    echo "valgrind: $name clean ($((SECONDS - start)) s)"
     passed=$((passed + 1))
   else
-    echo "valgrind: $name FAILED"
+    echo "valgrind: $name FAILED ($((SECONDS - start)) s)"
     grep -v '^==[0-9]*== *$' "$log" | head -40
     failed=$((failed + 1))
   fi

@@ -32,9 +32,21 @@ DC_HIDDEN void dc_set_err(char *err, size_t errlen, const char *fmt, ...)
 DC_HIDDEN char *dc_strndup(const char *s, size_t n);
 DC_HIDDEN uint64_t dc_hash64(const void *p, size_t n); /* FNV-1a */
 DC_HIDDEN double dc_now_ms(void);                       /* CLOCK_MONOTONIC in ms */
+/* The wall-clock room a call with time quota ms gets. The product gives exactly ms. The test
+ * build (DC_TESTING) multiplies it by DC_TEST_TIME_SCALE (an integer, 1 when unset): under
+ * Valgrind every call runs tens of times slower, and a race between the time quota and another
+ * quota must end as on a real CPU. */
+#ifdef DC_TESTING
+DC_HIDDEN uint32_t dc_quota_time_ms(uint32_t ms);
+#else
+static inline uint32_t dc_quota_time_ms(uint32_t ms)
+{
+    return ms;
+}
+#endif
 
-/* Bounds on what a plugin hands to the host (SPEC 5: "header values, variables, log lines and
- * output bounded by policy"); set by the policy, 0 means unlimited. */
+/* Bounds on what a plugin hands to the host (header values, variables, log lines and output);
+ * set by the policy, 0 means unlimited. */
 /* Writes src (NULL as "") into dst (cap bytes, NUL-terminated) with control bytes as \\n, \\r,
  * \\t or \\xNN, and with quote '"' and '\\' escaped too; cut with "..." when too long. Returns
  * the length written. For log and trace lines. */

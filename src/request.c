@@ -1,4 +1,4 @@
-/* request.c - one request's walk through the phases (SPEC 4): the generation it pinned at its
+/* request.c - one request's walk through the phases: the generation it pinned at its
  * start, its host's plugins phase by phase, sampling, one sandboxed call per plugin, errors and
  * quota trips that stop only that plugin, and ngx.exit ending the phase or the request.
  */
@@ -79,7 +79,7 @@ static dc_result run_one(dc_request *r, dc_phase phase, const char *domain, cons
     if (!s) {
         res = DC_RESULT_ERROR;
     } else {
-        uint32_t quota_ms = run->eff->quota.time_ms;
+        uint32_t quota_ms = dc_quota_time_ms(run->eff->quota.time_ms);
         if (e->watchdog && quota_ms)
             dc_watchdog_arm(e->watchdog, t0 + quota_ms, domain, p->name, run->qkey,
                             run->eff->quarantine.duration_s);
@@ -147,7 +147,7 @@ static dc_action run_phase(dc_request *r, dc_phase phase, int *status)
     *status = 0;
     if (!r->gen) {
         dc_engine_emit(e, DC_EV_RT_PLUGINS_NOT_LOADED, NULL, NULL, (int)phase, NULL, 0);
-        /* SPEC 4.9: no bundle was ever loaded and the policy says "until_loaded": "refuse".
+        /* No bundle was ever loaded and the policy says "until_loaded": "refuse": refuse it.
          * (A bundle unloaded later lets requests pass: something was in force once.) */
         if (e->next_gen == 0 && phase <= DC_PHASE_CONTENT &&
             dc_policy_refuse_until_loaded(e->policy)) {

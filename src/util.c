@@ -101,6 +101,22 @@ double dc_now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+#ifdef DC_TESTING
+uint32_t dc_quota_time_ms(uint32_t ms)
+{
+    static _Atomic unsigned long scale; /* 0: not read yet (threads may read it at once) */
+    unsigned long k = atomic_load_explicit(&scale, memory_order_relaxed);
+    if (!k) {
+        const char *v = getenv("DC_TEST_TIME_SCALE");
+        unsigned long s = v ? strtoul(v, NULL, 10) : 1;
+        k = s >= 1 && s <= 1000 ? s : 1;
+        atomic_store_explicit(&scale, k, memory_order_relaxed);
+    }
+    uint64_t r = (uint64_t)ms * k;
+    return r > UINT32_MAX ? UINT32_MAX : (uint32_t)r;
+}
+#endif
+
 const char *dc_strerror(dc_rc rc)
 {
     switch (rc) {

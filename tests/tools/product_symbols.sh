@@ -8,7 +8,7 @@ set -uo pipefail
 # symbols of the test build only (nm, local ones included)
 symbols='dc_env_test_hook|dc_compiler_probe|h_probe'
 # texts of the test build only: the switches it reads and the probe name prefix
-texts='DC_VALGRIND_UNCONFINED|DC_PCRE2_NO_JIT|dc-probe:'
+texts='DC_VALGRIND_UNCONFINED|DC_PCRE2_NO_JIT|DC_TEST_TIME_SCALE|dc-probe:'
 
 mode=
 product=()
