@@ -871,7 +871,7 @@ static void settle(const dc_quota *asked, const dc_settings *s, dc_policy_eff *o
 void dc_policy_resolve(const dc_policy *p, const char *host, const char *plugin,
                        const dc_quota *asked, dc_policy_eff *out)
 {
-    unsigned char small[64], *hostm = small;
+    unsigned char small[64] = {0}, *hostm = small; /* zeroed: -O3 cannot see n bounds the reads */
     uint32_t n = dc_policy_rule_count(p);
     if (n > sizeof small && !(hostm = malloc(n))) {
         /* no memory to tell which rules apply: the strictest answer, nothing allowed */

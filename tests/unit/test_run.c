@@ -396,7 +396,7 @@ START_TEST(pcall_cannot_swallow_a_quota_trip)
     ck_assert_str_eq(t.text, "access:loop:quota:instructions");
     ck_assert_ptr_null(dc_sim_header(s, "X-Escaped"));
     dc_sim_free(s);
-    dc_engine_free(e);
+    done(e);
 }
 END_TEST
 
