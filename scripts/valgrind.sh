@@ -14,6 +14,8 @@
 # test_watchdog is left out: its cases end their process on purpose (Check exit tests need fork).
 set -uo pipefail
 build=${1:-build}
+shift || true
+only=" $* " # test names to run (all when none given): valgrind.sh build test_run test_crash
 cd "$(dirname "$0")/.."
 export DC_SOURCE_DIR=$PWD CK_FORK=no DC_PCRE2_NO_JIT=1 DC_VALGRIND_UNCONFINED=1 \
        DC_TEST_TIME_SCALE=40 DC_TEST_QUICK=1
@@ -22,6 +24,7 @@ passed=0
 for t in "$build"/test_*; do
   name=$(basename "$t")
   case "$name" in test_watchdog) continue ;; esac
+  [ "$only" = "  " ] || [[ "$only" == *" $name "* ]] || continue
   [ -x "$t" ] || continue
   # test_crash's forked workers die on purpose (a store to address 8, _exit without freeing):
   # valgrind would turn their exit status into --error-exitcode and the test's checks of that
