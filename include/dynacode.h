@@ -88,7 +88,7 @@ DC_API const char *dc_phase_name(dc_phase phase);
 /* Returns 0 and sets *out when name (len bytes) is a phase name, -1 otherwise. */
 DC_API int dc_phase_parse(const char *name, size_t len, dc_phase *out);
 
-/* ---- events (SPEC 8): the original's names, then dynacode's own ---- */
+/* ---- events: the original's names, then dynacode's own ---- */
 #define DC_EVENT_LIST(X)                    \
     X(BG_CACHE_MISS, "bg_cache_miss")       \
     X(BG_CACHE_HIT, "bg_cache_hit")         \
@@ -172,7 +172,7 @@ typedef struct dc_quota {
 
 DC_API void dc_quota_default(dc_quota *quota);
 
-/* ---- policy (SPEC 7): local, authoritative over the remote bundle ---- */
+/* ---- policy (policy/README.md): local, authoritative over the remote bundle ---- */
 typedef struct dc_policy dc_policy;
 
 /* Loads a policy file. On failure err names the file, the JSON path of the key and the reason,
@@ -184,7 +184,7 @@ DC_API dc_rc dc_policy_load(const char *json, size_t len, const char *name, dc_p
 /* The built-in default policy (policy/default.json, compiled in). */
 DC_API dc_rc dc_policy_default(dc_policy **out, char *err, size_t errlen);
 DC_API void dc_policy_free(dc_policy *p);
-/* The bundle limits the policy sets (SPEC 7 "limits on the bundle"). */
+/* The limits on the bundle that the policy sets. */
 DC_API void dc_policy_limits(const dc_policy *p, dc_limits *out);
 
 /* ---- bundles ---- */
@@ -295,7 +295,7 @@ typedef struct dc_run_info {
 
 typedef void (*dc_run_cb)(void *ud, const dc_run_info *info);
 
-/* The watchdog (SPEC 5, last line of defence): a call still running watchdog_grace_ms past its
+/* The watchdog (the last line of defence): a call still running watchdog_grace_ms past its
  * time quota is stuck inside C, where no hook can stop it. The engine then calls the host's
  * callback (to mark the plugin quarantined where every process sees it), logs to standard
  * error, and ends the process with DC_WATCHDOG_EXIT, so that a fresh process takes over.
@@ -312,7 +312,7 @@ typedef struct dc_watchdog_info {
 
 typedef void (*dc_watchdog_cb)(void *ud, const dc_watchdog_info *info);
 
-/* Crash containment (SPEC 5): installs handlers for SIGSEGV, SIGBUS, SIGFPE, SIGABRT and SIGILL
+/* Crash containment: installs handlers for SIGSEGV, SIGBUS, SIGFPE, SIGABRT and SIGILL
  * on an alternate signal stack. A fatal signal in the thread of a running plugin call marks that
  * plugin quarantined in the engine's store (when it has one), logs a line on standard error and
  * kills the process with the same signal; outside a plugin call the previous handler (or the
@@ -333,7 +333,7 @@ typedef struct dc_engine_config {
     void *watchdog_ud;
     dc_store *store;           /* optional; not owned, must outlive the engine. When set,
                                   per-plugin metrics and quarantine live there, shared by every
-                                  process attached to it (SPEC 5, 8); else quarantine is kept
+                                  process attached to it; else quarantine is kept
                                   in the engine and no per-plugin metrics are kept. */
 } dc_engine_config;
 
@@ -351,7 +351,7 @@ DC_API dc_bundle *dc_engine_bundle(const dc_engine *e); /* borrowed; NULL before
 DC_API void dc_engine_on_run(dc_engine *e, dc_run_cb cb, void *ud);
 DC_API uint32_t dc_engine_live_states(const dc_engine *e);
 
-/* One plugin of the bundle in force as the status page shows it (SPEC 8): the counts of every
+/* One plugin of the bundle in force as the status page shows it: the counts of every
  * process sharing the engine's store. Strings are the bundle's, valid during the callback. */
 typedef struct dc_plugin_stats {
     const char *domain;          /* the first domain naming it ("" when none) */
@@ -364,7 +364,7 @@ typedef struct dc_plugin_stats {
     uint64_t quota_memory;
     double total_ms;             /* time in all calls */
     double p99_ms;               /* 99th percentile call time (upper bound of its bucket) */
-    int quarantined;             /* skipped now (quarantine, SPEC 5) */
+    int quarantined;             /* skipped now (quarantine) */
     double quarantined_until;    /* Unix seconds; 0 when never quarantined */
     uint64_t quarantines;        /* times quarantined (trips or watchdog; store only) */
 } dc_plugin_stats;
@@ -402,7 +402,7 @@ DC_API dc_action dc_request_body_filter(dc_request *r, const char *in, size_t le
                                         dc_str *out, int *out_eof);
 DC_API void dc_request_end(dc_request *r);
 
-/* ---- fetcher (SPEC 2, 11): libcurl, one reused handle; http, https (peer verified), file ---- */
+/* ---- fetcher: libcurl, one reused handle; http, https (peer verified), file ---- */
 typedef struct dc_fetcher dc_fetcher;
 
 typedef struct dc_fetch_config {
@@ -455,7 +455,7 @@ DC_API dc_rc dc_snapshot_encode(const dc_bundle *b, unsigned char **out, size_t 
 DC_API dc_rc dc_snapshot_decode(const unsigned char *data, size_t len, dc_bundle **out,
                                 char *err, size_t errlen);
 
-/* ---- shared store (SPEC 2): memory the host shares between its processes ---- */
+/* ---- shared store: memory the host shares between its processes ---- */
 typedef struct dc_store dc_store;
 
 /* What the store says about the bundle in force (for metrics and the status page). */
@@ -503,7 +503,7 @@ DC_API void dc_store_set_error(dc_store *s, const char *msg, double at);
 DC_API int dc_store_lease(dc_store *s, int32_t self_pid, uint32_t ttl_ms);
 DC_API void dc_store_lease_release(dc_store *s, int32_t self_pid);
 
-/* ---- poller (SPEC 2): fetch, validate, compile, publish, in one process at a time ---- */
+/* ---- poller: fetch, validate, compile, publish, in one process at a time ---- */
 typedef struct dc_poller dc_poller;
 
 typedef struct dc_poller_config {
@@ -522,7 +522,7 @@ DC_API void dc_poller_config_default(dc_poller_config *cfg);
 DC_API dc_rc dc_poller_new(const dc_poller_config *cfg, dc_poller **out, char *err,
                            size_t errlen);
 /* One poll in the calling thread: fetch, and on a new bundle validate, compile (only plugins
- * whose code changed), publish and write the offline file. Emits the events of SPEC 8. */
+ * whose code changed), publish and write the offline file. Emits the poll's events (dc_event). */
 DC_API dc_rc dc_poller_poll(dc_poller *p);
 /* Loads the offline file when nothing is in force (bg_offline_loaded); DC_EIO/DC_EBUNDLE when
  * it is missing or refused (the start goes on). */
@@ -544,16 +544,11 @@ DC_API dc_rc dc_poller_last_error(dc_poller *p, char *msg, size_t len);
  * its plugins; on_error is emitted). */
 DC_API int dc_engine_sync(dc_engine *e, dc_store *s);
 
-/* ---- worker hardening (SPEC 5, optional) ----
+/* ---- worker hardening (optional; docs/security.md) ----
  * Installs a seccomp filter on every thread of the calling process that refuses execve,
  * execveat, ptrace and process_vm_readv/writev (EPERM). New processes stay allowed: the
  * confined compiler helper is forked from the process. Irreversible. */
 DC_API dc_rc dc_harden_process(char *err, size_t errlen);
-
-/* ---- compile (used by the bundle loader; exposed for the confined helper and tests) ----
- * Compiles Lua source (never bytecode) to LuaJIT bytecode. *bc is malloc'd, freed with free(). */
-DC_API dc_rc dc_compile(const char *name, const char *code, size_t len, unsigned char **bc,
-                        size_t *bclen, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

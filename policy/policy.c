@@ -1,4 +1,4 @@
-/* policy.c - the local policy (SPEC 7): loads and validates policy JSON (a file, memory, or the
+/* policy.c - the local policy: loads and validates policy JSON (a file, memory, or the
  * built-in default compiled from policy/default.json), applies its rules per domain and plugin,
  * and answers the engine (policy.h). Relies on cJSON, regex.c, fnmatch and policy_names.c.
  */
@@ -321,7 +321,7 @@ static dc_rc check_name(const pctx *c, const char *path, const char *name, int a
 {
     if (dc_api_name_forbidden(name)) {
         if (allow)
-            return fail(c, path, "\"%s\" can never be allowed: the sandbox forbids it (SPEC 5)",
+            return fail(c, path, "\"%s\" can never be allowed: the sandbox forbids it",
                         name);
         return DC_OK; /* denying what is never there is harmless */
     }
@@ -999,7 +999,7 @@ static int list_covers(const dc_names *l, const char *name)
     return 0;
 }
 
-/* A NULL filter is the built-in default's. Names SPEC 5 forbids are never allowed. */
+/* A NULL filter is the built-in default's. Names the sandbox forbids are never allowed. */
 int dc_api_allowed(const struct dc_api_filter *f, const char *name)
 {
     if (!name || dc_api_name_forbidden(name))

@@ -49,9 +49,9 @@ DC_HIDDEN int dc_policy_refuse_until_loaded(const dc_policy *p);
 /* The live-state cap per worker ("states.max_per_worker"). */
 DC_HIDDEN uint32_t dc_policy_max_states(const dc_policy *p);
 
-/* policy_names.c: the API names of SPEC 6 */
+/* policy_names.c: the names of the plugin API */
 DC_HIDDEN int dc_api_name_covers(const char *entry, const char *name); /* "ngx.req.*" covers "ngx.req.set_header" */
-DC_HIDDEN int dc_api_name_forbidden(const char *name);                 /* SPEC 5: never allowed */
+DC_HIDDEN int dc_api_name_forbidden(const char *name);                 /* never allowed */
 DC_HIDDEN int dc_api_name_known(const char *name);                     /* a name or "table.*" of the API */
 
 #endif

@@ -1,5 +1,5 @@
-/* policy_names.c - the API names a policy may write (SPEC 6): the names of the API table
- * (api_table.h) plus the Lua library functions, the names SPEC 5 forbids outright, and
+/* policy_names.c - the API names a policy may write: the names of the API table
+ * (api_table.h) plus the Lua library functions, the names the sandbox forbids outright, and
  * how an allow/deny entry ("ngx.say", "ngx.req.*") covers a name. Used by policy.c.
  */
 #include <string.h>
@@ -14,7 +14,8 @@
 static const char *const api_names[] = {DC_API_TABLE(DC_NAME_STR) DC_API_CONSTS(DC_CONST_STR)};
 
 /* The functions of the library tables env.c copies (LuaJIT 2.1), so that a policy can name
- * one of them ("string.rep") rather than the whole table. string.dump is not here: SPEC 5. */
+ * one of them ("string.rep") rather than the whole table. string.dump is not here: it is
+ * forbidden (bytecode is never loaded, so no plugin may make any). */
 static const char *const lua_lib_names[] = {
     "string.byte", "string.char", "string.find", "string.format", "string.gmatch",
     "string.gsub", "string.len", "string.lower", "string.match", "string.rep",
@@ -32,7 +33,7 @@ static const char *const lua_lib_names[] = {
     "coroutine.status", "coroutine.wrap", "coroutine.yield",
 };
 
-/* SPEC 5: never in a plugin's environment, whatever a policy says. */
+/* Never in a plugin's environment, whatever a policy says (docs/security.md). */
 static const char *const forbidden_names[] = {
     "load", "loadstring", "loadfile", "dofile", "require", "module", "getfenv", "setfenv",
     "newproxy", "string.dump", "os.execute",
@@ -69,7 +70,7 @@ static int in_list(const char *const *list, size_t n, const char *s, size_t len)
     return 0;
 }
 
-/* 1 when name (or, for "T.*", the table T) is something SPEC 5 keeps out of every plugin:
+/* 1 when name (or, for "T.*", the table T) is something the sandbox keeps out of every plugin:
  * the base functions that load code or reach outside, the debug, io, ffi and jit tables,
  * string.dump, and everything of os but time, clock and date. */
 int dc_api_name_forbidden(const char *name)

@@ -9,7 +9,7 @@
 #include "api_util.h"
 
 /* The string argument of the digest and escape functions: nil or false is "", a number is
- * its string, anything else an error, as lua-resty-core. Stack: [-0, +0] */
+ * its string, anything else an error, as OpenResty does. Stack: [-0, +0] */
 static const char *opt_str(lua_State *L, int idx, size_t *len, const char *fn)
 {
     int t = lua_type(L, idx);

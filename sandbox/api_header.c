@@ -7,7 +7,7 @@
 
 #include "api_util.h"
 
-#define HEADER_MAX_VALUES 100  /* as lua-resty-core's MAX_HEADER_VALUES */
+#define HEADER_MAX_VALUES 100  /* OpenResty's bound on the values of one header */
 
 typedef struct values {
     dc_str v[HEADER_MAX_VALUES];

@@ -169,7 +169,7 @@ static re_shared *shared_for(lua_State *L, const dc_re *re)
 }
 
 /* Parses the options string: PCRE2 compile options into *copts, RE_* into *flags. Raises on
- * an unknown flag, as lua-resty-core. */
+ * an unknown flag, as OpenResty does. */
 static void parse_opts(lua_State *L, const char *o, size_t n, uint32_t *copts, int *flags)
 {
     *copts = 0;

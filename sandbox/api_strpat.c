@@ -1,6 +1,6 @@
 /* api_strpat.c - string.find, string.match, string.gmatch and string.gsub for plugins: LuaJIT's
  * results and error messages (Lua 5.1 semantics) on the metered matcher of lpattern.c, so that
- * pattern work is charged to the call's instruction and time quota (SPEC 5, dc_sbx_charge).
+ * pattern work is charged to the call's instruction and time quota (dc_sbx_charge).
  */
 #include <stdint.h>
 #include <string.h>

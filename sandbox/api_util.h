@@ -35,7 +35,7 @@ DC_HIDDEN void dc_ubuf_add(lua_State *L, dc_ubuf *b, const void *p, size_t n);
 /* Stack: [-0, +1] */
 DC_HIDDEN void dc_ubuf_push(lua_State *L, const dc_ubuf *b);
 
-/* ---- escaping (the tables of lua-nginx-module's ngx_http_lua_escape_uri) ---- */
+/* ---- escaping (the same characters OpenResty's ngx.escape_uri escapes) ---- */
 enum {
     DC_ESC_URI = 0,
     DC_ESC_ARGS = 1,

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base.h"
+#include "compiler.h"
 
 /* lua_dump writer: appends each piece to the dc_buf in ud; nonzero stops the dump. */
 static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud)

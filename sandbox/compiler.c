@@ -7,7 +7,7 @@
  *   hello    helper -> parent  a reply: DC_OK once confined, else DC_ELUA and the reason
  *   request  parent -> helper  u32 op, u32 a, u32 b, then the payload
  *              op 1 compile: a = name length, b = code length; payload name then code
- *              op 2 probe:   a = a dc_probe, b = 0; no payload (tests only, see compiler.h)
+ *              op 2 probe:   a = a dc_probe, b = 0; no payload (test build only, see compiler.h)
  *   reply    helper -> parent  u32 dc_rc, u32 length, then length bytes: the bytecode for a
  *                              compile that gave DC_OK, else the message
  * Replies come in request order. The parent pipelines: dc_compiler_compile_many keeps sending
@@ -24,13 +24,12 @@
  * collected the helper first (nginx's reaps every child with waitpid(-1)); the status is then
  * unknown and the message says so.
  *
- * Test hooks. The probe request (dc_compiler_probe, or a plugin named "dc-probe:N" in a batch)
- * is honoured only by a helper whose session was opened with allow_probe; it makes the confined
- * helper attempt open, fork, execve and the like, or answer out of protocol, so that the tests
- * observe the SIGSYS and the parent's defences from outside. It is compiled in every build since
- * the tests link the normal library, and grants nothing that code injected into the helper could
- * not attempt under the same filter. valgrind_unconfined (tests under valgrind) is described in
- * compiler.h.
+ * Test hooks, compiled only into the test build of the library (DC_TESTING). The probe request
+ * (dc_compiler_probe, or a plugin named "dc-probe:N" in a batch) is honoured only by a helper
+ * whose session was opened with allow_probe; it makes the confined helper attempt open, fork,
+ * execve and the like, or answer out of protocol, so that the tests observe the SIGSYS and the
+ * parent's defences from outside. valgrind_unconfined (tests under valgrind) is described in
+ * compiler.h. The product's helper has neither: an unknown op ends it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -95,7 +94,9 @@ struct dc_compiler {
 
 typedef struct helper {
     int fd;
+#ifdef DC_TESTING
     int allow_probe;
+#endif
     pid_t parent;
     char *in;           /* bytes read, [in_off, in_len) not yet handled */
     size_t in_cap, in_len, in_off;
@@ -195,7 +196,9 @@ static void h_replys(helper *h, uint32_t rc, const char *msg)
     h_reply(h, rc, msg, strlen(msg));
 }
 
+#ifdef DC_TESTING
 static void h_probe(helper *h, uint32_t probe);
+#endif
 
 static void h_compile(helper *h, const char *name, uint32_t nlen, const char *code,
                       uint32_t clen)
@@ -210,11 +213,13 @@ static void h_compile(helper *h, const char *name, uint32_t nlen, const char *co
     memcpy(h->name, name, nlen);
     h->name[nlen] = '\0';
 
+#ifdef DC_TESTING
     const size_t plen = sizeof DC_PROBE_NAME_PREFIX - 1;
     if (h->allow_probe && nlen > plen && memcmp(h->name, DC_PROBE_NAME_PREFIX, plen) == 0) {
         h_probe(h, (uint32_t)strtoul(h->name + plen, NULL, 10));
         return;
     }
+#endif
     unsigned char *bc = NULL;
     size_t bclen = 0;
     char msg[2048] = "";
@@ -226,7 +231,8 @@ static void h_compile(helper *h, const char *name, uint32_t nlen, const char *co
     free(bc);
 }
 
-/* Tests only (see compiler.h): each forbidden attempt should never return. */
+#ifdef DC_TESTING
+/* The test build only (see compiler.h): each forbidden attempt should never return. */
 static void h_probe(helper *h, uint32_t probe)
 {
     char note[128];
@@ -310,6 +316,7 @@ static void h_probe(helper *h, uint32_t probe)
     snprintf(note, sizeof note, "probe %u survived (returned %ld, errno %d)", probe, r, errno);
     h_replys(h, DC_OK, note);
 }
+#endif /* DC_TESTING */
 
 static void helper_main(int fd, int allow_probe, int unconfined, pid_t parent)
 {
@@ -317,7 +324,10 @@ static void helper_main(int fd, int allow_probe, int unconfined, pid_t parent)
      * a different parent pid. */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != parent)
         _exit(1);
-    helper h = {.fd = fd, .allow_probe = allow_probe, .parent = parent};
+    helper h = {.fd = fd, .parent = parent};
+#ifdef DC_TESTING
+    h.allow_probe = allow_probe;
+#endif
     char err[256] = "";
     /* Warm-up on a trusted chunk that does not compile: the first Lua error in a process runs
      * the pthread_once of libgcc's unwinder, whose futex wake the filter refuses. */
@@ -348,9 +358,11 @@ static void helper_main(int fd, int allow_probe, int unconfined, pid_t parent)
             const char *name = h.in + h.in_off + sizeof req;
             h_compile(&h, name, req[1], name + req[1], req[2]);
             h.in_off += total;
+#ifdef DC_TESTING
         } else if (req[0] == OP_PROBE && req[2] == 0) {
             h.in_off += sizeof req;
             h_probe(&h, req[1]);
+#endif
         } else {
             _exit(2);
         }
@@ -780,11 +792,14 @@ dc_rc dc_compiler_open_opts(const dc_compiler_opts *opts, dc_compiler **out, cha
     c->max_reply = opts && opts->max_reply ? opts->max_reply : DEFAULT_MAX_REPLY;
     if (c->max_reply > UINT32_MAX)
         c->max_reply = UINT32_MAX;
-    int allow_probe = opts ? opts->allow_probe : 0;
+    int allow_probe = 0, unconfined = 0;
+#ifdef DC_TESTING
+    allow_probe = opts ? opts->allow_probe : 0;
     /* valgrind implements neither seccomp nor an RLIMIT_NOFILE of 0, and its own calls in the
-     * helper would not pass the filter: a caller that asked for it (tests) gets an unconfined
-     * helper there; everyone else fails to open, as without seccomp. */
-    int unconfined = opts && opts->valgrind_unconfined && under_valgrind();
+     * helper would not pass the filter: a test that asked for it gets an unconfined helper
+     * there; everyone else (and the product always) fails to open, as without seccomp. */
+    unconfined = opts && opts->valgrind_unconfined && under_valgrind();
+#endif
     c->confined = !unconfined;
 
     /* CLOEXEC: an exec elsewhere in the host must not carry our end along (the helper would
@@ -814,7 +829,9 @@ dc_rc dc_compiler_open_opts(const dc_compiler_opts *opts, dc_compiler **out, cha
     }
     c->pid = pid;
     c->fd = sv[0];
-    c->pidfd = pidfd_open(pid, 0); /* -1 before Linux 5.3: plain pid then */
+    /* -1 before Linux 5.3: plain pid then. valgrind does not know the call (it would print a
+     * warning for every session), so there the plain pid is used from the start. */
+    c->pidfd = under_valgrind() ? -1 : pidfd_open(pid, 0);
 
     frame f = {0};
     char what[160] = "";
@@ -875,6 +892,7 @@ dc_rc dc_compiler_compile(dc_compiler *c, const char *name, const char *code, si
     return j.rc;
 }
 
+#ifdef DC_TESTING
 dc_rc dc_compiler_probe(dc_compiler *c, dc_probe probe, char *err, size_t errlen)
 {
     if (!c) {
@@ -887,6 +905,7 @@ dc_rc dc_compiler_probe(dc_compiler *c, dc_probe probe, char *err, size_t errlen
     free(j.msg);
     return j.rc;
 }
+#endif /* DC_TESTING */
 
 int dc_compiler_broken(const dc_compiler *c)
 {

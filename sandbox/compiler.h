@@ -1,6 +1,6 @@
 /* compiler.h - a compiler session (compiler.c): one confined helper process, forked once, that
  * compiles plugin after plugin with dc_compile and hands back bytecode or Lua's message. This is
- * the only place untrusted Lua source is parsed (SPEC 5). A session is used by one thread at a
+ * the only place untrusted Lua source is parsed. A session is used by one thread at a
  * time; the thread that opens it must outlive it (the helper gets SIGKILL when that thread ends:
  * PR_SET_PDEATHSIG is per thread).
  */
@@ -22,10 +22,13 @@ typedef struct dc_compiler_opts {
     uint32_t timeout_ms; /* a reply due (send, compile, reply) and the hello; past it the
                             helper gets SIGKILL (0: 5000); close waits min(it, 1 s) */
     size_t max_reply;    /* largest reply accepted, bytecode or message (0: 16 MiB) */
-    int allow_probe;     /* tests only: the helper accepts dc_compiler_probe requests */
-    int valgrind_unconfined; /* tests only: under valgrind, which can host neither seccomp nor
+#ifdef DC_TESTING
+    /* the test build of the library only (DC_TESTING); the product has neither field */
+    int allow_probe;     /* the helper accepts dc_compiler_probe requests */
+    int valgrind_unconfined; /* under valgrind, which can host neither seccomp nor
                                 RLIMIT_NOFILE 0, run the helper unconfined rather than fail to
                                 open (see dc_compiler_confined); no effect on a real CPU */
+#endif
 } dc_compiler_opts;
 
 /* Forks the helper, waits for it to report that it is confined and returns the session in
@@ -82,13 +85,14 @@ DC_HIDDEN int dc_compiler_pid(const dc_compiler *c);
  * frees c. NULL is allowed. */
 DC_HIDDEN void dc_compiler_close(dc_compiler *c);
 
-/* ---- tests only: prove the confinement from outside ----
+#ifdef DC_TESTING
+/* ---- the test build only (DC_TESTING): prove the confinement from outside ----
  * A probe asks the helper, already confined, to do one thing. The helper honours it only when the
- * session was opened with allow_probe (else DC_EINVAL); the code is in every build because the
- * tests link the normal library, and it grants nothing: whatever a probe does, code injected into
- * the helper could do as well, under the same filter. The result is what dc_compiler_compile
- * would give: DC_OK with a note in err when the helper survived, DC_ELUA naming the signal when
- * it was killed. */
+ * session was opened with allow_probe (else DC_EINVAL). The product library is compiled without
+ * DC_TESTING and has no probe code at all; even here a probe grants nothing: whatever it does,
+ * code injected into the helper could do as well, under the same filter. The result is what
+ * dc_compiler_compile would give: DC_OK with a note in err when the helper survived, DC_ELUA
+ * naming the signal when it was killed. */
 typedef enum dc_probe {
     DC_PROBE_ALLOWED = 1,   /* mmap/mprotect/munmap a read-write page, getrandom: survives */
     DC_PROBE_OPEN,          /* open("/etc/hostname", O_RDONLY) */
@@ -113,5 +117,13 @@ typedef enum dc_probe {
 #define DC_PROBE_NAME_PREFIX "dc-probe:"
 
 DC_HIDDEN dc_rc dc_compiler_probe(dc_compiler *c, dc_probe probe, char *err, size_t errlen);
+#endif /* DC_TESTING */
+
+/* ---- compile: Lua source (never bytecode) to LuaJIT bytecode, in the calling process ----
+ * Not public: it parses untrusted code unconfined. The library calls it only inside the
+ * confined compiler helper (sandbox/compiler.c); tests and benchmarks call it on their own
+ * trusted sources. *bc is malloc'd, freed with free(). */
+DC_HIDDEN dc_rc dc_compile(const char *name, const char *code, size_t len, unsigned char **bc,
+                           size_t *bclen, char *err, size_t errlen);
 
 #endif /* DC_COMPILER_H */

@@ -1,9 +1,9 @@
-/* confine.c - owns the confinement of the compiler helper (SPEC 5: "it can read its input,
- * compute, write its output and exit; nothing else"), the OpenSSH way: descriptors closed, limits
- * to zero, no_new_privs, then a default-kill seccomp filter; and first, since a fork inherits the
- * parent's shared memory (nginx's zones) where no filter stops a plain store, every shared
- * mapping unmapped. Relies on libseccomp for the BPF program and the architecture check (a
- * syscall of another ABI, x32 or i386, is killed too).
+/* confine.c - owns the confinement of the compiler helper (it may read its input, compute, write
+ * its output and exit, and nothing else), the OpenSSH way: descriptors closed, limits to zero,
+ * no_new_privs, then a default-kill seccomp filter; and first, since a fork inherits the parent's
+ * shared memory (nginx's zones) where no filter stops a plain store, every shared mapping
+ * unmapped. Relies on libseccomp for the BPF program and the architecture check (a syscall of
+ * another ABI, x32 or i386, is killed too).
  *
  * The allow list, and why each entry is there (seen under strace -f on the helper compiling
  * plugins, small and large, from the main thread and from another thread; anything else kills

@@ -1,4 +1,4 @@
-/* env.c - the environment a plugin chunk runs in: only whitelisted names (SPEC 5 and 6). The
+/* env.c - the environment a plugin chunk runs in: only whitelisted names (docs/security.md). The
  * base functions and `string` are there from the start (the string metatable needs its table);
  * the other libraries, `json` and `ngx` are built at their first use, each with the policy's
  * denials applied and behind a read-only proxy, so an idle state stays small.
@@ -11,7 +11,9 @@
 #include "env.h"
 #include "api_table.h"
 
+#ifdef DC_TESTING
 void (*dc_env_test_hook)(lua_State *L, int env);
+#endif
 
 /* The base functions copied as they are (GLOBAL entries of the API table). */
 #define BASE_GLOBAL(path) path,
@@ -170,8 +172,10 @@ void dc_env_push(lua_State *L, const struct dc_api_filter *api)
     lua_setfield(L, -2, "__metatable");
     lua_setmetatable(L, env);
 
+#ifdef DC_TESTING
     if (dc_env_test_hook)
         dc_env_test_hook(L, env);
+#endif
     lua_replace(L, g);
     lua_settop(L, g);
 }

@@ -1,7 +1,8 @@
 /* env_ngx.c - the `ngx` table. It starts empty: each API area (api_*.c) opens at the first
- * access to one of its names, so a state pays only for the areas its plugin uses (SPEC 12:
- * small idle states, fast creation). A per-process map, built once from the API table
- * (api_table.h), says which area owns which name; properties (ngx.status, ngx.ctx) go through getters and setters the areas register.
+ * access to one of its names, so a state pays only for the areas its plugin uses (small idle
+ * states, fast creation: docs/benchmarks.md). A per-process map, built once from the API table
+ * (api_table.h), says which area owns which name; properties (ngx.status, ngx.ctx) go through
+ * getters and setters the areas register.
  */
 #include <pthread.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* harden.c - the optional worker filter of SPEC 5 (dynacode_harden): a seccomp filter on every
+/* harden.c - the optional worker filter (dynacode_harden): a seccomp filter on every
  * thread of the process that refuses execve, execveat, ptrace and process_vm_readv/writev with
  * EPERM. New processes stay allowed: the confined compiler helper is forked from the worker
  * (and runs under its own, far stricter filter).

@@ -24,9 +24,11 @@ DC_HIDDEN void dc_sbx_free(dc_sbx *s);
 DC_HIDDEN dc_result dc_sbx_run(dc_sbx *s, dc_call *call, char *msg, size_t msglen);
 DC_HIDDEN size_t dc_sbx_memory(const dc_sbx *s);
 
-/* For tests only: when set, called while a state's environment is built (table at env) so a
- * test can add names, such as a C function that blocks to exercise the watchdog. Hidden: not
- * reachable from outside the library and its tests. */
+#ifdef DC_TESTING
+/* The test build of the library only (DC_TESTING; the product has no such symbol): when set,
+ * called while a state's environment is built (table at env) so a test can add names, such as
+ * a C function that blocks to exercise the watchdog. */
 DC_HIDDEN extern void (*dc_env_test_hook)(lua_State *L, int env);
+#endif
 
 #endif /* DC_SANDBOX_H */

@@ -53,8 +53,8 @@ DC_HIDDEN double dc_quota_time_scale(void);
 /* 64-bit checksum of snapshot bytes (checksum.c); detects corruption, not forgery. */
 DC_HIDDEN uint64_t dc_checksum64(const void *p, size_t n);
 
-/* Bounds on what a plugin hands to the host (SPEC 5: "header values, variables, log lines and
- * output bounded by policy"); set by the policy, 0 means unlimited. */
+/* Bounds on what a plugin hands to the host (header values, variables, log lines and output);
+ * set by the policy, 0 means unlimited. */
 /* Writes src (NULL as "") into dst (cap bytes, NUL-terminated) with control bytes as \\n, \\r,
  * \\t or \\xNN, and with quote '"' and '\\' escaped too; cut with "..." when too long. Returns
  * the length written. For log and trace lines. */
@@ -78,7 +78,8 @@ DC_HIDDEN dc_rc dc_re_compile(const char *pat, size_t len, pcre2_code **out, cha
 DC_HIDDEN dc_rc dc_re_compile_bounded(const char *pat, size_t len, size_t max_bytes,
                                       pcre2_code **out, size_t *bytes, char *err,
                                       size_t errlen);
-/* 0 when DC_PCRE2_NO_JIT is set (for Valgrind, which cannot follow JIT code). */
+/* 1 in the product; in the test build, 0 when DC_PCRE2_NO_JIT is set (for Valgrind, which
+ * cannot follow JIT code). */
 DC_HIDDEN int dc_re_jit_enabled(void);
 /* 1 match, 0 no match, -1 error (match limit hit and the like). md may be NULL. */
 DC_HIDDEN int dc_re_search(const pcre2_code *re, const char *subj, size_t len,

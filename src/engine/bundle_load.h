@@ -32,7 +32,7 @@ typedef struct dc_loader {
     const dc_plugin **reuse;
     uint32_t nreuse;
     int reuse_built;
-    /* The confined compiler (SPEC 5), opened at the first plugin to compile. */
+    /* The confined compiler (sandbox/compiler.h), opened at the first plugin to compile. */
     dc_compiler *cc;
     dc_rc cc_rc;          /* DC_OK, or why no helper could be had */
     char cc_err[256];

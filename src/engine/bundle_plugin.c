@@ -1,4 +1,4 @@
-/* bundle_plugin.c - one plugin object of a bundle (SPEC 3): its fields, limits and compilation
+/* bundle_plugin.c - one plugin object of a bundle: its fields, limits and compilation
  * through dc_compile, plus the loader's string and problem helpers. Relies on cJSON for the
  * parsed text and on bundle_load.h for the loader shared with bundle.c.
  */
@@ -343,13 +343,17 @@ static int parse_sampling(pl_parse *c, dc_plugin *out)
     return 0;
 }
 
-/* Untrusted source is parsed only in the confined helper. Under Valgrind (which can host no
- * seccomp filter) the helper may run unconfined, and only when DC_VALGRIND_UNCONFINED is set
- * too: scripts/valgrind.sh does that; on a real CPU the variable has no effect. */
+/* Untrusted source is parsed only in the confined helper. In the test build of the library
+ * (DC_TESTING) only, under Valgrind (which can host no seccomp filter), the helper may run
+ * unconfined when DC_VALGRIND_UNCONFINED is set too: scripts/valgrind.sh does that; on a real
+ * CPU the variable has no effect. The product reads no such variable. */
 static dc_compiler *compiler(dc_loader *ld)
 {
     if (!ld->cc && ld->cc_rc == DC_OK) {
-        dc_compiler_opts o = {.valgrind_unconfined = getenv("DC_VALGRIND_UNCONFINED") != NULL};
+        dc_compiler_opts o = {0};
+#ifdef DC_TESTING
+        o.valgrind_unconfined = getenv("DC_VALGRIND_UNCONFINED") != NULL;
+#endif
         ld->cc_rc = dc_compiler_open_opts(&o, &ld->cc, ld->cc_err, sizeof ld->cc_err);
     }
     return ld->cc;

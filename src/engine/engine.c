@@ -164,7 +164,7 @@ int dc_item_runnable(dc_engine *e, const dc_gen *g, const dc_item *it, dc_runnab
     return 1;
 }
 
-/* ---- per-plugin metrics in the store (SPEC 8) ---- */
+/* ---- per-plugin metrics in the store ---- */
 
 dc_plugin_metrics *dc_engine_metrics(dc_engine *e, const dc_runnable *r)
 {
@@ -232,7 +232,7 @@ static void resolve_policy(dc_gen *g, const dc_policy *policy)
     }
 }
 
-/* ---- previous versions standing in for quarantined ones (SPEC 5) ---- */
+/* ---- previous versions standing in for quarantined ones ---- */
 
 static uint64_t ident(const dc_gen *g, uint32_t i)
 {

@@ -73,7 +73,7 @@ typedef struct dc_runnable {
 } dc_runnable;
 
 /* A previous version that ran without trips, kept to run while the version in force is
- * quarantined (SPEC 5). It holds a reference on the bundle it comes from. */
+ * quarantined. It holds a reference on the bundle it comes from. */
 typedef struct dc_fallback {
     dc_bundle *bundle;
     dc_runnable run;         /* run.eff and run.met point at eff and met below */
@@ -190,7 +190,7 @@ DC_HIDDEN double dc_engine_random(dc_engine *e); /* uniform in [0, 1) */
 DC_HIDDEN void dc_engine_emit(dc_engine *e, dc_event ev, const char *domain,
                               const char *plugin, int phase, const char *msg, int status);
 
-/* quarantine.c (SPEC 5): after cfg->trips quota trips within cfg->window_s, a plugin is
+/* quarantine.c: after cfg->trips quota trips within cfg->window_s, a plugin is
  * skipped for cfg->duration_s. In the engine's store when it has one (every process sees the
  * same trips and quarantine), else in the engine. */
 DC_HIDDEN int dc_quarantine_active(dc_engine *e, uint64_t qkey);

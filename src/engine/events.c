@@ -1,6 +1,6 @@
-/* events.c - the event hub of SPEC 8: a counter per event (in the hub, or in memory the host
- * provides, such as a shared zone) and the callbacks hosts subscribe to. Subscribers get the
- * names and message with control bytes escaped, ready for a log line.
+/* events.c - the event hub: a counter per event of dc_event (dynacode.h), in the hub or in memory
+ * the host provides (such as a shared zone), and the callbacks hosts subscribe to. Subscribers get
+ * the names and message with control bytes escaped, ready for a log line.
  */
 #include <stdlib.h>
 #include <string.h>

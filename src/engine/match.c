@@ -1,4 +1,4 @@
-/* match.c - which plugins run for a host (SPEC 4 rules 2-4): skip_domains first, then "*" and
+/* match.c - which plugins run for a host: skip_domains first, then "*" and
  * every domain whose regex is found in the host, in bundle order, phase by phase. Results are
  * cached per bundle generation, so a host's regexes run once per bundle, not per request.
  */

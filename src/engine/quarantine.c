@@ -1,5 +1,5 @@
 /* quarantine.c - quota trips counted per plugin (by name and code, so a fixed version starts
- * clean) in fixed windows, and the quarantine that follows too many of them (SPEC 5). With a
+ * clean) in fixed windows, and the quarantine that follows too many of them. With a
  * shared store (store.c) trips and quarantine live there, so that a plugin put in quarantine
  * by one process is skipped by all; without one (the command, tests) they live in the engine.
  */

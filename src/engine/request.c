@@ -1,4 +1,4 @@
-/* request.c - one request's walk through the phases (SPEC 4): the generation it pinned at its
+/* request.c - one request's walk through the phases: the generation it pinned at its
  * start, its host's plugins phase by phase, sampling, one sandboxed call per plugin, errors and
  * quota trips that stop only that plugin, and ngx.exit ending the phase or the request.
  */
@@ -150,7 +150,7 @@ static dc_action run_phase(dc_request *r, dc_phase phase, int *status)
     *status = 0;
     if (!r->gen) {
         dc_engine_emit(e, DC_EV_RT_PLUGINS_NOT_LOADED, NULL, NULL, (int)phase, NULL, 0);
-        /* SPEC 4.9: no bundle was ever loaded and the policy says "until_loaded": "refuse".
+        /* No bundle was ever loaded and the policy says "until_loaded": "refuse": refuse it.
          * (A bundle unloaded later lets requests pass: something was in force once.) */
         if (e->next_gen == 0 && phase <= DC_PHASE_CONTENT &&
             dc_policy_refuse_until_loaded(e->policy)) {

@@ -1,4 +1,4 @@
-/* watchdog.c - the last line of defence (SPEC 5): a thread that looks at the call in progress
+/* watchdog.c - the last line of defence: a thread that looks at the call in progress
  * a few times a second and, when one is still running well past its deadline (stuck inside C,
  * where the quota hook cannot reach), marks the plugin quarantined in the shared store (when
  * the engine has one), reports it to the host, logs and ends the process.

@@ -1,4 +1,4 @@
-/* fetch.c - the fetcher (SPEC 2, 11): one GET of the bundle URL through a reused libcurl easy
+/* fetch.c - the fetcher: one GET of the bundle URL through a reused libcurl easy
  * handle, conditional on the last 200's validators, with every limit enforced while receiving,
  * and each outcome classified for the poller's events. Relies on libcurl and util.c.
  */

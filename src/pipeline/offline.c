@@ -1,4 +1,4 @@
-/* offline.c - the offline file (SPEC 2, 11): the last good bundle's JSON text, written
+/* offline.c - the offline file: the last good bundle's JSON text, written
  * atomically (temporary file, fsync, rename, fsync of the folder) so that a crash leaves the old
  * file or the new one, never a mix; and read back at start when the API cannot be reached.
  */

@@ -1,7 +1,8 @@
-/* poller.c - the background pipeline (SPEC 2): under the store's lease, fetch (conditional GET),
+/* poller.c - the background pipeline: under the store's lease, fetch (conditional GET),
  * validate and compile (reusing the bytecode of unchanged plugins), encode a snapshot, publish
  * it and write the offline file; the last good bundle stays whatever the API does. Each step
- * emits the events of SPEC 8. Runs in a thread of its own, or one poll at a time (watch).
+ * emits its events (dc_event, dynacode.h). Runs in a thread of its own, or one poll at a
+ * time (watch).
  */
 #include <pthread.h>
 #include <stdatomic.h>

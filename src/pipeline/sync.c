@@ -1,4 +1,4 @@
-/* sync.c - the worker side of the shared store (SPEC 2): before a request, an engine whose
+/* sync.c - the worker side of the shared store: before a request, an engine whose
  * store has a new generation reads and verifies the snapshot and swaps the bundle in, keeping
  * the states of plugins whose code did not change. A refused snapshot is not retried.
  */
@@ -34,7 +34,7 @@ int dc_engine_sync(dc_engine *e, dc_store *s)
     dc_bundle *b = NULL;
     dc_rc rc = dc_store_read_bundle(s, &got, &b, err, sizeof err);
     if (rc != DC_OK) {
-        /* SPEC 11: a corrupted snapshot is ignored and the worker keeps its plugins; this
+        /* A corrupted snapshot is ignored and the worker keeps its plugins; this
          * generation is not read again, the next one will be. */
         e->synced = gen;
         char msg[600];

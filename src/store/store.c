@@ -1,4 +1,4 @@
-/* store.c - the shared store (SPEC 2, 4.9, 5, 8): the snapshot in force and its generation, the
+/* store.c - the shared store: the snapshot in force and its generation, the
  * poller lease, status info, event counters, quarantine entries and per-plugin metrics, all in
  * one region the host shares between its processes (layout: store_layout.h).
  *

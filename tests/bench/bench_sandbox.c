@@ -1,13 +1,15 @@
-/* bench_sandbox.c - micro-benchmarks of the sandbox against SPEC 12: creating and loading a
- * plugin state (target <= 50 us), an idle state's size (target <= 32 KiB), and the cost of a
- * plugin call, empty and with ten API calls, both bare (dc_sbx_run) and through a whole request
- * phase (dc_request_begin/run/end over the simulated host). Prints figures; asserts nothing.
+/* bench_sandbox.c - micro-benchmarks of the sandbox against its goals (docs/benchmarks.md):
+ * creating and loading a plugin state (target <= 50 us), an idle state's size (target <= 32 KiB),
+ * and the cost of a plugin call, empty and with ten API calls, both bare (dc_sbx_run) and through
+ * a whole request phase (dc_request_begin/run/end over the simulated host). Prints figures;
+ * asserts nothing.
  * Usage: bench_sandbox [iterations]   (run from the build directory)
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "compiler.h"
 #include "engine.h"
 #include "sim.h"
 

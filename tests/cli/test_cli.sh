@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# test_cli.sh - `dynacode check` and `dynacode run` as SPEC 9 says: output, trace lines and exit
-# codes, on the example bundle and on broken input.
+# test_cli.sh - `dynacode check` and `dynacode run` as README.md describes them: output, trace
+# lines and exit codes, on the example bundle and on broken input.
 . "$(dirname "$0")/lib.sh"
 B="$SRC/usage/response.json"
 

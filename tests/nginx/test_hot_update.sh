@@ -1,6 +1,6 @@
 #!/bin/bash
 # test_hot_update.sh - a change on the API answers in every worker within the poll interval
-# plus 1 s, without a reload (SPEC 12), and an nginx instance polls once per interval, not once
+# plus 1 s, without a reload, and an nginx instance polls once per interval, not once
 # per worker (the store's lease). Two workers; reuseport spreads new connections over both.
 . "$(dirname "$0")/lib.sh"
 

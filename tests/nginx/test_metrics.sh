@@ -1,5 +1,5 @@
 #!/bin/bash
-# test_metrics.sh - per-plugin metrics and quarantine in the shared zone (SPEC 5, 8), with
+# test_metrics.sh - per-plugin metrics and quarantine in the shared zone, with
 # worker_processes 2: after requests served by both workers, the status page (answered by
 # either) counts every call of each plugin, in JSON and in Prometheus text (label values
 # escaped); a runaway plugin that trips twice in one worker (one keep-alive connection) is

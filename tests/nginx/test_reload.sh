@@ -1,6 +1,6 @@
 #!/bin/bash
 # test_reload.sh - a reload (HUP) and a worker restart keep the plugins in force without
-# waiting for a poll (SPEC 4 rule 9, SPEC 11): the API is stopped before the HUP, so the new
+# waiting for a poll: the API is stopped before the HUP, so the new
 # workers can only have their plugins from the shared zone, which survives the reload. Then a
 # reload to another API while an old worker is still busy: the new URL is polled at once (the
 # old worker's poller stops when it starts shutting down).

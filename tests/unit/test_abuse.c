@@ -1,4 +1,4 @@
-/* test_abuse.c - the abuse suite (SPEC 5, 11): one plugin per attack under tests/abuse/ (one .lua file each),
+/* test_abuse.c - the abuse suite: one plugin per attack under tests/abuse/ (one .lua file each),
  * each run as the first access plugin of a bundle whose second plugin is a witness in a state
  * of its own. Each case's header says what must happen:
  *   -- expect: RESULT [RESULT...]   the attack's result (ok, error, quota:..., denied)

@@ -1,4 +1,4 @@
-/* test_api.c - the request-facing plugin API (SPEC 6) end to end: plugin code runs in the real
+/* test_api.c - the request-facing plugin API end to end: plugin code runs in the real
  * sandbox on the simulated request. ngx.say/print/flush/exit/redirect, ngx.var, ngx.header,
  * ngx.status, ngx.req.*, ngx.ctx, ngx.arg, ngx.log/print, time, constants, and the name list
  * of api_table.h against what the environment holds. Codecs, json and ngx.re: test_api_lib.c.
@@ -577,8 +577,8 @@ START_TEST(restricted_names_are_refused_in_the_phases_the_table_leaves_out)
 }
 END_TEST
 
-/* The README example bundle of the original (shared/examples/original-readme-bundle.json),
- * through the API areas it uses. */
+/* The example bundle of lua-resty-dynacode's README (the same as usage/response.json without
+ * its "*" domain), through the API areas it uses. */
 static const char readme_bundle[] =
     "{\"general\":{\"status\":\"enabled\",\"skip_domains\":"
     "[\"[\\\\w\\\\d\\\\.\\\\-]*server.local.com\"]},"

@@ -1,4 +1,4 @@
-/* test_bundle.c - dc_bundle_load rule by rule (SPEC 3 and 11): what refuses a bundle whole, what
+/* test_bundle.c - dc_bundle_load rule by rule: what refuses a bundle whole, what
  * leaves one plugin or domain out, shared plugins, unknown fields, previous versions kept.
  * JSON literals are written with ' for " (see load()).
  */

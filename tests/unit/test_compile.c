@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "bundle.h"
+#include "compiler.h"
 #include "testutil.h"
 
 static dc_rc compile(const char *name, const char *code, unsigned char **bc, size_t *bclen,

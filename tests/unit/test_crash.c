@@ -10,6 +10,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define ON_VALGRIND() (RUNNING_ON_VALGRIND != 0)
+#endif
+#endif
+#ifndef ON_VALGRIND
+#define ON_VALGRIND() 0
+#endif
+
 #include "crash.h"
 #include "engine.h"
 #include "testutil.h"
@@ -173,6 +183,11 @@ static int worker_status(fixture *f, const char *json, int with_guard)
  * report), and nothing is marked. */
 START_TEST(a_signal_from_another_process_is_not_blamed)
 {
+    /* under valgrind, a fatal signal that another process sends during a blocking call is not
+     * always delivered as the kernel does (the guarded worker slept on, unkilled, in two runs
+     * of three): checked on a real CPU only */
+    if (ON_VALGRIND())
+        return;
     fixture f;
     setup(&f);
     char json[1024];

@@ -1,4 +1,4 @@
-/* test_events.c - the event hub (SPEC 8): every event named as the original names it, counters
+/* test_events.c - the event hub: every event named as the original names it, counters
  * in the hub or in host memory, subscriptions by mask, and the engine's runtime events.
  */
 #include <string.h>

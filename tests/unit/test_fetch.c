@@ -1,4 +1,4 @@
-/* test_fetch.c - the fetcher against every fetch row of SPEC 11: each test starts
+/* test_fetch.c - the fetcher against every failure and answer it must handle: each test starts
  * tests/tools/api_server.py on a free 127.0.0.1 port (a checked fixture), steers it through
  * GET /control, and checks the outcome, the message and that every wait stayed bounded.
  */

@@ -1,6 +1,6 @@
-/* test_policy.c - the local policy (SPEC 7): the built-in and shipped files, quotas against
- * ceilings, rules by domain regex and plugin glob, allow/deny lists, and every refusal message
- * (file, key path, reason).
+/* test_policy.c - the local policy (policy/README.md): the built-in and shipped files, quotas
+ * against ceilings, rules by domain regex and plugin glob, allow/deny lists, and every refusal
+ * message (file, key path, reason).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -665,7 +665,7 @@ START_TEST(forbidden_names_can_never_be_allowed)
         snprintf(json, sizeof json, "{\"api\": {\"allow\": [\"%s\"]}}", names[i]);
         snprintf(want, sizeof want,
                  "policy/x.json: api.allow[0]: \"%s\" can never be allowed: the sandbox "
-                 "forbids it (SPEC 5)", names[i]);
+                 "forbids it", names[i]);
         load_fails(json, DC_EPOLICY, want);
     }
 }

@@ -1,4 +1,4 @@
-/* test_poller.c - the poller over a shared store (SPEC 2): a poll publishes a snapshot that an
+/* test_poller.c - the poller over a shared store: a poll publishes a snapshot that an
  * engine picks up; the lease keeps a second poller idle; when the lease moves, the new holder
  * starts from the store's bundle (an unchanged bundle is not published again, a refused plugin
  * keeps its previous version); offline file loading. Bundles are file:// URLs (same fetcher).
@@ -199,7 +199,7 @@ START_TEST(corrupt_offline_file_is_refused_with_a_message)
 }
 END_TEST
 
-/* SPEC 11: a corrupted shared snapshot is ignored; the worker keeps its plugins, on_error. */
+/* A corrupted shared snapshot is ignored; the worker keeps its plugins, on_error. */
 START_TEST(corrupted_snapshot_keeps_the_plugins_in_force)
 {
     char buf[64];

@@ -1,4 +1,4 @@
-/* test_run.c - run semantics (SPEC 4) rule by rule, through the real sandbox and the simulated
+/* test_run.c - run semantics rule by rule, through the real sandbox and the simulated
  * request: matching, skip_domains, status, bundle order, skip, sampling, errors and quota trips
  * that stop one plugin only, ngx.exit, on_error=fail, generation pinning, the host match cache
  * and plugin states kept across swaps. Includes each case of the original's runner spec.

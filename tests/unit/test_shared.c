@@ -1,4 +1,4 @@
-/* test_shared.c - engines that share a store (SPEC 5, 8, 4.9): per-plugin metrics added by
+/* test_shared.c - engines that share a store: per-plugin metrics added by
  * every process into one set, quarantine decided by one process and honoured by the others
  * (a previous version standing in), and "until_loaded": "refuse" (503 until a bundle was ever
  * loaded). The store lives on an anonymous shared mapping; "processes" are fork()ed children or

@@ -1,5 +1,5 @@
 /* test_store.c - the shared store on anonymous shared mappings across fork(): publish and read,
- * generations, limits, SPEC's stress (1,000 snapshots, 4 reader processes, zero torn reads),
+ * generations, limits, a stress (1,000 snapshots, 4 reader processes, zero torn reads),
  * the poller lease with crashed, zombie and live holders, re-attach (also at another address),
  * corruption of the region, and event counters, quarantine and metrics shared by processes.
  */
@@ -229,7 +229,7 @@ START_TEST(snapshot_through_store)
 }
 END_TEST
 
-/* ---- SPEC's stress: 1,000 snapshots, 4 readers, zero torn reads ---- */
+/* ---- stress: 1,000 snapshots, 4 readers, zero torn reads ---- */
 
 #define STRESS_GENS 1000
 #define STRESS_READERS 4

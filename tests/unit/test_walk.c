@@ -6,7 +6,8 @@
  * (ngx.exit, ngx.redirect) are recorded, and the walk resumes after them.
  * By hand: WALK_PHASE=access walks one phase, WALK_NAMES=1 lists the functions, WALK_TRACE=1
  * prints each call before it is made (the last line names a crashing one), WALK_SLOW=MS prints
- * the calls slower than MS and each request of the walk.
+ * the calls slower than MS and each request of the walk. A quick run (DC_TEST_QUICK=1, as
+ * scripts/valgrind.sh sets) walks the access phase only: every function, every argument list.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,6 +226,8 @@ START_TEST(walk_phase)
     const char *only = getenv("WALK_PHASE"); /* by hand: walk one phase */
     if (only && strcmp(only, dc_phase_name(phase)) != 0)
         return;
+    if (!only && tu_quick() && (deny || phase != DC_PHASE_ACCESS))
+        return; /* a quick run (under memcheck): the access phase's walk only */
     memset(&W, 0, sizeof W);
     dc_env_test_hook = add_walk;
 

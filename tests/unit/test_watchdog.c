@@ -1,4 +1,4 @@
-/* test_watchdog.c - the last line of defence (SPEC 5): a plugin stuck inside a C function,
+/* test_watchdog.c - the last line of defence: a plugin stuck inside a C function,
  * where the quota hook never fires, makes the watchdog report it to the host and end the
  * process with DC_WATCHDOG_EXIT; a plugin that merely loops is stopped by its quota and the
  * watchdog stays quiet. With a shared store, the plugin is marked quarantined there before the

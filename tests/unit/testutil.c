@@ -62,6 +62,12 @@ char *tu_read_source_file(const char *relpath, size_t *len)
     return buf;
 }
 
+int tu_quick(void)
+{
+    const char *v = getenv("DC_TEST_QUICK");
+    return v && *v && strcmp(v, "0") != 0;
+}
+
 int tu_run_suite(Suite *s)
 {
     SRunner *sr = srunner_create(s);

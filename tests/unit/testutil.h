@@ -17,6 +17,10 @@ dc_engine *tu_engine(dc_bundle *b);
 dc_sim *tu_request(dc_engine *e, const char *host, const char *uri);
 /* Reads a whole file (path relative to the source tree when not absolute); free() it. */
 char *tu_read_source_file(const char *relpath, size_t *len);
+/* 1 when DC_TEST_QUICK is set to anything but "0" (scripts/valgrind.sh sets it): the few tests
+ * that walk thousands of cases walk a representative part, so a run under memcheck, tens of
+ * times slower, stays within minutes. Every assertion still holds on what is walked. */
+int tu_quick(void);
 /* Runs a suite in fork mode and returns the process exit code. */
 int tu_run_suite(Suite *s);
 

@@ -8,7 +8,7 @@
 
 #include "dynacode.h"
 
-/* Exit codes of SPEC 9. */
+/* Exit codes of the command (its usage text and README.md list them). */
 #define DC_EXIT_OK 0
 #define DC_EXIT_PROBLEMS 1
 #define DC_EXIT_UNUSABLE 2

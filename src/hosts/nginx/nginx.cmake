@@ -46,8 +46,9 @@ add_custom_command(
 
 add_custom_target(ngx_http_dynacode_module ALL DEPENDS ${DC_NGX_MODULE})
 
-# The test variant: the same module plus tests/unit/crash_fn.c (crash_in_c in every plugin
-# environment), in a build tree of its own, for the tests of a crashing plugin only.
+# The test variant: the same module over the test build of the library (dynacode_test, see
+# tests/tests.cmake) plus tests/unit/crash_fn.c (crash_in_c in every plugin environment), in a
+# build tree of its own, for the tests of a crashing plugin only.
 set(DC_NGX_TEST_BUILD ${CMAKE_BINARY_DIR}/nginx-build-test)
 set(DC_NGX_TEST_MODULE ${CMAKE_BINARY_DIR}/ngx_http_dynacode_module_test.so)
 set(DC_NGX_TEST_SRCS ${CMAKE_SOURCE_DIR}/tests/unit/crash_fn.c)
@@ -55,18 +56,20 @@ add_custom_command(
   OUTPUT ${DC_NGX_TEST_BUILD}/objs/Makefile
   COMMAND ${CMAKE_COMMAND} -E env DYNACODE_TEST_SRCS=${DC_NGX_TEST_SRCS}
           bash ${DC_NGX_DIR}/build.sh configure ${DC_NGINX_SRC} ${DC_NGX_TEST_BUILD} ${DC_NGX_DIR}
-          $<TARGET_FILE:dynacode> ${CMAKE_SOURCE_DIR}/include
-  DEPENDS ${DC_NGX_DIR}/config ${DC_NGX_DIR}/build.sh dynacode
+          $<TARGET_FILE:dynacode_test> ${CMAKE_SOURCE_DIR}/include
+  DEPENDS ${DC_NGX_DIR}/config ${DC_NGX_DIR}/build.sh dynacode_test
   COMMENT "Configuring nginx for the test variant of ngx_http_dynacode_module"
   VERBATIM)
 add_custom_command(
   OUTPUT ${DC_NGX_TEST_MODULE}
   COMMAND bash ${DC_NGX_DIR}/build.sh make ${DC_NGX_TEST_BUILD} ${DC_NGX_TEST_MODULE}
   DEPENDS ${DC_NGX_TEST_BUILD}/objs/Makefile ${DC_NGX_SOURCES} ${DC_NGX_TEST_SRCS}
-          ${CMAKE_SOURCE_DIR}/include/dynacode.h dynacode
+          ${CMAKE_SOURCE_DIR}/include/dynacode.h dynacode_test
   COMMENT "Building ngx_http_dynacode_module_test.so (with crash_in_c)"
   VERBATIM)
 add_custom_target(ngx_http_dynacode_module_test ALL DEPENDS ${DC_NGX_TEST_MODULE})
+add_test(NAME product.module_symbols COMMAND bash ${CMAKE_SOURCE_DIR}/tests/tools/product_symbols.sh
+         --product ${DC_NGX_MODULE} --test ${DC_NGX_TEST_MODULE})
 
 # Integration tests: one ctest entry per script; each starts its own nginx and API server on
 # free loopback ports in a private prefix, and stops them whatever happens.

@@ -1,6 +1,7 @@
-/* ngx_http_dynacode_module.c - the directives of SPEC 10 (checked at `nginx -t`, each message
- * naming its directive), configuration create/merge, the shared zone that holds libdynacode's
- * store, and each worker's engine, event hub and poller (init_process / exit_process).
+/* ngx_http_dynacode_module.c - the directives (src/nginx/README.md; checked at `nginx -t`, each
+ * message naming its directive), configuration create/merge, the shared zone that holds
+ * libdynacode's store, and each worker's engine, event hub and poller (init_process /
+ * exit_process).
  */
 #include <pthread.h>
 #include <signal.h>
@@ -10,7 +11,8 @@
 
 #define NGX_HTTP_DYNACODE_MIN_SHM  (2 * DC_STORE_MIN_SIZE)
 /* How long a worker that found the store empty waits for the sibling that holds the lease to
- * publish the offline file (SPEC 4 rule 9), at start only. */
+ * publish the offline file, at start only: a first start serves the last good bundle from
+ * its first request. */
 #define NGX_HTTP_DYNACODE_OFFLINE_WAIT_MS  3000
 /* The watchdog ends a worker whose plugin call is stuck in C this long past its time quota. */
 #define NGX_HTTP_DYNACODE_WATCHDOG_GRACE_MS  2000
@@ -905,8 +907,9 @@ ngx_http_dynacode_new_poller(ngx_cycle_t *cycle, ngx_http_dynacode_main_conf_t *
 }
 
 
-/* SPEC 4 rule 9: nothing in the store yet (a first start): the worker holding the lease
- * publishes the offline file; the others wait for it, a bounded time. */
+/* Nothing in the store yet (a first start): the last good bundle must be in force from the
+ * first request, so the worker holding the lease publishes the offline file; the others wait
+ * for it, a bounded time. */
 static void
 ngx_http_dynacode_offline_start(ngx_cycle_t *cycle, ngx_http_dynacode_main_conf_t *mcf)
 {
@@ -1052,7 +1055,7 @@ ngx_http_dynacode_init_process(ngx_cycle_t *cycle)
         ngx_http_dynacode_offline_start(cycle, mcf);
     }
 
-    /* the last good bundle in force before the first request (SPEC 4 rule 9) */
+    /* the last good bundle in force before the first request */
     if (dc_engine_sync(w->engine, w->store) < 0) {
         ngx_log_error(NGX_LOG_ERR, cycle->log, 0,
                       "dynacode: the bundle in the shared store was refused");

@@ -233,10 +233,10 @@ ngx_http_dynacode_send(ngx_http_request_t *r, ngx_http_dynacode_ctx_t *ctx,
 }
 
 
-/* A plugin ended the request with status (ngx.exit, ngx.redirect, or 500 on failure).
- * nginx answers 3xx-5xx, 201 and 204 with its own special response, which still passes the
- * header and body filters (SPEC 4); other 2xx get an empty body. The return value is for a
- * content handler; rewrite and access handlers go through ngx_http_dynacode_end. */
+/* A plugin ended the request with status (ngx.exit, ngx.redirect, or 500 on failure). nginx
+ * answers 3xx-5xx, 201 and 204 with its own special response, which still passes the header and
+ * body filters, so header and body plugins see it; other 2xx get an empty body. The return value
+ * is for a content handler; rewrite and access handlers go through ngx_http_dynacode_end. */
 static ngx_int_t
 ngx_http_dynacode_exit(ngx_http_request_t *r, ngx_http_dynacode_ctx_t *ctx,
     ngx_int_t status)

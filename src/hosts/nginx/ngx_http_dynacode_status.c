@@ -1,4 +1,4 @@
-/* ngx_http_dynacode_status.c - the dynacode_status page: the event counters of SPEC 8 (shared
+/* ngx_http_dynacode_status.c - the dynacode_status page: the event counters (shared
  * by every worker), the bundle in the shared store (generation, source, ETag, fetch time, last
  * error), the per-plugin metrics and quarantine (shared too, read through the engine), and this
  * worker's state, as JSON or, with ?format=prometheus, Prometheus text.
