@@ -71,7 +71,8 @@ bundle "$TMP/served.json" two
 changed=$(date +%s.%N)
 check_event "a change is fetched" bg_updated_plugins 2 3
 seen=$(date +%s.%N)
-awk -v a="$changed" -v b="$seen" 'BEGIN { exit !(b - a < 1.5) }' && ok "within one interval (0.5 s) plus slack" || fail "change took $(awk -v a="$changed" -v b="$seen" 'BEGIN{print b-a}') s"
+# a figure, not a verdict (timing goals live in tests/bench): the change was seen (above)
+echo "# the change was fetched $(awk -v a="$changed" -v b="$seen" 'BEGIN{printf "%.2f", b-a}') s after it was made (interval 0.5 s)"
 grep -q "'two'" "$TMP/offline.json" && ok "offline file follows" || fail "offline file not updated"
 
 control "mode=status:500"
