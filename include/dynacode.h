@@ -89,29 +89,43 @@ DC_API const char *dc_phase_name(dc_phase phase);
 DC_API int dc_phase_parse(const char *name, size_t len, dc_phase *out);
 
 /* ---- events: the original's names, then dynacode's own ---- */
-#define DC_EVENT_LIST(X)                    \
-    X(BG_CACHE_MISS, "bg_cache_miss")       \
-    X(BG_CACHE_HIT, "bg_cache_hit")         \
-    X(BG_FETCH_API_GENERIC_ERROR, "bg_fetch_api_generic_error") \
-    X(BG_FETCH_API_STATUS_CODE_ERROR, "bg_fetch_api_status_code_error") \
-    X(BG_FETCH_API_SUCCESS, "bg_fetch_api_success") \
-    X(BG_COMPILE_ERROR, "bg_compile_error") \
-    X(BG_COMPILE_SUCCESS, "bg_compile_success") \
-    X(BG_UPDATED_PLUGINS, "bg_updated_plugins") \
-    X(BG_DIDNT_UPDATE_PLUGINS, "bg_didnt_update_plugins") \
-    X(RT_PLUGINS_NOT_LOADED, "rt_plugins_not_loaded") \
-    X(RT_PLUGINS_DISABLED, "rt_plugins_disabled") \
-    X(RT_PLUGINS_STARTING, "rt_plugins_starting") \
-    X(RT_PLUGINS_DONE, "rt_plugins_done")   \
-    X(RT_PLUGINS_ERROR, "rt_plugins_error") \
-    X(ON_ERROR, "on_error")                 \
-    X(RT_PLUGINS_QUOTA, "rt_plugins_quota") \
-    X(RT_PLUGINS_QUARANTINED, "rt_plugins_quarantined") \
-    X(BG_FETCH_NOT_MODIFIED, "bg_fetch_not_modified") \
-    X(BG_OFFLINE_LOADED, "bg_offline_loaded")
+/* How much an event matters to an operator: decided by the library, mapped by a host to its own
+ * log levels. DC_SEV_USUAL is only for emitters (the event's usual severity, from the list
+ * below); subscribers always see one of the others. */
+typedef enum dc_severity {
+    DC_SEV_USUAL = 0,
+    DC_SEV_DEBUG,
+    DC_SEV_INFO,
+    DC_SEV_NOTICE,
+    DC_SEV_WARN,
+    DC_SEV_ERROR
+} dc_severity;
+
+/* Every event: its id, its name (the original library's), and how much it usually matters to
+ * an operator (dc_severity; an emitter may say otherwise for one occurrence). */
+#define DC_EVENT_LIST(X)                                                       \
+    X(BG_CACHE_MISS, "bg_cache_miss", DC_SEV_NOTICE)                           \
+    X(BG_CACHE_HIT, "bg_cache_hit", DC_SEV_NOTICE)                             \
+    X(BG_FETCH_API_GENERIC_ERROR, "bg_fetch_api_generic_error", DC_SEV_ERROR)  \
+    X(BG_FETCH_API_STATUS_CODE_ERROR, "bg_fetch_api_status_code_error", DC_SEV_ERROR) \
+    X(BG_FETCH_API_SUCCESS, "bg_fetch_api_success", DC_SEV_NOTICE)             \
+    X(BG_COMPILE_ERROR, "bg_compile_error", DC_SEV_WARN)                       \
+    X(BG_COMPILE_SUCCESS, "bg_compile_success", DC_SEV_NOTICE)                 \
+    X(BG_UPDATED_PLUGINS, "bg_updated_plugins", DC_SEV_NOTICE)                 \
+    X(BG_DIDNT_UPDATE_PLUGINS, "bg_didnt_update_plugins", DC_SEV_WARN)         \
+    X(RT_PLUGINS_NOT_LOADED, "rt_plugins_not_loaded", DC_SEV_NOTICE)           \
+    X(RT_PLUGINS_DISABLED, "rt_plugins_disabled", DC_SEV_NOTICE)               \
+    X(RT_PLUGINS_STARTING, "rt_plugins_starting", DC_SEV_NOTICE)               \
+    X(RT_PLUGINS_DONE, "rt_plugins_done", DC_SEV_NOTICE)                       \
+    X(RT_PLUGINS_ERROR, "rt_plugins_error", DC_SEV_NOTICE)                     \
+    X(ON_ERROR, "on_error", DC_SEV_ERROR)                                      \
+    X(RT_PLUGINS_QUOTA, "rt_plugins_quota", DC_SEV_NOTICE)                     \
+    X(RT_PLUGINS_QUARANTINED, "rt_plugins_quarantined", DC_SEV_WARN)           \
+    X(BG_FETCH_NOT_MODIFIED, "bg_fetch_not_modified", DC_SEV_NOTICE)           \
+    X(BG_OFFLINE_LOADED, "bg_offline_loaded", DC_SEV_NOTICE)
 
 typedef enum dc_event {
-#define DC_EVENT_ENUM(id, name) DC_EV_##id,
+#define DC_EVENT_ENUM(id, name, sev) DC_EV_##id,
     DC_EVENT_LIST(DC_EVENT_ENUM)
 #undef DC_EVENT_ENUM
     DC_EVENT_COUNT
@@ -128,6 +142,7 @@ typedef struct dc_event_info {
     const char *message;  /* reason or detail, or NULL */
     int status;           /* an HTTP status where relevant (API answer, exit), else 0 */
     uint64_t count;       /* a count where relevant (plugins loaded, ...), else 0 */
+    dc_severity severity; /* emitters: DC_SEV_USUAL or a severity of their own for this one */
 } dc_event_info;
 
 typedef void (*dc_event_cb)(void *ud, const dc_event_info *info);

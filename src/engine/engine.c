@@ -78,7 +78,7 @@ void dc_engine_emit(dc_engine *e, dc_event ev, const char *domain, const char *p
 {
     if (!e->events)
         return;
-    dc_event_info info = {ev, domain, plugin, phase, msg, status, 0};
+    dc_event_info info = {ev, domain, plugin, phase, msg, status, 0, DC_SEV_USUAL};
     dc_events_emit(e->events, &info);
 }
 

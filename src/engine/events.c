@@ -21,9 +21,15 @@ struct dc_events {
 };
 
 static const char *const event_names[DC_EVENT_COUNT] = {
-#define DC_EVENT_NAME(id, name) name,
+#define DC_EVENT_NAME(id, name, sev) name,
     DC_EVENT_LIST(DC_EVENT_NAME)
 #undef DC_EVENT_NAME
+};
+
+static const dc_severity event_severity[DC_EVENT_COUNT] = {
+#define DC_EVENT_SEV(id, name, sev) sev,
+    DC_EVENT_LIST(DC_EVENT_SEV)
+#undef DC_EVENT_SEV
 };
 
 const char *dc_event_name(dc_event ev)
@@ -110,13 +116,14 @@ void dc_events_emit(dc_events *ev, const dc_event_info *info)
 {
     if (!ev || (unsigned)info->event >= DC_EVENT_COUNT)
         return;
+    dc_event_info safe = *info;
+    if (safe.severity == DC_SEV_USUAL || (unsigned)safe.severity > DC_SEV_ERROR)
+        safe.severity = event_severity[info->event];
     /* A plugin's name, a bundle's domain and an error message are the bundle author's text:
      * a line feed in one of them must not start a forged line in the host's log. */
     char dom[300], plug[300], msg[1200];
-    dc_event_info safe;
     if (needs_escape(info->domain, 1) || needs_escape(info->plugin, 1) ||
         needs_escape(info->message, 0)) {
-        safe = *info;
         if (info->domain) {
             dc_log_escape(dom, sizeof dom, info->domain, 1);
             safe.domain = dom;
@@ -129,8 +136,8 @@ void dc_events_emit(dc_events *ev, const dc_event_info *info)
             dc_log_escape(msg, sizeof msg, info->message, 0);
             safe.message = msg;
         }
-        info = &safe;
     }
+    info = &safe;
     /* Atomic so that counters in shared memory stay exact across processes. */
     __atomic_fetch_add(&ev->counters[info->event], 1, __ATOMIC_RELAXED);
     uint64_t bit = 1ull << info->event;

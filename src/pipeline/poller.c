@@ -55,7 +55,7 @@ static void emit(dc_poller *p, dc_event ev, const char *domain, const char *plug
 {
     if (!p->cfg.events)
         return;
-    dc_event_info info = {ev, domain, plugin, -1, msg, status, count};
+    dc_event_info info = {ev, domain, plugin, -1, msg, status, count, DC_SEV_USUAL};
     dc_events_emit(p->cfg.events, &info);
 }
 
@@ -183,7 +183,12 @@ static dc_rc take_body(dc_poller *p, dc_fetch_result *res)
 {
     char err[1024] = "";
     if (p->bundle && p->bundle->hash == dc_hash64(res->body, res->len)) {
-        emit(p, DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, "the bundle did not change", 0, 0);
+        /* said at every poll of an unchanged bundle: only a refusal is news */
+        if (p->cfg.events) {
+            dc_event_info info = {DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, -1,
+                                  "the bundle did not change", 0, 0, DC_SEV_INFO};
+            dc_events_emit(p->cfg.events, &info);
+        }
         return DC_OK;
     }
     dc_bundle *b = NULL;

@@ -23,6 +23,7 @@ END_TEST
 typedef struct seen {
     int calls;
     dc_event last;
+    dc_severity severity;
     char plugin[64];
 } seen;
 
@@ -31,6 +32,7 @@ static void on_event(void *ud, const dc_event_info *i)
     seen *s = ud;
     s->calls++;
     s->last = i->event;
+    s->severity = i->severity;
     snprintf(s->plugin, sizeof s->plugin, "%s", i->plugin ? i->plugin : "");
 }
 
@@ -54,6 +56,41 @@ START_TEST(subscriptions_follow_their_mask)
     for (int k = 2; k < 16; k++)
         ck_assert_int_eq(dc_events_subscribe(ev, 0, on_event, &a), DC_OK);
     ck_assert_int_eq(dc_events_subscribe(ev, 0, on_event, &a), DC_ELIMIT);
+    dc_events_free(ev);
+}
+END_TEST
+
+/* The library says how much an event matters: the event's usual severity, unless the emitter
+ * says otherwise for one occurrence (an unchanged bundle is not the news a refusal is). */
+START_TEST(subscribers_see_a_severity)
+{
+    dc_events *ev;
+    ck_assert_int_eq(dc_events_new(NULL, &ev), DC_OK);
+    seen s = {0};
+    ck_assert_int_eq(dc_events_subscribe(ev, ~0ull, on_event, &s), DC_OK);
+    static const struct {
+        dc_event e;
+        dc_severity usual;
+    } cases[] = {
+        {DC_EV_BG_FETCH_API_GENERIC_ERROR, DC_SEV_ERROR},
+        {DC_EV_ON_ERROR, DC_SEV_ERROR},
+        {DC_EV_BG_COMPILE_ERROR, DC_SEV_WARN},
+        {DC_EV_BG_DIDNT_UPDATE_PLUGINS, DC_SEV_WARN},
+        {DC_EV_RT_PLUGINS_QUARANTINED, DC_SEV_WARN},
+        {DC_EV_BG_UPDATED_PLUGINS, DC_SEV_NOTICE},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        dc_event_info i = {.event = cases[k].e, .phase = -1};
+        dc_events_emit(ev, &i);
+        ck_assert_int_eq(s.severity, cases[k].usual);
+    }
+    dc_event_info quiet = {.event = DC_EV_BG_DIDNT_UPDATE_PLUGINS, .phase = -1,
+                           .severity = DC_SEV_INFO};
+    dc_events_emit(ev, &quiet);
+    ck_assert_int_eq(s.severity, DC_SEV_INFO);
+    dc_event_info bogus = {.event = DC_EV_ON_ERROR, .phase = -1, .severity = (dc_severity)99};
+    dc_events_emit(ev, &bogus);
+    ck_assert_int_eq(s.severity, DC_SEV_ERROR);
     dc_events_free(ev);
 }
 END_TEST
@@ -104,6 +141,7 @@ int main(void)
     TCase *tc = tcase_create("events");
     tcase_add_test(tc, names_are_the_originals);
     tcase_add_test(tc, subscriptions_follow_their_mask);
+    tcase_add_test(tc, subscribers_see_a_severity);
     tcase_add_test(tc, counters_can_live_in_host_memory);
     tcase_add_test(tc, engine_emits_runtime_events_with_the_plugin);
     suite_add_tcase(s, tc);

@@ -394,12 +394,13 @@ START_TEST(events_carry_escaped_names_and_messages)
     seen s = {""};
     ck_assert_int_eq(dc_events_subscribe(ev, ~0ull, on_event, &s), DC_OK);
     dc_event_info info = {DC_EV_RT_PLUGINS_ERROR, "d\"om\\", "p\nlugin", DC_PHASE_ACCESS,
-                          "boom\r\n2026/01/01 [emerg] forged\x1b", 0, 0};
+                          "boom\r\n2026/01/01 [emerg] forged\x1b", 0, 0, DC_SEV_USUAL};
     dc_events_emit(ev, &info);
     ck_assert_str_eq(s.text, "[d\\\"om\\\\|p\\nlugin|boom\\r\\n2026/01/01 [emerg] forged\\x1b]");
     /* plain text passes as it is */
     s.text[0] = '\0';
-    dc_event_info plain = {DC_EV_RT_PLUGINS_ERROR, "a.com", "p", DC_PHASE_ACCESS, "m", 0, 0};
+    dc_event_info plain = {DC_EV_RT_PLUGINS_ERROR, "a.com", "p", DC_PHASE_ACCESS, "m", 0, 0,
+                           DC_SEV_USUAL};
     dc_events_emit(ev, &plain);
     ck_assert_str_eq(s.text, "[a.com|p|m]");
     dc_events_free(ev);

@@ -749,7 +749,7 @@ static void emit_events(dc_store *s, int i)
     dc_events *ev = NULL;
     if (dc_events_new(dc_store_event_counters(s), &ev) != DC_OK)
         _exit(1);
-    dc_event_info info = {DC_EV_RT_PLUGINS_DONE, NULL, NULL, -1, NULL, 0, 0};
+    dc_event_info info = {DC_EV_RT_PLUGINS_DONE, NULL, NULL, -1, NULL, 0, 0, DC_SEV_USUAL};
     for (int k = 0; k < PER_PROCESS; k++)
         dc_events_emit(ev, &info);
     dc_events_free(ev);

@@ -730,29 +730,19 @@ ngx_http_dynacode_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 /* ---- the worker ---- */
 
+/* The library decides how much an event matters; this only names nginx's level for it. */
 static ngx_uint_t
 ngx_http_dynacode_event_level(const dc_event_info *info)
 {
-    switch (info->event) {
-
-    case DC_EV_BG_FETCH_API_GENERIC_ERROR:
-    case DC_EV_BG_FETCH_API_STATUS_CODE_ERROR:
-    case DC_EV_ON_ERROR:
+    switch (info->severity) {
+    case DC_SEV_ERROR:
         return NGX_LOG_ERR;
-
-    case DC_EV_BG_COMPILE_ERROR:
-    case DC_EV_RT_PLUGINS_QUARANTINED:
+    case DC_SEV_WARN:
         return NGX_LOG_WARN;
-
-    case DC_EV_BG_DIDNT_UPDATE_PLUGINS:
-        /* the poller says so at every poll of an unchanged bundle: only a refusal is news */
-        if (info->message
-            && ngx_strstr(info->message, "did not change") != NULL)
-        {
-            return NGX_LOG_INFO;
-        }
-        return NGX_LOG_WARN;
-
+    case DC_SEV_INFO:
+        return NGX_LOG_INFO;
+    case DC_SEV_DEBUG:
+        return NGX_LOG_DEBUG;
     default:
         return NGX_LOG_NOTICE;
     }
