@@ -306,6 +306,7 @@ typedef struct dc_run_info {
     double ms;            /* wall time of the call */
     const char *message;  /* error message, or a note such as "ngx.exit(403)"; may be NULL */
     int exit_status;      /* status given to ngx.exit/ngx.redirect, or -1 */
+    void *hreq;           /* the host's request pointer, the one its callbacks receive */
 } dc_run_info;
 
 typedef void (*dc_run_cb)(void *ud, const dc_run_info *info);

@@ -137,7 +137,7 @@ static dc_result run_one(dc_request *r, dc_phase phase, const char *domain, cons
             m = note;
         }
         dc_run_info info = {p->name, domain, phase, res, ms, m,
-                            call->exited ? call->exit_status : -1};
+                            call->exited ? call->exit_status : -1, r->hreq};
         e->run_cb(e->run_ud, &info);
     }
     return res;

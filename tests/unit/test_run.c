@@ -14,6 +14,7 @@
 typedef struct trace {
     char text[4096];
     char last_msg[1200];
+    void *last_hreq; /* the host's request of the last run reported */
 } trace;
 
 static void record(void *ud, const dc_run_info *i)
@@ -23,6 +24,7 @@ static void record(void *ud, const dc_run_info *i)
     snprintf(t->text + n, sizeof t->text - n, "%s%s:%s:%s", n ? " " : "", dc_phase_name(i->phase),
              i->plugin, dc_result_name(i->result));
     snprintf(t->last_msg, sizeof t->last_msg, "%s", i->message ? i->message : "");
+    t->last_hreq = i->hreq;
 }
 
 /* The policy of the running test, when it needs one (the engine does not own it). */
@@ -360,6 +362,7 @@ START_TEST(instruction_quota_stops_runaway_and_next_plugin_runs)
         dc_sim *s = tu_request(e, "a.com", "/");
         ck_assert_str_eq(t.text, "access:spin:quota:instructions access:after:ok");
         ck_assert_str_eq(dc_sim_header(s, "X-After"), "yes");
+        ck_assert_ptr_eq(t.last_hreq, s); /* the simulated request is the host's request */
         dc_sim_free(s);
     }
     ck_assert_uint_eq(dc_events_count(ev, DC_EV_RT_PLUGINS_QUOTA), 3);

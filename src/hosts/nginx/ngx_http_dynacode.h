@@ -43,7 +43,6 @@ typedef struct {
     dc_events                  *events;
     dc_engine                  *engine;
     dc_poller                  *poller;
-    ngx_http_request_t         *current;         /* the request whose plugins run now */
     ngx_uint_t                  rewrite_postponed;
     ngx_uint_t                  access_postponed;
 } ngx_http_dynacode_worker_t;

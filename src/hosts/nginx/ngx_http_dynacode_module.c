@@ -806,7 +806,7 @@ ngx_http_dynacode_log_run(void *ud, const dc_run_info *info)
                                         ngx_strlen(info->message), 0)
          : msg;
 
-    r = ngx_http_dynacode_worker.current;
+    r = info->hreq;
     log = r ? r->connection->log : ngx_cycle->log;
 
     /* an error is the plugin's fault; a quota trip may be the request's (and is counted) */

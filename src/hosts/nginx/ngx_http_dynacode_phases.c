@@ -175,9 +175,7 @@ ngx_http_dynacode_run(ngx_http_request_t *r, ngx_http_dynacode_ctx_t *ctx,
 
     ctx->done |= NGX_HTTP_DYNACODE_BIT(phase);
 
-    ngx_http_dynacode_worker.current = r;
     act = dc_request_run(ctx->req, phase, status);
-    ngx_http_dynacode_worker.current = NULL;
 
     return act;
 }
@@ -664,10 +662,8 @@ ngx_http_dynacode_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         }
     }
 
-    ngx_http_dynacode_worker.current = r;
     act = dc_request_body_filter(ctx->req, data ? (const char *) data : "", len,
                                  (int) eof, &out, &out_eof);
-    ngx_http_dynacode_worker.current = NULL;
 
     /* the library copied the chunk: the buffers go back to whoever produced them */
     ngx_http_dynacode_consume(in);
