@@ -543,6 +543,12 @@ DC_API dc_rc dc_poller_poll(dc_poller *p);
 /* Loads the offline file when nothing is in force (bg_offline_loaded); DC_EIO/DC_EBUNDLE when
  * it is missing or refused (the start goes on). */
 DC_API dc_rc dc_poller_load_offline(dc_poller *p);
+/* A process's start when nothing may be in force yet: when the store has no bundle and an
+ * offline file is readable, the process that takes the store's lease loads it (as
+ * dc_poller_load_offline) and the others wait for that publication, at most wait_ms (DC_EBUSY
+ * when it did not come). DC_OK when a bundle is in force or there is nothing to load. Without a
+ * store: dc_poller_load_offline when an offline file is configured. */
+DC_API dc_rc dc_poller_start_offline(dc_poller *p, uint32_t wait_ms);
 /* Polls in a thread of its own every interval (+ jitter) until dc_poller_stop. */
 DC_API dc_rc dc_poller_start(dc_poller *p);
 DC_API void dc_poller_stop(dc_poller *p);

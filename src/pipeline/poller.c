@@ -234,13 +234,18 @@ static void catch_up(dc_poller *p)
     dc_fetcher_reset_validators(p->fetcher); /* its validators may be another bundle's */
 }
 
+/* How long the store's lease lasts without renewal: three intervals, plus the longest a fetch
+ * may take (the fetcher's default when 0). */
+static uint32_t lease_ttl_ms(const dc_poller *p)
+{
+    return (uint32_t)((p->cfg.interval_s + p->cfg.jitter_s) * 3000.0) +
+           (p->cfg.fetch.timeout_ms ? p->cfg.fetch.timeout_ms : 5000);
+}
+
 dc_rc dc_poller_poll(dc_poller *p)
 {
     dc_store *st = p->cfg.store;
-    /* Three intervals, plus the longest a fetch may take (the fetcher's default when 0). */
-    uint32_t ttl = (uint32_t)((p->cfg.interval_s + p->cfg.jitter_s) * 3000.0) +
-                   (p->cfg.fetch.timeout_ms ? p->cfg.fetch.timeout_ms : 5000);
-    if (st && !dc_store_lease(st, p->cfg.pid, ttl))
+    if (st && !dc_store_lease(st, p->cfg.pid, lease_ttl_ms(p)))
         return DC_OK; /* another process polls this time */
     if (st)
         catch_up(p);
@@ -271,6 +276,24 @@ dc_rc dc_poller_poll(dc_poller *p)
     }
     dc_fetch_result_clear(&res);
     return rc;
+}
+
+dc_rc dc_poller_start_offline(dc_poller *p, uint32_t wait_ms)
+{
+    dc_store *st = p->cfg.store;
+    if (!st)
+        return p->offline_file ? dc_poller_load_offline(p) : DC_OK;
+    if (dc_store_generation(st) != 0 || !p->offline_file || access(p->offline_file, R_OK) != 0)
+        return DC_OK; /* a bundle in force already, or none to offer: the first poll decides */
+    if (dc_store_lease(st, p->cfg.pid, lease_ttl_ms(p)))
+        return dc_poller_load_offline(p);
+    /* a sibling holds the lease and is loading it: wait for its publication, a bounded time */
+    for (uint32_t waited = 0; waited < wait_ms; waited += 10) {
+        if (dc_store_generation(st) != 0)
+            return DC_OK;
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    }
+    return dc_store_generation(st) != 0 ? DC_OK : DC_EBUSY;
 }
 
 dc_rc dc_poller_load_offline(dc_poller *p)

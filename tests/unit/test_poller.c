@@ -183,6 +183,47 @@ START_TEST(offline_file_written_then_loaded_when_the_api_is_gone)
 }
 END_TEST
 
+/* A first start of several processes on one store: the lease holder loads the offline file,
+ * the others wait for its publication; one that finds nobody publishing gives up with EBUSY. */
+START_TEST(offline_start_loads_once_and_the_others_wait)
+{
+    char offline[300], buf[64];
+    snprintf(offline, sizeof offline, "%s/offline.json", dir);
+    write_bundle("ngx.header['X-Auth'] = 'offline'");
+    dc_poller *w = poller(7001, offline);
+    ck_assert_int_eq(dc_poller_poll(w), DC_OK); /* writes the offline file */
+    dc_poller_free(w);
+    dc_store_detach(store);
+    dc_events_free(events);
+    memset(region, 0, REGION);
+    char err[256];
+    ck_assert_int_eq(dc_store_attach(region, REGION, 1, &store, err, sizeof err), DC_OK);
+    ck_assert_int_eq(dc_events_new(dc_store_event_counters(store), &events), DC_OK);
+    unlink(bundle_path);
+
+    /* another (live) process holds the lease and publishes nothing: the wait ends, EBUSY */
+    int32_t other = (int32_t)getppid();
+    ck_assert(dc_store_lease(store, other, 60000));
+    dc_poller *b = poller(7003, offline);
+    ck_assert_int_eq(dc_poller_start_offline(b, 30), DC_EBUSY);
+    ck_assert_uint_eq(dc_store_generation(store), 0);
+    dc_store_lease_release(store, other);
+
+    /* the first to take the lease loads the file; the next finds it in force at once */
+    dc_poller *a = poller((int32_t)getpid(), offline);
+    ck_assert_int_eq(dc_poller_start_offline(a, 30), DC_OK);
+    ck_assert_uint_eq(count(DC_EV_BG_OFFLINE_LOADED), 1);
+    ck_assert_uint_ne(dc_store_generation(store), 0);
+    ck_assert_int_eq(dc_poller_start_offline(b, 30), DC_OK);
+    ck_assert_uint_eq(count(DC_EV_BG_OFFLINE_LOADED), 1);
+    dc_engine *e = tu_engine(NULL);
+    ck_assert_str_eq(auth_header(e, buf, sizeof buf), "offline");
+    dc_engine_free(e);
+    dc_poller_free(a);
+    dc_poller_free(b);
+}
+END_TEST
+
 START_TEST(corrupt_offline_file_is_refused_with_a_message)
 {
     char offline[300];
@@ -245,6 +286,7 @@ int main(void)
     tcase_add_test(tc, publish_lease_and_handover);
     tcase_add_test(tc, refused_bundle_keeps_the_last_good_one);
     tcase_add_test(tc, offline_file_written_then_loaded_when_the_api_is_gone);
+    tcase_add_test(tc, offline_start_loads_once_and_the_others_wait);
     tcase_add_test(tc, corrupt_offline_file_is_refused_with_a_message);
     tcase_add_test(tc, corrupted_snapshot_keeps_the_plugins_in_force);
     suite_add_tcase(s, tc);

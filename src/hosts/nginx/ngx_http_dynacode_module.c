@@ -897,50 +897,31 @@ ngx_http_dynacode_new_poller(ngx_cycle_t *cycle, ngx_http_dynacode_main_conf_t *
 }
 
 
-/* Nothing in the store yet (a first start): the last good bundle must be in force from the
- * first request, so the worker holding the lease publishes the offline file; the others wait
- * for it, a bounded time. */
+/* A first start: the last good bundle (the offline file) must be in force from the first
+ * request; the library decides which worker loads it and how the others wait. */
 static void
 ngx_http_dynacode_offline_start(ngx_cycle_t *cycle, ngx_http_dynacode_main_conf_t *mcf)
 {
     dc_rc                        rc;
-    uint32_t                     ttl;
-    ngx_uint_t                   i;
     ngx_http_dynacode_worker_t  *w = &ngx_http_dynacode_worker;
 
-    if (dc_store_generation(w->store) != 0 || w->poller == NULL
-        || mcf->offline_file.len == 0
-        || access((char *) mcf->offline_file.data, R_OK) != 0)
-    {
+    if (w->poller == NULL || mcf->offline_file.len == 0) {
         return;
     }
 
-    /* the poller's own lease period: three intervals (with jitter) and a fetch */
-    ttl = (uint32_t) (3 * (mcf->poll_interval + mcf->poll_jitter) + mcf->api_timeout);
+    rc = dc_poller_start_offline(w->poller, NGX_HTTP_DYNACODE_OFFLINE_WAIT_MS);
 
-    if (dc_store_lease(w->store, (int32_t) ngx_pid, ttl)) {
-        rc = dc_poller_load_offline(w->poller);
-        if (rc != DC_OK) {
-            ngx_log_error(NGX_LOG_ERR, cycle->log, 0,
-                          "dynacode: offline file \"%V\" not loaded: %s",
-                          &mcf->offline_file, dc_strerror(rc));
-        }
+    if (rc == DC_EBUSY) {
+        ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
+                      "dynacode: the offline file was not published within %d ms; "
+                      "this worker starts without plugins until the next bundle",
+                      NGX_HTTP_DYNACODE_OFFLINE_WAIT_MS);
 
-        return;
+    } else if (rc != DC_OK) {
+        ngx_log_error(NGX_LOG_ERR, cycle->log, 0,
+                      "dynacode: offline file \"%V\" not loaded: %s",
+                      &mcf->offline_file, dc_strerror(rc));
     }
-
-    for (i = 0; i < NGX_HTTP_DYNACODE_OFFLINE_WAIT_MS / 10; i++) {
-        if (dc_store_generation(w->store) != 0) {
-            return;
-        }
-
-        ngx_msleep(10);
-    }
-
-    ngx_log_error(NGX_LOG_WARN, cycle->log, 0,
-                  "dynacode: the offline file was not published within %d ms; "
-                  "this worker starts without plugins until the next bundle",
-                  NGX_HTTP_DYNACODE_OFFLINE_WAIT_MS);
 }
 
 
