@@ -1,6 +1,7 @@
 /* policy.c - the local policy: loads and validates policy JSON (a file, memory, or the
- * built-in default compiled from policy/default.json), applies its rules per domain and plugin,
- * and answers the engine (policy.h). Relies on cJSON, regex.c, fnmatch and policy_names.c.
+ * built-in default compiled from policy/default.json) into the model of policy_model.h, and
+ * answers the engine's questions about the policy as a whole (policy.h). What one plugin gets
+ * on one host is policy_resolve.c's. Relies on cJSON, regex.c, fnmatch and policy_names.c.
  */
 #include <errno.h>
 #include <fnmatch.h>
@@ -12,74 +13,13 @@
 
 #include <cJSON.h>
 
-#include "policy.h"
+#include "policy_model.h"
 #include "dc_default_policy.h"
 #include "api_table.h"
 
 #define DC_POLICY_MAX_FILE (1u << 20)   /* a policy is a few KiB; refuse anything absurd */
 #define DC_JSON_MAX_INT 9007199254740992.0 /* 2^53: larger numbers lose precision in JSON */
 #define DC_PATH_MAX 256
-
-/* ---- the model ---- */
-
-typedef struct dc_names {
-    char **v;
-    uint32_t n;
-} dc_names;
-
-/* Which keys a settings block sets: a rule overrides only these. */
-enum {
-    S_QUOTA_INS = 1u << 0, S_QUOTA_TIME = 1u << 1, S_QUOTA_MEM = 1u << 2,
-    S_CEIL_INS = 1u << 3, S_CEIL_TIME = 1u << 4, S_CEIL_MEM = 1u << 5,
-    S_ON_ERROR = 1u << 6,
-    S_QR_TRIPS = 1u << 7, S_QR_WINDOW = 1u << 8, S_QR_DURATION = 1u << 9,
-    S_BD_LOG = 1u << 12, S_BD_OUTPUT = 1u << 13, S_BD_VALUE = 1u << 14,
-    S_BD_HVALUES = 1u << 15, S_BD_HBYTES = 1u << 16, S_BD_LOGLINES = 1u << 17,
-    S_BD_LOGBYTES = 1u << 18,
-    S_ALLOW = 1u << 10, S_DENY = 1u << 11,
-};
-
-/* What both the top level and a rule can set. */
-typedef struct dc_settings {
-    unsigned set;
-    dc_quota quota;     /* defaults per call */
-    dc_quota ceiling;   /* the most a bundle's "quota" gets */
-    int on_error_fail;
-    dc_quarantine_cfg quarantine;
-    dc_bounds bounds;
-    dc_names allow;
-    dc_names deny;
-} dc_settings;
-
-/* settings comes first in both dc_rule and dc_policy, so that the parsers of the shared keys
- * can take either as a dc_settings. */
-typedef struct dc_rule {
-    dc_settings s;
-    char *domain;       /* regex source; NULL: any domain */
-    pcre2_code *re;
-    char *plugin;       /* fnmatch glob; NULL: any plugin */
-} dc_rule;
-
-/* An allow list and the deny lists that add up: the base's, then those of matching rules. */
-struct dc_api_filter {
-    const dc_names *allow;
-    const dc_names **deny;
-    uint32_t ndeny;
-    struct dc_api_filter *next;   /* interned filters of a policy */
-};
-
-struct dc_policy {
-    dc_settings base;
-    int refuse_until_loaded;
-    dc_limits limits;
-    uint32_t max_states;
-    dc_rule *rules;
-    uint32_t nrules;
-    const dc_names *base_deny[1];
-    struct dc_api_filter base_filter;   /* in force where no rule touches the API lists */
-    pthread_mutex_t lock;               /* guards interned */
-    struct dc_api_filter *interned;     /* one per combination of lists met by resolve */
-};
 
 /* ---- built-in values ---- */
 
@@ -90,12 +30,9 @@ static const char *const table_allow[] = {DC_API_TABLE(DC_ALLOW_ENTRY)};
 #define TABLE_NALLOW (sizeof table_allow / sizeof table_allow[0])
 
 static const dc_names no_names = {NULL, 0};
-/* The filter that allows nothing, used when memory runs out: failing closed. */
-static const struct dc_api_filter deny_all = {&no_names, NULL, 0, NULL};
 
 /* Every other built-in value comes from policy/default.json, compiled in and parsed once (at
- * the first need) over zeroed settings: builtin_policy() below. */
-static dc_policy *builtin_policy(void);
+ * the first need) over zeroed settings: dc_policy_builtin() below. */
 
 /* ---- freeing ---- */
 
@@ -680,7 +617,7 @@ static dc_rc load_over(const dc_policy *base, const char *json, size_t len, cons
 static pthread_mutex_t builtin_lock = PTHREAD_MUTEX_INITIALIZER;
 static dc_policy *builtin;   /* set once, never freed: read without the lock once set */
 
-static dc_policy *builtin_policy(void)
+dc_policy *dc_policy_builtin(void)
 {
     dc_policy *b = __atomic_load_n(&builtin, __ATOMIC_ACQUIRE);
     if (b)
@@ -701,7 +638,7 @@ static dc_policy *builtin_policy(void)
 dc_rc dc_policy_load(const char *json, size_t len, const char *name, dc_policy **out,
                      char *err, size_t errlen)
 {
-    const dc_policy *base = builtin_policy();
+    const dc_policy *base = dc_policy_builtin();
     if (!base) {
         dc_set_err(err, errlen, "%s: out of memory", name ? name : "policy");
         if (out)
@@ -763,7 +700,7 @@ dc_rc dc_policy_default(dc_policy **out, char *err, size_t errlen)
 
 void dc_limits_default(dc_limits *l)
 {
-    const dc_policy *b = builtin_policy();
+    const dc_policy *b = dc_policy_builtin();
     if (b) {
         *l = b->limits;
         return;
@@ -774,7 +711,7 @@ void dc_limits_default(dc_limits *l)
 
 void dc_quota_default(dc_quota *q)
 {
-    const dc_policy *b = builtin_policy();
+    const dc_policy *b = dc_policy_builtin();
     if (b) {
         *q = b->base.quota;
         return;
@@ -793,225 +730,14 @@ void dc_policy_limits(const dc_policy *p, dc_limits *out)
 
 int dc_policy_refuse_until_loaded(const dc_policy *p)
 {
-    if (!p && !(p = builtin_policy()))
+    if (!p && !(p = dc_policy_builtin()))
         return 1;
     return p->refuse_until_loaded;
 }
 
 uint32_t dc_policy_max_states(const dc_policy *p)
 {
-    if (!p && !(p = builtin_policy()))
+    if (!p && !(p = dc_policy_builtin()))
         return 1;
     return p->max_states;
-}
-
-/* ---- resolving one plugin's settings ---- */
-
-/* A rule's domain regex is searched in the request's host, never in the bundle's spelling of
- * a domain: a bundle could otherwise dodge a rule ("admin\\.corp" is not found by "^admin\\.")
- * or claim one (a domain named "trusted.|" is found by "trusted"). hostm[r] says whether rule
- * r's regex is found in the host (rules without one apply to every host). */
-static int rule_matches(const dc_rule *r, uint32_t i, const unsigned char *hostm,
-                        const char *plugin)
-{
-    if (r->re && !(hostm && hostm[i]))
-        return 0;
-    return !r->plugin || (plugin && fnmatch(r->plugin, plugin, 0) == 0);
-}
-
-uint32_t dc_policy_rule_count(const dc_policy *p)
-{
-    return p ? p->nrules : 0;
-}
-
-int dc_policy_host_dependent(const dc_policy *p, const char *plugin)
-{
-    for (uint32_t i = 0; p && i < p->nrules; i++) {
-        const dc_rule *r = &p->rules[i];
-        if (r->re && (!r->plugin || (plugin && fnmatch(r->plugin, plugin, 0) == 0)))
-            return 1;
-    }
-    return 0;
-}
-
-void dc_policy_host_rules(const dc_policy *p, const char *host, size_t len, unsigned char *hostm)
-{
-    /* A search that fails (match limit) counts as not found, as for the bundle's domains. */
-    for (uint32_t i = 0; p && i < p->nrules; i++)
-        hostm[i] = !p->rules[i].re ||
-                   (host && dc_re_search(p->rules[i].re, host, len, NULL) == 1);
-}
-
-/* Copies into s the scalar keys that r sets. */
-static void apply_rule(dc_settings *s, const dc_settings *r)
-{
-    unsigned m = r->set;
-    if (m & S_QUOTA_INS) s->quota.instructions = r->quota.instructions;
-    if (m & S_QUOTA_TIME) s->quota.time_ms = r->quota.time_ms;
-    if (m & S_QUOTA_MEM) s->quota.memory_kb = r->quota.memory_kb;
-    if (m & S_CEIL_INS) s->ceiling.instructions = r->ceiling.instructions;
-    if (m & S_CEIL_TIME) s->ceiling.time_ms = r->ceiling.time_ms;
-    if (m & S_CEIL_MEM) s->ceiling.memory_kb = r->ceiling.memory_kb;
-    if (m & S_ON_ERROR) s->on_error_fail = r->on_error_fail;
-    if (m & S_QR_TRIPS) s->quarantine.trips = r->quarantine.trips;
-    if (m & S_QR_WINDOW) s->quarantine.window_s = r->quarantine.window_s;
-    if (m & S_QR_DURATION) s->quarantine.duration_s = r->quarantine.duration_s;
-    if (m & S_BD_LOG) s->bounds.log_line_bytes = r->bounds.log_line_bytes;
-    if (m & S_BD_OUTPUT) s->bounds.output_bytes = r->bounds.output_bytes;
-    if (m & S_BD_VALUE) s->bounds.value_bytes = r->bounds.value_bytes;
-    if (m & S_BD_HVALUES) s->bounds.header_values = r->bounds.header_values;
-    if (m & S_BD_HBYTES) s->bounds.header_bytes = r->bounds.header_bytes;
-    if (m & S_BD_LOGLINES) s->bounds.log_lines = r->bounds.log_lines;
-    if (m & S_BD_LOGBYTES) s->bounds.log_bytes = r->bounds.log_bytes;
-}
-
-/* The field in force: asked when asked, else the default; never above a set ceiling (0 is
- * unlimited, for the default and the ceiling alike). */
-static uint64_t cap(uint64_t asked, uint64_t def, uint64_t ceiling)
-{
-    uint64_t v = asked ? asked : def;
-    if (ceiling && (v == 0 || v > ceiling))
-        v = ceiling;
-    return v;
-}
-
-static int same_filter(const struct dc_api_filter *f, const dc_names *allow,
-                       const dc_names *const *deny, uint32_t ndeny)
-{
-    return f->allow == allow && f->ndeny == ndeny &&
-           memcmp(f->deny, deny, ndeny * sizeof *deny) == 0;
-}
-
-/* A new filter at the head of p's interned list, or NULL when out of memory. */
-static struct dc_api_filter *filter_new(const dc_names *allow, const dc_names *const *deny,
-                                        uint32_t ndeny, dc_policy *p)
-{
-    struct dc_api_filter *f = malloc(sizeof *f);
-    const dc_names **copy = malloc(ndeny * sizeof *deny);
-    if (!f || !copy) {
-        free(f);
-        free(copy);
-        return NULL;
-    }
-    memcpy(copy, deny, ndeny * sizeof *deny);
-    *f = (struct dc_api_filter){allow, copy, ndeny, p->interned};
-    p->interned = f;
-    return f;
-}
-
-/* The policy's filter for these lists, made once per combination and kept until the policy
- * is freed (policy.h: the filter points into the policy). Out of memory fails closed. */
-static const struct dc_api_filter *intern(const dc_policy *cp, const dc_names *allow,
-                                          const dc_names *const *deny, uint32_t ndeny)
-{
-    if (allow == cp->base_filter.allow && ndeny == 1)
-        return &cp->base_filter;
-    dc_policy *p = (dc_policy *)cp; /* the cache is not part of the policy's value */
-    pthread_mutex_lock(&p->lock);
-    struct dc_api_filter *f = p->interned;
-    while (f && !same_filter(f, allow, deny, ndeny))
-        f = f->next;
-    if (!f)
-        f = filter_new(allow, deny, ndeny, p);
-    pthread_mutex_unlock(&p->lock);
-    return f ? f : &deny_all;
-}
-
-/* Everything but the API filter, from the settings after rules. */
-static void settle(const dc_quota *asked, const dc_settings *s, dc_policy_eff *out)
-{
-    out->quota.instructions = cap(asked->instructions, s->quota.instructions,
-                                  s->ceiling.instructions);
-    out->quota.time_ms = (uint32_t)cap(asked->time_ms, s->quota.time_ms, s->ceiling.time_ms);
-    out->quota.memory_kb = (uint32_t)cap(asked->memory_kb, s->quota.memory_kb,
-                                         s->ceiling.memory_kb);
-    out->on_error_fail = s->on_error_fail;
-    out->quarantine = s->quarantine;
-    out->bounds = s->bounds;
-}
-
-void dc_policy_resolve(const dc_policy *p, const char *host, const char *plugin,
-                       const dc_quota *asked, dc_policy_eff *out)
-{
-    /* zeroed: the optimiser cannot see that the rule match fills what it uses */
-    unsigned char small[64] = {0}, *hostm = small;
-    uint32_t n = dc_policy_rule_count(p);
-    if (n > sizeof small && !(hostm = malloc(n))) {
-        /* no memory to tell which rules apply: the strictest answer, nothing allowed */
-        dc_policy_resolve_rules(p, NULL, plugin, asked, out);
-        out->api = &deny_all;
-        return;
-    }
-    dc_policy_host_rules(p, host, host ? strlen(host) : 0, hostm);
-    dc_policy_resolve_rules(p, hostm, plugin, asked, out);
-    if (hostm != small)
-        free(hostm);
-}
-
-void dc_policy_resolve_rules(const dc_policy *p, const unsigned char *hostm, const char *plugin,
-                             const dc_quota *asked, dc_policy_eff *out)
-{
-    static const dc_quota none;
-    /* zeroed whole (padding too): the engine compares settings bytewise to share them */
-    memset(out, 0, sizeof *out);
-    if (!asked)
-        asked = &none;
-    if (!p && !(p = builtin_policy())) {
-        /* no memory for the built-in values: the least of everything, nothing allowed */
-        dc_settings s;
-        memset(&s, 0, sizeof s);
-        s.quota = s.ceiling = (dc_quota){.instructions = 1, .time_ms = 1, .memory_kb = 1};
-        settle(asked, &s, out);
-        out->api = &deny_all;
-        return;
-    }
-    dc_settings s = p->base; /* scalars only: the lists stay the policy's */
-    const dc_names *allow = &p->base.allow;
-    const dc_names *small[16], **deny = small;
-    if (p->nrules + 1 > 16 && !(deny = malloc((p->nrules + 1) * sizeof *deny)))
-        deny = NULL;
-    uint32_t ndeny = 0;
-    if (deny)
-        deny[ndeny++] = &p->base.deny;
-    for (uint32_t i = 0; i < p->nrules; i++) {
-        const dc_rule *r = &p->rules[i];
-        if (!rule_matches(r, i, hostm, plugin))
-            continue;
-        apply_rule(&s, &r->s);
-        if (r->s.set & S_ALLOW)
-            allow = &r->s.allow;
-        if ((r->s.set & S_DENY) && deny)
-            deny[ndeny++] = &r->s.deny;
-    }
-    settle(asked, &s, out);
-    out->api = deny ? intern(p, allow, deny, ndeny) : &deny_all;
-    if (deny != small)
-        free(deny);
-}
-
-/* ---- API names ---- */
-
-static int list_covers(const dc_names *l, const char *name)
-{
-    for (uint32_t i = 0; i < l->n; i++)
-        if (dc_api_name_covers(l->v[i], name))
-            return 1;
-    return 0;
-}
-
-/* A NULL filter is the built-in default's. Names the sandbox forbids are never allowed. */
-int dc_api_allowed(const struct dc_api_filter *f, const char *name)
-{
-    if (!name || dc_api_name_forbidden(name))
-        return 0;
-    if (!f) {
-        const dc_policy *b = builtin_policy();
-        f = b ? &b->base_filter : &deny_all;
-    }
-    if (!list_covers(f->allow, name))
-        return 0;
-    for (uint32_t i = 0; i < f->ndeny; i++)
-        if (list_covers(f->deny[i], name))
-            return 0;
-    return 1;
 }
