@@ -34,7 +34,7 @@ dc_rc dc_engine_new(const dc_engine_config *cfg, dc_engine **out, char *err, siz
     }
     e->host = *cfg->host;
     e->events = cfg->events;
-    e->store = cfg->store;
+    dc_ledger_init(&e->ledger, cfg->store);
     e->max_states = cfg->max_states ? cfg->max_states : dc_policy_max_states(e->policy);
     e->host_cache_size = cfg->host_cache_size ? cfg->host_cache_size : 4096;
     e->rng = cfg->seed;
@@ -149,10 +149,10 @@ int dc_item_runnable(dc_engine *e, const dc_gen *g, const dc_item *it, dc_runnab
         out->eff = &v->eff;
         out->key = v->key;
     }
-    if (!dc_quarantine_active(e, out->qkey))
+    if (!dc_ledger_quarantined(&e->ledger, out->qkey))
         return 1;
     const dc_fallback *fb = g->fallback[it->plugin];
-    if (!fb || dc_quarantine_active(e, fb->run.qkey))
+    if (!fb || dc_ledger_quarantined(&e->ledger, fb->run.qkey))
         return 0;
     /* The stand-in runs under this host's settings too, never under another host's. */
     *out = fb->run;
@@ -162,22 +162,6 @@ int dc_item_runnable(dc_engine *e, const dc_gen *g, const dc_item *it, dc_runnab
     }
     *stand_in = 1;
     return 1;
-}
-
-/* ---- per-plugin metrics in the store ---- */
-
-dc_plugin_metrics *dc_engine_metrics(dc_engine *e, const dc_runnable *r)
-{
-    if (!e->store)
-        return NULL;
-    /* An entry idle for ten minutes may be handed to another key by any process: the key
-     * check catches that, and the lookup runs again (rarely: once per plugin and swap). */
-    dc_plugin_metrics *m = *r->met;
-    if (m && __atomic_load_n(&m->key, __ATOMIC_RELAXED) == dc_store_key(r->qkey))
-        return m;
-    m = dc_store_metrics(e->store, r->qkey, 1);
-    *r->met = m;
-    return m;
 }
 
 uint32_t dc_engine_plugin_stats(dc_engine *e, dc_plugin_stats_cb each, void *ud)
@@ -191,12 +175,7 @@ uint32_t dc_engine_plugin_stats(dc_engine *e, dc_plugin_stats_cb each, void *ud)
         dc_plugin_stats st = {.domain = g->domain[i] ? g->domain[i] : "",
                               .plugin = p->name,
                               .phase = (int)p->phase};
-        const dc_plugin_metrics *m = NULL;
-        if (e->store) {
-            m = g->met[i];
-            if (!m || __atomic_load_n(&m->key, __ATOMIC_RELAXED) != dc_store_key(g->qkeys[i]))
-                m = dc_store_metrics(e->store, g->qkeys[i], 0);
-        }
+        const dc_plugin_metrics *m = dc_ledger_metrics(&e->ledger, g->qkeys[i], g->met[i]);
         if (m) {
             st.runs = __atomic_load_n(&m->runs, __ATOMIC_RELAXED);
             st.errors = __atomic_load_n(&m->errors, __ATOMIC_RELAXED);
@@ -206,7 +185,7 @@ uint32_t dc_engine_plugin_stats(dc_engine *e, dc_plugin_stats_cb each, void *ud)
             st.total_ms = (double)__atomic_load_n(&m->total_us, __ATOMIC_RELAXED) / 1000.0;
             st.p99_ms = (double)dc_metrics_p99_us(m) / 1000.0;
         }
-        double until = dc_quarantine_until(e, g->qkeys[i], &st.quarantines);
+        double until = dc_ledger_until(&e->ledger, g->qkeys[i], &st.quarantines);
         st.quarantined = until > now;
         st.quarantined_until = until / 1000.0;
         if (each)
@@ -287,7 +266,7 @@ static void link_fallbacks(dc_engine *e, dc_gen *g, const dc_gen *old)
         uint32_t j = hit->i;
         const dc_fallback *prev = old->fallback[j];
         if (g->bundle->plugins[i].code_hash != old->bundle->plugins[j].code_hash &&
-            dc_quarantine_clean(e, old->qkeys[j])) {
+            dc_ledger_clean(&e->ledger, old->qkeys[j])) {
             dc_runnable r = dc_gen_runnable(old, j);
             g->fallback[i] = fallback_new(old->bundle, &r);
         } else if (prev) {
@@ -495,7 +474,7 @@ void dc_engine_set_bundle(dc_engine *e, dc_bundle *b)
     dc_gen *old = e->gen;
     e->gen = g;
     sweep_states(e, g);
-    dc_quarantine_sweep(e, g);
+    dc_ledger_sweep(&e->ledger, g);
     dc_gen_release(old);
 }
 
@@ -507,7 +486,7 @@ void dc_engine_free(dc_engine *e)
     dc_gen_release(e->gen);
     while (e->lru_head)
         slot_remove(e, e->lru_head);
-    dc_quarantine_sweep(e, NULL);
+    dc_ledger_free(&e->ledger);
     free(e->slots);
     dc_policy_free(e->own_policy);
     free(e);

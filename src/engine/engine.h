@@ -6,6 +6,7 @@
 
 #include "bundle.h"
 #include "store.h"
+#include "ledger.h"
 #include "sandbox.h"
 #include "policy.h"
 
@@ -108,24 +109,10 @@ typedef struct dc_slot {
     int keep;                         /* marking during a swap */
 } dc_slot;
 
-/* Quota trips of one plugin (by name and code), and its quarantine. */
-typedef struct dc_qentry {
-    struct dc_qentry *next;
-    uint64_t key;
-    double window_start;     /* dc_now_ms() of the window's first trip */
-    double until;            /* quarantined until then (0: not) */
-    uint32_t trips;          /* in the current window */
-    uint32_t trips_total;
-    uint32_t ok_runs;        /* calls that ended without error or trip */
-    int keep;
-} dc_qentry;
-
-#define DC_QBUCKETS 256
-
 struct dc_engine {
     dc_host host;
     dc_events *events;
-    dc_store *store;                  /* shared metrics and quarantine; NULL: in-process */
+    dc_ledger ledger;                 /* every call recorded, quarantine asked (ledger.c) */
     const dc_policy *policy;
     dc_policy *own_policy;            /* the built-in default, when the host gave none */
     uint64_t rng;
@@ -141,7 +128,6 @@ struct dc_engine {
     uint32_t live;
     uint32_t max_states;
     dc_slot *lru_head, *lru_tail;
-    dc_qentry *quarantine[DC_QBUCKETS];
     struct dc_watchdog *watchdog;     /* NULL when off */
     dc_errbuf first_error;            /* dc_engine_last_error */
 };
@@ -181,29 +167,11 @@ DC_HIDDEN uint64_t dc_variant_key(uint64_t base, const dc_policy_eff *def,
                                   const dc_policy_eff *eff);
 /* The state of a runnable, created on first use. NULL with err on failure. */
 DC_HIDDEN dc_sbx *dc_engine_state(dc_engine *e, const dc_runnable *r, char *err, size_t errlen);
-/* The shared metrics entry of a runnable (NULL without a store, or when the table is full);
- * looked up once, then remembered while it still holds r's key. */
-DC_HIDDEN dc_plugin_metrics *dc_engine_metrics(dc_engine *e, const dc_runnable *r);
 /* Drops the state with this key (after a quota trip): rebuilt on next use. */
 DC_HIDDEN void dc_engine_drop_state(dc_engine *e, uint64_t key);
 DC_HIDDEN double dc_engine_random(dc_engine *e); /* uniform in [0, 1) */
 DC_HIDDEN void dc_engine_emit(dc_engine *e, dc_event ev, const char *domain,
                               const char *plugin, int phase, const char *msg, int status);
-
-/* quarantine.c: after cfg->trips quota trips within cfg->window_s, a plugin is
- * skipped for cfg->duration_s. In the engine's store when it has one (every process sees the
- * same trips and quarantine), else in the engine. */
-DC_HIDDEN int dc_quarantine_active(dc_engine *e, uint64_t qkey);
-/* Until when qkey is quarantined, in Unix ms (0: never was); *count gets the times it was. */
-DC_HIDDEN double dc_quarantine_until(dc_engine *e, uint64_t qkey, uint64_t *count);
-/* Counts a trip; returns 1 when this trip put the plugin in quarantine. */
-DC_HIDDEN int dc_quarantine_trip(dc_engine *e, uint64_t qkey, const dc_quarantine_cfg *cfg);
-/* Counts a call that ended well (in-process only: the store's metrics count calls). */
-DC_HIDDEN void dc_quarantine_ok(dc_engine *e, uint64_t qkey);
-/* 1 when the plugin has run well and never tripped: fit to stand in for a newer version. */
-DC_HIDDEN int dc_quarantine_clean(dc_engine *e, uint64_t qkey);
-/* Forgets plugins no longer in force in g nor kept as its fallbacks (NULL: all). */
-DC_HIDDEN void dc_quarantine_sweep(dc_engine *e, const dc_gen *g);
 
 /* watchdog.c */
 typedef struct dc_watchdog dc_watchdog;

@@ -87,7 +87,7 @@ static dc_result run_one(dc_request *r, dc_phase phase, const char *domain, cons
             dc_watchdog_arm(e->watchdog, t0 + quota_ms * dc_quota_time_scale(), domain,
                             p->name, run->qkey, run->eff->quarantine.duration_s);
         /* a fatal signal while this runs quarantines the plugin (crash.c) */
-        dc_crash_call cc = {.store = e->store, .domain = domain, .plugin = p->name,
+        dc_crash_call cc = {.store = dc_ledger_shared(&e->ledger), .domain = domain, .plugin = p->name,
                             .qkey = run->qkey, .quarantine_s = run->eff->quarantine.duration_s,
                             .phase = (int)phase, .t0_ms = t0};
         int guarded = dc_crash_arm(&cc);
@@ -98,13 +98,12 @@ static dc_result run_one(dc_request *r, dc_phase phase, const char *domain, cons
             dc_watchdog_disarm(e->watchdog);
     }
     double ms = dc_now_ms() - t0;
-    if (e->store) /* shared counters: a few relaxed atomic adds, no lock */
-        dc_metrics_record(dc_engine_metrics(e, run), res, ms > 0 ? (uint64_t)(ms * 1000.0) : 0,
-                          dc_unix_ms_coarse());
+    /* the one record of this call: metrics, the trip and what it decided, the clean mark */
+    int quarantined =
+        dc_ledger_record(&e->ledger, run, res, ms > 0 ? (uint64_t)(ms * 1000.0) : 0);
 
     switch (res) {
     case DC_RESULT_OK:
-        dc_quarantine_ok(e, run->qkey);
         break;
     case DC_RESULT_QUOTA_INSTRUCTIONS:
     case DC_RESULT_QUOTA_TIME:
@@ -114,7 +113,7 @@ static dc_result run_one(dc_request *r, dc_phase phase, const char *domain, cons
         call->exited = 0;
         dc_engine_emit(e, DC_EV_RT_PLUGINS_QUOTA, domain, p->name, (int)phase,
                        dc_result_name(res), 0);
-        if (dc_quarantine_trip(e, run->qkey, &run->eff->quarantine))
+        if (quarantined)
             dc_engine_emit(e, DC_EV_RT_PLUGINS_QUARANTINED, domain, p->name, (int)phase,
                            dc_result_name(res), 0);
         break;
