@@ -570,7 +570,7 @@ typedef enum dc_status_format {
 typedef struct dc_status_source {
     dc_store *store;         /* the bundle facts (required) */
     dc_engine *engine;       /* per-plugin metrics and live states; may be NULL */
-    const dc_events *events; /* event counters (those of the store for every process); may be NULL */
+    const dc_events *events; /* event counters (the store's, for every process); may be NULL */
     int64_t worker_pid;      /* the answering process, shown as is */
     uint32_t worker_id;
 } dc_status_source;
