@@ -566,6 +566,31 @@ DC_API dc_rc dc_poller_last_error(dc_poller *p, char *msg, size_t len);
  * its plugins; on_error is emitted). */
 DC_API int dc_engine_sync(dc_engine *e, dc_store *s);
 
+/* ---- status page: what a host serves to operators ---- */
+typedef enum dc_status_format {
+    DC_STATUS_JSON = 0,       /* one JSON object, newline-terminated */
+    DC_STATUS_PROMETHEUS = 1  /* Prometheus text exposition format 0.0.4 */
+} dc_status_format;
+
+/* What the page is drawn from. Handles are borrowed. */
+typedef struct dc_status_source {
+    dc_store *store;         /* the bundle facts (required) */
+    dc_engine *engine;       /* per-plugin metrics and live states; may be NULL */
+    const dc_events *events; /* event counters (the store's, for every process); may be NULL */
+    int64_t worker_pid;      /* the answering process, shown as is */
+    uint32_t worker_id;
+} dc_status_source;
+
+/* Renders the status page: the event counters, the bundle in the store (generation, source,
+ * ETag, fetch time, last error, size), the loaded bundle's counts and problems, the per-plugin
+ * runs, errors, quota trips, time, p99 and quarantine, and the answering worker. Syncs the
+ * engine with the store first. Every string from the bundle or the store is escaped (JSON
+ * string or Prometheus label value). *text is malloc'd and NUL-terminated (*len excludes the
+ * NUL): release it with free(). DC_EINVAL for a NULL argument or an unknown format, DC_ENOMEM
+ * when memory ran out (*text is then NULL). */
+DC_API dc_rc dc_status_render(const dc_status_source *src, dc_status_format fmt, char **text,
+                              size_t *len);
+
 /* ---- worker hardening (optional; docs/security.md) ----
  * Installs a seccomp filter on every thread of the calling process that refuses execve,
  * execveat, ptrace and process_vm_readv/writev (EPERM). New processes stay allowed: the
