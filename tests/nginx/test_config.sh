@@ -1,6 +1,6 @@
 #!/bin/bash
 # test_config.sh - `nginx -t` with the module: a good configuration passes; each directive
-# error (src/nginx/README.md) fails it with a message that names the directive.
+# error (src/hosts/nginx/README.md) fails it with a message that names the directive.
 . "$(dirname "$0")/lib.sh"
 
 echo '{"general": {"status": "enabled"}, "domains": []}' >"$T/bundle.json"

@@ -1,4 +1,4 @@
-/* ngx_http_dynacode_module.c - the directives (src/nginx/README.md; checked at `nginx -t`, each
+/* ngx_http_dynacode_module.c - the directives (src/hosts/nginx/README.md; checked at `nginx -t`, each
  * message naming its directive), configuration create/merge, the shared zone that holds
  * libdynacode's store, and each worker's engine, event hub and poller (init_process /
  * exit_process).
