@@ -1,7 +1,7 @@
-/* ngx_http_dynacode_module.c - the directives (src/hosts/nginx/README.md; checked at `nginx -t`, each
- * message naming its directive), configuration create/merge, the shared zone that holds
- * libdynacode's store, and each worker's engine, event hub and poller (init_process /
- * exit_process).
+/* ngx_http_dynacode_module.c - the directives (src/hosts/nginx/README.md; checked at
+ * `nginx -t`, each message naming its directive), configuration create/merge, the shared zone
+ * that holds libdynacode's store, and each worker's engine, event hub and poller (init_process
+ * / exit_process).
  */
 #include <pthread.h>
 #include <signal.h>
