@@ -566,6 +566,17 @@ DC_API dc_rc dc_poller_last_error(dc_poller *p, char *msg, size_t len);
  * its plugins; on_error is emitted). */
 DC_API int dc_engine_sync(dc_engine *e, dc_store *s);
 
+/* A thread that follows the store for one engine: each new generation is read, verified,
+ * decoded and prepared there (regexes compiled, policy resolved for every plugin, state keys
+ * computed), and from then on dc_engine_sync on the request thread only takes the prepared
+ * generation and swaps it in. Generations the requests let go of are freed there too. Start it
+ * after the first dc_engine_sync; stop it (on the request thread) before freeing the engine or
+ * the store. */
+typedef struct dc_syncer dc_syncer;
+DC_API dc_rc dc_syncer_start(dc_engine *e, dc_store *s, dc_syncer **out, char *err,
+                             size_t errlen);
+DC_API void dc_syncer_stop(dc_syncer *y);
+
 /* ---- status page: what a host serves to operators ---- */
 typedef enum dc_status_format {
     DC_STATUS_JSON = 0,       /* one JSON object, newline-terminated */

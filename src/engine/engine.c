@@ -2,6 +2,7 @@
  * the requests that began under them) and the pool of plugin states, keyed by plugin identity
  * so that a state survives a bundle swap when its plugin's code did not change.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -43,6 +44,9 @@ dc_rc dc_engine_new(const dc_engine_config *cfg, dc_engine **out, char *err, siz
         clock_gettime(CLOCK_REALTIME, &ts);
         e->rng = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^ (uint64_t)(uintptr_t)e;
     }
+    pthread_mutex_init(&e->grave.mu, NULL);
+    atomic_init(&e->grave.on, 0);
+    atomic_init(&e->pending, NULL);
     e->nslots_buckets = 64;
     while (e->nslots_buckets < e->max_states * 2)
         e->nslots_buckets <<= 1;
@@ -53,6 +57,7 @@ dc_rc dc_engine_new(const dc_engine_config *cfg, dc_engine **out, char *err, siz
     if (rc != DC_OK) {
         free(e->slots);
         dc_policy_free(e->own_policy);
+        pthread_mutex_destroy(&e->grave.mu);
         free(e);
         dc_set_err(err, errlen, "engine: %s", rc == DC_ETHREAD ? "cannot start the watchdog thread"
                                                                : "out of memory");
@@ -120,17 +125,54 @@ static void gen_free_parts(dc_gen *g)
     free(g->qkeys);
     free(g->eff);
     free(g->hostdep);
+    free(g->idents);
+    free(g->sorted_keys);
     free(g);
+}
+
+/* Frees a generation nothing points at any more, on whichever thread holds it. */
+static void gen_free(dc_gen *g)
+{
+    dc_cache_free(&g->cache);
+    dc_bundle *b = g->bundle;
+    gen_free_parts(g);
+    dc_bundle_unref(b);
 }
 
 void dc_gen_release(dc_gen *g)
 {
     if (!g || --g->refs > 0)
         return;
-    dc_cache_free(&g->cache);
-    dc_bundle *b = g->bundle;
-    gen_free_parts(g);
-    dc_bundle_unref(b);
+    dc_grave *yard = g->grave;
+    if (yard && atomic_load_explicit(&yard->on, memory_order_acquire)) {
+        /* freeing a large bundle takes milliseconds: left to the thread that reaps */
+        pthread_mutex_lock(&yard->mu);
+        g->dead_next = yard->gens;
+        yard->gens = g;
+        pthread_mutex_unlock(&yard->mu);
+        return;
+    }
+    gen_free(g);
+}
+
+void dc_engine_reap(dc_engine *e)
+{
+    pthread_mutex_lock(&e->grave.mu);
+    dc_gen *g = e->grave.gens;
+    e->grave.gens = NULL;
+    pthread_mutex_unlock(&e->grave.mu);
+    while (g) {
+        dc_gen *next = g->dead_next;
+        gen_free(g);
+        g = next;
+    }
+}
+
+void dc_engine_defer_frees(dc_engine *e, int on)
+{
+    atomic_store_explicit(&e->grave.on, on, memory_order_release);
+    if (!on)
+        dc_engine_reap(e);
 }
 
 dc_runnable dc_gen_runnable(const dc_gen *g, uint32_t p)
@@ -221,15 +263,13 @@ static uint64_t ident(const dc_gen *g, uint32_t i)
     return dc_hash64(parts, sizeof parts);
 }
 
-typedef struct ident_ix {
-    uint64_t id;
-    uint32_t i;
-} ident_ix;
-
 static int by_ident(const void *a, const void *b)
 {
-    uint64_t x = ((const ident_ix *)a)->id, y = ((const ident_ix *)b)->id;
-    return x < y ? -1 : x > y;
+    uint64_t x = ((const dc_ident *)a)->id, y = ((const dc_ident *)b)->id;
+    if (x != y)
+        return x < y ? -1 : 1;
+    uint32_t i = ((const dc_ident *)a)->i, j = ((const dc_ident *)b)->i;
+    return i < j ? -1 : i > j; /* the first of twins first */
 }
 
 static dc_fallback *fallback_new(dc_bundle *b, const dc_runnable *r)
@@ -247,41 +287,57 @@ static dc_fallback *fallback_new(dc_bundle *b, const dc_runnable *r)
 }
 
 /* For each plugin of g whose domain and name were in old: the same code keeps old's fallback;
- * new code gets old's version when that one ran without trips, else old's fallback. Out of
- * memory only means fewer fallbacks. */
+ * new code gets old's version when that one ran without trips, else old's fallback. Both
+ * identity lists are sorted already (dc_gen_prepare): one merge, linear in the two bundles.
+ * Out of memory only means fewer fallbacks. */
 static void link_fallbacks(dc_engine *e, dc_gen *g, const dc_gen *old)
 {
-    uint32_t n = old ? old->bundle->nplugins : 0;
-    ident_ix *ix = n ? malloc(n * sizeof *ix) : NULL;
-    if (!ix)
-        return;
-    for (uint32_t j = 0; j < n; j++)
-        ix[j] = (ident_ix){ident(old, j), j};
-    qsort(ix, n, sizeof *ix, by_ident);
-    for (uint32_t i = 0; i < g->bundle->nplugins; i++) {
-        ident_ix probe = {ident(g, i), 0};
-        const ident_ix *hit = bsearch(&probe, ix, n, sizeof *ix, by_ident);
-        if (!hit)
+    uint32_t n = old ? old->bundle->nplugins : 0, m = g->bundle->nplugins;
+    uint32_t j = 0;
+    for (uint32_t k = 0; k < m && j < n; k++) {
+        const dc_ident *a = &g->idents[k];
+        while (j < n && old->idents[j].id < a->id)
+            j++;
+        if (j == n || old->idents[j].id != a->id)
             continue;
-        uint32_t j = hit->i;
-        const dc_fallback *prev = old->fallback[j];
-        if (g->bundle->plugins[i].code_hash != old->bundle->plugins[j].code_hash &&
-            dc_ledger_clean(&e->ledger, old->qkeys[j])) {
-            dc_runnable r = dc_gen_runnable(old, j);
+        uint32_t i = a->i, oj = old->idents[j].i;
+        const dc_fallback *prev = old->fallback[oj];
+        if (g->bundle->plugins[i].code_hash != old->bundle->plugins[oj].code_hash &&
+            dc_ledger_clean(&e->ledger, old->qkeys[oj])) {
+            dc_runnable r = dc_gen_runnable(old, oj);
             g->fallback[i] = fallback_new(old->bundle, &r);
         } else if (prev) {
             g->fallback[i] = fallback_new(prev->bundle, &prev->run);
         }
     }
-    free(ix);
 }
 
 /* A plugin's state identity: its name, code, quota and API filter, and which occurrence of
  * that set it is in the bundle, so that two identical plugins never share a state. Its
  * quarantine identity is its name and code only. */
-static void compute_keys(dc_gen *g)
+static int key_seen(uint64_t *set, uint32_t mask, uint64_t k)
+{
+    /* open addressing; 0 marks an empty cell, so a key of 0 is stored as 1 */
+    uint64_t v = k ? k : 1;
+    for (uint32_t h = (uint32_t)(v ^ (v >> 32)) & mask;; h = (h + 1) & mask) {
+        if (set[h] == v)
+            return 1;
+        if (!set[h]) {
+            set[h] = v;
+            return 0;
+        }
+    }
+}
+
+static dc_rc compute_keys(dc_gen *g)
 {
     const dc_bundle *b = g->bundle;
+    uint32_t cells = 16;
+    while (cells < 2u * b->nplugins)
+        cells <<= 1;
+    uint64_t *set = calloc(cells, sizeof *set);
+    if (!set)
+        return DC_ENOMEM;
     for (uint32_t i = 0; i < b->nplugins; i++) {
         const dc_plugin *p = &b->plugins[i];
         const dc_quota *q = &g->eff[i].quota;
@@ -290,15 +346,14 @@ static void compute_keys(dc_gen *g)
                              (uint64_t)(uintptr_t)g->eff[i].api, 0};
         g->qkeys[i] = dc_hash64(parts, 2 * sizeof parts[0]);
         uint64_t k = dc_hash64(parts, sizeof parts);
-        for (uint32_t j = 0; j < i; j++) {
-            if (g->keys[j] == k) { /* a twin: next occurrence number, then look again */
-                parts[5]++;
-                k = dc_hash64(parts, sizeof parts);
-                j = (uint32_t)-1;
-            }
+        while (key_seen(set, cells - 1, k)) { /* a twin: next occurrence number */
+            parts[5]++;
+            k = dc_hash64(parts, sizeof parts);
         }
         g->keys[i] = k;
     }
+    free(set);
+    return DC_OK;
 }
 
 static dc_slot **slot_bucket(dc_engine *e, uint64_t key)
@@ -417,21 +472,10 @@ static int by_key(const void *a, const void *b)
 static void sweep_states(dc_engine *e, const dc_gen *g)
 {
     uint32_t n = g ? g->bundle->nplugins : 0;
-    uint64_t *keys = n ? malloc(n * sizeof *keys) : NULL;
-    if (keys) {
-        memcpy(keys, g->keys, n * sizeof *keys);
-        qsort(keys, n, sizeof *keys, by_key);
-    }
     /* A plugin still in force keeps its states, one per set of host settings it ran under
-     * (found by its base key). Without memory for the sorted keys, only exact keys stay. */
+     * (found by its base key in the generation's sorted keys). */
     for (dc_slot *s = e->lru_head; s; s = s->next)
-        s->keep = keys && bsearch(&s->base, keys, n, sizeof *keys, by_key) != NULL;
-    for (uint32_t i = 0; !keys && i < n; i++) {
-        dc_slot *s = slot_find(e, g->keys[i]);
-        if (s)
-            s->keep = 1;
-    }
-    free(keys);
+        s->keep = n && bsearch(&s->base, g->sorted_keys, n, sizeof *g->sorted_keys, by_key);
     dc_slot *s = e->lru_head;
     while (s) {
         dc_slot *next = s->next;
@@ -441,34 +485,84 @@ static void sweep_states(dc_engine *e, const dc_gen *g)
     }
 }
 
-void dc_engine_set_bundle(dc_engine *e, dc_bundle *b)
+static void gen_free_unused(dc_gen *g)
 {
-    dc_gen *g = NULL;
-    if (b) {
-        g = calloc(1, sizeof *g);
-        if (!g)
-            return; /* out of memory: the bundle in force stays */
-        uint32_t n = b->nplugins ? b->nplugins : 1;
-        g->bundle = b;
-        g->keys = calloc(n, sizeof *g->keys);
-        g->qkeys = calloc(n, sizeof *g->qkeys);
-        g->eff = calloc(n, sizeof *g->eff);
-        g->domain = calloc(n, sizeof *g->domain);
-        g->fallback = calloc(n, sizeof *g->fallback);
-        g->met = calloc(n, sizeof *g->met);
-        g->hostdep = calloc(n, sizeof *g->hostdep);
-        g->policy = e->policy;
-        if (!g->keys || !g->qkeys || !g->eff || !g->domain || !g->fallback || !g->met ||
-            !g->hostdep ||
-            dc_cache_init(&g->cache, e->host_cache_size, DC_MATCH_CACHE_BYTES) != DC_OK) {
-            gen_free_parts(g);
-            return;
-        }
-        g->refs = 1;
+    g->refs = 1;
+    g->grave = NULL;
+    dc_gen_release(g);
+}
+
+dc_rc dc_gen_prepare(const dc_engine *e, dc_bundle *b, dc_gen **out)
+{
+    *out = NULL;
+    dc_gen *g = calloc(1, sizeof *g);
+    if (!g)
+        return DC_ENOMEM;
+    uint32_t n = b->nplugins ? b->nplugins : 1;
+    g->bundle = dc_bundle_ref(b);
+    g->keys = calloc(n, sizeof *g->keys);
+    g->qkeys = calloc(n, sizeof *g->qkeys);
+    g->eff = calloc(n, sizeof *g->eff);
+    g->domain = calloc(n, sizeof *g->domain);
+    g->fallback = calloc(n, sizeof *g->fallback);
+    g->met = calloc(n, sizeof *g->met);
+    g->hostdep = calloc(n, sizeof *g->hostdep);
+    g->idents = calloc(n, sizeof *g->idents);
+    g->sorted_keys = calloc(n, sizeof *g->sorted_keys);
+    g->policy = e->policy;
+    if (!g->keys || !g->qkeys || !g->eff || !g->domain || !g->fallback || !g->met ||
+        !g->hostdep || !g->idents || !g->sorted_keys ||
+        dc_cache_init(&g->cache, e->host_cache_size, DC_MATCH_CACHE_BYTES) != DC_OK) {
+        gen_free_unused(g);
+        return DC_ENOMEM;
+    }
+    resolve_policy(g, e->policy);
+    if (compute_keys(g) != DC_OK) {
+        gen_free_unused(g);
+        return DC_ENOMEM;
+    }
+    for (uint32_t i = 0; i < b->nplugins; i++)
+        g->idents[i] = (dc_ident){ident(g, i), i};
+    qsort(g->idents, b->nplugins, sizeof *g->idents, by_ident);
+    memcpy(g->sorted_keys, g->keys, b->nplugins * sizeof *g->keys);
+    qsort(g->sorted_keys, b->nplugins, sizeof *g->sorted_keys, by_key);
+    g->refs = 1;
+    *out = g;
+    return DC_OK;
+}
+
+void dc_gen_discard(dc_gen *g)
+{
+    if (g)
+        gen_free_unused(g);
+}
+
+void dc_prepared_free(dc_prepared *p)
+{
+    if (p) {
+        dc_gen_discard(p->gen);
+        free(p);
+    }
+}
+
+void dc_engine_post(dc_engine *e, dc_prepared *p)
+{
+    /* one that the request thread has not taken yet is overtaken by this one */
+    dc_prepared_free(atomic_exchange_explicit(&e->pending, p, memory_order_acq_rel));
+}
+
+dc_prepared *dc_engine_take(dc_engine *e)
+{
+    if (!atomic_load_explicit(&e->pending, memory_order_relaxed))
+        return NULL; /* the cost on every request: one load */
+    return atomic_exchange_explicit(&e->pending, NULL, memory_order_acq_rel);
+}
+
+void dc_engine_install(dc_engine *e, dc_gen *g)
+{
+    if (g) {
         g->number = ++e->next_gen;
-        dc_bundle_ref(b);
-        resolve_policy(g, e->policy);
-        compute_keys(g);
+        g->grave = &e->grave;
         link_fallbacks(e, g, e->gen);
     }
     dc_gen *old = e->gen;
@@ -478,12 +572,24 @@ void dc_engine_set_bundle(dc_engine *e, dc_bundle *b)
     dc_gen_release(old);
 }
 
+void dc_engine_set_bundle(dc_engine *e, dc_bundle *b)
+{
+    dc_gen *g = NULL;
+    if (b && dc_gen_prepare(e, b, &g) != DC_OK)
+        return; /* out of memory: the bundle in force stays */
+    dc_engine_install(e, g);
+}
+
 void dc_engine_free(dc_engine *e)
 {
     if (!e)
         return;
     dc_watchdog_stop(e->watchdog);
+    dc_prepared_free(atomic_exchange(&e->pending, NULL));
+    atomic_store(&e->grave.on, 0);
     dc_gen_release(e->gen);
+    dc_engine_reap(e);
+    pthread_mutex_destroy(&e->grave.mu);
     while (e->lru_head)
         slot_remove(e, e->lru_head);
     dc_ledger_free(&e->ledger);

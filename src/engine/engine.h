@@ -10,7 +10,25 @@
 #include "sandbox.h"
 #include "policy.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 struct dc_match_cache;
+struct dc_gen;
+
+/* Generations whose last reference went while frees are deferred (dc_engine_defer_frees):
+ * freed by dc_engine_reap on the thread that prepares generations, not between requests. */
+typedef struct dc_grave {
+    pthread_mutex_t mu;
+    atomic_int on;
+    struct dc_gen *gens;     /* linked by dead_next */
+} dc_grave;
+
+/* A plugin's identity across bundles (its first domain and its name) with its index. */
+typedef struct dc_ident {
+    uint64_t id;
+    uint32_t i;
+} dc_ident;
 
 /* The policy in force for one plugin on the hosts whose rules resolve alike, when rules with a
  * domain regex could apply to it (dc_gen.hostdep): made when a host is matched, shared by
@@ -96,8 +114,21 @@ typedef struct dc_gen {
     const char **domain;     /* per plugin: the first domain naming it (the bundle's string) */
     dc_fallback **fallback;  /* per plugin: the previous version standing in, or NULL */
     dc_plugin_metrics **met; /* per plugin: its entry in the store's metrics, once looked up */
+    dc_ident *idents;        /* per plugin, sorted: matching plugins with the next generation's */
+    uint64_t *sorted_keys;   /* keys, sorted: which pool states stay at a swap */
     dc_match_cache cache;
+    dc_grave *grave;         /* the engine's, once installed: where it goes when released */
+    struct dc_gen *dead_next;
 } dc_gen;
+
+/* A generation prepared off the request thread for the engine to take, or why the snapshot
+ * behind it was refused (gen NULL, rc and err set). */
+typedef struct dc_prepared {
+    dc_gen *gen;
+    uint64_t store_gen;      /* the store generation it was read from */
+    dc_rc rc;
+    char err[512];
+} dc_prepared;
 
 /* A live plugin state in the pool, found by key, evicted least recently used first. */
 typedef struct dc_slot {
@@ -120,6 +151,9 @@ struct dc_engine {
     dc_gen *gen;                      /* in force; NULL before the first bundle */
     uint64_t next_gen;
     uint64_t synced;                  /* the store generation last taken (dc_engine_sync) */
+    _Atomic(dc_prepared *) pending;   /* posted by a preparing thread, taken between requests */
+    atomic_int prepared_off_thread;   /* 1 while a thread prepares generations (dc_syncer) */
+    dc_grave grave;
     dc_run_cb run_cb;
     void *run_ud;
     /* state pool */
@@ -154,6 +188,24 @@ DC_HIDDEN void dc_match_release(dc_match *m);
 
 /* engine.c */
 DC_HIDDEN void dc_gen_release(dc_gen *g);
+/* Everything a generation of b needs (policy per plugin, state keys, identities, an empty
+ * host cache), built from e's read-only settings only: callable on any thread while requests
+ * run. The generation holds a reference on b. */
+DC_HIDDEN dc_rc dc_gen_prepare(const dc_engine *e, dc_bundle *b, dc_gen **out);
+/* Frees a generation that was prepared but never installed. */
+DC_HIDDEN void dc_gen_discard(dc_gen *g);
+/* Puts g in force (between requests, on the request thread): links the previous versions
+ * standing in, frees the states of plugins gone, releases the generation it replaces.
+ * Linear in the two bundles. g NULL unloads. */
+DC_HIDDEN void dc_engine_install(dc_engine *e, dc_gen *g);
+/* Hands p to the request thread (replacing one not taken yet); dc_engine_take gets it. */
+DC_HIDDEN void dc_engine_post(dc_engine *e, dc_prepared *p);
+DC_HIDDEN dc_prepared *dc_engine_take(dc_engine *e);
+DC_HIDDEN void dc_prepared_free(dc_prepared *p);
+/* While on, a generation released by the last request using it is queued for dc_engine_reap
+ * instead of freed there and then; turning it off reaps what is queued. */
+DC_HIDDEN void dc_engine_defer_frees(dc_engine *e, int on);
+DC_HIDDEN void dc_engine_reap(dc_engine *e);
 /* Plugin p of gen as a runnable (the settings of a host no domain rule matches). */
 DC_HIDDEN dc_runnable dc_gen_runnable(const dc_gen *g, uint32_t p);
 /* An item of a host's match as a runnable, with that host's settings; *stand_in is set to 1

@@ -11,4 +11,11 @@
 DC_HIDDEN dc_rc dc_store_read_bundle(dc_store *s, uint64_t *gen, dc_bundle **out, char *err,
                                      size_t errlen);
 
+/* sync.c: reads the snapshot in force and prepares its generation for e, on any thread; gen
+ * is the store generation seen before reading. NULL only when out of memory; otherwise either
+ * a generation or the reason it was refused. */
+struct dc_engine;
+DC_HIDDEN struct dc_prepared *dc_prepare_from_store(const struct dc_engine *e, dc_store *s,
+                                                    uint64_t gen);
+
 #endif /* DC_SYNC_H */

@@ -43,6 +43,7 @@ typedef struct {
     dc_events                  *events;
     dc_engine                  *engine;
     dc_poller                  *poller;
+    dc_syncer                  *syncer;
     ngx_uint_t                  rewrite_postponed;
     ngx_uint_t                  access_postponed;
 } ngx_http_dynacode_worker_t;

@@ -1032,6 +1032,16 @@ ngx_http_dynacode_init_process(ngx_cycle_t *cycle)
                       "dynacode: the bundle in the shared store was refused");
     }
 
+    /* from now on each new bundle is decoded and prepared off the event loop; a request
+     * only takes the prepared generation */
+    err[0] = '\0';
+    rc = dc_syncer_start(w->engine, w->store, &w->syncer, err, sizeof(err));
+    if (rc != DC_OK) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "dynacode: bundles are prepared between requests in this worker: %s",
+                      err[0] ? err : dc_strerror(rc));
+    }
+
     if (w->poller) {
         /* every worker runs a poller; the store's lease lets one of them poll at a time */
         rc = dc_poller_start(w->poller);
@@ -1086,6 +1096,11 @@ ngx_http_dynacode_exit_process(ngx_cycle_t *cycle)
     if (w->poller) {
         dc_poller_free(w->poller);   /* stops its thread, gives the lease back */
         w->poller = NULL;
+    }
+
+    if (w->syncer) {
+        dc_syncer_stop(w->syncer);
+        w->syncer = NULL;
     }
 
     if (w->engine) {

@@ -1,0 +1,243 @@
+/* test_syncer.c - a syncer thread prepares each new store generation off the request thread:
+ * dc_engine_sync then only swaps it in; a refused snapshot is reported once and the plugins in
+ * force stay; a generation a request still pins when it is replaced is freed by the syncer;
+ * after dc_syncer_stop the engine reads the store itself again.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "testutil.h"
+
+#define REGION (1u << 20)
+/* every wait for the syncer is bounded; the bound is generous for a slow or loaded machine */
+#define WAIT_ROUNDS 6000
+#define WAIT_US 5000
+
+static void *region;
+static dc_store *store;
+static dc_events *events;
+
+static void setup(void)
+{
+    region = mmap(NULL, REGION, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(region, MAP_FAILED);
+    char err[256] = "";
+    ck_assert_msg(dc_store_attach(region, REGION, 1, &store, err, sizeof err) == DC_OK, "%s", err);
+    ck_assert_int_eq(dc_events_new(dc_store_event_counters(store), &events), DC_OK);
+}
+
+static void teardown(void)
+{
+    dc_events_free(events);
+    dc_store_detach(store);
+    munmap(region, REGION);
+}
+
+static void publish(const char *value)
+{
+    char json[512];
+    snprintf(json, sizeof json,
+             "{\"general\":{\"status\":\"enabled\"},\"domains\":[{\"name\":\"*\",\"plugins\":["
+             "{\"name\":\"auth\",\"phase\":\"access\",\"code\":\"ngx.header['X-Auth'] = '%s'\"}]}]}",
+             value);
+    dc_bundle *b = tu_bundle(json);
+    unsigned char *snap = NULL;
+    size_t len = 0;
+    ck_assert_int_eq(dc_snapshot_encode(b, &snap, &len), DC_OK);
+    ck_assert_int_eq(dc_store_publish(store, snap, len, "api", "", 0), DC_OK);
+    free(snap);
+    dc_bundle_unref(b);
+}
+
+static dc_engine *engine(void)
+{
+    dc_engine_config cfg;
+    dc_engine_config_default(&cfg);
+    cfg.host = dc_sim_host();
+    cfg.seed = 42;
+    cfg.events = events;
+    cfg.store = store;
+    dc_engine *e = NULL;
+    char err[256] = "";
+    ck_assert_msg(dc_engine_new(&cfg, &e, err, sizeof err) == DC_OK, "engine: %s", err);
+    return e;
+}
+
+static const char *auth(dc_engine *e, char *out, size_t outlen)
+{
+    dc_sim *s = tu_request(e, "a.com", "/");
+    const char *h = dc_sim_header(s, "X-Auth");
+    snprintf(out, outlen, "%s", h ? h : "(none)");
+    dc_sim_free(s);
+    return out;
+}
+
+/* Calls dc_engine_sync between "requests" until it returns something other than 0. */
+static int sync_until_change(dc_engine *e)
+{
+    for (int i = 0; i < WAIT_ROUNDS; i++) {
+        int r = dc_engine_sync(e, store);
+        if (r != 0)
+            return r;
+        usleep(WAIT_US);
+    }
+    return 0;
+}
+
+START_TEST(prepared_off_thread_then_swapped)
+{
+    char buf[64];
+    publish("v1");
+    dc_engine *e = engine();
+    ck_assert_int_eq(dc_engine_sync(e, store), 1); /* the first one, on this thread */
+    ck_assert_str_eq(auth(e, buf, sizeof buf), "v1");
+
+    dc_syncer *y = NULL;
+    char err[256] = "";
+    ck_assert_msg(dc_syncer_start(e, store, &y, err, sizeof err) == DC_OK, "%s", err);
+    /* a second syncer on the same engine is refused */
+    dc_syncer *y2 = NULL;
+    ck_assert_int_eq(dc_syncer_start(e, store, &y2, err, sizeof err), DC_EBUSY);
+    ck_assert_ptr_null(y2);
+    ck_assert_int_eq(dc_engine_sync(e, store), 0); /* nothing new */
+
+    publish("v2");
+    ck_assert_int_eq(sync_until_change(e), 1);
+    ck_assert_str_eq(auth(e, buf, sizeof buf), "v2");
+    ck_assert_uint_eq(e->synced, dc_store_generation(store));
+
+    /* several generations published before the request thread looks: it lands on the last */
+    publish("v3");
+    publish("v4");
+    int r = sync_until_change(e);
+    ck_assert_int_eq(r, 1);
+    /* v3 may have been taken on its own before v4 came: then v4 follows */
+    if (strcmp(auth(e, buf, sizeof buf), "v4") != 0) {
+        ck_assert_str_eq(buf, "v3");
+        ck_assert_int_eq(sync_until_change(e), 1);
+    }
+    ck_assert_str_eq(auth(e, buf, sizeof buf), "v4");
+
+    dc_syncer_stop(y);
+    /* stopped: the engine reads the store itself again, at once */
+    publish("v5");
+    ck_assert_int_eq(dc_engine_sync(e, store), 1);
+    ck_assert_str_eq(auth(e, buf, sizeof buf), "v5");
+    dc_engine_free(e);
+}
+END_TEST
+
+START_TEST(refused_snapshot_reported_once_plugins_stay)
+{
+    char buf[64];
+    publish("v1");
+    dc_engine *e = engine();
+    ck_assert_int_eq(dc_engine_sync(e, store), 1);
+    dc_syncer *y = NULL;
+    ck_assert_int_eq(dc_syncer_start(e, store, &y, NULL, 0), DC_OK);
+
+    /* bytes that pass the store's checksum but are no snapshot */
+    static const unsigned char junk[] = "this is not a snapshot";
+    ck_assert_int_eq(dc_store_publish(store, junk, sizeof junk, "api", "", 0), DC_OK);
+    uint64_t errors = dc_events_count(events, DC_EV_ON_ERROR);
+    ck_assert_int_eq(sync_until_change(e), -1);
+    ck_assert_uint_eq(dc_events_count(events, DC_EV_ON_ERROR), errors + 1);
+    char msg[256];
+    ck_assert_int_ne(dc_engine_last_error(e, msg, sizeof msg), DC_OK);
+    ck_assert_msg(strstr(msg, "refused") != NULL, "last error: %s", msg);
+    ck_assert_str_eq(auth(e, buf, sizeof buf), "v1");
+    /* not read again */
+    for (int i = 0; i < 20; i++) {
+        ck_assert_int_eq(dc_engine_sync(e, store), 0);
+        usleep(WAIT_US);
+    }
+    ck_assert_uint_eq(dc_events_count(events, DC_EV_ON_ERROR), errors + 1);
+
+    /* the next good one goes through */
+    publish("v2");
+    ck_assert_int_eq(sync_until_change(e), 1);
+    ck_assert_str_eq(auth(e, buf, sizeof buf), "v2");
+    dc_syncer_stop(y);
+    dc_engine_free(e);
+}
+END_TEST
+
+START_TEST(pinned_generation_freed_by_the_syncer)
+{
+    publish("v1");
+    dc_engine *e = engine();
+    ck_assert_int_eq(dc_engine_sync(e, store), 1);
+    dc_bundle *b1 = dc_bundle_ref(dc_engine_bundle(e)); /* to watch it go */
+    dc_syncer *y = NULL;
+    ck_assert_int_eq(dc_syncer_start(e, store, &y, NULL, 0), DC_OK);
+
+    dc_request *r = NULL;
+    ck_assert_int_eq(dc_request_begin(e, NULL, "a.com", 5, &r), DC_OK);
+    publish("v2");
+    ck_assert_int_eq(sync_until_change(e), 1);
+    ck_assert_ptr_ne(dc_engine_bundle(e), b1);
+    /* the request still holds v1's generation */
+    ck_assert_uint_gt(atomic_load(&b1->refs), 1);
+    dc_request_end(r); /* its last reference: queued, not freed here */
+    int freed = 0;
+    for (int i = 0; i < WAIT_ROUNDS && !freed; i++) {
+        freed = atomic_load(&b1->refs) == 1;
+        if (!freed)
+            usleep(WAIT_US);
+    }
+    ck_assert_msg(freed, "the replaced generation was never freed");
+    dc_bundle_unref(b1);
+    dc_syncer_stop(y);
+    dc_engine_free(e);
+}
+END_TEST
+
+START_TEST(stop_with_a_generation_pending)
+{
+    char buf[64];
+    publish("v1");
+    dc_engine *e = engine();
+    ck_assert_int_eq(dc_engine_sync(e, store), 1);
+    dc_syncer *y = NULL;
+    ck_assert_int_eq(dc_syncer_start(e, store, &y, NULL, 0), DC_OK);
+    publish("v2");
+    /* wait until it is prepared, without taking it */
+    for (int i = 0; i < WAIT_ROUNDS && !atomic_load(&e->pending); i++)
+        usleep(WAIT_US);
+    ck_assert_ptr_nonnull(atomic_load(&e->pending));
+    dc_syncer_stop(y); /* drops it; the store is read again on this thread */
+    ck_assert_ptr_null(atomic_load(&e->pending));
+    ck_assert_int_eq(dc_engine_sync(e, store), 1);
+    ck_assert_str_eq(auth(e, buf, sizeof buf), "v2");
+    /* and freeing the engine with a syncer's leftovers queued frees them (valgrind) */
+    ck_assert_int_eq(dc_syncer_start(e, store, &y, NULL, 0), DC_OK);
+    publish("v3");
+    for (int i = 0; i < WAIT_ROUNDS && !atomic_load(&e->pending); i++)
+        usleep(WAIT_US);
+    dc_syncer_stop(y);
+    dc_engine_free(e);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("syncer");
+    TCase *tc = tcase_create("syncer");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, prepared_off_thread_then_swapped);
+    tcase_add_test(tc, refused_snapshot_reported_once_plugins_stay);
+    tcase_add_test(tc, pinned_generation_freed_by_the_syncer);
+    tcase_add_test(tc, stop_with_a_generation_pending);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return tu_run_suite(suite());
+}
