@@ -576,6 +576,10 @@ typedef struct dc_syncer dc_syncer;
 DC_API dc_rc dc_syncer_start(dc_engine *e, dc_store *s, dc_syncer **out, char *err,
                              size_t errlen);
 DC_API void dc_syncer_stop(dc_syncer *y);
+/* The poller of the same process, when there is one (NULL detaches it: do so before freeing
+ * the poller): a generation that poller published or read is taken from it instead of being
+ * decoded again, so the process holds one copy of the bundle. */
+DC_API void dc_syncer_share(dc_syncer *y, dc_poller *p);
 
 /* ---- status page: what a host serves to operators ---- */
 typedef enum dc_status_format {

@@ -27,6 +27,8 @@ struct dc_poller {
     dc_fetcher *fetcher;
     dc_bundle *bundle;          /* the last good bundle */
     uint64_t seen_gen;          /* the store generation that bundle is (0: none) */
+    pthread_mutex_t bmu;        /* bundle and seen_gen as other threads read them: written
+                                   together by the poller's thread, under it */
     uint64_t rng;
     pthread_t thread;
     int running;
@@ -101,6 +103,7 @@ dc_rc dc_poller_new(const dc_poller_config *cfg, dc_poller **out, char *err, siz
         p->cfg.interval_s = 15;
     p->rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)p;
     pthread_mutex_init(&p->mu, NULL);
+    pthread_mutex_init(&p->bmu, NULL);
     pthread_cond_init(&p->cv, NULL);
     dc_rc rc = copy_strings(p, cfg) == 0 ? DC_OK : DC_ENOMEM;
     if (rc == DC_OK && !cfg->policy) {
@@ -129,6 +132,27 @@ dc_bundle *dc_poller_bundle(dc_poller *p)
     return p->bundle;
 }
 
+/* Puts b (taken) in force in this poller as store generation gen. */
+static void set_bundle(dc_poller *p, dc_bundle *b, uint64_t gen)
+{
+    pthread_mutex_lock(&p->bmu);
+    dc_bundle *old = p->bundle;
+    p->bundle = b;
+    p->seen_gen = gen;
+    pthread_mutex_unlock(&p->bmu);
+    dc_bundle_unref(old);
+}
+
+dc_bundle *dc_poller_bundle_of(dc_poller *p, uint64_t gen)
+{
+    dc_bundle *b = NULL;
+    pthread_mutex_lock(&p->bmu);
+    if (gen && p->seen_gen == gen && p->bundle)
+        b = dc_bundle_ref(p->bundle);
+    pthread_mutex_unlock(&p->bmu);
+    return b;
+}
+
 /* Reports what the loader left out: bg_compile_error per problem, then the successes. */
 static void report_problems(dc_poller *p, const dc_bundle *b)
 {
@@ -150,6 +174,7 @@ static dc_rc adopt(dc_poller *p, dc_bundle *b, const char *json, size_t len, con
                    const char *etag)
 {
     char err[512] = "";
+    uint64_t gen = p->seen_gen;
     if (p->cfg.store) {
         unsigned char *snap = NULL;
         size_t slen = 0;
@@ -166,16 +191,15 @@ static dc_rc adopt(dc_poller *p, dc_bundle *b, const char *json, size_t len, con
             dc_bundle_unref(b);
             return rc;
         }
-        p->seen_gen = dc_store_generation(p->cfg.store);
+        gen = dc_store_generation(p->cfg.store);
     }
+    set_bundle(p, b, gen);
     if (p->offline_file && strcmp(source, "api") == 0 &&
         dc_offline_write(p->offline_file, json, len, err, sizeof err) != DC_OK) {
         /* The bundle is good and in force; only the copy on disk is stale. */
         emit(p, DC_EV_ON_ERROR, NULL, NULL, err, 0, 0);
         note_error(p, DC_EIO, err);
     }
-    dc_bundle_unref(p->bundle);
-    p->bundle = b;
     return DC_OK;
 }
 
@@ -228,9 +252,7 @@ static void catch_up(dc_poller *p)
         emit(p, DC_EV_ON_ERROR, NULL, NULL, msg, 0, 0);
         return;
     }
-    dc_bundle_unref(p->bundle);
-    p->bundle = b;
-    p->seen_gen = got;
+    set_bundle(p, b, got);
     dc_fetcher_reset_validators(p->fetcher); /* its validators may be another bundle's */
 }
 
@@ -414,6 +436,7 @@ void dc_poller_free(dc_poller *p)
     free(p->offline_file);
     free(p->ca_file);
     pthread_mutex_destroy(&p->mu);
+    pthread_mutex_destroy(&p->bmu);
     pthread_cond_destroy(&p->cv);
     free(p);
 }

@@ -26,14 +26,17 @@ dc_rc dc_store_read_bundle(dc_store *s, uint64_t *gen, dc_bundle **out, char *er
     return rc;
 }
 
-dc_prepared *dc_prepare_from_store(const dc_engine *e, dc_store *s, uint64_t gen)
+dc_prepared *dc_prepare_from_store(const dc_engine *e, dc_store *s, uint64_t gen,
+                                   dc_bundle *shared)
 {
     dc_prepared *p = calloc(1, sizeof *p);
-    if (!p)
+    if (!p) {
+        dc_bundle_unref(shared);
         return NULL;
-    uint64_t got = 0;
-    dc_bundle *b = NULL;
-    p->rc = dc_store_read_bundle(s, &got, &b, p->err, sizeof p->err);
+    }
+    uint64_t got = gen;
+    dc_bundle *b = shared;
+    p->rc = b ? DC_OK : dc_store_read_bundle(s, &got, &b, p->err, sizeof p->err);
     if (p->rc == DC_OK) {
         p->rc = dc_gen_prepare(e, b, &p->gen);
         if (p->rc != DC_OK)
@@ -55,7 +58,7 @@ int dc_engine_sync(dc_engine *e, dc_store *s)
         uint64_t gen = dc_store_generation(s);
         if (gen == 0 || gen == e->synced)
             return 0;
-        if (!(p = dc_prepare_from_store(e, s, gen))) {
+        if (!(p = dc_prepare_from_store(e, s, gen, NULL))) {
             dc_errbuf_note(&e->first_error, DC_ENOMEM, "shared snapshot %llu: out of memory",
                            (unsigned long long)gen);
             return -1;

@@ -17,6 +17,8 @@
 struct dc_syncer {
     dc_engine *e;
     dc_store *s;
+    dc_poller *poller;        /* under pmu: a poller of this process whose bundle is shared */
+    pthread_mutex_t pmu;
     uint64_t seen;            /* the store generation last prepared or refused */
     pthread_t thread;
     pthread_mutex_t mu;
@@ -32,7 +34,10 @@ static void *run(void *arg)
         pthread_mutex_unlock(&y->mu);
         uint64_t gen = dc_store_generation(y->s);
         if (gen && gen != y->seen) {
-            dc_prepared *p = dc_prepare_from_store(y->e, y->s, gen);
+            pthread_mutex_lock(&y->pmu); /* the poller stays while used: detaching waits */
+            dc_bundle *shared = y->poller ? dc_poller_bundle_of(y->poller, gen) : NULL;
+            pthread_mutex_unlock(&y->pmu);
+            dc_prepared *p = dc_prepare_from_store(y->e, y->s, gen, shared);
             if (p) {
                 y->seen = p->store_gen;
                 dc_engine_post(y->e, p);
@@ -79,6 +84,7 @@ dc_rc dc_syncer_start(dc_engine *e, dc_store *s, dc_syncer **out, char *err, siz
     pthread_cond_init(&y->cv, &ca);
     pthread_condattr_destroy(&ca);
     pthread_mutex_init(&y->mu, NULL);
+    pthread_mutex_init(&y->pmu, NULL);
     atomic_store(&e->prepared_off_thread, 1);
     dc_engine_defer_frees(e, 1);
     if (pthread_create(&y->thread, NULL, run, y) != 0) {
@@ -86,12 +92,22 @@ dc_rc dc_syncer_start(dc_engine *e, dc_store *s, dc_syncer **out, char *err, siz
         dc_engine_defer_frees(e, 0);
         pthread_cond_destroy(&y->cv);
         pthread_mutex_destroy(&y->mu);
+        pthread_mutex_destroy(&y->pmu);
         free(y);
         dc_set_err(err, errlen, "cannot start the syncer thread");
         return DC_ETHREAD;
     }
     *out = y;
     return DC_OK;
+}
+
+void dc_syncer_share(dc_syncer *y, dc_poller *p)
+{
+    if (!y)
+        return;
+    pthread_mutex_lock(&y->pmu);
+    y->poller = p;
+    pthread_mutex_unlock(&y->pmu);
 }
 
 void dc_syncer_stop(dc_syncer *y)
@@ -111,5 +127,6 @@ void dc_syncer_stop(dc_syncer *y)
     dc_engine_defer_frees(e, 0);
     pthread_cond_destroy(&y->cv);
     pthread_mutex_destroy(&y->mu);
+    pthread_mutex_destroy(&y->pmu);
     free(y);
 }

@@ -223,6 +223,55 @@ START_TEST(stop_with_a_generation_pending)
 }
 END_TEST
 
+/* In the worker whose poller published the generation, the engine runs the poller's bundle
+ * itself rather than a decoded second copy; detached, it decodes its own. */
+START_TEST(poller_bundle_shared_not_copied)
+{
+    char dir[] = "/tmp/dc-syncer-XXXXXX", path[300], url[320];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/bundle.json", dir);
+    snprintf(url, sizeof url, "file://%s", path);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("{\"general\":{\"status\":\"enabled\"},\"domains\":[{\"name\":\"*\",\"plugins\":["
+          "{\"name\":\"auth\",\"phase\":\"access\",\"code\":\"ngx.header['X-Auth'] = 'p1'\"}]}]}",
+          f);
+    fclose(f);
+    dc_poller_config cfg;
+    dc_poller_config_default(&cfg);
+    cfg.fetch.url = url;
+    cfg.store = store;
+    cfg.events = events;
+    dc_poller *pl = NULL;
+    char err[256] = "";
+    ck_assert_msg(dc_poller_new(&cfg, &pl, err, sizeof err) == DC_OK, "%s", err);
+
+    publish("v1");
+    dc_engine *e = engine();
+    ck_assert_int_eq(dc_engine_sync(e, store), 1);
+    dc_syncer *y = NULL;
+    ck_assert_int_eq(dc_syncer_start(e, store, &y, NULL, 0), DC_OK);
+    dc_syncer_share(y, pl);
+    ck_assert_int_eq(dc_poller_poll(pl), DC_OK);
+    ck_assert_int_eq(sync_until_change(e), 1);
+    char buf[64];
+    ck_assert_str_eq(auth(e, buf, sizeof buf), "p1");
+    ck_assert_ptr_eq(dc_engine_bundle(e), dc_poller_bundle(pl)); /* one copy */
+
+    /* detached: a generation is decoded from the store */
+    dc_syncer_share(y, NULL);
+    publish("v2");
+    ck_assert_int_eq(sync_until_change(e), 1);
+    ck_assert_str_eq(auth(e, buf, sizeof buf), "v2");
+    ck_assert_ptr_ne(dc_engine_bundle(e), dc_poller_bundle(pl));
+    dc_syncer_stop(y);
+    dc_poller_free(pl);
+    dc_engine_free(e);
+    unlink(path);
+    rmdir(dir);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("syncer");
@@ -233,6 +282,7 @@ static Suite *suite(void)
     tcase_add_test(tc, refused_snapshot_reported_once_plugins_stay);
     tcase_add_test(tc, pinned_generation_freed_by_the_syncer);
     tcase_add_test(tc, stop_with_a_generation_pending);
+    tcase_add_test(tc, poller_bundle_shared_not_copied);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -938,6 +938,7 @@ ngx_http_dynacode_exiting(ngx_event_t *ev)
     }
 
     if (w->poller) {
+        dc_syncer_share(w->syncer, NULL);
         dc_poller_free(w->poller);   /* stops its thread, gives the lease back */
         w->poller = NULL;
     }
@@ -1040,6 +1041,10 @@ ngx_http_dynacode_init_process(ngx_cycle_t *cycle)
         ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
                       "dynacode: bundles are prepared between requests in this worker: %s",
                       err[0] ? err : dc_strerror(rc));
+
+    } else {
+        /* the bundle this worker's poller publishes is not decoded a second time */
+        dc_syncer_share(w->syncer, w->poller);
     }
 
     if (w->poller) {
@@ -1094,6 +1099,7 @@ ngx_http_dynacode_exit_process(ngx_cycle_t *cycle)
     ngx_http_dynacode_worker_t  *w = &ngx_http_dynacode_worker;
 
     if (w->poller) {
+        dc_syncer_share(w->syncer, NULL);
         dc_poller_free(w->poller);   /* stops its thread, gives the lease back */
         w->poller = NULL;
     }
