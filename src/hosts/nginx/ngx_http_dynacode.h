@@ -68,11 +68,27 @@ typedef struct {
 
 
 extern ngx_module_t                  ngx_http_dynacode_module;
-extern ngx_http_dynacode_worker_t    ngx_http_dynacode_worker;
+extern ngx_http_dynacode_worker_t    ngx_http_dynacode_worker;     /* _process.c */
+extern ngx_command_t                 ngx_http_dynacode_commands[]; /* _directives.c */
 
+
+/* ngx_http_dynacode_module.c */
+/* Frees a policy with the configuration that loaded it (a pool cleanup handler). */
+void ngx_http_dynacode_policy_cleanup(void *data);
+
+/* ngx_http_dynacode_process.c */
+ngx_int_t ngx_http_dynacode_init_process(ngx_cycle_t *cycle);
+void ngx_http_dynacode_exit_process(ngx_cycle_t *cycle);
+
+/* ngx_http_dynacode_log.c: the library's callbacks that write the error log */
+void ngx_http_dynacode_log_event(void *ud, const dc_event_info *info);
+void ngx_http_dynacode_log_run(void *ud, const dc_run_info *info);
+void ngx_http_dynacode_watchdog(void *ud, const dc_watchdog_info *info);
 
 /* ngx_http_dynacode_host.c */
 const dc_host *ngx_http_dynacode_host(void);
+
+/* ngx_http_dynacode_values.c */
 /* Copies src into dst (cap bytes, cap > 4) with control bytes as \n, \r, \t or \xNN, and
  * with quote '"' and '\' escaped too; cut with "..." when too long. Returns the end. */
 u_char *ngx_http_dynacode_log_escape(u_char *dst, size_t cap, const u_char *src, size_t len,
