@@ -48,6 +48,8 @@ typedef struct dc_call {
     /* quota bookkeeping (call.c, run.c) */
     dc_abort abort;
     double deadline_ms;     /* dc_now_ms() value past which the call trips, 0: none */
+    double start_ms;        /* set by the caller: dc_now_ms() as the call starts (the time
+                               quota counts from it), 0: read the clock here */
     uint64_t insn_left;     /* instructions left before a trip, UINT64_MAX: none */
 } dc_call;
 

@@ -50,8 +50,12 @@ dc_result dc_sbx_run(dc_sbx *s, dc_call *c, char *msg, size_t msglen)
     c->insn_left = s->quota.instructions ? s->quota.instructions : UINT64_MAX;
     /* before the clock starts: the first call on a thread looks its stack up (slow) */
     s->cstack_limit = dc_sbx_cstack_limit_below(__builtin_frame_address(0), DC_CSTACK_BUDGET);
-    c->deadline_ms = s->quota.time_ms
-                         ? dc_now_ms() + s->quota.time_ms * dc_quota_time_scale() : 0;
+    if (s->quota.time_ms) {
+        double start = c->start_ms > 0 ? c->start_ms : dc_now_ms();
+        c->deadline_ms = start + s->quota.time_ms * dc_quota_time_scale();
+    } else {
+        c->deadline_ms = 0;
+    }
     s->call = c;
 
     int step = DC_HOOK_STEP;

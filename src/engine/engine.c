@@ -445,6 +445,7 @@ dc_sbx *dc_engine_state(dc_engine *e, const dc_runnable *r, char *err, size_t er
     *b = s;
     lru_push_front(e, s);
     e->live++;
+    e->states_made++;
     return sbx;
 }
 

@@ -160,6 +160,7 @@ struct dc_engine {
     dc_slot **slots;
     uint32_t nslots_buckets;          /* power of two */
     uint32_t live;
+    uint64_t states_made;             /* ever, in this engine */
     uint32_t max_states;
     dc_slot *lru_head, *lru_tail;
     struct dc_watchdog *watchdog;     /* NULL when off */

@@ -77,15 +77,19 @@ static dc_result run_one(dc_request *r, dc_phase phase, const char *domain, cons
     call->bounds = &run->eff->bounds;
 
     double t0 = dc_now_ms();
+    uint64_t made = e->states_made;
     dc_result res;
     dc_sbx *s = dc_engine_state(e, run, msg, sizeof msg);
     if (!s) {
         res = DC_RESULT_ERROR;
     } else {
+        /* the time quota counts from here: a state just made is not the plugin's time, and
+         * the clock is read again only then */
+        call->start_ms = e->states_made != made ? dc_now_ms() : t0;
         uint32_t quota_ms = run->eff->quota.time_ms;
         if (e->watchdog && quota_ms)
-            dc_watchdog_arm(e->watchdog, t0 + quota_ms * dc_quota_time_scale(), domain,
-                            p->name, run->qkey, run->eff->quarantine.duration_s);
+            dc_watchdog_arm(e->watchdog, call->start_ms + quota_ms * dc_quota_time_scale(),
+                            domain, p->name, run->qkey, run->eff->quarantine.duration_s);
         /* a fatal signal while this runs quarantines the plugin (crash.c) */
         dc_crash_call cc = {.store = dc_ledger_shared(&e->ledger), .domain = domain, .plugin = p->name,
                             .qkey = run->qkey, .quarantine_s = run->eff->quarantine.duration_s,

@@ -58,7 +58,7 @@ static void *watch(void *arg)
     struct timespec period = {0, DC_WATCHDOG_PERIOD_MS * 1000000L};
     while (!atomic_load(&w->stop)) {
         nanosleep(&period, NULL);
-        double d = atomic_load(&w->deadline_ms);
+        double d = atomic_load_explicit(&w->deadline_ms, memory_order_acquire);
         if (d > 0) {
             double overdue = dc_now_ms() - d;
             if (overdue > w->grace_ms && atomic_load(&w->deadline_ms) == d)
@@ -97,14 +97,16 @@ void dc_watchdog_stop(dc_watchdog *w)
 void dc_watchdog_arm(dc_watchdog *w, double deadline_ms, const char *domain,
                      const char *plugin, uint64_t qkey, uint32_t quarantine_s)
 {
-    atomic_store(&w->quarantine_s, quarantine_s);
-    atomic_store(&w->domain, domain);
-    atomic_store(&w->plugin, plugin);
-    atomic_store(&w->qkey, qkey);
-    atomic_store(&w->deadline_ms, deadline_ms);
+    /* on every plugin call: plain stores, the deadline last with release so that a watcher
+     * that sees it sees the names with it (no full fence on the request path) */
+    atomic_store_explicit(&w->quarantine_s, quarantine_s, memory_order_relaxed);
+    atomic_store_explicit(&w->domain, domain, memory_order_relaxed);
+    atomic_store_explicit(&w->plugin, plugin, memory_order_relaxed);
+    atomic_store_explicit(&w->qkey, qkey, memory_order_relaxed);
+    atomic_store_explicit(&w->deadline_ms, deadline_ms, memory_order_release);
 }
 
 void dc_watchdog_disarm(dc_watchdog *w)
 {
-    atomic_store(&w->deadline_ms, 0.0);
+    atomic_store_explicit(&w->deadline_ms, 0.0, memory_order_release);
 }
