@@ -417,7 +417,7 @@ START_TEST(memory_quota_stops_a_bomb)
     ck_assert_str_eq(t.text, "access:bomb:quota:memory access:after:ok");
     ck_assert_str_eq(dc_sim_header(s, "X-After"), "yes");
     dc_sim_free(s);
-    dc_engine_free(e);
+    done(e);
 }
 END_TEST
 
