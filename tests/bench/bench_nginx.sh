@@ -200,10 +200,15 @@ if [ -z "${BENCH_SKIP_SWAP:-}" ]; then
                 if [ "$kind" = swap ]; then swapper "$n" & sp=$!; PIDS+=("$sp"); fi
                 : >"$T/swap-cur"
                 wrk_for "d$n" one "$T/swap-cur" "$SWAP_D" --latency
-                [ -n "$sp" ] && { kill "$sp" 2>/dev/null; wait "$sp" 2>/dev/null; }
-                sleep 1.5   # the last change published before the next run
                 g1=$(generation_of "d$n")
                 lat=$(latency_figures "$T/wrk-last.out")
+                if [ -n "$sp" ]; then
+                    kill "$sp" 2>/dev/null; wait "$sp" 2>/dev/null
+                    # the last change polled, compiled and taken by the workers (1 s of
+                    # unmeasured load) before the next run
+                    sleep 3
+                    wrk_for "d$n" one "$T/warm" 1
+                fi
                 echo "$lat $((g1 - g0)) $(awk '{ print $2, $4, $5 }' "$T/swap-cur")" >>"$T/lat-$n-$kind"
                 echo "#   $n domains, $kind: p50/p99/max $lat ms, $((g1 - g0)) new generations," \
                      "$(awk '{ print $2 " req/s" }' "$T/swap-cur")"
