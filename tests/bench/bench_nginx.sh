@@ -256,5 +256,8 @@ echo "dynacode ($first domains) / plain nginx:            $(ratio "${RPS[d$first
 echo "dynacode $last / $first domains, one host:       $(ratio "${RPS[d$last-one]}" "${RPS[d$first-one]}")   (target >= 0.95)"
 echo "dynacode $last domains, random / one host:     $(ratio "${RPS[d$last-random]}" "${RPS[d$last-one]}")   (target >= 0.90)"
 echo "dynacode $first domains, random / one host:        $(ratio "${RPS[d$first-random]}" "${RPS[d$first-one]}")"
+# Worker CPU per request is steadier than req/s on a shared machine: capacity when the workers
+# are the bottleneck is the inverse of it.
+echo "by worker CPU per request: lua-nginx-module / dynacode ($first domains): $(ratio "${CPU[lua-one]:-0}" "${CPU[d$first-one]}"),  plain / dynacode: $(ratio "$pc" "${CPU[d$first-one]}"),  dynacode $first / $last domains: $(ratio "${CPU[d$first-one]}" "${CPU[d$last-one]}")"
 echo "CPU per request over plain nginx: dynacode ($first domains) $(awk -v a="${CPU[d$first-one]}" -v b="$pc" 'BEGIN { printf "%+.2f", a - b }') us$(
     [ -z "${BENCH_SKIP_LUA:-}" ] && awk -v a="${CPU[lua-one]}" -v b="$pc" 'BEGIN { printf ", lua-nginx-module %+.2f us", a - b }')"

@@ -273,6 +273,9 @@ for kind in alone runaway; do
          "$([ $kind = runaway ] && echo "(loop.test: $(median "$f" 5) req/s)")"
 done
 echo "- quota trips counted: $(status_of run 's["events"]["rt_plugins_quota"]')"
+grep -o 'result=quota:time ms=[0-9.]*' "$T/run/logs/error.log" | sed 's/.*ms=//' | sort -g >"$T/trips"
+[ -s "$T/trips" ] && awk '{ v[NR] = $1 } END { q = int(NR * 0.99); if (q < 1) q = 1; printf "- time quota trips (5 ms quota), from the log: %d trips, min %.2f ms, median %.2f ms, p99 %.2f ms, max %.2f ms\n",
+    NR, v[1], v[int((NR + 1) / 2)], v[q], v[NR] }' "$T/trips"
 grep -m1 'result=quota' "$T/run/logs/error.log" | sed 's/^.*plugin/- a trip in the log: plugin/' | cut -c1-200
 stop_instance run
 
