@@ -59,6 +59,8 @@ echo "- \`dynacode watch --count 1 file://...\`: fetched -> published $(median "
 
 # nginx, 2 workers, polling every second: the API's bundle flips between two versions that
 # differ in site1's plugin; "served" = 20 new connections in a row answer the new text.
+# reuseport: the kernel spreads connections over both workers (without it, an idle worker
+# often takes every new connection), so both are probed and both run the 1,000 hosts below.
 start_api pipe "$T/bundle.json"
 cp "$T/v1-$N.json" "$T/bundle.json"
 new_instance pipe 2 "load_module $MODULE;" "
@@ -68,7 +70,7 @@ new_instance pipe 2 "load_module $MODULE;" "
     dynacode_shm_size 64m;
     dynacode on;
     server {
-        listen 127.0.0.1:@PORT@;
+        listen 127.0.0.1:@PORT@ reuseport;
         location = /dynacode-status { dynacode off; dynacode_status; }
         location / { root @PREFIX@/html; dynacode_content; }
     }"
@@ -112,7 +114,7 @@ echo
 echo "## Worker memory, $N domains"
 echo
 rss0=$(worker_rss_kb pipe)
-# 1,000 filler hosts, each on 8 keep-alive connections (so on both workers in all likelihood)
+# 1,000 filler hosts, each on 8 keep-alive connections (spread over both workers by reuseport)
 python3 - "$PORT_pipe" >"$T/hosts.out" <<'EOF'
 import http.client, sys
 port = int(sys.argv[1])
