@@ -10,8 +10,10 @@ BUILD=$(cd "$BUILD" 2>/dev/null && pwd) || { echo "no build folder: ${1:-build}"
 MODULE=${DC_NGINX_MODULE:-$BUILD/ngx_http_dynacode_module.so}
 CLI=$BUILD/dynacode
 NGINX=${DC_NGINX_BIN:-/usr/sbin/nginx}
+# shellcheck disable=SC2034  # used by the scripts that source this file
 LUA_MODULES=${DC_LUA_MODULES:-/usr/lib/nginx/modules}
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck disable=SC2034
 BENCH=$SRC/tests/bench
 API_SERVER=$SRC/tests/tools/api_server.py
 

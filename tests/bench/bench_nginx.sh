@@ -16,6 +16,8 @@
 # has Host: bench.test. "random host": each request a new host rN-T-K.bench.test, never sent
 # before in this run, which matches the bench domain (so the same three plugins run) and no
 # filler: the difference between the two is the cost of matching a host not seen before.
+# PORT_<name> and API_PORT_<name> are set by bench_lib.sh (printf -v).
+# shellcheck source=tests/bench/bench_lib.sh disable=SC2154
 . "$(dirname "$0")/bench_lib.sh"
 
 if [ -n "${BENCH_QUICK:-}" ]; then D=${BENCH_D:-1} R=${BENCH_R:-2} SWAP_D=${BENCH_SWAP_D:-4}

@@ -7,6 +7,8 @@
 # usage: tests/bench/bench_pipeline.sh [BUILD_DIR]   (default: $DC_BUILD_DIR or build)
 # env:   BENCH_QUICK=1 (fewer repetitions, 2 s wrk runs), BENCH_D=seconds per wrk run (5),
 #        BENCH_R=repetitions (3), DC_KEEP=1 (keep the temporary folder).
+# PORT_<name> and API_PORT_<name> are set by bench_lib.sh (printf -v).
+# shellcheck source=tests/bench/bench_lib.sh disable=SC2154
 . "$(dirname "$0")/bench_lib.sh"
 
 if [ -n "${BENCH_QUICK:-}" ]; then D=${BENCH_D:-2} R=${BENCH_R:-1}
