@@ -1,4 +1,4 @@
-/* store.h - the library's own view of the shared store (store.c): quarantine entries and
+/* store.h - the library's own view of the shared store (store_*.c): quarantine entries and
  * per-plugin metrics in the region, updated atomically by every process, and the checksum
  * that snapshots and store slots share (snapshot.c). Nothing here is public API.
  */

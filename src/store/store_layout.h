@@ -1,4 +1,4 @@
-/* store_layout.h - the bytes of the shared store's region (store.c): a header with the publish,
+/* store_layout.h - the bytes of the shared store's region (store_*.c): a header with the publish,
  * lease and info words, event counters, quarantine entries, per-plugin metrics and two snapshot
  * slots. Parts are found by offsets from the region's start, never by pointers, so that every
  * process may map the region at an address of its own. Private to the library and its tests.
@@ -61,7 +61,7 @@ typedef struct dc_store_slot {
 /* What the status page shows; written under lock (an owner word) and seq (odd while written). */
 typedef struct dc_store_info_block {
     uint64_t seq;
-    uint64_t lock;             /* owner word: see store.c */
+    uint64_t lock;             /* owner word: see store_owner.c */
     uint64_t generation;
     uint64_t snapshot_bytes;
     double fetched_at;         /* Unix seconds */

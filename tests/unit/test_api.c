@@ -3,7 +3,6 @@
  * ngx.status, ngx.req.*, ngx.ctx, ngx.arg, ngx.log/print, time, constants, and the name list
  * of api_table.h against what the environment holds. Codecs, json and ngx.re: test_api_lib.c.
  */
-#include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,67 +11,20 @@
 #include "testutil.h"
 
 /* ---- helper: a bundle of (phase, code) plugins for every host, run once ---- */
-typedef struct run {
-    dc_sim *sim;
-    char trace[16384];  /* "phase:plugin:result[:message]\n" per call */
-    char body[8192];    /* the response body, NUL-terminated */
-} run;
-
-static void record(void *ud, const dc_run_info *i)
-{
-    run *r = ud;
-    size_t n = strlen(r->trace);
-    snprintf(r->trace + n, sizeof r->trace - n, "%s:%s:%s%s%s\n", dc_phase_name(i->phase),
-             i->plugin, dc_result_name(i->result), i->message ? ":" : "",
-             i->message ? i->message : "");
-}
+typedef tu_run run;
 
 /* pc: phase, code, phase, code, ..., NULL. Plugins are named p1, p2, ... */
 static void run_req(run *r, const char *uri, const char *const *hdrs, size_t nh,
                     const char *upstream, const char *const *pc)
 {
-    cJSON *root = cJSON_CreateObject(), *plugins = cJSON_CreateArray();
-    cJSON *gen = cJSON_AddObjectToObject(root, "general");
-    cJSON_AddStringToObject(gen, "status", "enabled");
-    cJSON *dom = cJSON_CreateObject();
-    cJSON_AddStringToObject(dom, "name", "*");
-    cJSON_AddItemToObject(dom, "plugins", plugins);
-    cJSON *doms = cJSON_AddArrayToObject(root, "domains");
-    cJSON_AddItemToArray(doms, dom);
-    for (int i = 0; pc[2 * i]; i++) {
-        char name[16];
-        snprintf(name, sizeof name, "p%d", i + 1);
-        cJSON *p = cJSON_CreateObject();
-        cJSON_AddStringToObject(p, "name", name);
-        cJSON_AddStringToObject(p, "phase", pc[2 * i]);
-        cJSON_AddStringToObject(p, "code", pc[2 * i + 1]);
-        cJSON_AddItemToArray(plugins, p);
-    }
-    char *json = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    dc_bundle *b = tu_bundle(json);
-    free(json);
-    dc_engine *e = tu_engine(b);
-    dc_bundle_unref(b);
-    r->trace[0] = '\0';
-    dc_engine_on_run(e, record, r);
-    dc_sim_opts o = {.host = "api.test", .uri = uri ? uri : "/", .headers = hdrs,
-                     .nheaders = nh, .upstream_body = upstream,
-                     .upstream_body_len = upstream ? strlen(upstream) : 0};
-    r->sim = dc_sim_new(&o);
-    ck_assert_ptr_nonnull(r->sim);
-    ck_assert_int_eq(dc_sim_run(r->sim, e), 0);
-    dc_engine_free(e);
+    tu_run_plugins(r, &(tu_run_opts){.host = "api.test", .uri = uri, .headers = hdrs,
+                                     .nheaders = nh, .upstream = upstream, .seed = 42},
+                   pc);
 }
 
 static const char *body(run *r)
 {
-    size_t len = 0;
-    const char *b = dc_sim_body(r->sim, &len);
-    ck_assert_uint_lt(len, sizeof r->body);
-    memcpy(r->body, b ? b : "", len);
-    r->body[len] = '\0';
-    return r->body;
+    return tu_run_body(r);
 }
 
 #define RUN(r, ...) run_req((r), NULL, NULL, 0, NULL, (const char *const[]){__VA_ARGS__, NULL})

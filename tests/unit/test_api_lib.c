@@ -3,73 +3,22 @@
  * templates and callbacks, bad patterns, the match limit, the cache), the codecs (base64,
  * md5, sha1, crc32 against known vectors, URI escaping, args) and json.encode/decode.
  */
-#include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "testutil.h"
 
-typedef struct out {
-    char body[65536];
-    char msg[2048];
-    dc_result result;
-} out;
-
-static void record(void *ud, const dc_run_info *i)
-{
-    out *o = ud;
-    o->result = i->result;
-    snprintf(o->msg, sizeof o->msg, "%s", i->message ? i->message : "");
-}
+typedef tu_run out;
 
 /* Runs code as the one content plugin of a request; fills o. */
 static void run_code(out *o, const char *code, const dc_quota *q)
 {
-    cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(cJSON_AddObjectToObject(root, "general"), "status", "enabled");
-    cJSON *dom = cJSON_CreateObject();
-    cJSON_AddStringToObject(dom, "name", "*");
-    cJSON *p = cJSON_CreateObject();
-    cJSON_AddStringToObject(p, "name", "lib");
-    cJSON_AddStringToObject(p, "phase", "content");
-    cJSON_AddStringToObject(p, "code", code);
-    cJSON_AddItemToArray(cJSON_AddArrayToObject(dom, "plugins"), p);
-    cJSON_AddItemToArray(cJSON_AddArrayToObject(root, "domains"), dom);
-    char *json = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    dc_bundle *b = tu_bundle(json);
-    free(json);
-    dc_engine_config cfg;
-    dc_engine_config_default(&cfg);
-    cfg.host = dc_sim_host();
-    dc_policy *pol = NULL;
-    if (q) {  /* quotas come from a policy; 0 means unlimited */
-        char pj[256], err[256] = "";
-        int n = snprintf(pj, sizeof pj, "{\"quota\":{\"instructions\":%llu,\"time_ms\":%u,"
-                                        "\"memory_kb\":%u},\"ceiling\":{\"instructions\":0,"
-                                        "\"time_ms\":0,\"memory_kb\":0}}",
-                         (unsigned long long)q->instructions, q->time_ms, q->memory_kb);
-        ck_assert_msg(dc_policy_load(pj, (size_t)n, "test", &pol, err, sizeof err) == DC_OK,
-                      "policy: %s", err);
-        cfg.policy = pol;
-    }
-    dc_engine *e = NULL;
-    ck_assert_int_eq(dc_engine_new(&cfg, &e, NULL, 0), DC_OK);
-    dc_engine_set_bundle(e, b);
-    dc_bundle_unref(b);
-    memset(o, 0, sizeof *o);
-    o->result = (dc_result)-1;
-    dc_engine_on_run(e, record, o);
-    dc_sim *s = tu_request(e, "lib.test", "/");
-    size_t len = 0;
-    const char *text = dc_sim_body(s, &len);
-    ck_assert_uint_lt(len, sizeof o->body);
-    memcpy(o->body, text ? text : "", len);
-    o->body[len] = '\0';
-    dc_sim_free(s);
-    dc_engine_free(e);
-    dc_policy_free(pol);
+    tu_run_plugins(o, &(tu_run_opts){.host = "lib.test", .quota = q},
+                   (const char *const[]){"content", code, NULL});
+    tu_run_body(o);
+    dc_sim_free(o->sim);
+    o->sim = NULL;
 }
 
 /* The default memory quota, with room for megabyte inputs (charged about one instruction per

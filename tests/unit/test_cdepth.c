@@ -9,8 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cJSON.h>
-
 #include "testutil.h"
 
 typedef struct outcome {
@@ -20,48 +18,28 @@ typedef struct outcome {
     char header2[512]; /* X-F */
 } outcome;
 
-static void record(void *ud, const dc_run_info *i)
-{
-    outcome *o = ud;
-    snprintf(o->result, sizeof o->result, "%s", dc_result_name(i->result));
-    snprintf(o->msg, sizeof o->msg, "%s", i->message ? i->message : "");
-}
-
-/* Runs code as one access plugin for
- * `requests` requests; o holds the last one's outcome. */
+/* Runs code as one plugin of phase for `requests` requests; o holds the last one's outcome.
+ * The run is on the heap: small_thread_stack runs this on a thread with a small stack. */
 static void run_phase_code(const char *phase, const char *code, int requests, outcome *o)
 {
-    cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(cJSON_AddObjectToObject(root, "general"), "status", "enabled");
-    cJSON *dom = cJSON_CreateObject();
-    cJSON_AddStringToObject(dom, "name", "*");
-    cJSON *p = cJSON_CreateObject();
-    cJSON_AddStringToObject(p, "name", "p");
-    cJSON_AddStringToObject(p, "phase", phase);
-    cJSON_AddStringToObject(p, "code", code);
-    cJSON *q = cJSON_AddObjectToObject(p, "quota");
     /* the ceilings: a sanitizer build on a busy machine is slow */
-    cJSON_AddNumberToObject(q, "time_ms", 500);
-    cJSON_AddNumberToObject(q, "instructions", 10000000);
-    cJSON_AddItemToArray(cJSON_AddArrayToObject(dom, "plugins"), p);
-    cJSON_AddItemToArray(cJSON_AddArrayToObject(root, "domains"), dom);
-    char *json = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    dc_bundle *b = tu_bundle(json);
-    free(json);
-    dc_engine *e = tu_engine(b);
-    dc_bundle_unref(b);
+    static const dc_quota ceil = {.instructions = 10000000, .time_ms = 500};
+    tu_run *r = malloc(sizeof *r);
+    ck_assert_ptr_nonnull(r);
+    tu_run_plugins(r, &(tu_run_opts){.host = "a.com", .seed = 42, .plugin_quota = &ceil,
+                                     .requests = requests},
+                   (const char *const[]){phase, code, NULL});
     memset(o, 0, sizeof *o);
-    dc_engine_on_run(e, record, o);
-    for (int i = 0; i < requests; i++) {
-        dc_sim *s = tu_request(e, "a.com", "/");
-        const char *h = dc_sim_header(s, "X-E");
-        snprintf(o->header, sizeof o->header, "%s", h ? h : "");
-        h = dc_sim_header(s, "X-F");
-        snprintf(o->header2, sizeof o->header2, "%s", h ? h : "");
-        dc_sim_free(s);
+    if (r->result != (dc_result)-1) {
+        snprintf(o->result, sizeof o->result, "%s", dc_result_name(r->result));
+        snprintf(o->msg, sizeof o->msg, "%.*s", (int)sizeof o->msg - 1, r->msg);
     }
-    dc_engine_free(e);
+    const char *h = dc_sim_header(r->sim, "X-E");
+    snprintf(o->header, sizeof o->header, "%s", h ? h : "");
+    h = dc_sim_header(r->sim, "X-F");
+    snprintf(o->header2, sizeof o->header2, "%s", h ? h : "");
+    dc_sim_free(r->sim);
+    free(r);
 }
 
 static void run_code(const char *code, int requests, outcome *o)

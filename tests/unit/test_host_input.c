@@ -3,7 +3,6 @@
  * bytes charged to the memory quota, request readers charged to the instruction quota, and
  * control bytes escaped in log lines and events. Runs plugins on the simulated request.
  */
-#include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,69 +12,17 @@
 static const char *const *test_headers;  /* request headers of the next run_with */
 static size_t test_nheaders;
 
-typedef struct run {
-    dc_sim *sim;
-    char trace[16384];  /* "phase:plugin:result[:message]\n" per call */
-} run;
-
-static void record(void *ud, const dc_run_info *i)
-{
-    run *r = ud;
-    size_t n = strlen(r->trace);
-    snprintf(r->trace + n, sizeof r->trace - n, "%s:%s:%s%s%s\n", dc_phase_name(i->phase),
-             i->plugin, dc_result_name(i->result), i->message ? ":" : "",
-             i->message ? i->message : "");
-}
+typedef tu_run run;
 
 /* Runs one request to uri through plugins (phase, code, ..., NULL) named p1, p2... under the
  * policy (JSON, or NULL for the built-in one). */
 static void run_with(run *r, const char *policy_json, const char *uri, const char *upstream,
                      const char *const *pc)
 {
-    cJSON *root = cJSON_CreateObject(), *plugins = cJSON_CreateArray();
-    cJSON_AddStringToObject(cJSON_AddObjectToObject(root, "general"), "status", "enabled");
-    cJSON *dom = cJSON_CreateObject();
-    cJSON_AddStringToObject(dom, "name", "*");
-    cJSON_AddItemToObject(dom, "plugins", plugins);
-    cJSON_AddItemToArray(cJSON_AddArrayToObject(root, "domains"), dom);
-    for (int i = 0; pc[2 * i]; i++) {
-        char name[16];
-        snprintf(name, sizeof name, "p%d", i + 1);
-        cJSON *p = cJSON_CreateObject();
-        cJSON_AddStringToObject(p, "name", name);
-        cJSON_AddStringToObject(p, "phase", pc[2 * i]);
-        cJSON_AddStringToObject(p, "code", pc[2 * i + 1]);
-        cJSON_AddItemToArray(plugins, p);
-    }
-    char *json = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    dc_policy *policy = NULL;
-    if (policy_json) {
-        char err[256] = "";
-        ck_assert_msg(dc_policy_load(policy_json, strlen(policy_json), "test", &policy, err,
-                                     sizeof err) == DC_OK, "policy: %s", err);
-    }
-    dc_engine_config cfg;
-    dc_engine_config_default(&cfg);
-    cfg.host = dc_sim_host();
-    cfg.policy = policy;
-    cfg.seed = 7;
-    dc_engine *e = NULL;
-    ck_assert_int_eq(dc_engine_new(&cfg, &e, NULL, 0), DC_OK);
-    dc_bundle *b = tu_bundle(json);
-    free(json);
-    dc_engine_set_bundle(e, b);
-    dc_bundle_unref(b);
-    r->trace[0] = '\0';
-    dc_engine_on_run(e, record, r);
-    dc_sim_opts o = {.host = "host.test", .uri = uri ? uri : "/", .upstream_body = upstream,
-                     .upstream_body_len = upstream ? strlen(upstream) : 0,
-                     .headers = test_headers, .nheaders = test_nheaders};
-    r->sim = dc_sim_new(&o);
-    ck_assert_ptr_nonnull(r->sim);
-    ck_assert_int_eq(dc_sim_run(r->sim, e), 0);
-    dc_engine_free(e);
-    dc_policy_free(policy);
+    tu_run_plugins(r, &(tu_run_opts){.host = "host.test", .uri = uri, .upstream = upstream,
+                                     .headers = test_headers, .nheaders = test_nheaders,
+                                     .policy_json = policy_json, .seed = 7},
+                   pc);
 }
 
 #define RUN(r, ...) run_with((r), NULL, NULL, NULL, (const char *const[]){__VA_ARGS__, NULL})

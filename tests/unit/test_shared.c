@@ -41,22 +41,9 @@ static void use_policy(const char *json)
                   "policy: %s", err);
 }
 
-/* Records the plugins that ran, "plugin:result" space separated. */
-typedef struct trace {
-    char text[2048];
-} trace;
-
-static void record(void *ud, const dc_run_info *i)
-{
-    trace *t = ud;
-    size_t n = strlen(t->text);
-    snprintf(t->text + n, sizeof t->text - n, "%s%s:%s", n ? " " : "", i->plugin,
-             dc_result_name(i->result));
-}
-
 /* An engine on store s (may be NULL) with the test's policy, holding json's bundle (may be
  * NULL), tracing into t (may be NULL). */
-static dc_engine *engine_on(dc_store *s, const char *json, trace *t)
+static dc_engine *engine_on(dc_store *s, const char *json, tu_trace *t)
 {
     dc_engine_config cfg;
     dc_engine_config_default(&cfg);
@@ -69,7 +56,7 @@ static dc_engine *engine_on(dc_store *s, const char *json, trace *t)
     ck_assert_msg(dc_engine_new(&cfg, &e, err, sizeof err) == DC_OK, "engine: %s", err);
     if (t) {
         memset(t, 0, sizeof *t);
-        dc_engine_on_run(e, record, t);
+        dc_engine_on_run(e, tu_trace_record, t);
     }
     if (json) {
         dc_bundle *b = tu_bundle(json);
@@ -212,7 +199,7 @@ START_TEST(quarantine_by_one_engine_holds_in_another)
     store_new();
     use_policy("{\"quota\":{\"instructions\":100000,\"time_ms\":0},\"ceiling\":{\"time_ms\":0},"
                "\"quarantine\":{\"trips\":2,\"window_s\":60,\"duration_s\":300}}");
-    trace t1, t2;
+    tu_trace t1, t2;
     dc_engine *e1 = engine_on(store, RUNAWAY, &t1);
     dc_engine *e2 = engine_on(store, RUNAWAY, &t2);
 
@@ -241,7 +228,7 @@ START_TEST(quarantine_by_one_engine_holds_in_another)
     dc_engine_free(e2);
 
     /* an engine started later (a fresh worker) skips it too */
-    trace t3;
+    tu_trace t3;
     dc_engine *e3 = engine_on(store, RUNAWAY, &t3);
     request(e3);
     ck_assert_str_eq(t3.text, "fine:ok");
@@ -253,7 +240,7 @@ START_TEST(without_a_store_engines_count_their_own_trips)
 {
     use_policy("{\"quota\":{\"instructions\":100000,\"time_ms\":0},\"ceiling\":{\"time_ms\":0},"
                "\"quarantine\":{\"trips\":2,\"window_s\":60,\"duration_s\":300}}");
-    trace t1, t2;
+    tu_trace t1, t2;
     dc_engine *e1 = engine_on(NULL, RUNAWAY, &t1);
     dc_engine *e2 = engine_on(NULL, RUNAWAY, &t2);
     request(e1);
@@ -295,7 +282,7 @@ START_TEST(previous_version_stands_in_across_processes)
     reap(kid, 0);
 
     /* this engine never ran v1 itself */
-    trace t;
+    tu_trace t;
     dc_engine *e = engine_on(store, v1, &t);
     dc_bundle *b2 = tu_bundle(v2);
     dc_engine_set_bundle(e, b2);

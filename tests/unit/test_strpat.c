@@ -427,19 +427,7 @@ END_TEST
 
 /* ---- through the sandbox ---- */
 
-typedef struct trace {
-    char text[2048];
-} trace;
-
-static void record(void *ud, const dc_run_info *i)
-{
-    trace *t = ud;
-    size_t n = strlen(t->text);
-    snprintf(t->text + n, sizeof t->text - n, "%s%s:%s", n ? " " : "", i->plugin,
-             dc_result_name(i->result));
-}
-
-static dc_engine *traced(const char *plugins, trace *t)
+static dc_engine *traced(const char *plugins, tu_trace *t)
 {
     char json[8192];
     snprintf(json, sizeof json,
@@ -449,7 +437,7 @@ static dc_engine *traced(const char *plugins, trace *t)
     dc_engine *e = tu_engine(b);
     dc_bundle_unref(b);
     memset(t, 0, sizeof *t);
-    dc_engine_on_run(e, record, t);
+    dc_engine_on_run(e, tu_trace_record, t);
     return e;
 }
 
@@ -473,7 +461,7 @@ static void require_metered_functions(void)
                  "local s = 'a' for i = 1, 17 do s = s .. s end "
                  "for i = 1, 64 do local r = string.%s if type(r) == 'function' then r() end end\","
                  "\"quota\":{\"instructions\":100000}}", fns[i]);
-        trace t;
+        tu_trace t;
         dc_engine *e = traced(plugin, &t);
         dc_sim_free(tu_request(e, "a.com", "/"));
         ck_assert_msg(strncmp(t.text, "probe:quota:", 12) == 0,
@@ -487,7 +475,7 @@ static void require_metered_functions(void)
 static void expect_trip(const char *plugins, const char *absent)
 {
     require_metered_functions();
-    trace t;
+    tu_trace t;
     dc_engine *e = traced(plugins, &t);
     dc_sim *s = tu_request(e, "a.com", "/");
     ck_assert_msg(strcmp(t.text, "hog:quota:instructions after:ok") == 0 ||
@@ -522,7 +510,7 @@ END_TEST
 
 START_TEST(sandbox_plugins_use_patterns_normally)
 {
-    trace t;
+    tu_trace t;
     dc_engine *e = traced(
         "{\"name\":\"p\",\"phase\":\"access\",\"code\":\""
         "local k, v = ('key = value'):match('^(%w+)%s*=%s*(%w+)$') "

@@ -1,0 +1,122 @@
+/* store_metrics.c - per-plugin metrics in the region: finding or making a plugin's entry,
+ * recording each call (result, duration in latency buckets) and the 99th percentile.
+ */
+#include "store_internal.h"
+
+#define METRICS_PROBE 32u
+#define METRICS_IDLE_MS (10.0 * 60.0 * 1000.0)
+
+static void metrics_reset(dc_plugin_metrics *m, uint64_t now)
+{
+    STORE_RLX(&m->runs, 0);
+    STORE_RLX(&m->errors, 0);
+    STORE_RLX(&m->quota_instructions, 0);
+    STORE_RLX(&m->quota_time, 0);
+    STORE_RLX(&m->quota_memory, 0);
+    STORE_RLX(&m->total_us, 0);
+    for (unsigned b = 0; b < DC_STORE_LAT_BUCKETS; b++)
+        STORE_RLX(&m->latency[b], 0);
+    STORE_REL(&m->last_ms_unix, now);
+}
+
+dc_plugin_metrics *dc_store_metrics(dc_store *s, uint64_t key, int create)
+{
+    if (!s || s->nmet == 0)
+        return NULL;
+    key = fix_key(key);
+    uint32_t probe = s->nmet < METRICS_PROBE ? s->nmet : METRICS_PROBE;
+    int made;
+    int64_t i = dc_store_table_find(s->met, sizeof *s->met, s->nmet, probe, key, create, &made);
+    if (i >= 0) {
+        if (made)
+            STORE_REL(&s->met[i].last_ms_unix, (uint64_t)dc_unix_ms());
+        return &s->met[i];
+    }
+    if (!create)
+        return NULL;
+    uint64_t now = (uint64_t)dc_unix_ms();
+    /* Full around key's place: reuse the entry idle the longest, if idle for ten minutes (its
+     * plugin is most likely gone; a late update from it only blurs the new entry's counts). */
+    dc_plugin_metrics *victim = NULL;
+    uint64_t vkey = 0, vlast = UINT64_MAX;
+    uint32_t h = dc_store_table_home(key, s->nmet);
+    for (uint32_t k = 0; k < probe; k++) {
+        dc_plugin_metrics *m = &s->met[(h + k) % s->nmet];
+        uint64_t mk = LOAD_ACQ(&m->key);
+        if (mk == key)
+            return m;
+        uint64_t last = LOAD_ACQ(&m->last_ms_unix);
+        if ((double)last + METRICS_IDLE_MS < (double)now && last < vlast) {
+            victim = m;
+            vkey = mk;
+            vlast = last;
+        }
+    }
+    if (!victim)
+        return NULL;
+    if (!CAS(&victim->key, &vkey, key))
+        return vkey == key ? victim : NULL;
+    metrics_reset(victim, now);
+    return victim;
+}
+
+static unsigned lat_bucket(uint64_t us)
+{
+    unsigned k = 0;
+    while (k < DC_STORE_LAT_BUCKETS - 1 && us >= (2ull << k))
+        k++;
+    return k;
+}
+
+void dc_metrics_record(dc_plugin_metrics *m, dc_result r, uint64_t us, double now_ms_unix)
+{
+    if (!m)
+        return;
+    __atomic_fetch_add(&m->runs, 1, __ATOMIC_RELAXED);
+    switch (r) {
+    case DC_RESULT_ERROR:
+    case DC_RESULT_DENIED:
+        __atomic_fetch_add(&m->errors, 1, __ATOMIC_RELAXED);
+        break;
+    case DC_RESULT_QUOTA_INSTRUCTIONS:
+        __atomic_fetch_add(&m->quota_instructions, 1, __ATOMIC_RELAXED);
+        break;
+    case DC_RESULT_QUOTA_TIME:
+        __atomic_fetch_add(&m->quota_time, 1, __ATOMIC_RELAXED);
+        break;
+    case DC_RESULT_QUOTA_MEMORY:
+        __atomic_fetch_add(&m->quota_memory, 1, __ATOMIC_RELAXED);
+        break;
+    case DC_RESULT_OK:
+        break;
+    }
+    __atomic_fetch_add(&m->total_us, us, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&m->latency[lat_bucket(us)], 1, __ATOMIC_RELAXED);
+    STORE_RLX(&m->last_ms_unix, now_ms_unix > 0 ? (uint64_t)now_ms_unix : 0);
+}
+
+uint64_t dc_metrics_p99_us(const dc_plugin_metrics *m)
+{
+    if (!m)
+        return 0;
+    uint64_t c[DC_STORE_LAT_BUCKETS], total = 0;
+    for (unsigned b = 0; b < DC_STORE_LAT_BUCKETS; b++)
+        total += c[b] = LOAD_RLX(&m->latency[b]);
+    if (total == 0)
+        return 0;
+    uint64_t want = total - total / 100; /* calls at or under the 99th percentile */
+    uint64_t cum = 0;
+    for (unsigned b = 0; b < DC_STORE_LAT_BUCKETS; b++) {
+        cum += c[b];
+        if (cum >= want)
+            return 2ull << b;
+    }
+    return 2ull << (DC_STORE_LAT_BUCKETS - 1);
+}
+
+dc_plugin_metrics *dc_store_metrics_at(dc_store *s, uint32_t i, uint32_t *n)
+{
+    if (n)
+        *n = s ? s->nmet : 0;
+    return s && i < s->nmet ? &s->met[i] : NULL;
+}
