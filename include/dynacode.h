@@ -355,6 +355,7 @@ typedef struct dc_engine_config {
 
 DC_API void dc_engine_config_default(dc_engine_config *cfg);
 DC_API dc_rc dc_engine_new(const dc_engine_config *cfg, dc_engine **out, char *err, size_t errlen);
+/* Frees the engine: every request begun on it must have ended. */
 DC_API void dc_engine_free(dc_engine *e);
 /* The first error the engine met since this was last called (a state that could not be made,
  * a shared snapshot refused, memory that ran out in a request): its code, DC_OK when none, and

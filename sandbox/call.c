@@ -7,18 +7,97 @@
 #include <stdint.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "sbx_priv.h"
 
 /* The allocator: counts every byte the state holds and refuses growth past the cap. A
  * shrinking reallocation never fails (LuaJIT relies on it). */
+/* The class of a small block of n bytes (1..256), or -1 for a larger one. */
+static int size_class(size_t n)
+{
+    return n && n <= DC_SBX_CLASS_BYTES * DC_SBX_CLASSES
+               ? (int)((n + DC_SBX_CLASS_BYTES - 1) / DC_SBX_CLASS_BYTES) - 1
+               : -1;
+}
+
+/* Blocks freed by the states that share this cache, by class, linked through their first
+ * bytes: one state's garbage serves the next one's allocations. */
+struct dc_sbx_blocks {
+    void *head[DC_SBX_CLASSES];
+    size_t bytes;
+};
+
+dc_sbx_blocks *dc_sbx_blocks_new(void)
+{
+    /* under a memory checker every free must reach it (a kept block hides a use after free) */
+    return dc_memcheck_active() ? NULL : calloc(1, sizeof(dc_sbx_blocks));
+}
+
+void dc_sbx_blocks_free(dc_sbx_blocks *b)
+{
+    if (!b)
+        return;
+    for (int c = 0; c < DC_SBX_CLASSES; c++) {
+        void *p = b->head[c];
+        while (p) {
+            void *next;
+            memcpy(&next, p, sizeof next);
+            free(p);
+            p = next;
+        }
+    }
+    free(b);
+}
+
+size_t dc_sbx_blocks_bytes(const dc_sbx_blocks *b)
+{
+    return b ? b->bytes : 0;
+}
+
+void dc_sbx_set_blocks(dc_sbx *s, dc_sbx_blocks *b)
+{
+    s->blocks = b;
+}
+
+static void *block_new(const dc_sbx *s, size_t n)
+{
+    int c = size_class(n);
+    if (c < 0 || s->exact)
+        return malloc(n);
+    dc_sbx_blocks *b = s->blocks;
+    void *p = b ? b->head[c] : NULL;
+    if (p) {
+        memcpy(&b->head[c], p, sizeof p);
+        b->bytes -= (size_t)(c + 1) * DC_SBX_CLASS_BYTES;
+        return p;
+    }
+    /* always the whole class, so that any block can join any cache */
+    return malloc((size_t)(c + 1) * DC_SBX_CLASS_BYTES);
+}
+
+static void block_free(const dc_sbx *s, void *p, size_t n)
+{
+    int c = size_class(n);
+    size_t bytes = (size_t)(c + 1) * DC_SBX_CLASS_BYTES;
+    dc_sbx_blocks *b = s->blocks;
+    if (c < 0 || s->exact || !b || b->bytes + bytes > DC_SBX_CACHE_BYTES) {
+        free(p);
+        return;
+    }
+    memcpy(p, &b->head[c], sizeof p);
+    b->head[c] = p;
+    b->bytes += bytes;
+}
+
 void *dc_sbx_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     dc_sbx *s = ud;
     if (ptr == NULL)
         osize = 0;
     if (nsize == 0) {
-        free(ptr);
+        if (ptr)
+            block_free(s, ptr, osize);
         s->mem_used -= osize;
         return NULL;
     }
@@ -27,7 +106,22 @@ void *dc_sbx_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
             s->call->abort = DC_ABORT_MEMORY;
         return NULL;
     }
-    void *p = realloc(ptr, nsize);
+    void *p;
+    int oc = ptr ? size_class(osize) : -1, nc = size_class(nsize);
+    if (!ptr) {
+        p = block_new(s, nsize);
+    } else if (oc < 0 && nc < 0) {
+        p = realloc(ptr, nsize);
+    } else if (oc == nc) {
+        p = ptr; /* the block has room for its class already */
+    } else {
+        /* across the small/large line or between classes: a new block, then the old one goes */
+        p = block_new(s, nsize);
+        if (p) {
+            memcpy(p, ptr, osize < nsize ? osize : nsize);
+            block_free(s, ptr, osize);
+        }
+    }
     if (!p)
         return nsize <= osize ? ptr : NULL;
     s->mem_used = s->mem_used - osize + nsize;
@@ -84,8 +178,16 @@ void dc_sbx_charge(lua_State *L, uint64_t units)
             else
                 c->insn_left -= units;
         }
-        if (c->abort == DC_ABORT_NONE && c->deadline_ms > 0 && dc_now_ms() > c->deadline_ms)
-            c->abort = DC_ABORT_TIME;
+        /* the clock is read once per hook step of work, not on every small charge: the API
+         * functions charge a few units per call, and a clock read costs more than they do */
+        if (c->abort == DC_ABORT_NONE && c->deadline_ms > 0) {
+            c->since_clock += units;
+            if (c->since_clock >= DC_HOOK_STEP) {
+                c->since_clock = 0;
+                if (dc_now_ms() > c->deadline_ms)
+                    c->abort = DC_ABORT_TIME;
+            }
+        }
         if (c->abort == DC_ABORT_NONE)
             return;
     }

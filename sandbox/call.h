@@ -51,6 +51,7 @@ typedef struct dc_call {
     double start_ms;        /* set by the caller: dc_now_ms() as the call starts (the time
                                quota counts from it), 0: read the clock here */
     uint64_t insn_left;     /* instructions left before a trip, UINT64_MAX: none */
+    uint64_t since_clock;   /* units charged since the clock was last read */
 } dc_call;
 
 /* The call being run in L; raises a Lua error when there is none. */

@@ -48,6 +48,7 @@ dc_result dc_sbx_run(dc_sbx *s, dc_call *c, char *msg, size_t msglen)
     c->log_dropped = 0;
     c->ctx_ref = LUA_NOREF;
     c->insn_left = s->quota.instructions ? s->quota.instructions : UINT64_MAX;
+    c->since_clock = 0;
     /* before the clock starts: the first call on a thread looks its stack up (slow) */
     s->cstack_limit = dc_sbx_cstack_limit_below(__builtin_frame_address(0), DC_CSTACK_BUDGET);
     if (s->quota.time_ms) {

@@ -19,6 +19,14 @@ DC_HIDDEN dc_rc dc_sbx_new(const unsigned char *bc, size_t bclen, const char *ch
                            const dc_quota *quota, const struct dc_api_filter *api, dc_sbx **out,
                            char *err, size_t errlen);
 DC_HIDDEN void dc_sbx_free(dc_sbx *s);
+/* A cache of the small blocks states free, shared by the states of one thread (an engine's):
+ * NULL under a memory checker (no cache then). Free it after every state using it. */
+typedef struct dc_sbx_blocks dc_sbx_blocks;
+DC_HIDDEN dc_sbx_blocks *dc_sbx_blocks_new(void);
+DC_HIDDEN void dc_sbx_blocks_free(dc_sbx_blocks *b);
+DC_HIDDEN size_t dc_sbx_blocks_bytes(const dc_sbx_blocks *b);
+/* s frees its small blocks into b from now on (b NULL: into malloc). */
+DC_HIDDEN void dc_sbx_set_blocks(dc_sbx *s, dc_sbx_blocks *b);
 /* Runs the plugin once for call. msg gets the error or trip message. The state must be
  * discarded (dc_sbx_free) after a quota result. */
 DC_HIDDEN dc_result dc_sbx_run(dc_sbx *s, dc_call *call, char *msg, size_t msglen);

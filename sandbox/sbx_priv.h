@@ -20,10 +20,20 @@
  * the error unwinder, libc, a pattern match recursing to its own depth limit. */
 #define DC_CSTACK_RESERVE (96 * 1024)
 
+/* Small blocks the states free are kept (dc_sbx_blocks, one per engine) for the next
+ * allocations of the same class, so that the objects plugins make and drop on every request
+ * do not go back and forth to malloc: classes of 16 bytes up to 256, DC_SBX_CACHE_BYTES at
+ * most per cache. */
+#define DC_SBX_CLASS_BYTES 16
+#define DC_SBX_CLASSES 16
+#define DC_SBX_CACHE_BYTES (256 * 1024)
+
 struct dc_sbx {
     lua_State *L;
-    size_t mem_used;
+    size_t mem_used;    /* what the state asked for and holds (its quota counts this) */
     size_t mem_limit;   /* 0: none */
+    dc_sbx_blocks *blocks; /* where freed small blocks go, NULL: back to malloc */
+    int exact;          /* under a memory checker: blocks of the size asked, never kept */
     int fn_ref;         /* the plugin's chunk, with the sandbox environment */
     int abort_ref;      /* preallocated strings raised by an abort (no allocation when raised) */
     dc_call *call;      /* the call being run, NULL between calls */

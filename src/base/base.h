@@ -50,6 +50,9 @@ DC_HIDDEN double dc_now_ms(void);                       /* CLOCK_MONOTONIC in ms
 /* What time quotas and the watchdog's deadlines are multiplied by: 1 on a real CPU, more under
  * Valgrind's synthetic CPU, where code runs tens of times slower than the clock. */
 DC_HIDDEN double dc_quota_time_scale(void);
+/* 1 under AddressSanitizer or Valgrind: caches of freed memory are then left out, so that
+ * every free reaches the checker. */
+DC_HIDDEN int dc_memcheck_active(void);
 /* 64-bit checksum of snapshot bytes (checksum.c); detects corruption, not forgery. */
 DC_HIDDEN uint64_t dc_checksum64(const void *p, size_t n);
 

@@ -151,6 +151,18 @@ double dc_quota_time_scale(void)
     return RUNNING_ON_VALGRIND ? 50 : 1; /* a few no-op instructions on a real CPU */
 }
 
+int dc_memcheck_active(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return 1;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    return 1;
+#endif
+#endif
+    return RUNNING_ON_VALGRIND ? 1 : 0;
+}
+
 const char *dc_strerror(dc_rc rc)
 {
     switch (rc) {

@@ -51,11 +51,13 @@ dc_rc dc_engine_new(const dc_engine_config *cfg, dc_engine **out, char *err, siz
     while (e->nslots_buckets < e->max_states * 2)
         e->nslots_buckets <<= 1;
     e->slots = calloc(e->nslots_buckets, sizeof *e->slots);
+    e->blocks = dc_sbx_blocks_new(); /* NULL only means no cache */
     dc_rc rc = e->slots ? DC_OK : DC_ENOMEM;
     if (rc == DC_OK && cfg->watchdog_grace_ms)
         rc = dc_watchdog_start(cfg, &e->watchdog);
     if (rc != DC_OK) {
         free(e->slots);
+        dc_sbx_blocks_free(e->blocks);
         dc_policy_free(e->own_policy);
         pthread_mutex_destroy(&e->grave.mu);
         free(e);
@@ -427,6 +429,7 @@ dc_sbx *dc_engine_state(dc_engine *e, const dc_runnable *r, char *err, size_t er
                        err ? err : dc_strerror(rc));
         return NULL;
     }
+    dc_sbx_set_blocks(sbx, e->blocks);
     s = calloc(1, sizeof *s);
     if (!s) {
         dc_sbx_free(sbx);
@@ -594,6 +597,8 @@ void dc_engine_free(dc_engine *e)
     while (e->lru_head)
         slot_remove(e, e->lru_head);
     dc_ledger_free(&e->ledger);
+    dc_request_spares_free(e);
+    dc_sbx_blocks_free(e->blocks); /* after the last state */
     free(e->slots);
     dc_policy_free(e->own_policy);
     free(e);

@@ -161,14 +161,18 @@ struct dc_engine {
     uint32_t nslots_buckets;          /* power of two */
     uint32_t live;
     uint64_t states_made;             /* ever, in this engine */
+    struct dc_request *spare;         /* ended requests kept for reuse (request.c) */
+    uint32_t nspare;
     uint32_t max_states;
     dc_slot *lru_head, *lru_tail;
+    dc_sbx_blocks *blocks;            /* the states' freed small blocks, reused */
     struct dc_watchdog *watchdog;     /* NULL when off */
     dc_errbuf first_error;            /* dc_engine_last_error */
 };
 
 struct dc_request {
     dc_engine *e;
+    struct dc_request *next_spare;    /* in dc_engine.spare once ended */
     dc_gen *gen;                      /* pinned; NULL when no bundle */
     dc_match *m;                      /* NULL when nothing can run */
     void *hreq;
@@ -186,6 +190,11 @@ DC_HIDDEN void dc_cache_free(dc_match_cache *c);
  * reference on the returned entry (dc_match_release). NULL when out of memory. */
 DC_HIDDEN dc_match *dc_match_host(dc_gen *gen, const char *host, size_t len);
 DC_HIDDEN void dc_match_release(dc_match *m);
+
+/* request.c: ended requests kept for the next ones, with their buffers up to this size */
+#define DC_SPARE_REQUESTS 64
+#define DC_SPARE_BUF_BYTES 4096
+DC_HIDDEN void dc_request_spares_free(dc_engine *e);
 
 /* engine.c */
 DC_HIDDEN void dc_gen_release(dc_gen *g);

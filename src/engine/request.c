@@ -11,8 +11,18 @@
 dc_rc dc_request_begin(dc_engine *e, void *hreq, const char *host, size_t hostlen,
                        dc_request **out)
 {
-    dc_request *r = calloc(1, sizeof *r);
-    if (!r) {
+    dc_request *r = e->spare;
+    if (r) {
+        /* one the engine kept: its buffers keep their room, emptied */
+        e->spare = r->next_spare;
+        e->nspare--;
+        dc_buf ctx = r->ctx, chunk = r->chunk;
+        memset(r, 0, sizeof *r);
+        r->ctx.data = ctx.data;
+        r->ctx.cap = ctx.cap;
+        r->chunk.data = chunk.data;
+        r->chunk.cap = chunk.cap;
+    } else if (!(r = calloc(1, sizeof *r))) {
         dc_errbuf_note(&e->first_error, DC_ENOMEM, "request: out of memory");
         return DC_ENOMEM;
     }
@@ -40,9 +50,34 @@ void dc_request_end(dc_request *r)
         return;
     dc_match_release(r->m);
     dc_gen_release(r->gen);
+    dc_engine *e = r->e;
+    /* kept for the next request, with buffers of a usual size, so that a request costs no
+     * allocation of its own */
+    if (r->ctx.cap > DC_SPARE_BUF_BYTES)
+        dc_buf_free(&r->ctx);
+    if (r->chunk.cap > DC_SPARE_BUF_BYTES)
+        dc_buf_free(&r->chunk);
+    if (e->nspare < DC_SPARE_REQUESTS) {
+        r->next_spare = e->spare;
+        e->spare = r;
+        e->nspare++;
+        return;
+    }
     dc_buf_free(&r->ctx);
     dc_buf_free(&r->chunk);
     free(r);
+}
+
+void dc_request_spares_free(dc_engine *e)
+{
+    while (e->spare) {
+        dc_request *r = e->spare;
+        e->spare = r->next_spare;
+        dc_buf_free(&r->ctx);
+        dc_buf_free(&r->chunk);
+        free(r);
+    }
+    e->nspare = 0;
 }
 
 uint32_t dc_request_plugin_count(const dc_request *r, dc_phase phase)
