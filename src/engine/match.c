@@ -1,6 +1,7 @@
 /* match.c - which plugins run for a host: skip_domains first, then "*" and
- * every domain whose regex is found in the host, in bundle order, phase by phase. Results are
- * cached per bundle generation, so a host's regexes run once per bundle, not per request.
+ * every domain whose regex is found in the host, in bundle order, phase by phase. All the
+ * patterns are matched in one pass (the bundle's hostset); results are cached per bundle
+ * generation, so a host is matched once per bundle, not per request.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,25 @@ void dc_cache_free(dc_match_cache *c)
     /* every variant went with the last entry pointing at it */
     free(c->vbuckets);
     c->vbuckets = NULL;
+    dc_hostset_scratch_free(c->scratch);
+    c->scratch = NULL;
+    free(c->hits);
+    c->hits = NULL;
+}
+
+dc_rc dc_cache_bind(dc_match_cache *c, const dc_bundle *b)
+{
+    if (!b->hosts || c->scratch)
+        return DC_OK;
+    uint32_t n = dc_hostset_count(b->hosts);
+    if (!(c->hits = malloc(n ? n : 1)))
+        return DC_ENOMEM;
+    if (dc_hostset_scratch_new(b->hosts, &c->scratch) != DC_OK) {
+        free(c->hits);
+        c->hits = NULL;
+        return DC_ENOMEM;
+    }
+    return DC_OK;
 }
 
 /* ---- settings per (host, plugin) ---- */
@@ -129,9 +149,45 @@ static dc_variant *variant_get(dc_gen *g, uint32_t pi, const unsigned char *host
     return v;
 }
 
-static int host_applies(const dc_domain *d, const char *host, size_t len)
+/* Whether each domain applies to the host (none when it is skipped): an array of ndomains
+ * that is the cache's own (the bundle's matcher answers for every pattern at once, into the
+ * cache's hits), or small, or allocated (*owned) for a bundle made without a matcher (by hand),
+ * whose regexes are searched one by one. NULL when out of memory. */
+static unsigned char *domains_applying(dc_gen *g, const char *host, size_t len,
+                                       unsigned char *small, size_t nsmall, int *owned)
 {
-    return d->any || dc_re_search(d->re, host, len, NULL) == 1;
+    const dc_bundle *b = g->bundle;
+    dc_match_cache *c = &g->cache;
+    *owned = 0;
+    if (b->hosts) {
+        if (!c->scratch && dc_cache_bind(c, b) != DC_OK)
+            return NULL;
+        unsigned char *applies = c->hits + b->nskip;
+        if (!b->enabled) {
+            memset(applies, 0, b->ndomains);
+            return applies;
+        }
+        if (dc_hostset_match(b->hosts, c->scratch, host, len, c->hits) < 0)
+            return NULL;
+        int skipped = 0;
+        for (uint32_t i = 0; i < b->nskip && !skipped; i++)
+            skipped = c->hits[i];
+        for (uint32_t d = 0; d < b->ndomains; d++)
+            applies[d] = !skipped && (b->domains[d].any || applies[d]);
+        return applies;
+    }
+    unsigned char *applies = b->ndomains <= nsmall ? small : malloc(b->ndomains);
+    if (!applies)
+        return NULL;
+    *owned = applies != small;
+    int skipped = !b->enabled;
+    for (uint32_t i = 0; i < b->nskip && !skipped; i++)
+        skipped = dc_re_search(b->skip[i], host, len, NULL) == 1;
+    for (uint32_t d = 0; d < b->ndomains; d++)
+        applies[d] = !skipped && (b->domains[d].any ||
+                                  (b->domains[d].re &&
+                                   dc_re_search(b->domains[d].re, host, len, NULL) == 1));
+    return applies;
 }
 
 /* Builds the entry: counts first, then one allocation for the entry, the host and the items.
@@ -141,18 +197,15 @@ static dc_match *build(dc_gen *g, const char *host, size_t len, uint64_t hash)
 {
     const dc_bundle *b = g->bundle;
     uint32_t count[DC_PHASE_COUNT] = {0};
-    int skipped = !b->enabled;
-    for (uint32_t i = 0; i < b->nskip && !skipped; i++)
-        skipped = dc_re_search(b->skip[i], host, len, NULL) == 1;
 
     /* Whether each domain applies: computed once, used by both passes. */
     unsigned char small[256];
-    unsigned char *applies = b->ndomains <= sizeof small ? small : malloc(b->ndomains);
+    int owned = 0;
+    unsigned char *applies = domains_applying(g, host, len, small, sizeof small, &owned);
     if (!applies)
         return NULL;
     size_t total = 0;
     for (uint32_t d = 0; d < b->ndomains; d++) {
-        applies[d] = !skipped && host_applies(&b->domains[d], host, len);
         if (!applies[d])
             continue;
         for (uint32_t k = 0; k < b->domains[d].nplugins; k++) {
@@ -167,7 +220,7 @@ static dc_match *build(dc_gen *g, const char *host, size_t len, uint64_t hash)
     size_t size = sizeof(dc_match) + total * sizeof(dc_item) + len + 1;
     dc_match *m = calloc(1, size);
     if (!m) {
-        if (applies != small)
+        if (owned)
             free(applies);
         return NULL;
     }
@@ -213,7 +266,7 @@ static dc_match *build(dc_gen *g, const char *host, size_t len, uint64_t hash)
     }
     if (hostm != hsmall)
         free(hostm);
-    if (applies != small)
+    if (owned)
         free(applies);
     if (failed) {
         match_free(m); /* releases the variants taken so far */

@@ -1,0 +1,742 @@
+/* hostset.c - the matcher of hostset.h. Each pattern goes to the cheapest engine that gives
+ * PCRE2's answer: a plain name (anchored or not) to a hash index of names, a pattern Hyperscan
+ * takes (bounded so that its compile stays short) to one Hyperscan database, the rest to PCRE2.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <hs.h>
+
+#include "hostset.h"
+
+/* Hyperscan's compile is the slow part of a build (milliseconds per pattern, more with counted
+ * repeats, growing with the database), so only a bounded share of a bundle goes to it: at most
+ * this many patterns, each of bounded size and counted repeats. What does not fit is searched
+ * by PCRE2, one by one, with the same answers. */
+#define HS_MAX_PATTERNS 256u
+#define HS_MAX_PATTERN_BYTES 256u
+#define HS_MAX_REPEAT 32u        /* any {m,n} number */
+#define HS_MAX_REPEAT_TOTAL 64u  /* all of a pattern's {m,n} numbers added up */
+#define HS_MAX_RETRIES 8         /* compiles after one refused a pattern we let through */
+
+#define SER_MAGIC "DCHS"
+#define SER_VERSION 1u
+#define HASH_MUL 0x100000001b3ull
+
+enum { K_NONE, K_LIT, K_HS, K_PCRE };
+/* where a plain name must sit in the host: anywhere, at the start, at the end, the whole */
+enum { A_SUB, A_PRE, A_SUF, A_EXACT, A_COUNT };
+
+typedef struct lit_key {
+    uint64_t h;          /* poly hash of the bytes */
+    uint32_t off, len;   /* in lbytes */
+    uint32_t ids, nids;  /* in lids */
+    uint32_t anch;
+} lit_key;
+
+struct dc_hostset {
+    uint32_t n;
+    unsigned char *kind;     /* per slot */
+    char **text;             /* per slot, NUL-terminated copy (NULL for K_NONE) */
+    size_t *tlen;
+    /* the name index */
+    char *lbytes;            /* unescaped names, one after the other */
+    lit_key *keys;           /* distinct (anchor, name) */
+    uint32_t nkeys;
+    uint32_t *lids;          /* slots of each key, grouped */
+    uint32_t *table;         /* key index + 1, 0 empty; open addressing */
+    uint32_t tmask;
+    uint32_t *lens[A_COUNT]; /* distinct name lengths per anchor, ascending */
+    uint32_t nlens[A_COUNT];
+    /* Hyperscan */
+    hs_database_t *db;
+    uint32_t nhs;
+    /* PCRE2 */
+    pcre2_code **re;
+    uint32_t *reid;
+    uint32_t nre;
+    uint32_t nlit;
+};
+
+struct dc_hostset_scratch {
+    hs_scratch_t *hs;
+};
+
+/* ---- plain names ---- */
+
+static int is_meta(unsigned char c)
+{
+    return c && strchr(".^$[]|()?*+{}\\", c) != NULL;
+}
+
+/* A pattern that is a plain name once its escapes are read: "^"? (byte | "\" punctuation)* "$"?
+ * Writes the name to out (room for n bytes) and where it must sit; 0 when it is not one. A
+ * backslash before a letter or digit, or before anything but ASCII punctuation and space, is
+ * not taken (classes, references and the like are left to the regex engines). */
+static int plain_name(const char *p, size_t n, char *out, uint32_t *olen, uint32_t *anch)
+{
+    size_t i = 0, o = 0;
+    int pre = 0, suf = 0;
+    if (n > 0 && p[0] == '^') {
+        pre = 1;
+        i = 1;
+    }
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c == '\\') {
+            if (i + 1 >= n)
+                return 0;
+            unsigned char e = (unsigned char)p[i + 1];
+            int punct = (e >= 0x21 && e <= 0x2f) || (e >= 0x3a && e <= 0x40) ||
+                        (e >= 0x5b && e <= 0x60) || (e >= 0x7b && e <= 0x7e) || e == ' ';
+            if (!punct)
+                return 0;
+            out[o++] = (char)e;
+            i++;
+            continue;
+        }
+        if (c == '$' && i == n - 1) {
+            suf = 1;
+            break;
+        }
+        if (is_meta(c))
+            return 0;
+        out[o++] = (char)c;
+    }
+    *olen = (uint32_t)o;
+    *anch = pre && suf ? A_EXACT : pre ? A_PRE : suf ? A_SUF : A_SUB;
+    return 1;
+}
+
+static uint64_t poly(const unsigned char *p, size_t n)
+{
+    uint64_t h = 0;
+    for (size_t i = 0; i < n; i++)
+        h = h * HASH_MUL + p[i];
+    return h;
+}
+
+static uint32_t slot_of(uint64_t h, uint32_t anch, uint32_t len, uint32_t mask)
+{
+    uint64_t x = h ^ ((uint64_t)anch << 56) ^ ((uint64_t)len * 0x9e3779b97f4a7c15ull);
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    return (uint32_t)x & mask;
+}
+
+static const lit_key *lookup(const dc_hostset *s, uint32_t anch, const char *p, uint32_t len,
+                             uint64_t h)
+{
+    for (uint32_t i = slot_of(h, anch, len, s->tmask);; i = (i + 1) & s->tmask) {
+        uint32_t k = s->table[i];
+        if (!k)
+            return NULL;
+        const lit_key *key = &s->keys[k - 1];
+        if (key->h == h && key->len == len && key->anch == anch &&
+            memcmp(s->lbytes + key->off, p, len) == 0)
+            return key;
+    }
+}
+
+typedef struct lit_tmp {
+    uint32_t slot, off, len, anch;
+    uint64_t h;
+} lit_tmp;
+
+static const char *tmp_bytes; /* qsort has no context argument; build is single-threaded */
+
+static int tmp_cmp(const void *a, const void *b)
+{
+    const lit_tmp *x = a, *y = b;
+    if (x->anch != y->anch)
+        return x->anch < y->anch ? -1 : 1;
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    int c = memcmp(tmp_bytes + x->off, tmp_bytes + y->off, x->len);
+    if (c)
+        return c;
+    return x->slot < y->slot ? -1 : x->slot > y->slot;
+}
+
+static int u32_cmp(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Builds the name index from the K_LIT slots. */
+static dc_rc index_names(dc_hostset *s)
+{
+    size_t total = 0;
+    uint32_t nl = 0;
+    for (uint32_t i = 0; i < s->n; i++)
+        if (s->kind[i] == K_LIT) {
+            total += s->tlen[i];
+            nl++;
+        }
+    s->nlit = nl;
+    if (nl == 0)
+        return DC_OK;
+    lit_tmp *t = calloc(nl, sizeof *t);
+    s->lbytes = malloc(total ? total : 1);
+    s->lids = calloc(nl, sizeof *s->lids);
+    s->keys = calloc(nl, sizeof *s->keys);
+    uint32_t cap = 16;
+    while (cap < 2 * nl)
+        cap <<= 1;
+    s->table = calloc(cap, sizeof *s->table);
+    s->tmask = cap - 1;
+    if (!t || !s->lbytes || !s->lids || !s->keys || !s->table) {
+        free(t);
+        return DC_ENOMEM;
+    }
+    size_t off = 0;
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < s->n; i++) {
+        if (s->kind[i] != K_LIT)
+            continue;
+        uint32_t len = 0, anch = 0;
+        if (!plain_name(s->text[i], s->tlen[i], s->lbytes + off, &len, &anch)) {
+            free(t);
+            return DC_EBUNDLE;
+        }
+        t[k++] = (lit_tmp){i, (uint32_t)off, len, anch,
+                           poly((const unsigned char *)s->lbytes + off, len)};
+        off += len;
+    }
+    tmp_bytes = s->lbytes;
+    qsort(t, nl, sizeof *t, tmp_cmp);
+    uint32_t nk = 0;
+    for (uint32_t i = 0; i < nl; i++) {
+        const lit_tmp *x = &t[i];
+        if (i == 0 || tmp_cmp(&(lit_tmp){0, x->off, x->len, x->anch, 0},
+                              &(lit_tmp){0, t[i - 1].off, t[i - 1].len, t[i - 1].anch, 0})) {
+            s->keys[nk++] = (lit_key){x->h, x->off, x->len, i, 0, x->anch};
+        }
+        s->keys[nk - 1].nids++;
+        s->lids[i] = x->slot;
+    }
+    s->nkeys = nk;
+    free(t);
+    for (uint32_t i = 0; i < nk; i++) {
+        const lit_key *key = &s->keys[i];
+        uint32_t j = slot_of(key->h, key->anch, key->len, s->tmask);
+        while (s->table[j])
+            j = (j + 1) & s->tmask;
+        s->table[j] = i + 1;
+    }
+    /* distinct lengths per anchor: keys are sorted by anchor, then length */
+    for (uint32_t a = 0; a < A_COUNT; a++) {
+        uint32_t c = 0;
+        for (uint32_t i = 0; i < nk; i++)
+            c += s->keys[i].anch == a && (i == 0 || s->keys[i - 1].anch != a ||
+                                          s->keys[i - 1].len != s->keys[i].len);
+        if (!c)
+            continue;
+        if (!(s->lens[a] = malloc(c * sizeof *s->lens[a])))
+            return DC_ENOMEM;
+        for (uint32_t i = 0; i < nk; i++)
+            if (s->keys[i].anch == a && (i == 0 || s->keys[i - 1].anch != a ||
+                                         s->keys[i - 1].len != s->keys[i].len))
+                s->lens[a][s->nlens[a]++] = s->keys[i].len;
+        qsort(s->lens[a], s->nlens[a], sizeof *s->lens[a], u32_cmp);
+    }
+    return DC_OK;
+}
+
+static void hit(const dc_hostset *s, const lit_key *key, unsigned char *applies, int *count)
+{
+    if (!key)
+        return;
+    for (uint32_t i = 0; i < key->nids; i++) {
+        uint32_t id = s->lids[key->ids + i];
+        if (!applies[id]) {
+            applies[id] = 1;
+            (*count)++;
+        }
+    }
+}
+
+static const lit_key *probe(const dc_hostset *s, uint32_t anch, const char *p, uint32_t len)
+{
+    return lookup(s, anch, p, len, poly((const unsigned char *)p, len));
+}
+
+/* "$" matches at the end and before a newline that ends the subject: a host ending in "\n"
+ * has two ends. Costs one probe per distinct name length per anchor, and for names that may
+ * sit anywhere one probe per position and distinct length (a rolling hash). */
+static void scan_names(const dc_hostset *s, const char *h, size_t n, unsigned char *applies,
+                       int *count)
+{
+    int nl = n > 0 && h[n - 1] == '\n';
+    if (s->nlens[A_EXACT]) {
+        if (n <= UINT32_MAX)
+            hit(s, probe(s, A_EXACT, h, (uint32_t)n), applies, count);
+        if (nl)
+            hit(s, probe(s, A_EXACT, h, (uint32_t)(n - 1)), applies, count);
+    }
+    for (uint32_t i = 0; i < s->nlens[A_PRE] && s->lens[A_PRE][i] <= n; i++)
+        hit(s, probe(s, A_PRE, h, s->lens[A_PRE][i]), applies, count);
+    for (uint32_t i = 0; i < s->nlens[A_SUF]; i++) {
+        uint32_t l = s->lens[A_SUF][i];
+        if (l <= n)
+            hit(s, probe(s, A_SUF, h + n - l, l), applies, count);
+        if (nl && l <= n - 1)
+            hit(s, probe(s, A_SUF, h + n - 1 - l, l), applies, count);
+    }
+    const unsigned char *u = (const unsigned char *)h;
+    for (uint32_t i = 0; i < s->nlens[A_SUB] && s->lens[A_SUB][i] <= n; i++) {
+        uint32_t l = s->lens[A_SUB][i];
+        uint64_t x = poly(u, l), top = 1;
+        for (uint32_t j = 0; j < l; j++)
+            top *= HASH_MUL;
+        for (size_t at = 0;; at++) {
+            hit(s, lookup(s, A_SUB, h + at, l, x), applies, count);
+            if (l == 0 || at + l >= n)
+                break;
+            x = x * HASH_MUL - top * u[at] + u[at + l];
+        }
+    }
+}
+
+/* ---- Hyperscan ---- */
+
+/* Counted repeats are what makes a Hyperscan compile long and large: "{m}", "{m,}", "{m,n}".
+ * Read crudely (an escaped brace counts too): a pattern turned away here is still matched. */
+static int hs_bounded(const char *p, size_t n)
+{
+    if (n > HS_MAX_PATTERN_BYTES || memchr(p, 0, n))
+        return 0;
+    unsigned total = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != '{')
+            continue;
+        for (size_t j = i + 1; j < n && p[j] != '}'; j++) {
+            if (p[j] < '0' || p[j] > '9')
+                continue;
+            unsigned v = 0;
+            while (j < n && p[j] >= '0' && p[j] <= '9') {
+                if (v > HS_MAX_REPEAT_TOTAL)
+                    return 0;
+                v = v * 10 + (unsigned)(p[j] - '0');
+                j++;
+            }
+            if (v > HS_MAX_REPEAT || (total += v) > HS_MAX_REPEAT_TOTAL)
+                return 0;
+            j--;
+        }
+    }
+    return 1;
+}
+
+/* Hyperscan takes it and it cannot match the empty string (Hyperscan reports those
+ * differently): checked without compiling a database. */
+static int hs_takes(const char *text)
+{
+    hs_expr_info_t *info = NULL;
+    hs_compile_error_t *ce = NULL;
+    if (hs_expression_info(text, HS_FLAG_SINGLEMATCH, &info, &ce) != HS_SUCCESS) {
+        hs_free_compile_error(ce);
+        return 0;
+    }
+    int ok = info->min_width > 0;
+    free(info); /* allocated with the default allocator, which is malloc */
+    return ok;
+}
+
+/* Compiles the K_HS slots; a pattern refused at this stage moves to PCRE2 and the rest are
+ * compiled again, a few times at most, then all of them go to PCRE2. */
+static dc_rc compile_hs(dc_hostset *s)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < s->n; i++)
+        n += s->kind[i] == K_HS;
+    if (!n)
+        return DC_OK;
+    const char **ex = malloc(n * sizeof *ex);
+    unsigned *flags = malloc(n * sizeof *flags), *ids = malloc(n * sizeof *ids);
+    if (!ex || !flags || !ids) {
+        free(ex);
+        free(flags);
+        free(ids);
+        return DC_ENOMEM;
+    }
+    for (int tries = 0;; tries++) {
+        uint32_t k = 0;
+        for (uint32_t i = 0; i < s->n; i++)
+            if (s->kind[i] == K_HS) {
+                ex[k] = s->text[i];
+                flags[k] = HS_FLAG_SINGLEMATCH;
+                ids[k++] = i;
+            }
+        if (k == 0)
+            break;
+        hs_compile_error_t *ce = NULL;
+        if (hs_compile_multi(ex, flags, ids, k, HS_MODE_BLOCK, NULL, &s->db, &ce) == HS_SUCCESS) {
+            s->nhs = k;
+            break;
+        }
+        int bad = ce ? ce->expression : -1;
+        hs_free_compile_error(ce);
+        s->db = NULL;
+        if (bad >= 0 && (uint32_t)bad < k && tries < HS_MAX_RETRIES) {
+            s->kind[ids[bad]] = K_PCRE;
+            continue;
+        }
+        for (uint32_t i = 0; i < s->n; i++) /* no Hyperscan at all (a platform without it) */
+            if (s->kind[i] == K_HS)
+                s->kind[i] = K_PCRE;
+        break;
+    }
+    free(ex);
+    free(flags);
+    free(ids);
+    return DC_OK;
+}
+
+typedef struct scan_ctx {
+    const dc_hostset *s;
+    unsigned char *applies;
+    int count;
+} scan_ctx;
+
+static int on_match(unsigned int id, unsigned long long from, unsigned long long to,
+                    unsigned int flags, void *ctx)
+{
+    (void)from;
+    (void)to;
+    (void)flags;
+    scan_ctx *c = ctx;
+    if (id < c->s->n && c->s->kind[id] == K_HS && !c->applies[id]) {
+        c->applies[id] = 1;
+        c->count++;
+    }
+    return 0;
+}
+
+/* ---- PCRE2, and the parts shared by build and deserialize ---- */
+
+static dc_rc compile_pcre(dc_hostset *s, char *err, size_t errlen)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < s->n; i++)
+        n += s->kind[i] == K_PCRE;
+    if (!n)
+        return DC_OK;
+    s->re = calloc(n, sizeof *s->re);
+    s->reid = calloc(n, sizeof *s->reid);
+    if (!s->re || !s->reid)
+        return DC_ENOMEM;
+    for (uint32_t i = 0; i < s->n; i++) {
+        if (s->kind[i] != K_PCRE)
+            continue;
+        char rerr[200];
+        if (dc_re_compile(s->text[i], s->tlen[i], &s->re[s->nre], rerr, sizeof rerr) != DC_OK) {
+            dc_set_err(err, errlen, "host pattern %u: %s", i, rerr);
+            return DC_EBUNDLE;
+        }
+        s->reid[s->nre++] = i;
+    }
+    return DC_OK;
+}
+
+static dc_hostset *alloc_set(uint32_t n)
+{
+    dc_hostset *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->n = n;
+    s->kind = calloc(n ? n : 1, 1);
+    s->text = calloc(n ? n : 1, sizeof *s->text);
+    s->tlen = calloc(n ? n : 1, sizeof *s->tlen);
+    if (!s->kind || !s->text || !s->tlen) {
+        dc_hostset_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void dc_hostset_free(dc_hostset *s)
+{
+    if (!s)
+        return;
+    for (uint32_t i = 0; s->text && i < s->n; i++)
+        free(s->text[i]);
+    free(s->text);
+    free(s->tlen);
+    free(s->kind);
+    free(s->lbytes);
+    free(s->keys);
+    free(s->lids);
+    free(s->table);
+    for (int a = 0; a < A_COUNT; a++)
+        free(s->lens[a]);
+    hs_free_database(s->db);
+    for (uint32_t i = 0; i < s->nre; i++)
+        pcre2_code_free(s->re[i]);
+    free(s->re);
+    free(s->reid);
+    free(s);
+}
+
+static dc_rc fail_free(dc_hostset *s, dc_rc rc, char *err, size_t errlen)
+{
+    if (rc == DC_ENOMEM)
+        dc_set_err(err, errlen, "host patterns: out of memory");
+    dc_hostset_free(s);
+    return rc;
+}
+
+dc_rc dc_hostset_build(const char *const *pats, const size_t *lens, uint32_t n,
+                       dc_hostset **out, char *err, size_t errlen)
+{
+    if (!out || (n && (!pats || !lens))) {
+        dc_set_err(err, errlen, "dc_hostset_build: bad argument");
+        return DC_EINVAL;
+    }
+    *out = NULL;
+    dc_hostset *s = alloc_set(n);
+    if (!s)
+        return fail_free(NULL, DC_ENOMEM, err, errlen);
+    size_t maxlen = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (pats[i] && lens[i] > maxlen)
+            maxlen = lens[i];
+    char *name = malloc(maxlen + 1);
+    if (!name)
+        return fail_free(s, DC_ENOMEM, err, errlen);
+    uint32_t nhs = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!pats[i])
+            continue;
+        if (!(s->text[i] = dc_strndup(pats[i], lens[i]))) {
+            free(name);
+            return fail_free(s, DC_ENOMEM, err, errlen);
+        }
+        s->tlen[i] = lens[i];
+        uint32_t l, a;
+        if (plain_name(pats[i], lens[i], name, &l, &a))
+            s->kind[i] = K_LIT;
+        else if (nhs < HS_MAX_PATTERNS && hs_bounded(pats[i], lens[i]) && hs_takes(s->text[i])) {
+            s->kind[i] = K_HS;
+            nhs++;
+        } else {
+            s->kind[i] = K_PCRE;
+        }
+    }
+    free(name);
+    dc_rc rc = index_names(s);
+    if (rc == DC_OK)
+        rc = compile_hs(s);
+    if (rc == DC_OK)
+        rc = compile_pcre(s, err, errlen);
+    if (rc != DC_OK)
+        return fail_free(s, rc, err, errlen);
+    *out = s;
+    return DC_OK;
+}
+
+uint32_t dc_hostset_count(const dc_hostset *s)
+{
+    return s ? s->n : 0;
+}
+
+const char *dc_hostset_pattern(const dc_hostset *s, uint32_t i, size_t *len)
+{
+    if (len)
+        *len = s && i < s->n ? s->tlen[i] : 0;
+    return s && i < s->n ? s->text[i] : NULL;
+}
+
+void dc_hostset_info_get(const dc_hostset *s, dc_hostset_info *info)
+{
+    memset(info, 0, sizeof *info);
+    if (!s)
+        return;
+    info->patterns = s->n;
+    info->literals = s->nlit;
+    info->hs = s->nhs;
+    info->pcre = s->nre;
+    if (s->db)
+        (void)hs_database_size(s->db, &info->db_bytes);
+}
+
+/* ---- scanning ---- */
+
+dc_rc dc_hostset_scratch_new(const dc_hostset *s, dc_hostset_scratch **out)
+{
+    *out = NULL;
+    dc_hostset_scratch *scr = calloc(1, sizeof *scr);
+    if (!scr)
+        return DC_ENOMEM;
+    if (s && s->db && hs_alloc_scratch(s->db, &scr->hs) != HS_SUCCESS) {
+        free(scr);
+        return DC_ENOMEM;
+    }
+    *out = scr;
+    return DC_OK;
+}
+
+void dc_hostset_scratch_free(dc_hostset_scratch *scr)
+{
+    if (!scr)
+        return;
+    hs_free_scratch(scr->hs);
+    free(scr);
+}
+
+int dc_hostset_match(const dc_hostset *s, dc_hostset_scratch *scr, const char *host,
+                     size_t len, unsigned char *applies)
+{
+    if (!s || (!host && len))
+        return -1;
+    if (s->n)
+        memset(applies, 0, s->n);
+    if (!host)
+        host = "";
+    scan_ctx c = {s, applies, 0};
+    if (s->nlit)
+        scan_names(s, host, len, applies, &c.count);
+    if (s->db && len > 0) { /* its patterns cannot match an empty host */
+        if (!scr || !scr->hs || len > UINT32_MAX)
+            return -1;
+        if (hs_scan(s->db, host, (unsigned)len, 0, scr->hs, on_match, &c) != HS_SUCCESS)
+            return -1;
+    }
+    for (uint32_t i = 0; i < s->nre; i++) {
+        /* a search that errs (PCRE2's match limit) applies nothing, as before */
+        if (!applies[s->reid[i]] && dc_re_search(s->re[i], host, len, NULL) == 1) {
+            applies[s->reid[i]] = 1;
+            c.count++;
+        }
+    }
+    return c.count;
+}
+
+/* ---- bytes ----
+ *   "DCHS", u32 version, u32 slots, u32 0, then per slot u8 kind, u32 length, the pattern,
+ *   then u64 length of the Hyperscan database and its serialized bytes (0 when none).
+ * Little-endian. */
+
+static void put32(dc_buf *b, uint32_t v, int *bad)
+{
+    unsigned char c[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 24)};
+    *bad |= dc_buf_append(b, c, 4) != 0;
+}
+
+static uint64_t get_le(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+dc_rc dc_hostset_serialize(const dc_hostset *s, unsigned char **out, size_t *len)
+{
+    if (!s || !out || !len)
+        return DC_EINVAL;
+    *out = NULL;
+    *len = 0;
+    char *db = NULL;
+    size_t dblen = 0;
+    if (s->db && hs_serialize_database(s->db, &db, &dblen) != HS_SUCCESS)
+        return DC_ENOMEM;
+    dc_buf b = {0};
+    int bad = dc_buf_append(&b, SER_MAGIC, 4) != 0;
+    put32(&b, SER_VERSION, &bad);
+    put32(&b, s->n, &bad);
+    put32(&b, 0, &bad);
+    for (uint32_t i = 0; i < s->n; i++) {
+        unsigned char k = s->kind[i];
+        bad |= dc_buf_append(&b, &k, 1) != 0;
+        put32(&b, (uint32_t)s->tlen[i], &bad);
+        if (s->tlen[i])
+            bad |= dc_buf_append(&b, s->text[i], s->tlen[i]) != 0;
+    }
+    put32(&b, (uint32_t)dblen, &bad);
+    put32(&b, (uint32_t)((uint64_t)dblen >> 32), &bad);
+    if (dblen)
+        bad |= dc_buf_append(&b, db, dblen) != 0;
+    free(db);
+    if (bad) {
+        dc_buf_free(&b);
+        return DC_ENOMEM;
+    }
+    *out = (unsigned char *)b.data;
+    *len = b.len;
+    return DC_OK;
+}
+
+static dc_rc refuse(dc_hostset *s, char *err, size_t errlen, const char *why)
+{
+    dc_set_err(err, errlen, "host patterns: %s", why);
+    dc_hostset_free(s);
+    return DC_EBUNDLE;
+}
+
+dc_rc dc_hostset_deserialize(const unsigned char *p, size_t len, dc_hostset **out, char *err,
+                             size_t errlen)
+{
+    if (!out || (!p && len)) {
+        dc_set_err(err, errlen, "dc_hostset_deserialize: bad argument");
+        return DC_EINVAL;
+    }
+    *out = NULL;
+    if (len < 16 || memcmp(p, SER_MAGIC, 4) != 0)
+        return refuse(NULL, err, errlen, "not a serialized matcher");
+    if (get_le(p + 4, 4) != SER_VERSION)
+        return refuse(NULL, err, errlen, "format version not read by this library");
+    uint64_t n = get_le(p + 8, 4);
+    size_t off = 16;
+    if (n > (len - off) / 5) /* every slot takes 5 bytes at least */
+        return refuse(NULL, err, errlen, "slot count past the end");
+    dc_hostset *s = alloc_set((uint32_t)n);
+    if (!s)
+        return fail_free(NULL, DC_ENOMEM, err, errlen);
+    uint32_t nhs = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (len - off < 5)
+            return refuse(s, err, errlen, "truncated");
+        unsigned k = p[off];
+        uint64_t tl = get_le(p + off + 1, 4);
+        off += 5;
+        if (k > K_PCRE || tl > len - off || (k == K_NONE && tl != 0))
+            return refuse(s, err, errlen, "bad slot");
+        s->kind[i] = (unsigned char)k;
+        nhs += k == K_HS;
+        if (k == K_NONE)
+            continue;
+        if (!(s->text[i] = dc_strndup((const char *)p + off, tl)))
+            return fail_free(s, DC_ENOMEM, err, errlen);
+        s->tlen[i] = tl;
+        off += tl;
+        if (k == K_HS && (memchr(s->text[i], 0, tl) || !hs_bounded(s->text[i], tl)))
+            return refuse(s, err, errlen, "bad Hyperscan pattern");
+    }
+    if (len - off < 8)
+        return refuse(s, err, errlen, "truncated");
+    uint64_t dblen = get_le(p + off, 8);
+    off += 8;
+    if (dblen != len - off || (dblen == 0) != (nhs == 0) || nhs > HS_MAX_PATTERNS)
+        return refuse(s, err, errlen, "database length does not fit");
+    if (dblen) {
+        if (hs_deserialize_database((const char *)p + off, dblen, &s->db) != HS_SUCCESS) {
+            s->db = NULL;
+            return refuse(s, err, errlen, "the Hyperscan database does not load (corrupt, or "
+                                          "built by another Hyperscan version or CPU)");
+        }
+        s->nhs = nhs;
+    }
+    dc_rc rc = index_names(s);
+    if (rc == DC_EBUNDLE)
+        return refuse(s, err, errlen, "a plain-name slot is not a plain name");
+    if (rc == DC_OK)
+        rc = compile_pcre(s, err, errlen);
+    if (rc != DC_OK)
+        return fail_free(s, rc, err, errlen);
+    *out = s;
+    return DC_OK;
+}
