@@ -9,14 +9,15 @@
 
 #include "hostset.h"
 
-/* Hyperscan's compile is the slow part of a build (milliseconds per pattern, more with counted
- * repeats, growing with the database), so only a bounded share of a bundle goes to it: at most
- * this many patterns, each of bounded size and counted repeats. What does not fit is searched
- * by PCRE2, one by one, with the same answers. */
-#define HS_MAX_PATTERNS 256u
+/* Hyperscan's compile is the slow part of a build (2 to 10 ms per pattern on the development
+ * machine, more with counted repeats), so only a bounded share of a bundle goes to it: at most
+ * this many patterns, each of bounded size and counted repeats, which keeps the compile within
+ * a few hundred milliseconds whatever the bundle says. What does not fit is searched by PCRE2,
+ * one by one, with the same answers (names, the common case, never reach either). */
+#define HS_MAX_PATTERNS 64u
 #define HS_MAX_PATTERN_BYTES 256u
-#define HS_MAX_REPEAT 32u        /* any {m,n} number */
-#define HS_MAX_REPEAT_TOTAL 64u  /* all of a pattern's {m,n} numbers added up */
+#define HS_MAX_REPEAT 16u        /* any {m,n} number */
+#define HS_MAX_REPEAT_TOTAL 32u  /* all of a pattern's {m,n} numbers added up */
 #define HS_MAX_RETRIES 8         /* compiles after one refused a pattern we let through */
 
 #define SER_MAGIC "DCHS"
@@ -69,41 +70,157 @@ static int is_meta(unsigned char c)
     return c && strchr(".^$[]|()?*+{}\\", c) != NULL;
 }
 
-/* A pattern that is a plain name once its escapes are read: "^"? (byte | "\" punctuation)* "$"?
- * Writes the name to out (room for n bytes) and where it must sit; 0 when it is not one. A
- * backslash before a letter or digit, or before anything but ASCII punctuation and space, is
- * not taken (classes, references and the like are left to the regex engines). */
-static int plain_name(const char *p, size_t n, char *out, uint32_t *olen, uint32_t *anch)
+/* ---- plain names, and the finite sets of them ----
+ * A pattern whose language is a few plain strings, each to be found anywhere, at the start, at
+ * the end or as the whole host, is answered by the name index: "site1\\.example\\.com",
+ * "^(www\\.)?shop\\.example\\.(com|net)$". The grammar taken, anything else being left to the
+ * regex engines:
+ *   pattern  "^"? seq "$"?          (the anchors only there)
+ *   seq      (atom "?"?)*
+ *   atom     byte that is not a metacharacter | "\" ASCII punctuation or space
+ *            | "(" ("?:")? seq ("|" seq)* ")"
+ * A search of such a pattern finds a match exactly when one of its strings sits where the
+ * anchors say, whatever order PCRE2 tries the alternatives in. */
+
+#define EX_MAX 32u     /* strings one pattern may expand to */
+#define EX_LEN 256u    /* bytes of one string */
+#define EX_DEPTH 8     /* nested groups */
+
+typedef struct xset {
+    uint32_t n;
+    uint32_t len[EX_MAX];
+    char s[EX_MAX][EX_LEN];
+} xset;
+
+static int ex_alt(const char *p, size_t n, size_t *i, int depth, xset *out);
+
+/* out = out x atom (every string of out followed by every string of atom); 0 past the bounds */
+static int ex_product(xset *out, const xset *atom, xset *tmp)
 {
-    size_t i = 0, o = 0;
-    int pre = 0, suf = 0;
-    if (n > 0 && p[0] == '^') {
-        pre = 1;
-        i = 1;
+    if ((uint64_t)out->n * atom->n > EX_MAX)
+        return 0;
+    tmp->n = 0;
+    for (uint32_t a = 0; a < out->n; a++)
+        for (uint32_t b = 0; b < atom->n; b++) {
+            uint32_t l = out->len[a] + atom->len[b];
+            if (l > EX_LEN)
+                return 0;
+            memcpy(tmp->s[tmp->n], out->s[a], out->len[a]);
+            memcpy(tmp->s[tmp->n] + out->len[a], atom->s[b], atom->len[b]);
+            tmp->len[tmp->n++] = l;
+        }
+    out->n = tmp->n;
+    for (uint32_t k = 0; k < tmp->n; k++) {
+        memcpy(out->s[k], tmp->s[k], tmp->len[k]);
+        out->len[k] = tmp->len[k];
     }
-    for (; i < n; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if (c == '\\') {
-            if (i + 1 >= n)
-                return 0;
-            unsigned char e = (unsigned char)p[i + 1];
-            int punct = (e >= 0x21 && e <= 0x2f) || (e >= 0x3a && e <= 0x40) ||
-                        (e >= 0x5b && e <= 0x60) || (e >= 0x7b && e <= 0x7e) || e == ' ';
-            if (!punct)
-                return 0;
-            out[o++] = (char)e;
-            i++;
+    return 1;
+}
+
+static int ex_punct(unsigned char e)
+{
+    return (e >= 0x21 && e <= 0x2f) || (e >= 0x3a && e <= 0x40) || (e >= 0x5b && e <= 0x60) ||
+           (e >= 0x7b && e <= 0x7e) || e == ' ';
+}
+
+/* A sequence up to "|", ")" or the end; at depth 0 a "$" as the last byte ends it too. A
+ * plain byte is appended to every string; groups and "?" take a product. */
+static int ex_seq(const char *p, size_t n, size_t *i, int depth, xset *out)
+{
+    xset *atom = NULL, *tmp = NULL;
+    int ok = 1;
+    out->n = 1;
+    out->len[0] = 0;
+    while (ok && *i < n) {
+        unsigned char c = (unsigned char)p[*i];
+        if (c == '|' || c == ')' || (c == '$' && depth == 0 && *i == n - 1))
+            break;
+        char ch = 0;
+        int single = 1;
+        if (c == '(') {
+            single = 0;
+            (*i)++;
+            if (*i + 1 < n && p[*i] == '?' && p[*i + 1] == ':')
+                *i += 2;
+            ok = depth < EX_DEPTH && (atom || (atom = malloc(sizeof *atom))) &&
+                 ex_alt(p, n, i, depth + 1, atom) && *i < n && p[*i] == ')';
+            (*i)++;
+        } else if (c == '\\') {
+            ok = *i + 1 < n && ex_punct((unsigned char)p[*i + 1]);
+            ch = ok ? p[*i + 1] : 0;
+            *i += 2;
+        } else {
+            ok = !is_meta(c);
+            ch = (char)c;
+            (*i)++;
+        }
+        int opt = ok && *i < n && p[*i] == '?';
+        if (opt) { /* optional: the empty string joins (greedy only) */
+            (*i)++;
+            ok = !(*i < n && (p[*i] == '?' || p[*i] == '+'));
+        }
+        if (!ok)
+            break;
+        if (single && !opt) {
+            for (uint32_t k = 0; ok && k < out->n; k++) {
+                ok = out->len[k] < EX_LEN;
+                if (ok)
+                    out->s[k][out->len[k]++] = ch;
+            }
             continue;
         }
-        if (c == '$' && i == n - 1) {
-            suf = 1;
+        if (!atom && !(atom = malloc(sizeof *atom))) {
+            ok = 0;
             break;
         }
-        if (is_meta(c))
-            return 0;
-        out[o++] = (char)c;
+        if (single) {
+            atom->n = 1;
+            atom->len[0] = 1;
+            atom->s[0][0] = ch;
+        }
+        if (opt) {
+            ok = atom->n < EX_MAX;
+            if (ok)
+                atom->len[atom->n++] = 0;
+        }
+        ok = ok && (tmp || (tmp = malloc(sizeof *tmp))) && ex_product(out, atom, tmp);
     }
-    *olen = (uint32_t)o;
+    free(atom);
+    free(tmp);
+    return ok;
+}
+
+static int ex_alt(const char *p, size_t n, size_t *i, int depth, xset *out)
+{
+    if (!ex_seq(p, n, i, depth, out))
+        return 0;
+    xset *more = NULL;
+    int ok = 1;
+    while (ok && *i < n && p[*i] == '|') {
+        (*i)++;
+        ok = depth > 0 && (more || (more = malloc(sizeof *more))) &&
+             ex_seq(p, n, i, depth, more) && out->n + more->n <= EX_MAX;
+        for (uint32_t k = 0; ok && k < more->n; k++) {
+            memcpy(out->s[out->n], more->s[k], more->len[k]);
+            out->len[out->n++] = more->len[k];
+        }
+    }
+    free(more);
+    return ok;
+}
+
+/* The strings of a pattern of the grammar above, and where they must sit; 0 when it is not
+ * one (or expands past the bounds). */
+static int plain_names(const char *p, size_t n, xset *out, uint32_t *anch)
+{
+    size_t i = 0;
+    int pre = n > 0 && p[0] == '^';
+    i = (size_t)pre;
+    if (!ex_seq(p, n, &i, 0, out))
+        return 0;
+    int suf = i == n - 1 && n > (size_t)pre && p[i] == '$';
+    if (i + (size_t)suf != n)
+        return 0;
     *anch = pre && suf ? A_EXACT : pre ? A_PRE : suf ? A_SUF : A_SUB;
     return 1;
 }
@@ -165,57 +282,79 @@ static int u32_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Builds the name index from the K_LIT slots. */
+/* Builds the name index from the K_LIT slots. DC_EBUNDLE when one is not of the grammar. */
 static dc_rc index_names(dc_hostset *s)
 {
-    size_t total = 0;
-    uint32_t nl = 0;
+    uint32_t nl = 0, cap = 0;
     for (uint32_t i = 0; i < s->n; i++)
-        if (s->kind[i] == K_LIT) {
-            total += s->tlen[i];
-            nl++;
-        }
+        nl += s->kind[i] == K_LIT;
     s->nlit = nl;
     if (nl == 0)
         return DC_OK;
-    lit_tmp *t = calloc(nl, sizeof *t);
-    s->lbytes = malloc(total ? total : 1);
-    s->lids = calloc(nl, sizeof *s->lids);
-    s->keys = calloc(nl, sizeof *s->keys);
-    uint32_t cap = 16;
-    while (cap < 2 * nl)
-        cap <<= 1;
-    s->table = calloc(cap, sizeof *s->table);
-    s->tmask = cap - 1;
-    if (!t || !s->lbytes || !s->lids || !s->keys || !s->table) {
-        free(t);
-        return DC_ENOMEM;
-    }
-    size_t off = 0;
+    xset *x = malloc(sizeof *x);
+    dc_buf bytes = {0};
+    lit_tmp *t = NULL;
     uint32_t k = 0;
-    for (uint32_t i = 0; i < s->n; i++) {
+    dc_rc rc = x ? DC_OK : DC_ENOMEM;
+    for (uint32_t i = 0; i < s->n && rc == DC_OK; i++) {
+        uint32_t anch = 0;
         if (s->kind[i] != K_LIT)
             continue;
-        uint32_t len = 0, anch = 0;
-        if (!plain_name(s->text[i], s->tlen[i], s->lbytes + off, &len, &anch)) {
-            free(t);
-            return DC_EBUNDLE;
+        if (!plain_names(s->text[i], s->tlen[i], x, &anch)) {
+            rc = DC_EBUNDLE;
+            break;
         }
-        t[k++] = (lit_tmp){i, (uint32_t)off, len, anch,
-                           poly((const unsigned char *)s->lbytes + off, len)};
-        off += len;
+        if (k + x->n > cap) {
+            uint32_t nc = cap ? cap * 2 : 64;
+            while (nc < k + x->n)
+                nc *= 2;
+            lit_tmp *v = realloc(t, nc * sizeof *v);
+            if (!v) {
+                rc = DC_ENOMEM;
+                break;
+            }
+            t = v;
+            cap = nc;
+        }
+        for (uint32_t j = 0; j < x->n; j++) {
+            t[k++] = (lit_tmp){i, (uint32_t)bytes.len, x->len[j], anch,
+                               poly((const unsigned char *)x->s[j], x->len[j])};
+            if (dc_buf_append(&bytes, x->s[j], x->len[j]) != 0 || bytes.len > UINT32_MAX) {
+                rc = DC_ENOMEM;
+                break;
+            }
+        }
+    }
+    free(x);
+    s->lbytes = bytes.data;
+    uint32_t tcap = 16;
+    while (rc == DC_OK && tcap < 2 * k)
+        tcap <<= 1;
+    if (rc == DC_OK) {
+        if (!s->lbytes && !(s->lbytes = malloc(1)))
+            rc = DC_ENOMEM;
+        s->lids = calloc(k, sizeof *s->lids);
+        s->keys = calloc(k, sizeof *s->keys);
+        s->table = calloc(tcap, sizeof *s->table);
+        s->tmask = tcap - 1;
+        if (!s->lids || !s->keys || !s->table)
+            rc = DC_ENOMEM;
+    }
+    if (rc != DC_OK) {
+        free(t);
+        return rc;
     }
     tmp_bytes = s->lbytes;
-    qsort(t, nl, sizeof *t, tmp_cmp);
+    qsort(t, k, sizeof *t, tmp_cmp);
     uint32_t nk = 0;
-    for (uint32_t i = 0; i < nl; i++) {
-        const lit_tmp *x = &t[i];
-        if (i == 0 || tmp_cmp(&(lit_tmp){0, x->off, x->len, x->anch, 0},
+    for (uint32_t i = 0; i < k; i++) {
+        const lit_tmp *y = &t[i];
+        if (i == 0 || tmp_cmp(&(lit_tmp){0, y->off, y->len, y->anch, 0},
                               &(lit_tmp){0, t[i - 1].off, t[i - 1].len, t[i - 1].anch, 0})) {
-            s->keys[nk++] = (lit_key){x->h, x->off, x->len, i, 0, x->anch};
+            s->keys[nk++] = (lit_key){y->h, y->off, y->len, i, 0, y->anch};
         }
         s->keys[nk - 1].nids++;
-        s->lids[i] = x->slot;
+        s->lids[i] = y->slot;
     }
     s->nkeys = nk;
     free(t);
@@ -499,24 +638,20 @@ dc_rc dc_hostset_build(const char *const *pats, const size_t *lens, uint32_t n,
     dc_hostset *s = alloc_set(n);
     if (!s)
         return fail_free(NULL, DC_ENOMEM, err, errlen);
-    size_t maxlen = 0;
-    for (uint32_t i = 0; i < n; i++)
-        if (pats[i] && lens[i] > maxlen)
-            maxlen = lens[i];
-    char *name = malloc(maxlen + 1);
-    if (!name)
+    xset *names = malloc(sizeof *names);
+    if (!names)
         return fail_free(s, DC_ENOMEM, err, errlen);
     uint32_t nhs = 0;
     for (uint32_t i = 0; i < n; i++) {
         if (!pats[i])
             continue;
         if (!(s->text[i] = dc_strndup(pats[i], lens[i]))) {
-            free(name);
+            free(names);
             return fail_free(s, DC_ENOMEM, err, errlen);
         }
         s->tlen[i] = lens[i];
-        uint32_t l, a;
-        if (plain_name(pats[i], lens[i], name, &l, &a))
+        uint32_t a;
+        if (plain_names(pats[i], lens[i], names, &a))
             s->kind[i] = K_LIT;
         else if (nhs < HS_MAX_PATTERNS && hs_bounded(pats[i], lens[i]) && hs_takes(s->text[i])) {
             s->kind[i] = K_HS;
@@ -525,7 +660,7 @@ dc_rc dc_hostset_build(const char *const *pats, const size_t *lens, uint32_t n,
             s->kind[i] = K_PCRE;
         }
     }
-    free(name);
+    free(names);
     dc_rc rc = index_names(s);
     if (rc == DC_OK)
         rc = compile_hs(s);
