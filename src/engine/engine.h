@@ -59,8 +59,13 @@ typedef struct dc_match_cache {
     uint32_t cursor;         /* next bucket to empty when over max_bytes */
     dc_variant **vbuckets;   /* variants, made on first need */
     uint32_t nvbuckets;      /* power of two */
-    dc_hostset_scratch *scratch; /* for the bundle's host matcher (dc_cache_bind) */
-    unsigned char *hits;     /* one per host pattern of the bundle, reused by every match */
+    /* Made once for the bundle's host matcher (dc_cache_bind), reused by every match: */
+    dc_hostset_scratch *scratch;
+    unsigned char *hits;     /* one per host pattern, all 0 between matches */
+    uint32_t *found;         /* the patterns one match found */
+    uint32_t *doms;          /* the domains that apply, in bundle order */
+    uint32_t *anyd;          /* the "*" domains, in bundle order */
+    uint32_t nany;
 } dc_match_cache;
 
 /* One plugin as the run loop sees it: the bundle's own, or a previous version standing in. */

@@ -384,17 +384,30 @@ static dc_rc index_names(dc_hostset *s)
     return DC_OK;
 }
 
-static void hit(const dc_hostset *s, const lit_key *key, unsigned char *applies, int *count)
+/* One scan: the answers so far, and the slots found in the order found (when asked). */
+typedef struct scan_ctx {
+    const dc_hostset *s;
+    unsigned char *applies;
+    uint32_t *found;
+    int count;
+} scan_ctx;
+
+static void found(scan_ctx *c, uint32_t id)
+{
+    if (!c->applies[id]) {
+        c->applies[id] = 1;
+        if (c->found)
+            c->found[c->count] = id;
+        c->count++;
+    }
+}
+
+static void hit(scan_ctx *c, const lit_key *key)
 {
     if (!key)
         return;
-    for (uint32_t i = 0; i < key->nids; i++) {
-        uint32_t id = s->lids[key->ids + i];
-        if (!applies[id]) {
-            applies[id] = 1;
-            (*count)++;
-        }
-    }
+    for (uint32_t i = 0; i < key->nids; i++)
+        found(c, c->s->lids[key->ids + i]);
 }
 
 static const lit_key *probe(const dc_hostset *s, uint32_t anch, const char *p, uint32_t len)
@@ -405,24 +418,23 @@ static const lit_key *probe(const dc_hostset *s, uint32_t anch, const char *p, u
 /* "$" matches at the end and before a newline that ends the subject: a host ending in "\n"
  * has two ends. Costs one probe per distinct name length per anchor, and for names that may
  * sit anywhere one probe per position and distinct length (a rolling hash). */
-static void scan_names(const dc_hostset *s, const char *h, size_t n, unsigned char *applies,
-                       int *count)
+static void scan_names(const dc_hostset *s, const char *h, size_t n, scan_ctx *c)
 {
     int nl = n > 0 && h[n - 1] == '\n';
     if (s->nlens[A_EXACT]) {
         if (n <= UINT32_MAX)
-            hit(s, probe(s, A_EXACT, h, (uint32_t)n), applies, count);
+            hit(c, probe(s, A_EXACT, h, (uint32_t)n));
         if (nl)
-            hit(s, probe(s, A_EXACT, h, (uint32_t)(n - 1)), applies, count);
+            hit(c, probe(s, A_EXACT, h, (uint32_t)(n - 1)));
     }
     for (uint32_t i = 0; i < s->nlens[A_PRE] && s->lens[A_PRE][i] <= n; i++)
-        hit(s, probe(s, A_PRE, h, s->lens[A_PRE][i]), applies, count);
+        hit(c, probe(s, A_PRE, h, s->lens[A_PRE][i]));
     for (uint32_t i = 0; i < s->nlens[A_SUF]; i++) {
         uint32_t l = s->lens[A_SUF][i];
         if (l <= n)
-            hit(s, probe(s, A_SUF, h + n - l, l), applies, count);
+            hit(c, probe(s, A_SUF, h + n - l, l));
         if (nl && l <= n - 1)
-            hit(s, probe(s, A_SUF, h + n - 1 - l, l), applies, count);
+            hit(c, probe(s, A_SUF, h + n - 1 - l, l));
     }
     const unsigned char *u = (const unsigned char *)h;
     for (uint32_t i = 0; i < s->nlens[A_SUB] && s->lens[A_SUB][i] <= n; i++) {
@@ -431,7 +443,7 @@ static void scan_names(const dc_hostset *s, const char *h, size_t n, unsigned ch
         for (uint32_t j = 0; j < l; j++)
             top *= HASH_MUL;
         for (size_t at = 0;; at++) {
-            hit(s, lookup(s, A_SUB, h + at, l, x), applies, count);
+            hit(c, lookup(s, A_SUB, h + at, l, x));
             if (l == 0 || at + l >= n)
                 break;
             x = x * HASH_MUL - top * u[at] + u[at + l];
@@ -534,11 +546,6 @@ static dc_rc compile_hs(dc_hostset *s)
     return DC_OK;
 }
 
-typedef struct scan_ctx {
-    const dc_hostset *s;
-    unsigned char *applies;
-    int count;
-} scan_ctx;
 
 static int on_match(unsigned int id, unsigned long long from, unsigned long long to,
                     unsigned int flags, void *ctx)
@@ -547,10 +554,8 @@ static int on_match(unsigned int id, unsigned long long from, unsigned long long
     (void)to;
     (void)flags;
     scan_ctx *c = ctx;
-    if (id < c->s->n && c->s->kind[id] == K_HS && !c->applies[id]) {
-        c->applies[id] = 1;
-        c->count++;
-    }
+    if (id < c->s->n && c->s->kind[id] == K_HS)
+        found(c, id);
     return 0;
 }
 
@@ -721,32 +726,37 @@ void dc_hostset_scratch_free(dc_hostset_scratch *scr)
     free(scr);
 }
 
-int dc_hostset_match(const dc_hostset *s, dc_hostset_scratch *scr, const char *host,
-                     size_t len, unsigned char *applies)
+int dc_hostset_match_list(const dc_hostset *s, dc_hostset_scratch *scr, const char *host,
+                          size_t len, unsigned char *applies, uint32_t *found_ids)
 {
     if (!s || (!host && len))
         return -1;
-    if (s->n)
-        memset(applies, 0, s->n);
     if (!host)
         host = "";
-    scan_ctx c = {s, applies, 0};
+    scan_ctx c = {s, applies, found_ids, 0};
     if (s->nlit)
-        scan_names(s, host, len, applies, &c.count);
+        scan_names(s, host, len, &c);
     if (s->db && len > 0) { /* its patterns cannot match an empty host */
-        if (!scr || !scr->hs || len > UINT32_MAX)
+        if (!scr || !scr->hs || len > UINT32_MAX ||
+            hs_scan(s->db, host, (unsigned)len, 0, scr->hs, on_match, &c) != HS_SUCCESS) {
+            for (int i = 0; found_ids && i < c.count; i++) /* applies back to all 0 */
+                applies[found_ids[i]] = 0;
             return -1;
-        if (hs_scan(s->db, host, (unsigned)len, 0, scr->hs, on_match, &c) != HS_SUCCESS)
-            return -1;
-    }
-    for (uint32_t i = 0; i < s->nre; i++) {
-        /* a search that errs (PCRE2's match limit) applies nothing, as before */
-        if (!applies[s->reid[i]] && dc_re_search(s->re[i], host, len, NULL) == 1) {
-            applies[s->reid[i]] = 1;
-            c.count++;
         }
     }
+    for (uint32_t i = 0; i < s->nre; i++)
+        /* a search that errs (PCRE2's match limit) applies nothing, as before */
+        if (!applies[s->reid[i]] && dc_re_search(s->re[i], host, len, NULL) == 1)
+            found(&c, s->reid[i]);
     return c.count;
+}
+
+int dc_hostset_match(const dc_hostset *s, dc_hostset_scratch *scr, const char *host,
+                     size_t len, unsigned char *applies)
+{
+    if (s && s->n)
+        memset(applies, 0, s->n);
+    return dc_hostset_match_list(s, scr, host, len, applies, NULL);
 }
 
 /* ---- bytes ----

@@ -45,6 +45,14 @@ DC_HIDDEN void dc_hostset_scratch_free(dc_hostset_scratch *scr);
 DC_HIDDEN int dc_hostset_match(const dc_hostset *s, dc_hostset_scratch *scr, const char *host,
                                size_t len, unsigned char *applies);
 
+/* The same for a caller that keeps applies zeroed between scans: applies must be all 0 on
+ * entry; the slots found are set in it and written to found (room for every slot), in the
+ * order found. The caller clears those entries after use: a scan costs what it finds, not the
+ * number of slots. */
+DC_HIDDEN int dc_hostset_match_list(const dc_hostset *s, dc_hostset_scratch *scr,
+                                    const char *host, size_t len, unsigned char *applies,
+                                    uint32_t *found);
+
 /* Versioned bytes (malloc'd) carrying the patterns and the compiled database, and back.
  * Deserializing compiles nothing but the few PCRE2 patterns; bytes that do not describe a
  * matcher, or a database this library cannot load, are refused (DC_EBUNDLE, err says why). */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "engine.h"
 #include "hostset.h"
 #include "testutil.h"
 
@@ -345,6 +346,80 @@ START_TEST(corrupt_bytes_are_refused)
 }
 END_TEST
 
+/* The engine's match through the bundle's matcher lists the same plugins, in the same order,
+ * as a search of the domain regexes one by one: "*" domains between others, a skip list,
+ * several domains for one host, patterns of every engine. */
+static dc_engine *engine_over(dc_bundle *b)
+{
+    dc_engine_config cfg;
+    dc_engine_config_default(&cfg);
+    cfg.host = dc_sim_host();
+    dc_engine *e = NULL;
+    ck_assert_int_eq(dc_engine_new(&cfg, &e, NULL, 0), DC_OK);
+    dc_engine_set_bundle(e, b);
+    ck_assert_ptr_nonnull(e->gen);
+    return e;
+}
+
+START_TEST(engine_match_is_unchanged)
+{
+    static const char json[] =
+        "{\"general\":{\"status\":\"enabled\",\"skip_domains\":[\"^admin\\\\.\",\"(a)\\\\1x\"]},"
+        "\"plugins\":[{\"id\":1,\"name\":\"p1\",\"phase\":\"access\",\"code\":\"\"},"
+        "{\"id\":2,\"name\":\"p2\",\"phase\":\"content\",\"code\":\"\"},"
+        "{\"id\":3,\"name\":\"p3\",\"phase\":\"access\",\"code\":\"\"}],"
+        "\"domains\":[{\"name\":\"example\\\\.com$\",\"plugins\":[1]},"
+        "{\"name\":\"*\",\"plugins\":[2]},"
+        "{\"name\":\"^www\\\\.\",\"plugins\":[3,1]},"
+        "{\"name\":\"^[a-z]+\\\\.example\\\\.(com|net)$\",\"plugins\":[2]},"
+        "{\"name\":\"(\\\\w)\\\\1\",\"plugins\":[3]},"
+        "{\"name\":\"*\",\"plugins\":[3]},"
+        "{\"name\":\"^(www\\\\.)?shop\\\\.example\\\\.com$\",\"plugins\":[1,2,3]},"
+        "{\"name\":\"\",\"plugins\":[1]}]}";
+    dc_bundle *b = tu_bundle(json), *lin = tu_bundle(json);
+    ck_assert_ptr_nonnull(b->hosts);
+    dc_hostset_info info;
+    dc_hostset_info_get(b->hosts, &info);
+    ck_assert_uint_gt(info.literals, 0);
+    ck_assert_uint_gt(info.hs, 0);
+    ck_assert_uint_gt(info.pcre, 0);
+    dc_hostset_free(lin->hosts);
+    lin->hosts = NULL;
+    dc_engine *e = engine_over(b), *el = engine_over(lin);
+    static const char *const hs[] = {"www.shop.example.com", "shop.example.com", "admin.x",
+                                     "aax", "x.example.net", "www.example.com", "", "zz",
+                                     "www.admin.example.com", "shop.example.com\n"};
+    for (int round = 0; round < 2; round++) /* built, then from the cache */
+        for (size_t h = 0; h < sizeof hs / sizeof *hs; h++) {
+            dc_match *m = dc_match_host(e->gen, hs[h], strlen(hs[h]));
+            dc_match *ml = dc_match_host(el->gen, hs[h], strlen(hs[h]));
+            ck_assert(m && ml);
+            for (int ph = 0; ph < DC_PHASE_COUNT; ph++) {
+                ck_assert_msg(m->count[ph] == ml->count[ph], "host %s phase %d: %u vs %u",
+                              hs[h], ph, m->count[ph], ml->count[ph]);
+                for (uint32_t i = 0; i < m->count[ph]; i++) {
+                    ck_assert_uint_eq(m->items[ph][i].domain, ml->items[ph][i].domain);
+                    ck_assert_uint_eq(m->items[ph][i].plugin, ml->items[ph][i].plugin);
+                }
+            }
+            dc_match_release(m);
+            dc_match_release(ml);
+        }
+    /* and what they say, for a few: skipped hosts run nothing, "*" runs everywhere else */
+    dc_match *m = dc_match_host(e->gen, "admin.x", 7);
+    ck_assert_uint_eq(m->count[DC_PHASE_ACCESS] + m->count[DC_PHASE_CONTENT], 0);
+    dc_match_release(m);
+    m = dc_match_host(e->gen, "zz", 2);
+    ck_assert_uint_eq(m->count[DC_PHASE_CONTENT], 1);                 /* "*": p2 */
+    ck_assert_uint_eq(m->count[DC_PHASE_ACCESS], 3);                  /* (\w)\1, "*", "" */
+    dc_match_release(m);
+    dc_engine_free(e);
+    dc_engine_free(el);
+    dc_bundle_unref(b);
+    dc_bundle_unref(lin);
+}
+END_TEST
+
 static double now_ms(void)
 {
     struct timespec t;
@@ -480,6 +555,9 @@ static Suite *hostset_suite(void)
     tcase_add_test(diff, fixed_patterns_answer_as_pcre2);
     tcase_add_loop_test(diff, random_patterns_answer_as_pcre2, 0, 4);
     suite_add_tcase(s, diff);
+    TCase *eng = tcase_create("engine");
+    tcase_add_test(eng, engine_match_is_unchanged);
+    suite_add_tcase(s, eng);
     TCase *bytes = tcase_create("bytes");
     tcase_add_test(bytes, corrupt_bytes_are_refused);
     suite_add_tcase(s, bytes);
