@@ -261,11 +261,11 @@ typedef struct lit_tmp {
     uint64_t h;
 } lit_tmp;
 
-static const char *tmp_bytes; /* qsort has no context argument; build is single-threaded */
-
-static int tmp_cmp(const void *a, const void *b)
+/* Orders (anchor, length, bytes, slot); ctx is the bytes the offsets point into. */
+static int tmp_cmp(const void *a, const void *b, void *ctx)
 {
     const lit_tmp *x = a, *y = b;
+    const char *tmp_bytes = ctx;
     if (x->anch != y->anch)
         return x->anch < y->anch ? -1 : 1;
     if (x->len != y->len)
@@ -344,13 +344,13 @@ static dc_rc index_names(dc_hostset *s)
         free(t);
         return rc;
     }
-    tmp_bytes = s->lbytes;
-    qsort(t, k, sizeof *t, tmp_cmp);
+    qsort_r(t, k, sizeof *t, tmp_cmp, s->lbytes);
     uint32_t nk = 0;
     for (uint32_t i = 0; i < k; i++) {
         const lit_tmp *y = &t[i];
         if (i == 0 || tmp_cmp(&(lit_tmp){0, y->off, y->len, y->anch, 0},
-                              &(lit_tmp){0, t[i - 1].off, t[i - 1].len, t[i - 1].anch, 0})) {
+                              &(lit_tmp){0, t[i - 1].off, t[i - 1].len, t[i - 1].anch, 0},
+                              s->lbytes)) {
             s->keys[nk++] = (lit_key){y->h, y->off, y->len, i, 0, y->anch};
         }
         s->keys[nk - 1].nids++;
