@@ -22,6 +22,7 @@ typedef struct dc_hostset_info {
     uint32_t hs;          /* in the Hyperscan database */
     uint32_t pcre;        /* searched one by one */
     size_t db_bytes;      /* the Hyperscan database, serialized */
+    size_t index_bytes;   /* the name index and its automaton, in memory */
 } dc_hostset_info;
 
 /* Builds the matcher of n patterns (pats[i], lens[i] bytes, no NUL needed); a NULL pats[i] is
