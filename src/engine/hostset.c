@@ -54,9 +54,13 @@ struct dc_hostset {
     uint32_t *ac_fail;       /* longest proper suffix that is a node */
     uint32_t *ac_dict;       /* nearest node on the fail chain that ends a name, 0 none */
     uint32_t *ac_key;        /* key index + 1 of the name ending here, 0 none */
-    uint64_t *ac_ek;         /* edges, open addressing: (node << 8 | byte) + 1, 0 empty */
-    uint32_t *ac_ev;         /* the child of each edge */
+    uint64_t *ac_ek;         /* while building, edges: (node << 8 | byte) + 1, 0 empty */
+    uint32_t *ac_ev;         /* while building, the child of each edge */
     uint32_t ac_emask;
+    uint32_t ac_root[256];   /* the root's children, by byte (0 none) */
+    uint32_t *ac_first;      /* per node + 1: where its children start in ac_cbyte/ac_cnode */
+    unsigned char *ac_cbyte;
+    uint32_t *ac_cnode;
     /* Hyperscan */
     hs_database_t *db;
     uint32_t nhs;
@@ -317,6 +321,17 @@ static uint32_t ac_child(const dc_hostset *s, uint32_t node, unsigned char c)
     }
 }
 
+/* The child of node by byte c once built, 0 when none. */
+static uint32_t ac_next(const dc_hostset *s, uint32_t node, unsigned char c)
+{
+    if (node == 0)
+        return s->ac_root[c];
+    for (uint32_t e = s->ac_first[node]; e < s->ac_first[node + 1]; e++)
+        if (s->ac_cbyte[e] == c)
+            return s->ac_cnode[e];
+    return 0;
+}
+
 static void ac_add_edge(dc_hostset *s, uint32_t node, unsigned char c, uint32_t child)
 {
     uint64_t k = ((uint64_t)node << 8 | c) + 1;
@@ -400,6 +415,29 @@ static dc_rc ac_build(dc_hostset *s)
         s->ac_fail[v] = f;
         s->ac_dict[v] = f && s->ac_key[f] ? f : s->ac_dict[f];
     }
+    /* the edges as arrays per node (a third of the hash table's memory); the root's by byte */
+    s->ac_first = calloc((size_t)n + 1, sizeof *s->ac_first);
+    s->ac_cbyte = malloc(n);
+    s->ac_cnode = malloc((size_t)n * sizeof *s->ac_cnode);
+    if (!s->ac_first || !s->ac_cbyte || !s->ac_cnode)
+        goto out;
+    for (uint32_t v = 1; v < n; v++)
+        s->ac_first[parent[v] + 1]++;
+    for (uint32_t v = 0; v < n; v++)
+        s->ac_first[v + 1] += s->ac_first[v];
+    for (uint32_t v = 0; v < n; v++) /* order[] is free again: a fill cursor per node */
+        order[v] = s->ac_first[v];
+    for (uint32_t v = 1; v < n; v++) {
+        uint32_t e = order[parent[v]]++;
+        s->ac_cbyte[e] = pbyte[v];
+        s->ac_cnode[e] = v;
+        if (parent[v] == 0)
+            s->ac_root[pbyte[v]] = v;
+    }
+    free(s->ac_ek);
+    free(s->ac_ev);
+    s->ac_ek = NULL;
+    s->ac_ev = NULL;
     rc = DC_OK;
 out:
     free(parent);
@@ -576,7 +614,7 @@ static void scan_names(const dc_hostset *s, dc_hostset_scratch *scr, const char 
         uint32_t node = 0;
         for (size_t at = 0; at < n; at++) {
             for (;;) {
-                uint32_t ch = ac_child(s, node, u[at]);
+                uint32_t ch = ac_next(s, node, u[at]);
                 if (ch || node == 0) {
                     node = ch;
                     break;
@@ -777,6 +815,9 @@ void dc_hostset_free(dc_hostset *s)
     free(s->ac_key);
     free(s->ac_ek);
     free(s->ac_ev);
+    free(s->ac_first);
+    free(s->ac_cbyte);
+    free(s->ac_cnode);
     hs_free_database(s->db);
     for (uint32_t i = 0; i < s->nre; i++)
         pcre2_code_free(s->re[i]);
@@ -868,8 +909,7 @@ void dc_hostset_info_get(const dc_hostset *s, dc_hostset_info *info)
                         (s->nkeys ? (s->tmask + 1) * sizeof *s->table : 0) +
                         (s->keys ? s->keys[s->nkeys ? s->nkeys - 1 : 0].off +
                                        s->keys[s->nkeys ? s->nkeys - 1 : 0].len : 0) +
-                        (size_t)s->ac_n * 3 * sizeof(uint32_t) +
-                        (s->ac_n ? (s->ac_emask + 1) * (sizeof(uint64_t) + sizeof(uint32_t)) : 0);
+                        (size_t)s->ac_n * (5 * sizeof(uint32_t) + 1) + sizeof s->ac_root;
 }
 
 /* ---- scanning ---- */
