@@ -460,7 +460,8 @@ void dc_engine_set_bundle(dc_engine *e, dc_bundle *b)
         g->policy = e->policy;
         if (!g->keys || !g->qkeys || !g->eff || !g->domain || !g->fallback || !g->met ||
             !g->hostdep ||
-            dc_cache_init(&g->cache, e->host_cache_size, DC_MATCH_CACHE_BYTES) != DC_OK) {
+            dc_cache_init(&g->cache, e->host_cache_size, DC_MATCH_CACHE_BYTES) != DC_OK ||
+            dc_cache_bind(&g->cache, b) != DC_OK) {
             gen_free_parts(g);
             return;
         }
