@@ -11,7 +11,7 @@ secs=${1:-12}
 case "$secs" in
   '' | *[!0-9]*) echo "usage: scripts/fuzz.sh [SECONDS_PER_TARGET]" >&2; exit 2 ;;
 esac
-targets=(${FUZZ_TARGETS:-bundle policy snapshot lpattern api})
+targets=(${FUZZ_TARGETS:-bundle policy snapshot lpattern api hostset})
 cc=${FUZZ_CC:-clang-14}
 jobs=$(nproc 2>/dev/null || echo 2)
 build=build-fuzz

@@ -55,6 +55,7 @@ static dc_rc whole(dc_rc rc, char *err, size_t errlen, const char *fmt, ...)
 
 static void bundle_free(dc_bundle *b)
 {
+    dc_hostset_free(b->hosts);
     for (uint32_t i = 0; i < b->nskip; i++)
         pcre2_code_free(b->skip[i]);
     free(b->skip);
@@ -685,6 +686,43 @@ static dc_rc load_all(dc_loader *ld, shared_list *sl, const cJSON *root, char *e
     return DC_OK;
 }
 
+/* The bundle's host patterns, skip_domains first (every one compiled, or the bundle was
+ * refused), then the domains, in one matcher. */
+static dc_rc build_hosts(const cJSON *root, dc_bundle *b, char *err, size_t errlen)
+{
+    uint32_t n = b->nskip + b->ndomains;
+    const char **pats = calloc(n ? n : 1, sizeof *pats);
+    size_t *lens = calloc(n ? n : 1, sizeof *lens);
+    if (!pats || !lens) {
+        free(pats);
+        free(lens);
+        return whole(DC_ENOMEM, err, errlen, "out of memory");
+    }
+    const cJSON *g = get(root, "general"), *sk = g ? get(g, "skip_domains") : NULL, *e;
+    uint32_t i = 0;
+    cJSON_ArrayForEach(e, sk) {
+        if (i < b->nskip) {
+            pats[i] = e->valuestring;
+            lens[i] = strlen(e->valuestring);
+        }
+        i++;
+    }
+    for (uint32_t d = 0; d < b->ndomains; d++) {
+        if (!b->domains[d].any) {
+            pats[b->nskip + d] = b->domains[d].name;
+            lens[b->nskip + d] = strlen(b->domains[d].name);
+        }
+    }
+    char herr[256];
+    dc_rc rc = i == b->nskip ? dc_hostset_build(pats, lens, n, &b->hosts, herr, sizeof herr)
+                             : DC_EINVAL;
+    free(pats);
+    free(lens);
+    if (rc != DC_OK)
+        return whole(rc, err, errlen, "host patterns: %s", rc == DC_EINVAL ? "skip list" : herr);
+    return DC_OK;
+}
+
 static dc_rc build(const cJSON *root, const char *json, size_t len, const dc_limits *lim,
                    const dc_bundle *previous, dc_bundle **out, char *err, size_t errlen)
 {
@@ -704,6 +742,8 @@ static dc_rc build(const cJSON *root, const char *json, size_t len, const dc_lim
     free(ld.reuse);
     if (rc == DC_OK && ld.oom)
         rc = whole(DC_ENOMEM, err, errlen, "out of memory while loading the bundle");
+    if (rc == DC_OK)
+        rc = build_hosts(root, b, err, errlen);
     if (rc != DC_OK) {
         bundle_free(b);
         return rc;

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 
 #include "base.h"
+#include "hostset.h"
 
 /* ---- the bundle model: immutable once dc_bundle_load returns ---- */
 typedef struct dc_plugin {
@@ -38,6 +39,10 @@ struct dc_bundle {
     uint32_t nskip;
     dc_domain *domains;     /* usable domains only, bundle order (owned) */
     uint32_t ndomains;
+    /* Every host pattern in one matcher (owned): slots 0..nskip-1 are the skip_domains,
+     * then one slot per domain (empty for "*"). NULL in a bundle made by hand: then the
+     * regexes above are searched one by one. */
+    dc_hostset *hosts;
     dc_plugin *plugins;     /* usable plugins only (owned); a shared plugin appears once */
     uint32_t nplugins;
     dc_problem *problems;   /* strings owned by the bundle; the first few only */

@@ -516,7 +516,8 @@ dc_rc dc_gen_prepare(const dc_engine *e, dc_bundle *b, dc_gen **out)
     g->policy = e->policy;
     if (!g->keys || !g->qkeys || !g->eff || !g->domain || !g->fallback || !g->met ||
         !g->hostdep || !g->idents || !g->sorted_keys ||
-        dc_cache_init(&g->cache, e->host_cache_size, DC_MATCH_CACHE_BYTES) != DC_OK) {
+        dc_cache_init(&g->cache, e->host_cache_size, DC_MATCH_CACHE_BYTES) != DC_OK ||
+        dc_cache_bind(&g->cache, b) != DC_OK) {
         gen_free_unused(g);
         return DC_ENOMEM;
     }

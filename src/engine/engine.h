@@ -77,6 +77,13 @@ typedef struct dc_match_cache {
     uint32_t cursor;         /* next bucket to empty when over max_bytes */
     dc_variant **vbuckets;   /* variants, made on first need */
     uint32_t nvbuckets;      /* power of two */
+    /* Made once for the bundle's host matcher (dc_cache_bind), reused by every match: */
+    dc_hostset_scratch *scratch;
+    unsigned char *hits;     /* one per host pattern, all 0 between matches */
+    uint32_t *found;         /* the patterns one match found */
+    uint32_t *doms;          /* the domains that apply, in bundle order */
+    uint32_t *anyd;          /* the "*" domains, in bundle order */
+    uint32_t nany;
 } dc_match_cache;
 
 /* One plugin as the run loop sees it: the bundle's own, or a previous version standing in. */
@@ -186,6 +193,10 @@ struct dc_request {
 #define DC_MATCH_CACHE_BYTES ((size_t)32 << 20)
 DC_HIDDEN dc_rc dc_cache_init(dc_match_cache *c, uint32_t cap, size_t max_bytes);
 DC_HIDDEN void dc_cache_free(dc_match_cache *c);
+/* Makes what matching a host against b needs (the matcher's scratch, a result array) once,
+ * when the generation is made rather than at its first request. A cache not bound makes them
+ * at its first match. */
+DC_HIDDEN dc_rc dc_cache_bind(dc_match_cache *c, const dc_bundle *b);
 /* The match for host under gen, from the cache or computed and cached. The caller holds one
  * reference on the returned entry (dc_match_release). NULL when out of memory. */
 DC_HIDDEN dc_match *dc_match_host(dc_gen *gen, const char *host, size_t len);

@@ -1,6 +1,7 @@
 /* match.c - which plugins run for a host: skip_domains first, then "*" and
- * every domain whose regex is found in the host, in bundle order, phase by phase. Results are
- * cached per bundle generation, so a host's regexes run once per bundle, not per request.
+ * every domain whose regex is found in the host, in bundle order, phase by phase. All the
+ * patterns are matched in one pass (the bundle's hostset); results are cached per bundle
+ * generation, so a host is matched once per bundle, not per request.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,41 @@ void dc_cache_free(dc_match_cache *c)
     /* every variant went with the last entry pointing at it */
     free(c->vbuckets);
     c->vbuckets = NULL;
+    dc_hostset_scratch_free(c->scratch);
+    c->scratch = NULL;
+    free(c->hits);
+    free(c->found);
+    free(c->doms);
+    free(c->anyd);
+    c->hits = NULL;
+    c->found = c->doms = c->anyd = NULL;
+    c->nany = 0;
+}
+
+dc_rc dc_cache_bind(dc_match_cache *c, const dc_bundle *b)
+{
+    if (!b->hosts || c->scratch)
+        return DC_OK;
+    uint32_t n = dc_hostset_count(b->hosts), nd = b->ndomains ? b->ndomains : 1;
+    c->hits = calloc(n ? n : 1, 1);
+    c->found = malloc((n ? n : 1) * sizeof *c->found);
+    c->doms = malloc(nd * sizeof *c->doms);
+    c->anyd = malloc(nd * sizeof *c->anyd);
+    if (c->hits && c->found && c->doms && c->anyd &&
+        dc_hostset_scratch_new(b->hosts, &c->scratch) == DC_OK) {
+        c->nany = 0;
+        for (uint32_t d = 0; d < b->ndomains; d++)
+            if (b->domains[d].any)
+                c->anyd[c->nany++] = d;
+        return DC_OK;
+    }
+    free(c->hits);
+    free(c->found);
+    free(c->doms);
+    free(c->anyd);
+    c->hits = NULL;
+    c->found = c->doms = c->anyd = NULL;
+    return DC_ENOMEM;
 }
 
 /* ---- settings per (host, plugin) ---- */
@@ -129,9 +165,67 @@ static dc_variant *variant_get(dc_gen *g, uint32_t pi, const unsigned char *host
     return v;
 }
 
-static int host_applies(const dc_domain *d, const char *host, size_t len)
+static int u32_cmp(const void *a, const void *b)
 {
-    return d->any || dc_re_search(d->re, host, len, NULL) == 1;
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The domains that apply to the host, in bundle order (none when it is skipped), into *out and
+ * *n. Through the bundle's matcher the cost is what the host matches, not the number of
+ * domains: the patterns found are sorted and merged with the "*" domains, into the cache's own
+ * array. A bundle made without a matcher (by hand) has its regexes searched one by one, into
+ * small or an allocation (*owned). -1 when out of memory. */
+static int domains_applying(dc_gen *g, const char *host, size_t len, uint32_t *small,
+                            size_t nsmall, const uint32_t **out, uint32_t *n, int *owned)
+{
+    const dc_bundle *b = g->bundle;
+    dc_match_cache *c = &g->cache;
+    *owned = 0;
+    *n = 0;
+    *out = small;
+    if (!b->enabled)
+        return 0;
+    if (b->hosts) {
+        if (!c->scratch && dc_cache_bind(c, b) != DC_OK)
+            return -1;
+        int k = dc_hostset_match_list(b->hosts, c->scratch, host, len, c->hits, c->found);
+        if (k < 0)
+            return -1;
+        int skipped = 0;
+        uint32_t nf = 0;
+        for (int i = 0; i < k; i++) {
+            uint32_t id = c->found[i];
+            c->hits[id] = 0;
+            if (id < b->nskip)
+                skipped = 1;
+            else
+                c->found[nf++] = id - b->nskip;
+        }
+        if (skipped)
+            return 0;
+        qsort(c->found, nf, sizeof *c->found, u32_cmp);
+        uint32_t i = 0, j = 0, m = 0;
+        while (i < nf || j < c->nany)
+            c->doms[m++] = j >= c->nany || (i < nf && c->found[i] < c->anyd[j]) ? c->found[i++]
+                                                                             : c->anyd[j++];
+        *out = c->doms;
+        *n = m;
+        return 0;
+    }
+    for (uint32_t i = 0; i < b->nskip; i++)
+        if (dc_re_search(b->skip[i], host, len, NULL) == 1)
+            return 0;
+    uint32_t *v = b->ndomains <= nsmall ? small : malloc(b->ndomains * sizeof *v);
+    if (!v)
+        return -1;
+    *owned = v != small;
+    for (uint32_t d = 0; d < b->ndomains; d++)
+        if (b->domains[d].any ||
+            (b->domains[d].re && dc_re_search(b->domains[d].re, host, len, NULL) == 1))
+            v[(*n)++] = d;
+    *out = v;
+    return 0;
 }
 
 /* Builds the entry: counts first, then one allocation for the entry, the host and the items.
@@ -141,20 +235,17 @@ static dc_match *build(dc_gen *g, const char *host, size_t len, uint64_t hash)
 {
     const dc_bundle *b = g->bundle;
     uint32_t count[DC_PHASE_COUNT] = {0};
-    int skipped = !b->enabled;
-    for (uint32_t i = 0; i < b->nskip && !skipped; i++)
-        skipped = dc_re_search(b->skip[i], host, len, NULL) == 1;
 
-    /* Whether each domain applies: computed once, used by both passes. */
-    unsigned char small[256];
-    unsigned char *applies = b->ndomains <= sizeof small ? small : malloc(b->ndomains);
-    if (!applies)
+    /* The domains that apply: computed once, used by both passes. */
+    uint32_t small[64], nd = 0;
+    const uint32_t *doms = NULL;
+    int owned = 0;
+    if (domains_applying(g, host, len, small, sizeof small / sizeof *small, &doms, &nd,
+                         &owned) != 0)
         return NULL;
     size_t total = 0;
-    for (uint32_t d = 0; d < b->ndomains; d++) {
-        applies[d] = !skipped && host_applies(&b->domains[d], host, len);
-        if (!applies[d])
-            continue;
+    for (uint32_t j = 0; j < nd; j++) {
+        uint32_t d = doms[j];
         for (uint32_t k = 0; k < b->domains[d].nplugins; k++) {
             const dc_plugin *p = &b->plugins[b->domains[d].plugins[k]];
             if (!p->skip) {
@@ -167,8 +258,8 @@ static dc_match *build(dc_gen *g, const char *host, size_t len, uint64_t hash)
     size_t size = sizeof(dc_match) + total * sizeof(dc_item) + len + 1;
     dc_match *m = calloc(1, size);
     if (!m) {
-        if (applies != small)
-            free(applies);
+        if (owned)
+            free((void *)doms);
         return NULL;
     }
     dc_item *items = (dc_item *)(m + 1);
@@ -185,9 +276,8 @@ static dc_match *build(dc_gen *g, const char *host, size_t len, uint64_t hash)
     unsigned char hsmall[64], *hostm = NULL;
     uint32_t nrules = dc_policy_rule_count(g->policy);
     int failed = 0;
-    for (uint32_t d = 0; d < b->ndomains && !failed; d++) {
-        if (!applies[d])
-            continue;
+    for (uint32_t j = 0; j < nd && !failed; j++) {
+        uint32_t d = doms[j];
         for (uint32_t k = 0; k < b->domains[d].nplugins; k++) {
             uint32_t pi = b->domains[d].plugins[k];
             const dc_plugin *p = &b->plugins[pi];
@@ -213,8 +303,8 @@ static dc_match *build(dc_gen *g, const char *host, size_t len, uint64_t hash)
     }
     if (hostm != hsmall)
         free(hostm);
-    if (applies != small)
-        free(applies);
+    if (owned)
+        free((void *)doms);
     if (failed) {
         match_free(m); /* releases the variants taken so far */
         return NULL;

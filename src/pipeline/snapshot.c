@@ -1,17 +1,19 @@
 /* snapshot.c - a loaded bundle (the model of bundle.h, bytecode included) as checksummed,
  * versioned little-endian bytes, and back (dc_snapshot_encode/decode), plus the 64-bit checksum
- * the shared store uses too. Relies on PCRE2 (regexes recompiled, skip list serialized).
+ * the shared store uses too. Relies on PCRE2 (skip list serialized) and on the host matcher's
+ * own serialization (hostset.h), so that a worker compiles no domain regex.
  *
- * Format, version 1 (every integer little-endian; str = u32 length + bytes, no NUL; ostr = a
+ * Format, version 2 (every integer little-endian; str = u32 length + bytes, no NUL; ostr = a
  * str whose length 0xFFFFFFFF means NULL):
- *   header   "DCSNAP1\0", u32 version (1), u32 flags (0), u64 total length (trailer included)
+ *   header   "DCSNAP1\0", u32 version (2), u32 flags (0), u64 total length (trailer included)
  *   bundle   u64 hash, u32 enabled, u32 nskip, u32 nplugins, u32 ndomains, u32 nproblems,
- *            u32 problems met in all (0 in older snapshots); when nskip: u64 n + n bytes
- *            of pcre2_serialize_encode (all skips)
+ *            u32 problems met in all; when nskip: u64 n + n bytes of pcre2_serialize_encode
+ *            (all skips); u64 n + n bytes of dc_hostset_serialize (skips, then domains), n = 0
+ *            for a bundle without a matcher (its domain regexes are then recompiled)
  *   plugin   str name, u8 phase, u8 skip, u8 has_id, u8 kept_previous, f64 sampling, i64 id,
  *            u64 quota.instructions, u32 quota.time_ms, u32 quota.memory_kb, u64 code_hash,
  *            u32 bclen + bytecode
- *   domain   str name, u32 n, n x u32 plugin index (the regex is recompiled from the name)
+ *   domain   str name, u32 n, n x u32 plugin index (the matcher holds its pattern)
  *   problem  u32 kind, ostr path, ostr domain, ostr plugin, ostr message
  *   trailer  u64 dc_checksum64 of every byte before it
  * The checksum detects corruption, not forgery: only our own processes write snapshots. Even so
@@ -26,7 +28,7 @@
 #include "store.h"
 
 #define SNAP_MAGIC "DCSNAP1"  /* 8 bytes with the NUL */
-#define SNAP_VERSION 1u
+#define SNAP_VERSION 2u
 #define SNAP_HEADER 24u
 #define SNAP_TRAILER 8u
 #define OSTR_NULL 0xFFFFFFFFu
@@ -134,6 +136,25 @@ static dc_rc put_skip(enc *e, const dc_bundle *b)
     return DC_OK;
 }
 
+static dc_rc put_hosts(enc *e, const dc_bundle *b)
+{
+    if (!b->hosts) {
+        put_u64(e, 0);
+        return DC_OK;
+    }
+    if (dc_hostset_count(b->hosts) != b->nskip + b->ndomains)
+        return DC_EINVAL;
+    unsigned char *bytes = NULL;
+    size_t size = 0;
+    dc_rc rc = dc_hostset_serialize(b->hosts, &bytes, &size);
+    if (rc != DC_OK)
+        return rc;
+    put_u64(e, size);
+    put(e, bytes, size);
+    free(bytes);
+    return DC_OK;
+}
+
 dc_rc dc_snapshot_encode(const dc_bundle *b, unsigned char **out, size_t *len)
 {
     if (!b || !out || !len)
@@ -155,6 +176,8 @@ dc_rc dc_snapshot_encode(const dc_bundle *b, unsigned char **out, size_t *len)
     put_u32(&e, b->nproblems);
     put_u32(&e, b->problems_total); /* was reserved (0): older snapshots decode as before */
     dc_rc rc = put_skip(&e, b);
+    if (rc == DC_OK)
+        rc = put_hosts(&e, b);
     if (rc != DC_OK) {
         dc_buf_free(&e.b);
         return rc;
@@ -357,6 +380,51 @@ static void dec_skip(dec *d, dc_bundle *b, uint32_t nskip)
             (void)pcre2_jit_compile(b->skip[i], PCRE2_JIT_COMPLETE);
 }
 
+static void dec_hosts(dec *d, dc_bundle *b)
+{
+    uint64_t n = get_u64(d, "host matcher length");
+    if (d->failed || n == 0)
+        return;
+    if (n > d->end - d->off) {
+        fail(d, DC_EBUNDLE, "host matcher length");
+        return;
+    }
+    const unsigned char *at = take(d, (size_t)n, "host matcher");
+    char herr[200];
+    dc_rc rc = dc_hostset_deserialize(at, (size_t)n, &b->hosts, herr, sizeof herr);
+    if (rc != DC_OK) {
+        b->hosts = NULL;
+        d->failed = 1;
+        d->rc = rc == DC_ENOMEM ? DC_ENOMEM : DC_EBUNDLE;
+        dc_set_err(d->err, d->errlen, "snapshot: %s", herr);
+    }
+}
+
+/* The matcher's slots must be the skip list's and the domains': one per skip, then one per
+ * domain holding its name ("*" none). */
+static void check_hosts(dec *d, const dc_bundle *b)
+{
+    if (d->failed || !b->hosts)
+        return;
+    if (dc_hostset_count(b->hosts) != b->nskip + b->ndomains) {
+        fail(d, DC_EBUNDLE, "host matcher slot count");
+        return;
+    }
+    for (uint32_t i = 0; i < b->nskip + b->ndomains; i++) {
+        size_t len = 0;
+        const char *pat = dc_hostset_pattern(b->hosts, i, &len);
+        const dc_domain *dom = i >= b->nskip ? &b->domains[i - b->nskip] : NULL;
+        int ok = dom ? (dom->any ? !pat
+                                 : pat && len == strlen(dom->name) &&
+                                       memcmp(pat, dom->name, len) == 0)
+                     : pat != NULL;
+        if (!ok) {
+            fail(d, DC_EBUNDLE, "host matcher slot does not fit its pattern");
+            return;
+        }
+    }
+}
+
 static void dec_plugin(dec *d, dc_plugin *p)
 {
     int ok;
@@ -395,7 +463,7 @@ static void dec_plugin(dec *d, dc_plugin *p)
     p->bclen = n;
 }
 
-static void dec_domain(dec *d, dc_domain *dom, uint32_t nplugins)
+static void dec_domain(dec *d, dc_domain *dom, uint32_t nplugins, int matched)
 {
     int ok;
     dom->name = get_str(d, 0, "domain name", &ok);
@@ -414,7 +482,7 @@ static void dec_domain(dec *d, dc_domain *dom, uint32_t nplugins)
     if (d->failed)
         return;
     dom->any = strcmp(dom->name, "*") == 0;
-    if (!dom->any) {
+    if (!dom->any && !matched) {
         char rerr[256];
         dc_rc rc = dc_re_compile(dom->name, strlen(dom->name), &dom->re, rerr, sizeof rerr);
         if (rc != DC_OK) {
@@ -502,6 +570,7 @@ dc_rc dc_snapshot_decode(const unsigned char *data, size_t len, dc_bundle **out,
         fail(&d, DC_EBUNDLE, "counts");
     b->enabled = (int)enabled;
     dec_skip(&d, b, nskip);
+    dec_hosts(&d, b);
     /* The arrays are zeroed and counted in full at once, so that dc_bundle_unref frees a
      * partly decoded bundle whatever the point of failure. */
     if ((b->plugins = alloc_array(&d, np, sizeof *b->plugins)))
@@ -511,7 +580,8 @@ dc_rc dc_snapshot_decode(const unsigned char *data, size_t len, dc_bundle **out,
     if ((b->domains = alloc_array(&d, nd, sizeof *b->domains)))
         b->ndomains = nd;
     for (uint32_t i = 0; i < nd && !d.failed; i++)
-        dec_domain(&d, &b->domains[i], np);
+        dec_domain(&d, &b->domains[i], np, b->hosts != NULL);
+    check_hosts(&d, b);
     if ((b->problems = alloc_array(&d, nq, sizeof *b->problems)))
         b->nproblems = nq;
     for (uint32_t i = 0; i < nq && !d.failed; i++) {

@@ -7,7 +7,7 @@ if(NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
   message(FATAL_ERROR "DC_FUZZ needs clang (libFuzzer): configure with CC=clang-14")
 endif()
 
-set(DC_FUZZ_TARGETS bundle policy snapshot lpattern api)
+set(DC_FUZZ_TARGETS bundle policy snapshot lpattern api hostset)
 set(DC_FUZZ_WRAP
   -Wl,--wrap=dc_compiler_open_opts -Wl,--wrap=dc_compiler_compile
   -Wl,--wrap=dc_compiler_broken -Wl,--wrap=dc_compiler_close)

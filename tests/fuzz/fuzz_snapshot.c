@@ -6,7 +6,9 @@
  * The skip count is forced to 0: skip regexes travel as PCRE2's compiled form, which PCRE2
  * itself does not validate on decode (a forged block size reads past the blob, bad code bytes
  * crash the matcher), so they can only be as trustworthy as the checksum; the bundle target's
- * round trip covers them with bytes the encoder wrote.
+ * round trip covers them with bytes the encoder wrote. The host matcher's length that follows
+ * is forced to 0 for the same reason (a Hyperscan database is as trustworthy as the checksum):
+ * the domain regexes are then compiled from their names; fuzz_hostset covers the matcher.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,7 @@
 
 #define TRAILER 8u
 #define NSKIP_AT 36u /* header, u64 hash, u32 enabled, then u32 nskip */
+#define HOSTS_AT 56u /* after the four other counts, with no skip list: u64 matcher length */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -58,13 +61,14 @@ static void use(const dc_bundle *b)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < NSKIP_AT + 4 + TRAILER)
+    if (size < HOSTS_AT + 8 + TRAILER)
         return 0;
     unsigned char *buf = malloc(size);
     if (!buf)
         return 0;
     memcpy(buf, data, size);
     memset(buf + NSKIP_AT, 0, 4);
+    memset(buf + HOSTS_AT, 0, 8);
     put_le64(buf + 16, size);
     put_le64(buf + size - TRAILER, dc_checksum64(buf, size - TRAILER));
     dc_bundle *b = NULL;
