@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "compiler.h"
 #include "fuzz.h"
 
 size_t fuzz_max_code = 4096;
