@@ -106,9 +106,19 @@ static void header_value(lua_State *L, int idx, int anchor, int slot, dc_str *ou
     lua_rawseti(L, anchor, slot);
 }
 
-dc_str *dc_api_header_values(lua_State *L, int idx, size_t *n)
+dc_str *dc_api_header_values(lua_State *L, int idx, dc_str *one, size_t *n)
 {
     idx = dc_api_absidx(L, idx);
+    if (lua_type(L, idx) == LUA_TSTRING) {
+        /* the usual case, one string to pass as it is: it stays alive at idx, and nothing is
+         * built for it */
+        one->data = lua_tolstring(L, idx, &one->len);
+        if (dc_api_escape_count(one->data, one->len, DC_ESC_HEADER_VALUE) == 0) {
+            dc_sbx_charge(L, 1);
+            *n = 1;
+            return one;
+        }
+    }
     size_t count = 0;
     if (lua_type(L, idx) == LUA_TTABLE)
         count = lua_objlen(L, idx);
@@ -165,7 +175,8 @@ static int header_newindex(lua_State *L)
     lua_settop(L, 3);
     dc_str name = dc_api_header_name(L, 2, 1, 1);
     size_t count;
-    dc_str *vals = dc_api_header_values(L, 3, &count);
+    dc_str one;
+    dc_str *vals = dc_api_header_values(L, 3, &one, &count);
     dc_api_check_header_set(L, call, "ngx.header", name, vals, count);
     if (headers_sent(call)) {
         log_sent(L, call, "ngx.header.HEADER");
