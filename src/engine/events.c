@@ -18,6 +18,7 @@ struct dc_events {
         void *ud;
     } subs[DC_MAX_SUBSCRIBERS];
     unsigned nsubs;
+    uint64_t subscribed;     /* every subscriber's mask together */
 };
 
 static const char *const event_names[DC_EVENT_COUNT] = {
@@ -62,6 +63,7 @@ dc_rc dc_events_subscribe(dc_events *ev, uint64_t mask, dc_event_cb cb, void *ud
     ev->subs[ev->nsubs].cb = cb;
     ev->subs[ev->nsubs].ud = ud;
     ev->nsubs++;
+    ev->subscribed |= mask;
     return DC_OK;
 }
 
@@ -116,6 +118,12 @@ void dc_events_emit(dc_events *ev, const dc_event_info *info)
 {
     if (!ev || (unsigned)info->event >= DC_EVENT_COUNT)
         return;
+    uint64_t bit = 1ull << info->event;
+    if (!(ev->subscribed & bit)) {
+        /* nobody listens (the events of every request, mostly): only the count */
+        __atomic_fetch_add(&ev->counters[info->event], 1, __ATOMIC_RELAXED);
+        return;
+    }
     dc_event_info safe = *info;
     if (safe.severity == DC_SEV_USUAL || (unsigned)safe.severity > DC_SEV_ERROR)
         safe.severity = event_severity[info->event];
@@ -140,7 +148,6 @@ void dc_events_emit(dc_events *ev, const dc_event_info *info)
     info = &safe;
     /* Atomic so that counters in shared memory stay exact across processes. */
     __atomic_fetch_add(&ev->counters[info->event], 1, __ATOMIC_RELAXED);
-    uint64_t bit = 1ull << info->event;
     for (unsigned i = 0; i < ev->nsubs; i++)
         if (ev->subs[i].mask & bit)
             ev->subs[i].cb(ev->subs[i].ud, info);
