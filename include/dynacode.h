@@ -572,14 +572,15 @@ DC_API int dc_engine_sync(dc_engine *e, dc_store *s);
  * computed), and from then on dc_engine_sync on the request thread only takes the prepared
  * generation and swaps it in. Generations the requests let go of are freed there too. Start it
  * after the first dc_engine_sync; stop it (on the request thread) before freeing the engine or
- * the store. */
+ * the store. shared (may be NULL) is the poller of the same process, when there is one: a
+ * generation that poller published or read is taken from it instead of being decoded again,
+ * so the process holds one copy of the bundle. */
 typedef struct dc_syncer dc_syncer;
-DC_API dc_rc dc_syncer_start(dc_engine *e, dc_store *s, dc_syncer **out, char *err,
-                             size_t errlen);
+DC_API dc_rc dc_syncer_start(dc_engine *e, dc_store *s, dc_poller *shared, dc_syncer **out,
+                             char *err, size_t errlen);
 DC_API void dc_syncer_stop(dc_syncer *y);
-/* The poller of the same process, when there is one (NULL detaches it: do so before freeing
- * the poller): a generation that poller published or read is taken from it instead of being
- * decoded again, so the process holds one copy of the bundle. */
+/* Stops sharing the poller's bundles (or shares another's): call it with NULL before freeing
+ * the poller given to dc_syncer_start. */
 DC_API void dc_syncer_share(dc_syncer *y, dc_poller *p);
 
 /* ---- status page: what a host serves to operators ---- */

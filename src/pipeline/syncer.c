@@ -59,7 +59,8 @@ static void *run(void *arg)
     return NULL;
 }
 
-dc_rc dc_syncer_start(dc_engine *e, dc_store *s, dc_syncer **out, char *err, size_t errlen)
+dc_rc dc_syncer_start(dc_engine *e, dc_store *s, dc_poller *shared, dc_syncer **out,
+                      char *err, size_t errlen)
 {
     if (!e || !s || !out) {
         dc_set_err(err, errlen, "dc_syncer_start: bad argument");
@@ -77,6 +78,7 @@ dc_rc dc_syncer_start(dc_engine *e, dc_store *s, dc_syncer **out, char *err, siz
     }
     y->e = e;
     y->s = s;
+    y->poller = shared; /* before the thread starts: its first look may be at its bundle */
     y->seen = e->synced;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);

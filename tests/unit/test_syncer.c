@@ -51,6 +51,10 @@ static void publish(const char *value)
     ck_assert_int_eq(dc_store_publish(store, snaps[i], snap_len[i], "api", "", 0), DC_OK);
 }
 
+/* The syncer a test runs, stopped by the teardown when the test failed before stopping it
+ * (its thread must not outlive the store). */
+static dc_syncer *running;
+
 static void setup(void)
 {
     region = mmap(NULL, REGION, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -63,11 +67,31 @@ static void setup(void)
 
 static void teardown(void)
 {
+    if (running) {
+        dc_syncer_stop(running);
+        running = NULL;
+    }
     for (int i = 0; i < NSNAPS; i++)
         free(snaps[i]);
     dc_events_free(events);
     dc_store_detach(store);
     munmap(region, REGION);
+}
+
+static dc_syncer *start(dc_engine *e, dc_poller *shared)
+{
+    char err[256] = "";
+    dc_syncer *y = NULL;
+    ck_assert_msg(dc_syncer_start(e, store, shared, &y, err, sizeof err) == DC_OK, "%s", err);
+    running = y;
+    return y;
+}
+
+static void stop(dc_syncer *y)
+{
+    dc_syncer_stop(y);
+    if (y == running)
+        running = NULL;
 }
 
 static dc_engine *engine(void)
@@ -115,10 +139,10 @@ START_TEST(prepared_off_thread_then_swapped)
 
     dc_syncer *y = NULL;
     char err[256] = "";
-    ck_assert_msg(dc_syncer_start(e, store, &y, err, sizeof err) == DC_OK, "%s", err);
+    y = start(e, NULL);
     /* a second syncer on the same engine is refused */
     dc_syncer *y2 = NULL;
-    ck_assert_int_eq(dc_syncer_start(e, store, &y2, err, sizeof err), DC_EBUSY);
+    ck_assert_int_eq(dc_syncer_start(e, store, NULL, &y2, err, sizeof err), DC_EBUSY);
     ck_assert_ptr_null(y2);
     ck_assert_int_eq(dc_engine_sync(e, store), 0); /* nothing new */
 
@@ -139,7 +163,7 @@ START_TEST(prepared_off_thread_then_swapped)
     }
     ck_assert_str_eq(auth(e, buf, sizeof buf), "v4");
 
-    dc_syncer_stop(y);
+    stop(y);
     /* stopped: the engine reads the store itself again, at once */
     publish("v5");
     ck_assert_int_eq(dc_engine_sync(e, store), 1);
@@ -155,7 +179,7 @@ START_TEST(refused_snapshot_reported_once_plugins_stay)
     dc_engine *e = engine();
     ck_assert_int_eq(dc_engine_sync(e, store), 1);
     dc_syncer *y = NULL;
-    ck_assert_int_eq(dc_syncer_start(e, store, &y, NULL, 0), DC_OK);
+    y = start(e, NULL);
 
     /* bytes that pass the store's checksum but are no snapshot */
     static const unsigned char junk[] = "this is not a snapshot";
@@ -178,7 +202,7 @@ START_TEST(refused_snapshot_reported_once_plugins_stay)
     publish("v2");
     ck_assert_int_eq(sync_until_change(e), 1);
     ck_assert_str_eq(auth(e, buf, sizeof buf), "v2");
-    dc_syncer_stop(y);
+    stop(y);
     dc_engine_free(e);
 }
 END_TEST
@@ -190,7 +214,7 @@ START_TEST(pinned_generation_freed_by_the_syncer)
     ck_assert_int_eq(dc_engine_sync(e, store), 1);
     dc_bundle *b1 = dc_bundle_ref(dc_engine_bundle(e)); /* to watch it go */
     dc_syncer *y = NULL;
-    ck_assert_int_eq(dc_syncer_start(e, store, &y, NULL, 0), DC_OK);
+    y = start(e, NULL);
 
     dc_request *r = NULL;
     ck_assert_int_eq(dc_request_begin(e, NULL, "a.com", 5, &r), DC_OK);
@@ -208,7 +232,7 @@ START_TEST(pinned_generation_freed_by_the_syncer)
     }
     ck_assert_msg(freed, "the replaced generation was never freed");
     dc_bundle_unref(b1);
-    dc_syncer_stop(y);
+    stop(y);
     dc_engine_free(e);
 }
 END_TEST
@@ -220,22 +244,22 @@ START_TEST(stop_with_a_generation_pending)
     dc_engine *e = engine();
     ck_assert_int_eq(dc_engine_sync(e, store), 1);
     dc_syncer *y = NULL;
-    ck_assert_int_eq(dc_syncer_start(e, store, &y, NULL, 0), DC_OK);
+    y = start(e, NULL);
     publish("v2");
     /* wait until it is prepared, without taking it */
     for (int i = 0; i < WAIT_ROUNDS && !atomic_load(&e->pending); i++)
         usleep(WAIT_US);
     ck_assert_ptr_nonnull(atomic_load(&e->pending));
-    dc_syncer_stop(y); /* drops it; the store is read again on this thread */
+    stop(y); /* drops it; the store is read again on this thread */
     ck_assert_ptr_null(atomic_load(&e->pending));
     ck_assert_int_eq(dc_engine_sync(e, store), 1);
     ck_assert_str_eq(auth(e, buf, sizeof buf), "v2");
     /* and freeing the engine with a syncer's leftovers queued frees them (valgrind) */
-    ck_assert_int_eq(dc_syncer_start(e, store, &y, NULL, 0), DC_OK);
+    y = start(e, NULL);
     publish("v3");
     for (int i = 0; i < WAIT_ROUNDS && !atomic_load(&e->pending); i++)
         usleep(WAIT_US);
-    dc_syncer_stop(y);
+    stop(y);
     dc_engine_free(e);
 }
 END_TEST
@@ -270,8 +294,7 @@ START_TEST(poller_bundle_shared_not_copied)
      * syncer's thread */
     ck_assert_int_eq(dc_poller_poll(pl), DC_OK);
     dc_syncer *y = NULL;
-    ck_assert_int_eq(dc_syncer_start(e, store, &y, NULL, 0), DC_OK);
-    dc_syncer_share(y, pl);
+    y = start(e, pl);
     ck_assert_int_eq(sync_until_change(e), 1);
     char buf[64];
     ck_assert_str_eq(auth(e, buf, sizeof buf), "p1");
@@ -283,7 +306,7 @@ START_TEST(poller_bundle_shared_not_copied)
     ck_assert_int_eq(sync_until_change(e), 1);
     ck_assert_str_eq(auth(e, buf, sizeof buf), "v2");
     ck_assert_ptr_ne(dc_engine_bundle(e), dc_poller_bundle(pl));
-    dc_syncer_stop(y);
+    stop(y);
     dc_poller_free(pl);
     dc_engine_free(e);
     unlink(path);

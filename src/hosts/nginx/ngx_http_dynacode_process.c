@@ -214,18 +214,15 @@ ngx_http_dynacode_init_process(ngx_cycle_t *cycle)
                       "dynacode: the bundle in the shared store was refused");
     }
 
-    /* from now on each new bundle is decoded and prepared off the event loop; a request
-     * only takes the prepared generation */
+    /* from now on each new bundle is decoded and prepared off the event loop (a request only
+     * takes the prepared generation), and the bundle this worker's poller publishes is not
+     * decoded a second time */
     err[0] = '\0';
-    rc = dc_syncer_start(w->engine, w->store, &w->syncer, err, sizeof(err));
+    rc = dc_syncer_start(w->engine, w->store, w->poller, &w->syncer, err, sizeof(err));
     if (rc != DC_OK) {
         ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
                       "dynacode: bundles are prepared between requests in this worker: %s",
                       err[0] ? err : dc_strerror(rc));
-
-    } else {
-        /* the bundle this worker's poller publishes is not decoded a second time */
-        dc_syncer_share(w->syncer, w->poller);
     }
 
     if (w->poller) {
