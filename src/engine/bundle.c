@@ -720,6 +720,13 @@ static dc_rc build_hosts(const cJSON *root, dc_bundle *b, char *err, size_t errl
     free(lens);
     if (rc != DC_OK)
         return whole(rc, err, errlen, "host patterns: %s", rc == DC_EINVAL ? "skip list" : herr);
+    /* the matcher answers for every domain from now on: the regexes compiled to check the
+     * patterns are not kept (a poller would hold 10,000 of them, with their JIT code, for
+     * nothing) */
+    for (uint32_t d = 0; d < b->ndomains; d++) {
+        pcre2_code_free(b->domains[d].re);
+        b->domains[d].re = NULL;
+    }
     return DC_OK;
 }
 

@@ -4,6 +4,7 @@
  * emits its events (dc_event, dynacode.h). Runs in a thread of its own, or one poll at a
  * time (watch).
  */
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -153,6 +154,16 @@ dc_bundle *dc_poller_bundle_of(dc_poller *p, uint64_t gen)
     return b;
 }
 
+/* Loading a large bundle leaves megabytes free in this thread's malloc arena (the JSON tree,
+ * the compiler's replies, the matcher's build): given back to the system, so that the
+ * polling worker is no larger than the others. */
+static void release_garbage(void)
+{
+#ifdef __GLIBC__
+    (void)malloc_trim(0);
+#endif
+}
+
 /* Reports what the loader left out: bg_compile_error per problem, then the successes. */
 static void report_problems(dc_poller *p, const dc_bundle *b)
 {
@@ -230,6 +241,7 @@ static dc_rc take_body(dc_poller *p, dc_fetch_result *res)
     report_problems(p, b);
     uint32_t n = dc_bundle_plugin_count(b);
     rc = adopt(p, b, res->body, res->len, "api", res->etag);
+    release_garbage();
     if (rc == DC_OK)
         emit(p, DC_EV_BG_UPDATED_PLUGINS, NULL, NULL, NULL, 0, n);
     return rc;
