@@ -44,8 +44,8 @@ dc_rc dc_engine_new(const dc_engine_config *cfg, dc_engine **out, char *err, siz
         clock_gettime(CLOCK_REALTIME, &ts);
         e->rng = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^ (uint64_t)(uintptr_t)e;
     }
-    pthread_mutex_init(&e->grave.mu, NULL);
     atomic_init(&e->grave.on, 0);
+    atomic_init(&e->grave.gens, NULL);
     atomic_init(&e->pending, NULL);
     e->nslots_buckets = 64;
     while (e->nslots_buckets < e->max_states * 2)
@@ -59,7 +59,6 @@ dc_rc dc_engine_new(const dc_engine_config *cfg, dc_engine **out, char *err, siz
         free(e->slots);
         dc_sbx_blocks_free(e->blocks);
         dc_policy_free(e->own_policy);
-        pthread_mutex_destroy(&e->grave.mu);
         free(e);
         dc_set_err(err, errlen, "engine: %s", rc == DC_ETHREAD ? "cannot start the watchdog thread"
                                                                : "out of memory");
@@ -148,10 +147,13 @@ void dc_gen_release(dc_gen *g)
     dc_grave *yard = g->grave;
     if (yard && atomic_load_explicit(&yard->on, memory_order_acquire)) {
         /* freeing a large bundle takes milliseconds: left to the thread that reaps */
-        pthread_mutex_lock(&yard->mu);
-        g->dead_next = yard->gens;
-        yard->gens = g;
-        pthread_mutex_unlock(&yard->mu);
+        /* a lock-free push: the thread that reaps may be descheduled at any point */
+        dc_gen *head = atomic_load_explicit(&yard->gens, memory_order_relaxed);
+        do
+            g->dead_next = head;
+        while (!atomic_compare_exchange_weak_explicit(&yard->gens, &head, g,
+                                                      memory_order_release,
+                                                      memory_order_relaxed));
         return;
     }
     gen_free(g);
@@ -159,10 +161,7 @@ void dc_gen_release(dc_gen *g)
 
 void dc_engine_reap(dc_engine *e)
 {
-    pthread_mutex_lock(&e->grave.mu);
-    dc_gen *g = e->grave.gens;
-    e->grave.gens = NULL;
-    pthread_mutex_unlock(&e->grave.mu);
+    dc_gen *g = atomic_exchange_explicit(&e->grave.gens, NULL, memory_order_acquire);
     while (g) {
         dc_gen *next = g->dead_next;
         gen_free(g);
@@ -594,7 +593,6 @@ void dc_engine_free(dc_engine *e)
     atomic_store(&e->grave.on, 0);
     dc_gen_release(e->gen);
     dc_engine_reap(e);
-    pthread_mutex_destroy(&e->grave.mu);
     while (e->lru_head)
         slot_remove(e, e->lru_head);
     dc_ledger_free(&e->ledger);

@@ -19,9 +19,8 @@ struct dc_gen;
 /* Generations whose last reference went while frees are deferred (dc_engine_defer_frees):
  * freed by dc_engine_reap on the thread that prepares generations, not between requests. */
 typedef struct dc_grave {
-    pthread_mutex_t mu;
     atomic_int on;
-    struct dc_gen *gens;     /* linked by dead_next */
+    _Atomic(struct dc_gen *) gens; /* linked by dead_next; pushed and taken without a lock */
 } dc_grave;
 
 /* A plugin's identity across bundles (its first domain and its name) with its index. */

@@ -6,7 +6,10 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "engine.h"
 #include "sync.h"
@@ -29,6 +32,10 @@ struct dc_syncer {
 static void *run(void *arg)
 {
     dc_syncer *y = arg;
+    /* a low priority (nice 10: about a tenth of a core against a busy event loop, so a 10,000
+     * plugin bundle still comes into force within a fraction of a second): decoding must not
+     * take the core from the loop (Linux sets a thread's nice value by its thread id) */
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
     pthread_mutex_lock(&y->mu);
     while (!y->stop) {
         pthread_mutex_unlock(&y->mu);
