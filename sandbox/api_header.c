@@ -106,17 +106,35 @@ static void header_value(lua_State *L, int idx, int anchor, int slot, dc_str *ou
     lua_rawseti(L, anchor, slot);
 }
 
-dc_str *dc_api_header_values(lua_State *L, int idx, dc_str *one, size_t *n)
+/* Whether the array of count strings at idx needs nothing built: each a string that needs no
+ * escaping, then in few[] (kept alive by the array). Stack: [-0, +0] */
+static int few_strings(lua_State *L, int idx, size_t count, dc_str *few)
+{
+    for (size_t i = 0; i < count; i++) {
+        lua_rawgeti(L, idx, (int)i + 1);
+        int plain = lua_type(L, -1) == LUA_TSTRING;
+        if (plain) {
+            few[i].data = lua_tolstring(L, -1, &few[i].len);
+            plain = dc_api_escape_count(few[i].data, few[i].len, DC_ESC_HEADER_VALUE) == 0;
+        }
+        lua_pop(L, 1);
+        if (!plain)
+            return 0;
+    }
+    return 1;
+}
+
+dc_str *dc_api_header_values(lua_State *L, int idx, dc_str few[DC_HEADER_FEW], size_t *n)
 {
     idx = dc_api_absidx(L, idx);
     if (lua_type(L, idx) == LUA_TSTRING) {
         /* the usual case, one string to pass as it is: it stays alive at idx, and nothing is
          * built for it */
-        one->data = lua_tolstring(L, idx, &one->len);
-        if (dc_api_escape_count(one->data, one->len, DC_ESC_HEADER_VALUE) == 0) {
+        few[0].data = lua_tolstring(L, idx, &few[0].len);
+        if (dc_api_escape_count(few[0].data, few[0].len, DC_ESC_HEADER_VALUE) == 0) {
             dc_sbx_charge(L, 1);
             *n = 1;
-            return one;
+            return few;
         }
     }
     size_t count = 0;
@@ -132,6 +150,11 @@ dc_str *dc_api_header_values(lua_State *L, int idx, dc_str *one, size_t *n)
     if (count > (size_t)INT32_MAX / sizeof(dc_str))
         luaL_error(L, "too many header values");
     dc_sbx_charge(L, count);
+    /* a few plain strings, such as Set-Cookie = {"a=1", "b=2"}: nothing to build either */
+    if (lua_type(L, idx) == LUA_TTABLE && count <= DC_HEADER_FEW && few_strings(L, idx, count, few)) {
+        *n = count;
+        return few;
+    }
     lua_createtable(L, (int)count, 1);
     int anchor = lua_gettop(L);
     dc_str *vals = NULL;
@@ -175,8 +198,8 @@ static int header_newindex(lua_State *L)
     lua_settop(L, 3);
     dc_str name = dc_api_header_name(L, 2, 1, 1);
     size_t count;
-    dc_str one;
-    dc_str *vals = dc_api_header_values(L, 3, &one, &count);
+    dc_str few[DC_HEADER_FEW];
+    dc_str *vals = dc_api_header_values(L, 3, few, &count);
     dc_api_check_header_set(L, call, "ngx.header", name, vals, count);
     if (headers_sent(call)) {
         log_sent(L, call, "ngx.header.HEADER");

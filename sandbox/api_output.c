@@ -96,7 +96,7 @@ static int output(lua_State *L, const char *fn, int newline)
                        newline ? DC_API_PHASES(ngx_say) : DC_API_PHASES(ngx_print));
     DC_API_NEED(L, call, output, newline ? "ngx.say" : "ngx.print");
     int n = lua_gettop(L);
-    dc_ubuf *b = dc_ubuf_new(L);
+    dc_ubuf *b = dc_sbx_scratch(L); /* add_value runs no Lua and nothing else uses it */
     out o = {b, fn, 0, 0};
     for (o.arg = 1; o.arg <= n; o.arg++)
         add_value(L, &o, o.arg, 0);

@@ -113,8 +113,8 @@ static void set_req_header(lua_State *L, const char *api)
     lua_settop(L, 2);
     dc_str name = dc_api_header_name(L, 1, 0, 1);
     size_t n;
-    dc_str one;
-    dc_str *vals = dc_api_header_values(L, 2, &one, &n);
+    dc_str few[DC_HEADER_FEW];
+    dc_str *vals = dc_api_header_values(L, 2, few, &n);
     dc_api_check_header_set(L, call, api, name, vals, n);
     if (call->host->req_header_set(call->hreq, name, vals, n) != 0)
         luaL_error(L, "failed to set header %s", name.data);

@@ -17,13 +17,6 @@
     } while (0)
 
 /* ---- a buffer in Lua-allocated memory, owned by a userdata on the stack ---- */
-typedef struct dc_ubuf {
-    char *p;
-    size_t len;
-    size_t cap;
-    lua_Alloc f;
-    void *ud;
-} dc_ubuf;
 
 /* Pushes a new empty buffer. Stack: [-0, +1] */
 DC_HIDDEN dc_ubuf *dc_ubuf_new(lua_State *L);
@@ -73,10 +66,13 @@ DC_HIDDEN void dc_api_encode_args(lua_State *L, int idx);
  * dash, escaped as nginx escapes header names when escape. Stack: [-0, +1] */
 DC_HIDDEN dc_str dc_api_header_name(lua_State *L, int idx, int dash, int escape);
 /* The header value(s) at idx: nil (none), a string, number or boolean (one), or an array of
- * those; escaped as header values. A single string that needs no escaping is returned in
- * *one, kept alive at idx (Stack: [-0, +0]); otherwise the array and strings are kept alive
- * by a table it pushes (Stack: [-0, +1]). */
-DC_HIDDEN dc_str *dc_api_header_values(lua_State *L, int idx, dc_str *one, size_t *n);
+ * those; escaped as header values. A string, or an array of at most DC_HEADER_FEW strings,
+ * that needs no escaping is returned in few[], its strings kept alive by the value at idx
+ * (Stack: [-0, +0]); otherwise the array and strings are kept alive by a table it pushes
+ * (Stack: [-0, +1]). */
+#define DC_HEADER_FEW 8
+DC_HIDDEN dc_str *dc_api_header_values(lua_State *L, int idx, dc_str few[DC_HEADER_FEW],
+                                       size_t *n);
 
 /* ---- misc ---- */
 /* Sends msg to host->log at level (OpenResty's 0..8) as "[dynacode] plugin "NAME": msg",

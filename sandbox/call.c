@@ -195,6 +195,23 @@ void dc_sbx_charge(lua_State *L, uint64_t units)
     raise_abort(L, s, c->abort);
 }
 
+dc_ubuf *dc_sbx_scratch(lua_State *L)
+{
+    dc_sbx *s = sbx_of(L);
+    s->scratch.len = 0;
+    s->scratch.f = dc_sbx_alloc;
+    s->scratch.ud = s;
+    return &s->scratch;
+}
+
+void dc_sbx_scratch_free(dc_sbx *s)
+{
+    if (s->scratch.p)
+        dc_sbx_alloc(s, s->scratch.p, s->scratch.cap, 0);
+    s->scratch.p = NULL;
+    s->scratch.len = s->scratch.cap = 0;
+}
+
 void dc_sbx_charge_host(lua_State *L, size_t n)
 {
     dc_sbx *s = sbx_of(L);

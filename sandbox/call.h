@@ -20,6 +20,15 @@ typedef enum dc_abort {
 } dc_abort;
 
 /* One plugin call: set up by the engine, read and updated by the API. */
+/* A growable byte buffer in memory the state's allocator meters (api_util.c). */
+typedef struct dc_ubuf {
+    char *p;
+    size_t len;
+    size_t cap;
+    lua_Alloc f;
+    void *ud;
+} dc_ubuf;
+
 typedef struct dc_call {
     const dc_host *host;
     void *hreq;
@@ -53,6 +62,12 @@ typedef struct dc_call {
     uint64_t insn_left;     /* instructions left before a trip, UINT64_MAX: none */
     uint64_t since_clock;   /* units charged since the clock was last read */
 } dc_call;
+
+/* The state's scratch buffer, emptied: for a C function that builds bytes and hands them on
+ * before it calls any other function that uses the scratch (no Lua runs in between). It needs
+ * no userdata and no collection; its memory counts against the state's quota, and a call
+ * that grew it past a few KiB gives that back when it ends. */
+DC_HIDDEN dc_ubuf *dc_sbx_scratch(lua_State *L);
 
 /* The call being run in L; raises a Lua error when there is none. */
 DC_HIDDEN dc_call *dc_sbx_current(lua_State *L);

@@ -66,7 +66,8 @@ dc_result dc_sbx_run(dc_sbx *s, dc_call *c, char *msg, size_t msglen)
     lua_sethook(L, dc_sbx_hook, LUA_MASKCOUNT, step);
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->fn_ref);
     int rc = lua_pcall(L, 0, 0, 0);
-    lua_sethook(L, NULL, 0, 0);
+    /* The hook stays set between calls: it does nothing without a call (dc_sbx_charge), and
+     * turning it off and on again rewrites LuaJIT's dispatch table twice per call. */
 
     dc_result res = DC_RESULT_OK;
     switch (c->abort) {
@@ -103,5 +104,7 @@ dc_result dc_sbx_run(dc_sbx *s, dc_call *c, char *msg, size_t msglen)
     }
     s->call = NULL;
     s->cstack_limit = NULL;
+    if (s->scratch.cap > DC_SCRATCH_KEEP)
+        dc_sbx_scratch_free(s);
     return res;
 }

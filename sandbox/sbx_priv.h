@@ -28,6 +28,9 @@
 #define DC_SBX_CLASSES 16
 #define DC_SBX_CACHE_BYTES (256 * 1024)
 
+/* A scratch buffer (dc_sbx_scratch) larger than this is given back when its call ends. */
+#define DC_SCRATCH_KEEP 4096
+
 struct dc_sbx {
     lua_State *L;
     size_t mem_used;    /* what the state asked for and holds (its quota counts this) */
@@ -39,6 +42,7 @@ struct dc_sbx {
     dc_call *call;      /* the call being run, NULL between calls */
     const char *cstack_limit; /* lowest C stack address nested calls may reach (see cguard) */
     dc_quota quota;
+    dc_ubuf scratch;    /* dc_sbx_scratch */
 };
 
 /* The state's allocator (call.c): counts every byte the state holds and refuses growth past
@@ -46,6 +50,8 @@ struct dc_sbx {
 DC_HIDDEN void *dc_sbx_alloc(void *ud, void *ptr, size_t osize, size_t nsize);
 /* The count hook (call.c): charges a step of instructions to the running call. */
 DC_HIDDEN void dc_sbx_hook(lua_State *L, lua_Debug *ar);
+/* Gives the scratch buffer's memory back (call.c). */
+DC_HIDDEN void dc_sbx_scratch_free(dc_sbx *s);
 /* The message an abort raises (call.c). */
 DC_HIDDEN const char *dc_sbx_abort_message(dc_abort a);
 /* The limit for nested C calls made below base on this thread (call.c). */

@@ -86,6 +86,7 @@ void dc_sbx_free(dc_sbx *s)
 {
     if (!s)
         return;
+    dc_sbx_scratch_free(s);
     if (s->L)
         lua_close(s->L);
     free(s);

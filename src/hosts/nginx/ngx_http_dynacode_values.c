@@ -38,32 +38,63 @@ ngx_http_dynacode_copy(ngx_pool_t *pool, const char *data, size_t len)
 
 /* A header name: no control byte, space, colon or non-ASCII byte (a CR/LF would split the
  * header block); a value: no control byte but tab. The API escapes both already. */
+#define NGX_HTTP_DYNACODE_BAD_NAME   1
+#define NGX_HTTP_DYNACODE_BAD_VALUE  2
+
+static u_char  ngx_http_dynacode_refused[256];
+
+
+static void
+ngx_http_dynacode_refused_init(void)
+{
+    ngx_uint_t  c;
+
+    for (c = 0; c < 256; c++) {
+        if (ngx_http_dynacode_ctl((u_char) c) || c == ' ' || c == ':' || c >= 0x80) {
+            ngx_http_dynacode_refused[c] |= NGX_HTTP_DYNACODE_BAD_NAME;
+        }
+
+        if (ngx_http_dynacode_ctl((u_char) c) && c != '\t') {
+            ngx_http_dynacode_refused[c] |= NGX_HTTP_DYNACODE_BAD_VALUE;
+        }
+    }
+}
+
+
 ngx_int_t
 ngx_http_dynacode_header_ok(ngx_http_request_t *r, dc_str name, const dc_str *values,
     size_t n)
 {
-    size_t   i, k;
-    u_char   c;
+    size_t         i, k;
+    ngx_uint_t     bad;
+    const u_char  *p;
+
+    /* the event loop's thread only: built at the first header */
+    if (ngx_http_dynacode_refused[0] == 0) {
+        ngx_http_dynacode_refused_init();
+    }
+
+    /* no early exit: one table load per byte, on every header a plugin sets */
+    bad = 0;
+    p = (const u_char *) name.data;
 
     for (i = 0; i < name.len; i++) {
-        c = (u_char) name.data[i];
-        if (ngx_http_dynacode_ctl(c) || c == ' ' || c == ':' || c >= 0x80) {
-            goto bad;
-        }
+        bad |= ngx_http_dynacode_refused[p[i]];
     }
+
+    bad &= NGX_HTTP_DYNACODE_BAD_NAME;
 
     for (k = 0; k < n; k++) {
+        p = (const u_char *) values[k].data;
+
         for (i = 0; i < values[k].len; i++) {
-            c = (u_char) values[k].data[i];
-            if (ngx_http_dynacode_ctl(c) && c != '\t') {
-                goto bad;
-            }
+            bad |= ngx_http_dynacode_refused[p[i]] & NGX_HTTP_DYNACODE_BAD_VALUE;
         }
     }
 
-    return NGX_OK;
-
-bad:
+    if (!bad) {
+        return NGX_OK;
+    }
 
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                   "dynacode: a plugin's header has a byte nginx refuses; not set");
@@ -135,6 +166,25 @@ ngx_http_dynacode_path_ok(const u_char *p, size_t len)
  * it, so it stays valid, if rewritten, for the request's life. old is only compared, never
  * read: it may be anything a module left in an element. NULL when over the bound or out of
  * memory, old being untouched then. */
+/* len + 1 bytes of r->pool, counted against the request's bound. */
+static u_char *
+ngx_http_dynacode_take(ngx_http_request_t *r, ngx_http_dynacode_ctx_t *ctx, size_t len)
+{
+    if (len >= NGX_HTTP_DYNACODE_HOST_BYTES
+        || ctx->host_bytes > NGX_HTTP_DYNACODE_HOST_BYTES - len - 1)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "dynacode: plugins set over %uz bytes of values in this request; "
+                      "not set", (size_t) NGX_HTTP_DYNACODE_HOST_BYTES);
+        return NULL;
+    }
+
+    ctx->host_bytes += len + 1;
+
+    return ngx_pnalloc(r->pool, len + 1);
+}
+
+
 u_char *
 ngx_http_dynacode_store(ngx_http_request_t *r, u_char *old, const char *data, size_t len)
 {
@@ -171,19 +221,13 @@ ngx_http_dynacode_store(ngx_http_request_t *r, u_char *old, const char *data, si
         return old;
     }
 
-    if (len >= NGX_HTTP_DYNACODE_HOST_BYTES
-        || ctx->host_bytes > NGX_HTTP_DYNACODE_HOST_BYTES - len - 1)
-    {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "dynacode: plugins set over %uz bytes of values in this request; "
-                      "not set", (size_t) NGX_HTTP_DYNACODE_HOST_BYTES);
-        return NULL;
-    }
-
-    p = ngx_http_dynacode_copy(r->pool, data, len);
+    p = ngx_http_dynacode_take(r, ctx, len);
     if (p == NULL) {
         return NULL;
     }
+
+    ngx_memcpy(p, data, len);
+    p[len] = '\0';
 
     if (found) {   /* too small: no longer reused, still counted */
         o[i] = o[--ctx->owned->nelts];
@@ -196,7 +240,6 @@ ngx_http_dynacode_store(ngx_http_request_t *r, u_char *old, const char *data, si
 
     o->data = p;
     o->cap = len + 1;
-    ctx->host_bytes += len + 1;
 
     return p;
 }
@@ -296,7 +339,31 @@ ngx_int_t
 ngx_http_dynacode_fill(ngx_http_request_t *r, ngx_table_elt_t *h, ngx_uint_t fresh,
     dc_str name, dc_str value)
 {
-    u_char  *key, *val, *low;
+    u_char                   *key, *val, *low;
+    ngx_http_dynacode_ctx_t  *ctx;
+
+    ctx = fresh ? ngx_http_dynacode_get_ctx(r, 0) : NULL;
+
+    if (ctx != NULL) {
+        /* a new element: its name and the name's lowercase form in one piece, which is
+         * never rewritten in place (only a value is, when set again) */
+        key = ngx_http_dynacode_take(r, ctx, 2 * name.len + 1);
+        if (key == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(key, name.data, name.len);
+        key[name.len] = '\0';
+        low = key + name.len + 1;
+        ngx_strlow(low, key, name.len);
+        low[name.len] = '\0';
+
+        h->key.data = key;
+        h->key.len = name.len;
+        h->lowcase_key = low;
+
+        goto value;
+    }
 
     if (fresh || h->key.len != name.len
         || ngx_strncmp(h->key.data, (u_char *) name.data, name.len) != 0)
@@ -318,6 +385,8 @@ ngx_http_dynacode_fill(ngx_http_request_t *r, ngx_table_elt_t *h, ngx_uint_t fre
 
     ngx_strlow(low, h->key.data, name.len);
     h->lowcase_key = low;
+
+value:
 
     val = ngx_http_dynacode_store(r, fresh ? NULL : h->value.data, value.data, value.len);
     if (val == NULL) {
