@@ -303,9 +303,10 @@ typedef struct dc_host {
      * 0, or -1 on failure. NULL: the API sends an empty output instead */
     int (*send_headers)(void *hreq);
     /* ngx.eof: the header and the body so far go out with the end of the body; output is
-     * refused afterwards. 0, or -1 on failure */
+     * refused afterwards. 0, or -1 on failure. NULL: ngx.eof is not available */
     int (*eof)(void *hreq);
-    /* 1 once eof ran for the request (ngx.say, ngx.print, ngx.flush then give "seen eof") */
+    /* 1 once eof ran for the request (ngx.say, ngx.print, ngx.flush then give "seen eof");
+     * NULL: never */
     int (*eof_seen)(void *hreq);
 } dc_host;
 

@@ -2,8 +2,8 @@
  * ngx.req.start_time, http_version, is_internal, set_method, ngx.resp.get_headers,
  * ngx.headers_sent, ngx.send_headers and ngx.eof. What each answers (the OpenResty case it
  * matches is named above each test), the arguments each refuses, the policy denying each, and
- * the memory quota bounding the header table. The phases each is refused in are checked with
- * the rest of the table by test_api.c.
+ * the memory quota bounding the header table, and the phases OpenResty refuses them in (every
+ * phase of each is walked with the rest of the table by test_api.c).
  */
 #include <stdio.h>
 #include <string.h>
@@ -305,6 +305,27 @@ START_TEST(eof_in_access_ends_the_answer)
 }
 END_TEST
 
+/* The "context:" lines of lua-nginx-module's README: http_version not in body_filter,
+ * set_method not in log, the output functions and headers_sent only in rewrite, access and
+ * content; refused with the API's phase error. (test_api.c walks every phase of each.) */
+START_TEST(refused_in_the_phases_openresty_leaves_out)
+{
+    run r;
+    RUN(&r, "body_filter", "ngx.req.http_version()", "log", "ngx.req.set_method(ngx.HTTP_GET)",
+        "header_filter", "local s = ngx.headers_sent", "header_filter", "ngx.send_headers()",
+        "log", "ngx.eof()", "body_filter", "ngx.req.start_time() ngx.req.is_internal() "
+        "ngx.resp.get_headers()");
+    HAS(r.trace, "body_filter:p1:error:p1:1: ngx.req.http_version: API disabled in the "
+                 "context of body_filter");
+    HAS(r.trace, "log:p2:error:p2:1: ngx.req.set_method: API disabled in the context of log");
+    HAS(r.trace, "ngx.headers_sent: API disabled in the context of header_filter");
+    HAS(r.trace, "ngx.send_headers: API disabled in the context of header_filter");
+    HAS(r.trace, "ngx.eof: API disabled in the context of log");
+    HAS(r.trace, "body_filter:p6:ok");
+    dc_sim_free(r.sim);
+}
+END_TEST
+
 /* A policy denying each name: calling it raises an error naming it, the plugin is "denied". */
 START_TEST(policy_denies_each_name)
 {
@@ -357,6 +378,7 @@ int main(void)
     tcase_add_test(tc, eof_ends_the_output);
     tcase_add_test(tc, eof_refuses_arguments);
     tcase_add_test(tc, eof_in_access_ends_the_answer);
+    tcase_add_test(tc, refused_in_the_phases_openresty_leaves_out);
     tcase_add_test(tc, policy_denies_each_name);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
