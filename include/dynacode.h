@@ -280,6 +280,34 @@ typedef struct dc_host {
     double (*now)(void *hreq);
     /* worker pid and id for ngx.worker.*; NULL gives getpid() and 0 */
     int (*worker_id)(void *hreq);
+
+    /* ---- request facts and the end of the output (all optional) ---- */
+    /* when the request began, seconds since the epoch with milliseconds (ngx.req.start_time);
+     * NULL gives the time of the plugin call */
+    double (*start_time)(void *hreq);
+    /* the request's HTTP version as nginx keeps it: major * 1000 + minor (9 for 0.9, 1001 for
+     * 1.1), 0 when unknown (ngx.req.http_version); NULL reads $server_protocol */
+    int (*http_version)(void *hreq);
+    /* 1 for a subrequest or a request after an internal redirect (ngx.req.is_internal);
+     * NULL gives 0 */
+    int (*is_internal)(void *hreq);
+    /* ngx.req.set_method: method is nginx's NGX_HTTP_* bit (as ngx.HTTP_GET...), name its
+     * upper-case name ("GET"); 0, or -1 when the host refuses */
+    int (*set_method)(void *hreq, int method, dc_str name);
+    /* every response header as nginx will send it, those nginx keeps apart from its list
+     * first (content-type, content-length, connection, transfer-encoding, named in lower case)
+     * then the list in order (ngx.resp.get_headers); the strings stay valid until the next
+     * callback into the host */
+    int (*resp_headers)(void *hreq, dc_each_header_cb each, void *arg);
+    /* ngx.send_headers: the header is sent, or as good as sent (headers_sent then says 1);
+     * 0, or -1 on failure. NULL: the API sends an empty output instead */
+    int (*send_headers)(void *hreq);
+    /* ngx.eof: the header and the body so far go out with the end of the body; output is
+     * refused afterwards. 0, or -1 on failure. NULL: ngx.eof is not available */
+    int (*eof)(void *hreq);
+    /* 1 once eof ran for the request (ngx.say, ngx.print, ngx.flush then give "seen eof");
+     * NULL: never */
+    int (*eof_seen)(void *hreq);
 } dc_host;
 
 /* ---- engine: one per process (nginx worker, command) ---- */

@@ -12,6 +12,7 @@
 #define DC_APH_EXIT (DC_APH_OUTPUT | 0x08u)              /* ... and header_filter */
 #define DC_APH_BODY 0x10u                                /* body_filter */
 #define DC_APH_REWRITE 0x01u                             /* rewrite */
+#define DC_APH_NOBODY (DC_APH_ANY & ~DC_APH_BODY)        /* every phase but body_filter */
 
 /* The areas of the ngx table, each opened at the first use of one of its names; the order is
  * the bit of the area in a state's open mask. A(AREA, opener suffix). */
@@ -36,6 +37,8 @@
     X(VAR, OWN, "ngx.var", var, ngx_var, DC_APH_ANY, "ngx.*")                                  \
     X(HEADER, OWN, "ngx.header", header, ngx_header, DC_APH_ANY, "ngx.*")                      \
     X(HEADER, OWN, "ngx.status", status, ngx_status, DC_APH_ANY, "ngx.*")                      \
+    X(HEADER, OWN, "ngx.resp.get_headers", get_headers, resp_get_headers, DC_APH_ANY, "ngx.*") \
+    X(HEADER, OWN, "ngx.headers_sent", headers_sent, ngx_headers_sent, DC_APH_OUTPUT, "ngx.*")  \
     X(REQ, FN, "ngx.req.get_headers", get_headers, req_get_headers, DC_APH_ANY, "ngx.*")       \
     X(REQ, FN, "ngx.req.set_header", set_header, req_set_header, DC_APH_ANY, "ngx.*")          \
     X(REQ, FN, "ngx.req.clear_header", clear_header, req_clear_header, DC_APH_ANY, "ngx.*")    \
@@ -43,11 +46,17 @@
     X(REQ, FN, "ngx.req.get_uri_args", get_uri_args, req_get_uri_args, DC_APH_ANY, "ngx.*")    \
     X(REQ, FN, "ngx.req.set_uri_args", set_uri_args, req_set_uri_args, DC_APH_ANY, "ngx.*")    \
     X(REQ, FN, "ngx.req.set_uri", set_uri, req_set_uri, DC_APH_REWRITE, "ngx.*")               \
+    X(REQ, FN, "ngx.req.start_time", start_time, req_start_time, DC_APH_ANY, "ngx.*")          \
+    X(REQ, FN, "ngx.req.http_version", http_version, req_http_version, DC_APH_NOBODY, "ngx.*") \
+    X(REQ, FN, "ngx.req.is_internal", is_internal, req_is_internal, DC_APH_ANY, "ngx.*")       \
+    X(REQ, FN, "ngx.req.set_method", set_method, req_set_method, DC_APH_EXIT, "ngx.*")         \
     X(OUTPUT, FN, "ngx.exit", exit, ngx_exit, DC_APH_EXIT, "ngx.*")                            \
     X(OUTPUT, FN, "ngx.redirect", redirect, ngx_redirect, DC_APH_OUTPUT, "ngx.*")              \
     X(OUTPUT, FN, "ngx.say", say, ngx_say, DC_APH_OUTPUT, "ngx.*")                             \
     X(OUTPUT, FN, "ngx.print", print, ngx_print, DC_APH_OUTPUT, "ngx.*")                       \
     X(OUTPUT, FN, "ngx.flush", flush, ngx_flush, DC_APH_OUTPUT, "ngx.*")                       \
+    X(OUTPUT, FN, "ngx.send_headers", send_headers, ngx_send_headers, DC_APH_OUTPUT, "ngx.*")  \
+    X(OUTPUT, FN, "ngx.eof", eof, ngx_eof, DC_APH_OUTPUT, "ngx.*")                             \
     X(ARG, OWN, "ngx.arg", arg, ngx_arg, DC_APH_BODY, "ngx.*")                                 \
     X(CTX, OWN, "ngx.ctx", ctx, ngx_ctx, DC_APH_ANY, "ngx.*")                                  \
     X(LOG, FN, "ngx.log", log, ngx_log, DC_APH_ANY, "ngx.*")                                   \

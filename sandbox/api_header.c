@@ -1,6 +1,7 @@
 /* api_header.c - response headers: ngx.header (a proxy table over host->resp_header_get/set,
  * `_` read as `-` in names, several values as an array) and the ngx.status property. Setting
  * either after the headers went out logs an error, as OpenResty does, and changes nothing.
+ * The area also opens ngx.resp and ngx.headers_sent (api_resp.c).
  */
 #include <stdio.h>
 #include <string.h>
@@ -258,4 +259,5 @@ void dc_api_open_header(lua_State *L)
     lua_setmetatable(L, -2);
     lua_setfield(L, -2, "header");
     dc_sbx_add_prop(L, "status", status_get, status_set);
+    dc_api_open_resp(L);
 }

@@ -1,6 +1,7 @@
-/* api_output.c - ngx.say, ngx.print, ngx.flush (response body through host->output), and
- * ngx.exit, ngx.redirect (which end the plugin through dc_sbx_exit), with lua-nginx-module's
- * argument rules and phase checks.
+/* api_output.c - ngx.say, ngx.print, ngx.flush (response body through host->output),
+ * ngx.send_headers and ngx.eof (host->send_headers, host->eof: after the end of the body, output
+ * gives "seen eof"), and ngx.exit, ngx.redirect (which end the plugin through dc_sbx_exit), with
+ * lua-nginx-module's argument rules and phase checks.
  */
 #include <math.h>
 #include <string.h>
@@ -88,6 +89,17 @@ static void add_value(lua_State *L, out *o, int idx, int depth)
                "expected, got %s)", o->arg, o->fn, luaL_typename(L, idx));
 }
 
+/* Pushes nil and "seen eof" when the response body has ended. Returns the values pushed (0
+ * when it has not). Stack: [-0, +0|+2] */
+static int seen_eof(lua_State *L, dc_call *call)
+{
+    if (!call->host->eof_seen || !call->host->eof_seen(call->hreq))
+        return 0;
+    lua_pushnil(L);
+    lua_pushliteral(L, "seen eof");
+    return 2;
+}
+
 /* ngx.say / ngx.print body. Stack: [-0, +1|+2]: 1, or nil and an error */
 static int output(lua_State *L, const char *fn, int newline)
 {
@@ -95,6 +107,8 @@ static int output(lua_State *L, const char *fn, int newline)
     dc_sbx_check_phase(L, newline ? "ngx.say" : "ngx.print",
                        newline ? DC_API_PHASES(ngx_say) : DC_API_PHASES(ngx_print));
     DC_API_NEED(L, call, output, newline ? "ngx.say" : "ngx.print");
+    if (seen_eof(L, call))
+        return 2;
     int n = lua_gettop(L);
     dc_ubuf *b = dc_sbx_scratch(L); /* add_value runs no Lua and nothing else uses it */
     out o = {b, fn, 0, 0};
@@ -134,6 +148,55 @@ static int ngx_print(lua_State *L)
 static int ngx_flush(lua_State *L)
 {
     dc_sbx_check_phase(L, "ngx.flush", DC_API_PHASES(ngx_flush));
+    if (seen_eof(L, dc_sbx_current(L)))
+        return 2;
+    lua_pushinteger(L, 1);
+    return 1;
+}
+
+/* ngx.send_headers(): the header goes out now (here: as good as out, which ngx.headers_sent
+ * then says); again once sent is no error. Stack: [-0, +1|+2]: 1, or nil and an error */
+static int ngx_send_headers(lua_State *L)
+{
+    dc_call *call = dc_sbx_current(L);
+    dc_sbx_check_phase(L, "ngx.send_headers", DC_API_PHASES(ngx_send_headers));
+    if (call->host->headers_sent && call->host->headers_sent(call->hreq)) {
+        lua_pushinteger(L, 1);
+        return 1;
+    }
+    int rc;
+    if (call->host->send_headers) {
+        rc = call->host->send_headers(call->hreq);
+    } else {
+        /* an empty output sends the header first, and nothing else */
+        DC_API_NEED(L, call, output, "ngx.send_headers");
+        rc = call->host->output(call->hreq, "", 0);
+    }
+    if (rc != 0) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "nginx output filter error");
+        return 2;
+    }
+    lua_pushinteger(L, 1);
+    return 1;
+}
+
+/* ngx.eof(): the body ends with what was written so far (the header first if need be); a
+ * second call, and any later output, gives nil and "seen eof". Stack: [-0, +1|+2] */
+static int ngx_eof(lua_State *L)
+{
+    dc_call *call = dc_sbx_current(L);
+    if (lua_gettop(L) != 0)
+        return luaL_error(L, "ngx.eof: no argument is expected");
+    if (seen_eof(L, call))
+        return 2;
+    dc_sbx_check_phase(L, "ngx.eof", DC_API_PHASES(ngx_eof));
+    DC_API_NEED(L, call, eof, "ngx.eof");
+    if (call->host->eof(call->hreq) != 0) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "nginx output filter error");
+        return 2;
+    }
     lua_pushinteger(L, 1);
     return 1;
 }

@@ -1,6 +1,8 @@
 /* api_req.c - ngx.req.*: request headers (get_headers, set_header, clear_header), the method,
  * the query string (get_uri_args, set_uri_args) and set_uri, over host->req_headers,
- * host->req_header_set, host->var_get/var_set ("request_method", "args") and host->set_uri.
+ * host->req_header_set, host->var_get/var_set ("request_method", "args") and host->set_uri;
+ * the header table builder ngx.resp.get_headers shares. The request's facts and set_method
+ * are in api_reqinfo.c.
  */
 #include <string.h>
 
@@ -30,8 +32,24 @@ static int walk_header(void *arg, dc_str name, dc_str value)
     return 0;
 }
 
-/* Optional integer limit at idx: default when nil, none (0) when <= 0. Stack: [-0, +0] */
-static int opt_max(lua_State *L, int idx, int def)
+static int req_headers_index(lua_State *L);
+
+/* Pushes the metatable of header tables, made at its first use (ngx.resp.get_headers may
+ * come before any ngx.req name opened this area). Stack: [-0, +1] */
+static void push_headers_mt(lua_State *L)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, REQ_HEADERS_MT);
+    if (lua_istable(L, -1))
+        return;
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, req_headers_index);
+    lua_setfield(L, -2, "__index");
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, REQ_HEADERS_MT);
+}
+
+int dc_api_opt_max(lua_State *L, int idx, int def)
 {
     if (lua_isnoneornil(L, idx))
         return def;
@@ -39,26 +57,21 @@ static int opt_max(lua_State *L, int idx, int def)
     return !(m >= 1) ? 0 : m > INT32_MAX ? INT32_MAX : (int)m;
 }
 
-/* ngx.req.get_headers(max?, raw?). Stack: [-0, +1|+2]: headers (and "truncated") */
-static int req_get_headers(lua_State *L)
+int dc_api_push_headers(lua_State *L, dc_call *call, dc_api_header_walk walk, int max, int raw)
 {
-    dc_call *call = dc_sbx_current(L);
-    int max = opt_max(L, 1, REQ_MAX_HEADERS);
-    int raw = lua_toboolean(L, 2);
-    DC_API_NEED(L, call, req_headers, "ngx.req.get_headers");
     /* Two walks: the count, then the headers into Lua-owned memory (no Lua call may happen
      * inside a host callback). */
     hdr_walk w = {NULL, 0, 0};
-    call->host->req_headers(call->hreq, walk_header, &w);
+    walk(call->hreq, walk_header, &w);
     dc_sbx_charge(L, w.n);
     int truncated = max > 0 && w.n > (size_t)max;
     w.cap = truncated ? (size_t)max : w.n;
     w.n = 0;
     if (w.cap > (size_t)INT32_MAX / (2 * sizeof(dc_str)))
-        return luaL_error(L, "too many request headers");
+        return luaL_error(L, "too many headers");
     w.h = lua_newuserdata(L, w.cap ? 2 * w.cap * sizeof(dc_str) : 1);
     if (w.cap)
-        call->host->req_headers(call->hreq, walk_header, &w);
+        walk(call->hreq, walk_header, &w);
     lua_createtable(L, 0, (int)w.n);
     int t = lua_gettop(L);
     for (size_t i = 0; i < w.n && i < w.cap; i++) {
@@ -72,14 +85,25 @@ static int req_get_headers(lua_State *L)
         dc_api_set_multi(L, t);
     }
     if (!raw) {
-        lua_getfield(L, LUA_REGISTRYINDEX, REQ_HEADERS_MT);
+        push_headers_mt(L);
         lua_setmetatable(L, t);
     }
+    lua_remove(L, t - 1); /* the collected pointers */
     if (truncated) {
         lua_pushliteral(L, "truncated");
         return 2;
     }
     return 1;
+}
+
+/* ngx.req.get_headers(max?, raw?). Stack: [-0, +1|+2]: headers (and "truncated") */
+static int req_get_headers(lua_State *L)
+{
+    dc_call *call = dc_sbx_current(L);
+    int max = dc_api_opt_max(L, 1, REQ_MAX_HEADERS);
+    int raw = lua_toboolean(L, 2);
+    DC_API_NEED(L, call, req_headers, "ngx.req.get_headers");
+    return dc_api_push_headers(L, call, call->host->req_headers, max, raw);
 }
 
 /* __index of get_headers() tables: h["User-Agent"] and h.user_agent find "user-agent".
@@ -160,7 +184,7 @@ static int req_get_method(lua_State *L)
 /* ngx.req.get_uri_args(max?). Stack: [-0, +1|+2] */
 static int req_get_uri_args(lua_State *L)
 {
-    int max = opt_max(L, 1, REQ_MAX_ARGS);
+    int max = dc_api_opt_max(L, 1, REQ_MAX_ARGS);
     push_var(L, "args", "ngx.req.get_uri_args");
     size_t len = 0;
     const char *s = lua_isnil(L, -1) ? "" : lua_tolstring(L, -1, &len);
@@ -233,15 +257,10 @@ void dc_api_open_req(lua_State *L)
 #define REG(area, kind, path, field, fn, ph, allow) DC_API_REG_IF(REQ, area, kind, field, fn)
     static const luaL_Reg fns[] = {DC_API_TABLE(REG){NULL, NULL}};
 #undef REG
-    lua_createtable(L, 0, 7);
+    lua_createtable(L, 0, 11);
     for (const luaL_Reg *r = fns; r->name; r++) {
         lua_pushcfunction(L, r->func);
         lua_setfield(L, -2, r->name);
     }
     lua_setfield(L, -2, "req");
-
-    lua_createtable(L, 0, 1);
-    lua_pushcfunction(L, req_headers_index);
-    lua_setfield(L, -2, "__index");
-    lua_setfield(L, LUA_REGISTRYINDEX, REQ_HEADERS_MT);
 }

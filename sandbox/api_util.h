@@ -74,6 +74,29 @@ DC_HIDDEN dc_str dc_api_header_name(lua_State *L, int idx, int dash, int escape)
 DC_HIDDEN dc_str *dc_api_header_values(lua_State *L, int idx, dc_str few[DC_HEADER_FEW],
                                        size_t *n);
 
+/* ---- header tables (api_req.c) ---- */
+typedef int (*dc_api_header_walk)(void *hreq, dc_each_header_cb each, void *arg);
+/* Optional integer limit at idx (ngx.req.get_headers' max): def when nil, none (0) when
+ * <= 0; a non-number raises. Stack: [-0, +0] */
+DC_HIDDEN int dc_api_opt_max(lua_State *L, int idx, int def);
+/* Pushes the table of the headers walk hands over, as ngx.req.get_headers builds it: names
+ * lower-cased with the lookup metatable unless raw, repeated names as arrays, at most max
+ * headers when max > 0 (then also "truncated"). Charged by the headers and bytes read; what
+ * it builds lives in the state's memory. Returns the values pushed. Stack: [-0, +1|+2] */
+DC_HIDDEN int dc_api_push_headers(lua_State *L, dc_call *call, dc_api_header_walk walk, int max,
+                                  int raw);
+
+/* ---- request facts (api_reqinfo.c), registered with the rest of ngx.req ---- */
+DC_HIDDEN int req_start_time(lua_State *L);
+DC_HIDDEN int req_http_version(lua_State *L);
+DC_HIDDEN int req_is_internal(lua_State *L);
+DC_HIDDEN int req_set_method(lua_State *L);
+
+/* ---- response facts (api_resp.c), opened with the HEADER area ---- */
+/* Sets ngx.resp (get_headers) into the table at the top and registers the headers_sent
+ * property. Stack: [-0, +0] */
+DC_HIDDEN void dc_api_open_resp(lua_State *L);
+
 /* ---- misc ---- */
 /* Sends msg to host->log at level (OpenResty's 0..8) as "[dynacode] plugin "NAME": msg",
  * capped at 4 KiB (api_log.c). Stack: [-0, +0] */

@@ -196,6 +196,7 @@ local PLAUSIBLE = {
     ["rawget"] = {{a = 1}, "a"}, ["rawset"] = {{}, "a", 1}, ["rawequal"] = {1, 1},
     ["pcall"] = {noop}, ["xpcall"] = {noop, noop}, ["assert"] = {true}, ["type"] = {1},
     ["error"] = {"walk"}, ["print"] = {"walk"},
+    ["ngx.resp.get_headers"] = {10}, ["ngx.req.set_method"] = {ngx.HTTP_POST},
 }
 local METAMETHODS = {"__index", "__newindex", "__call", "__tostring", "__len", "__eq", "__lt",
     "__le", "__concat", "__unm", "__add", "__sub", "__mul", "__div", "__mod", "__pow", "__gc",

@@ -489,6 +489,11 @@ static const struct {
     {"ngx.redirect", "ngx.redirect('/x')"},       {"ngx.say", "ngx.say('x')"},
     {"ngx.print", "ngx.print('x')"},              {"ngx.flush", "ngx.flush()"},
     {"ngx.arg", "local a = ngx.arg[1]"},
+    {"ngx.req.http_version", "ngx.req.http_version()"},
+    {"ngx.req.set_method", "ngx.req.set_method(ngx.HTTP_GET)"},
+    {"ngx.headers_sent", "local s = ngx.headers_sent"},
+    {"ngx.send_headers", "ngx.send_headers()"},
+    {"ngx.eof", "ngx.eof()"},
 };
 
 START_TEST(restricted_names_are_refused_in_the_phases_the_table_leaves_out)

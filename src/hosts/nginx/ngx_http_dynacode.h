@@ -64,6 +64,8 @@ typedef struct {
     unsigned                    out_started:1;   /* ngx.say ran: the header is as good as sent */
     unsigned                    filter_body:1;   /* body_filter plugins may change the body */
     unsigned                    body_ended:1;    /* last_buf sent: later data is dropped */
+    unsigned                    eof:1;           /* ngx.eof ran: the answer ends with this
+                                                    phase, output is refused */
 } ngx_http_dynacode_ctx_t;
 
 

@@ -1,6 +1,6 @@
 /* ngx_http_dynacode_host.c - the dc_host table over ngx_http_request_t (the hreq of every
  * callback is r), and its callbacks for status, output, URI, log, clock and worker id; the
- * others are in the _vars, _headers_in and _headers_out files.
+ * others are in the _vars, _headers_in, _headers_out and _req files.
  */
 #include "ngx_http_dynacode_host.h"
 
@@ -213,6 +213,14 @@ static const dc_host  ngx_http_dynacode_host_cbs = {
     .log = ngx_http_dynacode_log,
     .now = ngx_http_dynacode_now,
     .worker_id = ngx_http_dynacode_worker_id,
+    .start_time = ngx_http_dynacode_start_time,
+    .http_version = ngx_http_dynacode_http_version,
+    .is_internal = ngx_http_dynacode_is_internal,
+    .set_method = ngx_http_dynacode_set_method,
+    .resp_headers = ngx_http_dynacode_resp_headers,
+    .send_headers = ngx_http_dynacode_send_headers,
+    .eof = ngx_http_dynacode_eof,
+    .eof_seen = ngx_http_dynacode_eof_seen,
 };
 
 

@@ -51,6 +51,16 @@ int ngx_http_dynacode_resp_header_get(void *hreq, dc_str name, dc_each_value_cb 
 int ngx_http_dynacode_resp_header_set(void *hreq, dc_str name, const dc_str *values,
     size_t n);
 
+/* ngx_http_dynacode_req.c */
+double ngx_http_dynacode_start_time(void *hreq);
+int ngx_http_dynacode_http_version(void *hreq);
+int ngx_http_dynacode_is_internal(void *hreq);
+int ngx_http_dynacode_set_method(void *hreq, int method, dc_str name);
+int ngx_http_dynacode_resp_headers(void *hreq, dc_each_header_cb each, void *arg);
+int ngx_http_dynacode_send_headers(void *hreq);
+int ngx_http_dynacode_eof(void *hreq);
+int ngx_http_dynacode_eof_seen(void *hreq);
+
 /* ngx_http_dynacode_host.c */
 /* Whether the response header is sent, or as good as sent (ngx.say ran). */
 ngx_uint_t ngx_http_dynacode_sent(ngx_http_request_t *r);

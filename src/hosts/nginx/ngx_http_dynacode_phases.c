@@ -335,6 +335,11 @@ ngx_http_dynacode_phase(ngx_http_request_t *r, dc_phase phase)
 
     act = ngx_http_dynacode_run(r, ctx, phase, &status);
 
+    if (act == DC_ACTION_CONTINUE && ctx->eof) {
+        /* ngx.eof: the answer is complete; it goes out and the request ends here */
+        return ngx_http_dynacode_end(r, ctx, NGX_HTTP_OK);
+    }
+
     if (act == DC_ACTION_CONTINUE) {
         if (ctx->out_started) {
             /* ngx.say without ngx.exit: nginx goes on, as in OpenResty */

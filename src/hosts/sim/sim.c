@@ -3,9 +3,11 @@
  * header filter, body filter, log), with nginx's error pages for ngx.exit in rewrite/access.
  */
 #include <ctype.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "sim.h"
 #include "bundle.h"
@@ -33,6 +35,8 @@ struct dc_sim {
     dc_buf log;
     FILE *logf;
     char scratch[32];        /* numbers handed out by var_get */
+    double start_time;       /* when the request was made (seconds, milliseconds kept) */
+    int eof;                 /* ngx.eof ran: the body is over */
 };
 
 /* ---- what plugins hand over, checked again as nginx's host does ---- */
@@ -424,6 +428,78 @@ static void sim_log(void *hreq, int level, const char *msg, size_t len)
         fprintf(s->logf, "[%s] %.*s", lv, (int)(s->log.len - at), s->log.data + at);
 }
 
+/* ---- request facts, method, the header and the end of the body ---- */
+
+static double sim_start_time(void *hreq)
+{
+    return ((dc_sim *)hreq)->start_time;
+}
+
+static int sim_http_version(void *hreq)
+{
+    (void)hreq;
+    return 1001; /* the request line the simulation stands for is HTTP/1.1 */
+}
+
+static int sim_is_internal(void *hreq)
+{
+    (void)hreq;
+    return 0;
+}
+
+static int sim_set_method(void *hreq, int method, dc_str name)
+{
+    dc_sim *s = hreq;
+    (void)method;
+    char *m = dc_strndup(name.data, name.len);
+    if (!m)
+        return -1;
+    free(s->method);
+    s->method = m;
+    return 0;
+}
+
+/* As nginx keeps them: Content-Type apart from the others (so first, in lower case), then the
+ * list in order. */
+static int sim_resp_headers(void *hreq, dc_each_header_cb each, void *arg)
+{
+    dc_sim *s = hreq;
+    const char *ct = hdrs_get(&s->resp, "Content-Type", 12);
+    if (ct) {
+        dc_str n = {"content-type", 12}, v = {ct, strlen(ct)};
+        if (each(arg, n, v))
+            return 0;
+    }
+    for (size_t i = 0; i < s->resp.n; i++) {
+        if (strcasecmp(s->resp.v[i].name, "Content-Type") == 0)
+            continue;
+        dc_str n = {s->resp.v[i].name, strlen(s->resp.v[i].name)};
+        dc_str v = {s->resp.v[i].value, strlen(s->resp.v[i].value)};
+        if (each(arg, n, v))
+            break;
+    }
+    return 0;
+}
+
+static int sim_send_headers(void *hreq)
+{
+    return sim_output(hreq, "", 0);
+}
+
+static int sim_eof(void *hreq)
+{
+    dc_sim *s = hreq;
+    if (sim_output(hreq, "", 0) != 0)
+        return -1;
+    s->eof = 1;
+    return 0;
+}
+
+static int sim_eof_seen(void *hreq)
+{
+    return ((dc_sim *)hreq)->eof;
+}
+
 static const dc_host sim_host = {
     .var_get = sim_var_get,
     .var_set = sim_var_set,
@@ -437,6 +513,14 @@ static const dc_host sim_host = {
     .output = sim_output,
     .set_uri = sim_set_uri,
     .log = sim_log,
+    .start_time = sim_start_time,
+    .http_version = sim_http_version,
+    .is_internal = sim_is_internal,
+    .set_method = sim_set_method,
+    .resp_headers = sim_resp_headers,
+    .send_headers = sim_send_headers,
+    .eof = sim_eof,
+    .eof_seen = sim_eof_seen,
 };
 
 const dc_host *dc_sim_host(void)
@@ -483,6 +567,9 @@ dc_sim *dc_sim_new(const dc_sim_opts *o)
     s->args = q ? strdup(q + 1) : NULL;
     s->remote_addr = strdup(o->remote_addr ? o->remote_addr : "127.0.0.1");
     s->upstream_status = o->upstream_status ? o->upstream_status : 200;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    s->start_time = (double)ts.tv_sec + floor((double)ts.tv_nsec / 1e6) / 1000.0;
     int bad = !s->host || !s->method || !s->request_uri || !s->path || (q && !s->args) ||
               !s->remote_addr;
     if (!bad && o->upstream_body)
@@ -600,11 +687,11 @@ int dc_sim_run(dc_sim *s, dc_engine *e)
         return -1;
     int st, rc = 0;
     dc_action a = dc_request_run(r, DC_PHASE_REWRITE, &st);
-    if (a == DC_ACTION_CONTINUE)
+    if (a == DC_ACTION_CONTINUE && !s->eof)
         a = dc_request_run(r, DC_PHASE_ACCESS, &st);
     if (a != DC_ACTION_CONTINUE)
         rc = special_response(s, st);
-    else
+    else if (!s->eof) /* after ngx.eof in rewrite or access the answer is complete */
         rc = content(s, r);
 
     /* Header filter: plugins may still change status and headers; then they are sent. */
