@@ -52,4 +52,10 @@ struct dc_bundle {
     uint64_t hash;          /* dc_hash64 of the JSON text */
 };
 
+/* Deferred counting of the events each request emits (events.c): on, the emitting thread counts
+ * them in the hub and dc_events_fold, from any one thread at a time, adds them to the counters;
+ * off folds what is left. Set and cleared by the thread that emits. */
+DC_HIDDEN void dc_events_defer(dc_events *ev, int on);
+DC_HIDDEN void dc_events_fold(dc_events *ev);
+
 #endif /* DC_BUNDLE_H */

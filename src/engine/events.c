@@ -2,6 +2,7 @@
  * the host provides (such as a shared zone), and the callbacks hosts subscribe to. Subscribers get
  * the names and message with control bytes escaped, ready for a log line.
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,9 +10,21 @@
 
 #define DC_MAX_SUBSCRIBERS 16
 
+/* The events every request emits, once per phase: with dc_events_defer on, the thread that
+ * emits them (the request thread: nothing else emits these) counts them in the hub with a
+ * plain increment, and dc_events_fold adds them to the counters every few milliseconds from
+ * another thread, instead of an atomic add on a cache line every worker writes. */
+#define DEFERRABLE                                                                      \
+    ((1ull << DC_EV_RT_PLUGINS_STARTING) | (1ull << DC_EV_RT_PLUGINS_DONE) |            \
+     (1ull << DC_EV_RT_PLUGINS_NOT_LOADED) | (1ull << DC_EV_RT_PLUGINS_DISABLED))
+
 struct dc_events {
     uint64_t own[DC_EVENT_COUNT];
     uint64_t *counters;
+    int deferred;                     /* set and cleared by the emitting thread */
+    uint64_t local[DC_EVENT_COUNT];   /* deferred counts: written by the emitting thread only */
+    uint64_t folded[DC_EVENT_COUNT];  /* what dc_events_fold has added of them, under fold_mu */
+    pthread_mutex_t fold_mu;
     struct {
         uint64_t mask;
         dc_event_cb cb;
@@ -44,13 +57,48 @@ dc_rc dc_events_new(uint64_t *counters, dc_events **out)
     if (!ev)
         return DC_ENOMEM;
     ev->counters = counters ? counters : ev->own;
+    pthread_mutex_init(&ev->fold_mu, NULL);
     *out = ev;
     return DC_OK;
 }
 
 void dc_events_free(dc_events *ev)
 {
+    if (!ev)
+        return;
+    dc_events_fold(ev);
+    pthread_mutex_destroy(&ev->fold_mu);
     free(ev);
+}
+
+void dc_events_defer(dc_events *ev, int on)
+{
+    if (!ev)
+        return;
+    if (!on)
+        dc_events_fold(ev);
+    ev->deferred = on;
+}
+
+void dc_events_fold(dc_events *ev)
+{
+    if (!ev)
+        return;
+    pthread_mutex_lock(&ev->fold_mu);
+    for (unsigned i = 0; i < DC_EVENT_COUNT; i++) {
+        if (!(DEFERRABLE & (1ull << i)))
+            continue;
+        uint64_t cur = __atomic_load_n(&ev->local[i], __ATOMIC_ACQUIRE);
+        uint64_t done = __atomic_load_n(&ev->folded[i], __ATOMIC_RELAXED);
+        if (cur == done)
+            continue;
+        /* what is folded first, then the count (release): a reader (dc_events_count) that
+         * sees the count sees the fold, so it may miss these for an instant, never count
+         * them twice */
+        __atomic_store_n(&ev->folded[i], cur, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&ev->counters[i], cur - done, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&ev->fold_mu);
 }
 
 dc_rc dc_events_subscribe(dc_events *ev, uint64_t mask, dc_event_cb cb, void *ud)
@@ -121,7 +169,12 @@ void dc_events_emit(dc_events *ev, const dc_event_info *info)
     uint64_t bit = 1ull << info->event;
     if (!(ev->subscribed & bit)) {
         /* nobody listens (the events of every request, mostly): only the count */
-        __atomic_fetch_add(&ev->counters[info->event], 1, __ATOMIC_RELAXED);
+        if (ev->deferred && (DEFERRABLE & bit)) {
+            uint64_t *c = &ev->local[info->event];
+            __atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + 1, __ATOMIC_RELEASE);
+        } else {
+            __atomic_fetch_add(&ev->counters[info->event], 1, __ATOMIC_RELAXED);
+        }
         return;
     }
     dc_event_info safe = *info;
@@ -157,5 +210,9 @@ uint64_t dc_events_count(const dc_events *ev, dc_event which)
 {
     if ((unsigned)which >= DC_EVENT_COUNT)
         return 0;
-    return __atomic_load_n(&ev->counters[which], __ATOMIC_RELAXED);
+    /* with what this hub has not folded yet (in this order: see dc_events_fold) */
+    uint64_t n = __atomic_load_n(&ev->counters[which], __ATOMIC_ACQUIRE);
+    uint64_t cur = __atomic_load_n(&ev->local[which], __ATOMIC_ACQUIRE);
+    uint64_t done = __atomic_load_n(&ev->folded[which], __ATOMIC_ACQUIRE);
+    return n + (cur > done ? cur - done : 0);
 }

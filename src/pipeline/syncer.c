@@ -1,7 +1,8 @@
 /* syncer.c - a worker's thread that follows the shared store: when the store has a new
  * generation it reads, verifies and decodes the snapshot and prepares the generation (regexes
  * compiled, policy per plugin, state keys) and posts it to the engine, so that the request
- * thread only swaps a pointer. It also frees the generations the requests let go of.
+ * thread only swaps a pointer. It also frees the generations the requests let go of, and adds
+ * the counts of the events every request emits to the shared counters (dc_events_defer).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -51,6 +52,7 @@ static void *run(void *arg)
             } /* out of memory: tried again next round */
         }
         dc_engine_reap(y->e);
+        dc_events_fold(y->e->events);
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);
         until.tv_nsec += DC_SYNCER_PERIOD_MS * 1000000L;
@@ -96,9 +98,11 @@ dc_rc dc_syncer_start(dc_engine *e, dc_store *s, dc_poller *shared, dc_syncer **
     pthread_mutex_init(&y->pmu, NULL);
     atomic_store(&e->prepared_off_thread, 1);
     dc_engine_defer_frees(e, 1);
+    dc_events_defer(e->events, 1); /* the thread folds the request path's counts */
     if (pthread_create(&y->thread, NULL, run, y) != 0) {
         atomic_store(&e->prepared_off_thread, 0);
         dc_engine_defer_frees(e, 0);
+        dc_events_defer(e->events, 0);
         pthread_cond_destroy(&y->cv);
         pthread_mutex_destroy(&y->mu);
         pthread_mutex_destroy(&y->pmu);
@@ -134,6 +138,7 @@ void dc_syncer_stop(dc_syncer *y)
     atomic_store(&e->prepared_off_thread, 0);
     dc_prepared_free(dc_engine_take(e));
     dc_engine_defer_frees(e, 0);
+    dc_events_defer(e->events, 0);
     pthread_cond_destroy(&y->cv);
     pthread_mutex_destroy(&y->mu);
     pthread_mutex_destroy(&y->pmu);

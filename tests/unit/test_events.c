@@ -3,6 +3,7 @@
  */
 #include <string.h>
 
+#include "bundle.h"
 #include "testutil.h"
 
 START_TEST(names_are_the_originals)
@@ -109,6 +110,38 @@ START_TEST(counters_can_live_in_host_memory)
 }
 END_TEST
 
+/* Deferred: the request path's per-phase events are counted in the hub (no atomic add on the
+ * shared line) and reach the host's counters when folded; the hub's own count includes them at
+ * once; other events go straight to the counters; turning deferral off folds the rest. */
+START_TEST(deferred_counts_reach_the_counters_when_folded)
+{
+    uint64_t slots[DC_EVENT_COUNT] = {0};
+    dc_events *ev;
+    ck_assert_int_eq(dc_events_new(slots, &ev), DC_OK);
+    dc_events_defer(ev, 1);
+    dc_event_info start = {.event = DC_EV_RT_PLUGINS_STARTING, .phase = 1};
+    dc_event_info err = {.event = DC_EV_RT_PLUGINS_ERROR, .phase = 1, .message = "x"};
+    for (int i = 0; i < 3; i++)
+        dc_events_emit(ev, &start);
+    dc_events_emit(ev, &err);
+    ck_assert_uint_eq(slots[DC_EV_RT_PLUGINS_STARTING], 0);
+    ck_assert_uint_eq(dc_events_count(ev, DC_EV_RT_PLUGINS_STARTING), 3);
+    ck_assert_uint_eq(slots[DC_EV_RT_PLUGINS_ERROR], 1);
+    dc_events_fold(ev);
+    ck_assert_uint_eq(slots[DC_EV_RT_PLUGINS_STARTING], 3);
+    ck_assert_uint_eq(dc_events_count(ev, DC_EV_RT_PLUGINS_STARTING), 3);
+    dc_events_fold(ev); /* nothing new: nothing added twice */
+    ck_assert_uint_eq(slots[DC_EV_RT_PLUGINS_STARTING], 3);
+    dc_events_emit(ev, &start);
+    dc_events_defer(ev, 0);
+    ck_assert_uint_eq(slots[DC_EV_RT_PLUGINS_STARTING], 4);
+    dc_events_emit(ev, &start); /* not deferred any more: straight to the counter */
+    ck_assert_uint_eq(slots[DC_EV_RT_PLUGINS_STARTING], 5);
+    ck_assert_uint_eq(dc_events_count(ev, DC_EV_RT_PLUGINS_STARTING), 5);
+    dc_events_free(ev);
+}
+END_TEST
+
 START_TEST(engine_emits_runtime_events_with_the_plugin)
 {
     dc_events *ev;
@@ -143,6 +176,7 @@ int main(void)
     tcase_add_test(tc, subscriptions_follow_their_mask);
     tcase_add_test(tc, subscribers_see_a_severity);
     tcase_add_test(tc, counters_can_live_in_host_memory);
+    tcase_add_test(tc, deferred_counts_reach_the_counters_when_folded);
     tcase_add_test(tc, engine_emits_runtime_events_with_the_plugin);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
