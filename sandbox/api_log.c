@@ -25,25 +25,9 @@ typedef struct line {
  * '\' (for the plugin name, shown between quotes). Stops at the cap. Stack: [-0, +0] */
 static void line_add_esc(lua_State *L, line *l, const char *s, size_t n, int quote)
 {
-    static const char hex[] = "0123456789abcdef";
     for (size_t i = 0; i < n && !l->cut; i++) {
-        unsigned char c = (unsigned char)s[i];
         char e[4];
-        size_t k = 0;
-        if (c == '\n' || c == '\r' || c == '\t') {
-            e[k++] = '\\';
-            e[k++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
-        } else if (c < 0x20 || c == 0x7f) {
-            e[k++] = '\\';
-            e[k++] = 'x';
-            e[k++] = hex[c >> 4];
-            e[k++] = hex[c & 0xf];
-        } else if (quote && (c == '"' || c == '\\')) {
-            e[k++] = '\\';
-            e[k++] = (char)c;
-        } else {
-            e[k++] = (char)c;
-        }
+        size_t k = dc_log_escape_byte((unsigned char)s[i], quote, e);
         if (k > l->cap - l->b->len) {
             l->cut = 1;
             break;
@@ -51,8 +35,7 @@ static void line_add_esc(lua_State *L, line *l, const char *s, size_t n, int quo
         if (k == 1) {
             /* a run of plain bytes goes in one copy */
             size_t j = i + 1, room = l->cap - l->b->len;
-            while (j < n && j - i < room && (unsigned char)s[j] >= 0x20 &&
-                   (unsigned char)s[j] != 0x7f && !(quote && (s[j] == '"' || s[j] == '\\')))
+            while (j < n && j - i < room && dc_log_escape_byte((unsigned char)s[j], quote, e) == 1)
                 j++;
             dc_ubuf_add(L, l->b, s + i, j - i);
             i = j - 1;

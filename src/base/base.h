@@ -62,6 +62,8 @@ DC_HIDDEN uint64_t dc_checksum64(const void *p, size_t n);
  * \\t or \\xNN, and with quote '"' and '\\' escaped too; cut with "..." when too long. Returns
  * the length written. For log and trace lines. */
 DC_HIDDEN size_t dc_log_escape(char *dst, size_t cap, const char *src, int quote);
+/* One byte as dc_log_escape writes it: 1 to 4 bytes into out, their count returned. */
+DC_HIDDEN size_t dc_log_escape_byte(unsigned char c, int quote, char out[4]);
 
 typedef struct dc_bounds {
     uint32_t log_line_bytes;   /* one ngx.log/print line (longer ones are cut) */

@@ -115,44 +115,6 @@ dc_rc dc_events_subscribe(dc_events *ev, uint64_t mask, dc_event_cb cb, void *ud
     return DC_OK;
 }
 
-size_t dc_log_escape(char *dst, size_t cap, const char *src, int quote)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t n = 0;
-    if (cap == 0)
-        return 0;
-    for (const unsigned char *p = (const unsigned char *)(src ? src : ""); *p; p++) {
-        char e[4];
-        size_t k = 0;
-        unsigned char c = *p;
-        if (c == '\n' || c == '\r' || c == '\t') {
-            e[k++] = '\\';
-            e[k++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
-        } else if (c < 0x20 || c == 0x7f) {
-            e[k++] = '\\';
-            e[k++] = 'x';
-            e[k++] = hex[c >> 4];
-            e[k++] = hex[c & 0xf];
-        } else if (quote && (c == '"' || c == '\\')) {
-            e[k++] = '\\';
-            e[k++] = (char)c;
-        } else {
-            e[k++] = (char)c;
-        }
-        if (k >= cap - n) {  /* keep room for the NUL; cut whole escapes only */
-            if (cap - n > 3) {
-                memcpy(dst + n, "...", 3);
-                n += 3;
-            }
-            break;
-        }
-        memcpy(dst + n, e, k);
-        n += k;
-    }
-    dst[n] = '\0';
-    return n;
-}
-
 /* Whether s needs dc_log_escape (quote: for a quoted name). */
 static int needs_escape(const char *s, int quote)
 {
