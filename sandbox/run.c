@@ -1,6 +1,6 @@
 /* run.c - one call of a plugin: arms the quotas (instruction hook, deadline, C-stack
- * bound), runs the chunk protected, turns an abort (instructions, wall clock, memory,
- * ngx.exit) into its result in a way pcall cannot swallow, and writes ngx.ctx back.
+ * bound), runs the chunk in its entry coroutine, turns an abort (instructions, wall clock,
+ * memory, ngx.exit) into its result in a way pcall cannot swallow, and writes ngx.ctx back.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +22,21 @@ static void error_text(lua_State *L, int idx, char *msg, size_t msglen)
     } else {
         dc_set_err(msg, msglen, "(error object is a %s value)", lua_typename(L, t));
     }
+}
+
+/* Makes the state's entry coroutine: plugin code runs in a coroutine as in OpenResty, where
+ * coroutine.running() in a handler is a coroutine. One serves call after call while they end
+ * well; one that ended in an error (an exit or a trip is one) is dead, and made again here at
+ * the next call. Stack: [-0, +0]; run protected. */
+static int entry_new(lua_State *L)
+{
+    dc_sbx *s = lua_touserdata(L, 1);
+    lua_State *co = lua_newthread(L);
+    if (s->co_ref != LUA_NOREF)
+        luaL_unref(L, LUA_REGISTRYINDEX, s->co_ref);
+    s->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    s->co = co;
+    return 0;
 }
 
 static int ctx_flush_tramp(lua_State *L)
@@ -63,11 +78,26 @@ dc_result dc_sbx_run(dc_sbx *s, dc_call *c, char *msg, size_t msglen)
     if (c->insn_left < (uint64_t)step)
         step = (int)c->insn_left;
     lua_settop(L, 0);
-    lua_sethook(L, dc_sbx_hook, LUA_MASKCOUNT, step);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, s->fn_ref);
-    int rc = lua_pcall(L, 0, 0, 0);
     /* The hook stays set between calls: it does nothing without a call (dc_sbx_charge), and
      * turning it off and on again rewrites LuaJIT's dispatch table twice per call. */
+    lua_sethook(L, dc_sbx_hook, LUA_MASKCOUNT, step);
+    lua_State *co = s->co;
+    int rc;
+    if ((!co || lua_status(co) != 0) && lua_cpcall(L, entry_new, s) != 0) {
+        co = L; /* no memory for it: the message is on L */
+        rc = LUA_ERRMEM;
+    } else {
+        co = s->co;
+        lua_settop(co, 0);
+        lua_rawgeti(co, LUA_REGISTRYINDEX, s->fn_ref);
+        rc = lua_resume(co, 0);
+        /* A yield of the entry coroutine itself hands control to nginx, which resumes it
+         * straight away: here, at once (each round runs under the same quotas). */
+        while (rc == LUA_YIELD) {
+            lua_settop(co, 0);
+            rc = lua_resume(co, 0);
+        }
+    }
 
     dc_result res = DC_RESULT_OK;
     switch (c->abort) {
@@ -84,7 +114,7 @@ dc_result dc_sbx_run(dc_sbx *s, dc_call *c, char *msg, size_t msglen)
     case DC_ABORT_NONE:
         if (rc != 0 && !c->exited) {
             res = c->denied ? DC_RESULT_DENIED : DC_RESULT_ERROR;
-            error_text(L, -1, msg, msglen);
+            error_text(co, -1, msg, msglen);
         }
         break;
     }
@@ -94,6 +124,8 @@ dc_result dc_sbx_run(dc_sbx *s, dc_call *c, char *msg, size_t msglen)
         c->ctx_ref = LUA_NOREF;
     }
     lua_settop(L, 0);
+    if (co != L)
+        lua_settop(co, 0); /* a dead one keeps nothing alive until it is replaced */
 
     if (c->ctx_ref != LUA_NOREF && lua_cpcall(L, ctx_flush_tramp, c) != 0) {
         if (res == DC_RESULT_OK) {

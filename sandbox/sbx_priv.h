@@ -38,6 +38,8 @@ struct dc_sbx {
     dc_sbx_blocks *blocks; /* where freed small blocks go, NULL: back to malloc */
     int exact;          /* under a memory checker: blocks of the size asked, never kept */
     int fn_ref;         /* the plugin's chunk, with the sandbox environment */
+    lua_State *co;      /* the entry coroutine the chunk runs in (run.c), NULL: none yet */
+    int co_ref;         /* its registry reference, LUA_NOREF: none */
     int abort_ref;      /* preallocated strings raised by an abort (no allocation when raised) */
     dc_call *call;      /* the call being run, NULL between calls */
     const char *cstack_limit; /* lowest C stack address nested calls may reach (see cguard) */

@@ -58,7 +58,7 @@ dc_rc dc_sbx_new(const unsigned char *bc, size_t bclen, const char *chunkname,
         return DC_ENOMEM;
     s->quota = *quota;
     s->mem_limit = (size_t)quota->memory_kb * 1024;
-    s->fn_ref = s->abort_ref = LUA_NOREF;
+    s->fn_ref = s->abort_ref = s->co_ref = LUA_NOREF;
     s->exact = dc_memcheck_active();
     s->L = lua_newstate(dc_sbx_alloc, s);
     if (!s->L) {
