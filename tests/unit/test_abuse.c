@@ -141,7 +141,25 @@ START_TEST(abuse_case)
 
     char *json = bundle_for(code);
     dc_bundle *b = tu_bundle(json);
-    dc_engine *e = tu_engine(b);
+    /* The default quotas but time: on a slow or busy machine (ASan, a loaded CI) a case that
+     * does its legitimate work could meet 50 ms of wall clock, and the verdict would depend on
+     * the machine. Every case that must end ends on instructions or memory (each one that lists
+     * quota:time lists quota:instructions too); BOUND_MS still catches one that escapes both. */
+    static const char policy_json[] =
+        "{\"quota\":{\"instructions\":1000000,\"time_ms\":60000,\"memory_kb\":4096},"
+        "\"ceiling\":{\"instructions\":0,\"time_ms\":0,\"memory_kb\":0}}";
+    dc_policy *policy = NULL;
+    char err[256] = "";
+    ck_assert_msg(dc_policy_load(policy_json, strlen(policy_json), "abuse", &policy, err,
+                                 sizeof err) == DC_OK, "policy: %s", err);
+    dc_engine_config cfg;
+    dc_engine_config_default(&cfg);
+    cfg.host = dc_sim_host();
+    cfg.policy = policy;
+    cfg.seed = 42;
+    dc_engine *e = NULL;
+    ck_assert_msg(dc_engine_new(&cfg, &e, err, sizeof err) == DC_OK, "engine: %s", err);
+    dc_engine_set_bundle(e, b);
     dc_bundle_unref(b);
     outcome o = {0};
     dc_engine_on_run(e, record, &o);
@@ -176,6 +194,7 @@ START_TEST(abuse_case)
     ck_assert_int_eq(o.witness_runs, nreq);
     ck_assert_int_eq(o.witness_ok, nreq);
     dc_engine_free(e);
+    dc_policy_free(policy);
     free(json);
     free(code);
 }
