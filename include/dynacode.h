@@ -280,6 +280,10 @@ typedef struct dc_host {
     double (*now)(void *hreq);
     /* worker pid and id for ngx.worker.*; NULL gives getpid() and 0 */
     int (*worker_id)(void *hreq);
+    /* ngx.worker.count(): the number of worker processes; NULL (or a value below 1) gives 1 */
+    int (*worker_count)(void *hreq);
+    /* ngx.worker.exiting(): nonzero once this worker has begun to shut down; NULL gives 0 */
+    int (*worker_exiting)(void *hreq);
 } dc_host;
 
 /* ---- engine: one per process (nginx worker, command) ---- */

@@ -424,6 +424,13 @@ static void sim_log(void *hreq, int level, const char *msg, size_t len)
         fprintf(s->logf, "[%s] %.*s", lv, (int)(s->log.len - at), s->log.data + at);
 }
 
+/* ngx.worker.count(): the command and the tests are one process serving requests. */
+static int sim_worker_count(void *hreq)
+{
+    (void)hreq;
+    return 1;
+}
+
 static const dc_host sim_host = {
     .var_get = sim_var_get,
     .var_set = sim_var_set,
@@ -437,6 +444,7 @@ static const dc_host sim_host = {
     .output = sim_output,
     .set_uri = sim_set_uri,
     .log = sim_log,
+    .worker_count = sim_worker_count,
 };
 
 const dc_host *dc_sim_host(void)
