@@ -1,7 +1,6 @@
-/* api_date.c - the HTTP date reader behind ngx.parse_http_time. It accepts what nginx accepts
- * and refuses what nginx refuses, leniency included (the week day and the zone are never read,
- * a month is told apart by the fewest letters that can, day 0 is the last day of the month
- * before), so that a plugin gets the number nginx itself would compute for the same header.
+/* api_date.c - the HTTP date reader behind ngx.parse_http_time: it accepts and refuses what
+ * nginx does, leniency included (week day and zone unread, a month told by its fewest telling
+ * letters, day 0 as the eve of the 1st), so a plugin gets the number nginx would compute.
  */
 #include "api_date.h"
 

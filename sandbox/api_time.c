@@ -1,8 +1,6 @@
-/* api_time.c - ngx.now, ngx.time, ngx.today, ngx.http_time, ngx.cookie_time, ngx.localtime,
- * ngx.utctime, ngx.update_time, ngx.parse_http_time (the reader is api_date.c), ngx.get_phase,
- * ngx.worker.* and the read-only facts of ngx.config: the clock comes from host->now when the
- * host has one (nginx's cached time), else from CLOCK_REALTIME; dates are formatted without
- * the C locale's help.
+/* api_time.c - ngx.now, time, today, http_time, cookie_time, localtime, utctime, update_time,
+ * parse_http_time (reader in api_date.c), get_phase, ngx.worker.* and ngx.config's facts; the
+ * clock is host->now when the host has one (nginx's cached time), else CLOCK_REALTIME.
  */
 #include <math.h>
 #include <stdio.h>
