@@ -17,11 +17,11 @@ local function check(ok, err)
   assert(ok or type(err) == "string", "an error that is not a string")
 end
 for _, f in ipairs(fns) do
-  for i = 1, n do  -- each value alone, first beside a string, second after one
-    check(pcall(f, vals[i]))
-    check(pcall(f, vals[i], "k"))
-    check(pcall(f, "k", vals[i]))
-  end
+  for i = 1, n do check(pcall(f, vals[i])) end
+end
+for i = 1, n do  -- the one function of two arguments: each value in each place
+  check(pcall(ngx.hmac_sha1, vals[i], "k"))
+  check(pcall(ngx.hmac_sha1, "k", vals[i]))
 end
 assert(not ran, "a metamethod of an argument ran")
 -- the facts stay as they were
