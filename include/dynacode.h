@@ -308,6 +308,10 @@ typedef struct dc_host {
     /* 1 once eof ran for the request (ngx.say, ngx.print, ngx.flush then give "seen eof");
      * NULL: never */
     int (*eof_seen)(void *hreq);
+    /* ngx.worker.count(): the number of worker processes; NULL (or a value below 1) gives 1 */
+    int (*worker_count)(void *hreq);
+    /* ngx.worker.exiting(): nonzero once this worker has begun to shut down; NULL gives 0 */
+    int (*worker_exiting)(void *hreq);
 } dc_host;
 
 /* ---- engine: one per process (nginx worker, command) ---- */

@@ -68,6 +68,14 @@
     X(TIME, FN, "ngx.get_phase", get_phase, ngx_get_phase, DC_APH_ANY, "ngx.*")                \
     X(TIME, OWN, "ngx.worker.pid", pid, worker_pid, DC_APH_ANY, "ngx.*")                       \
     X(TIME, OWN, "ngx.worker.id", id, worker_id, DC_APH_ANY, "ngx.*")                          \
+    X(TIME, FN, "ngx.localtime", localtime, ngx_localtime, DC_APH_ANY, "ngx.*")                \
+    X(TIME, FN, "ngx.utctime", utctime, ngx_utctime, DC_APH_ANY, "ngx.*")                      \
+    X(TIME, FN, "ngx.update_time", update_time, ngx_update_time, DC_APH_ANY, "ngx.*")          \
+    X(TIME, FN, "ngx.cookie_time", cookie_time, ngx_cookie_time, DC_APH_ANY, "ngx.*")          \
+    X(TIME, FN, "ngx.parse_http_time", parse_http_time, ngx_parse_http_time, DC_APH_ANY, "ngx.*") \
+    X(TIME, OWN, "ngx.worker.count", count, worker_count, DC_APH_ANY, "ngx.*")                 \
+    X(TIME, OWN, "ngx.worker.exiting", exiting, worker_exiting, DC_APH_ANY, "ngx.*")           \
+    X(TIME, OWN, "ngx.config", config, ngx_config, DC_APH_ANY, "ngx.*")                        \
     X(RE, FN, "ngx.re.match", match, re_match, DC_APH_ANY, "ngx.*")                            \
     X(RE, FN, "ngx.re.find", find, re_find, DC_APH_ANY, "ngx.*")                               \
     X(RE, FN, "ngx.re.gmatch", gmatch, re_gmatch, DC_APH_ANY, "ngx.*")                         \
@@ -83,6 +91,10 @@
     X(CODEC, FN, "ngx.unescape_uri", unescape_uri, ngx_unescape_uri, DC_APH_ANY, "ngx.*")      \
     X(CODEC, FN, "ngx.encode_args", encode_args, ngx_encode_args, DC_APH_ANY, "ngx.*")         \
     X(CODEC, FN, "ngx.decode_args", decode_args, ngx_decode_args, DC_APH_ANY, "ngx.*")         \
+    X(CODEC, FN, "ngx.crc32_short", crc32_short, ngx_crc32_short, DC_APH_ANY, "ngx.*")         \
+    X(CODEC, FN, "ngx.hmac_sha1", hmac_sha1, ngx_hmac_sha1, DC_APH_ANY, "ngx.*")               \
+    X(CODEC, FN, "ngx.quote_sql_str", quote_sql_str, ngx_quote_sql_str, DC_APH_ANY, "ngx.*")   \
+    X(CONSTS, OWN, "ngx.null", null, ngx_null, DC_APH_ANY, "ngx.*")                            \
     X(JSON, FN, "json.encode", encode, json_encode, DC_APH_ANY, "json.*")                      \
     X(JSON, FN, "json.decode", decode, json_decode, DC_APH_ANY, "json.*")                      \
     X(JSON, OWN, "json.null", null, json_null, DC_APH_ANY, "json.*")                           \

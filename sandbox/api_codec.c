@@ -1,6 +1,7 @@
 /* api_codec.c - ngx.encode_base64, ngx.decode_base64 (nginx's rules), ngx.md5, ngx.md5_bin,
- * ngx.sha1_bin, ngx.crc32_long (api_md5.c, api_sha1.c, api_crc32.c), ngx.escape_uri,
- * ngx.unescape_uri, ngx.encode_args and ngx.decode_args (api_util.c).
+ * ngx.sha1_bin, ngx.hmac_sha1, ngx.crc32_long, ngx.crc32_short (api_md5.c, api_sha1.c,
+ * api_crc32.c), ngx.escape_uri, ngx.unescape_uri, ngx.encode_args and ngx.decode_args
+ * (api_util.c), ngx.quote_sql_str.
  */
 #include <string.h>
 
@@ -212,6 +213,120 @@ static int ngx_crc32_long(lua_State *L)
     size_t len;
     const char *s = opt_str(L, 1, &len, "crc32_long");
     lua_pushnumber(L, (lua_Number)crc32_of(L, s, len));
+    return 1;
+}
+
+/* ngx.crc32_short(s): the same CRC-32 as crc32_long (nginx's two differ in speed only).
+ * Stack: [-0, +1] */
+static int ngx_crc32_short(lua_State *L)
+{
+    size_t len;
+    const char *s = opt_str(L, 1, &len, "crc32_short");
+    lua_pushnumber(L, (lua_Number)crc32_of(L, s, len));
+    return 1;
+}
+
+/* Argument idx of a function that takes exactly a string (a number is its string, as
+ * lua-nginx-module's C functions take it). Stack: [-0, +0] */
+static const char *str_arg(lua_State *L, int idx, size_t *len, const char *fn)
+{
+    int t = lua_type(L, idx);
+    if (t != LUA_TSTRING && t != LUA_TNUMBER)
+        luaL_error(L, "bad argument #%d to '%s' (string expected, got %s)", idx, fn,
+                   luaL_typename(L, idx));
+    return lua_tolstring(L, idx, len);
+}
+
+/* ngx.hmac_sha1(key, s): the 20-byte digest. Charged for the bytes of both (a key longer than
+ * a block is hashed first, as HMAC says) and the two blocks of pads. Stack: [-0, +1] */
+static int ngx_hmac_sha1(lua_State *L)
+{
+    if (lua_gettop(L) != 2)
+        return luaL_error(L, "hmac_sha1: expecting 2 arguments, but got %d", lua_gettop(L));
+    size_t klen, len;
+    const char *key = str_arg(L, 1, &klen, "hmac_sha1");
+    const char *s = str_arg(L, 2, &len, "hmac_sha1");
+    unsigned char kd[20], d[20];
+    if (klen > 64) {
+        sha1_of(L, key, klen, kd);
+        key = (const char *)kd;
+        klen = sizeof kd;
+    }
+    dc_sbx_charge(L, 192);
+    dc_hmac_sha1_ctx c;
+    dc_hmac_sha1_init(&c, key, klen);
+    for (size_t off = 0; off < len;) {
+        size_t n = dc_cost_piece(L, len - off);
+        dc_hmac_sha1_update(&c, s + off, n);
+        off += n;
+    }
+    dc_hmac_sha1_final(&c, d);
+    lua_pushlstring(L, (const char *)d, sizeof d);
+    return 1;
+}
+
+/* The escape of byte c inside a MySQL string literal ('\0' for NUL...), or 0 when c stands as
+ * it is: NUL, backspace, newline, carriage return, tab, Ctrl-Z (MySQL's end of file on
+ * Windows), backslash and both quotes. */
+static char sql_escape(unsigned char c)
+{
+    switch (c) {
+    case '\0':
+        return '0';
+    case '\b':
+        return 'b';
+    case '\n':
+        return 'n';
+    case '\r':
+        return 'r';
+    case '\t':
+        return 't';
+    case 26:
+        return 'Z';
+    case '\\':
+    case '\'':
+    case '"':
+        return (char)c;
+    default:
+        return 0;
+    }
+}
+
+/* ngx.quote_sql_str(s): s between single quotes, escaped as MySQL reads string literals
+ * (each escaped byte as a backslash and a letter or itself). At most twice the input and two
+ * bytes, in the state's own memory; both passes are charged. Stack: [-0, +1] */
+static int ngx_quote_sql_str(lua_State *L)
+{
+    if (lua_gettop(L) != 1)
+        return luaL_error(L, "quote_sql_str: expecting one argument, but got %d", lua_gettop(L));
+    size_t len;
+    const unsigned char *s = (const unsigned char *)str_arg(L, 1, &len, "quote_sql_str");
+    if (len > ((size_t)1 << 30))
+        return luaL_error(L, "bad argument #1 to 'quote_sql_str' (string too long)");
+    size_t n = 0, off, k;
+    for (off = 0; off < len; off += k) {
+        k = dc_cost_piece(L, len - off);
+        for (size_t i = off; i < off + k; i++)
+            n += sql_escape(s[i]) != 0;
+    }
+    dc_ubuf *b = dc_ubuf_new(L);
+    char *d = dc_ubuf_prep(L, b, len + n + 2), *d0 = d;
+    *d++ = '\'';
+    for (off = 0; off < len; off += k) {
+        k = dc_cost_piece(L, len - off);
+        for (size_t i = off; i < off + k; i++) {
+            char e = sql_escape(s[i]);
+            if (e) {
+                *d++ = '\\';
+                *d++ = e;
+            } else {
+                *d++ = (char)s[i];
+            }
+        }
+    }
+    *d++ = '\'';
+    b->len = (size_t)(d - d0);
+    dc_ubuf_push(L, b);
     return 1;
 }
 

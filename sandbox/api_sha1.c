@@ -1,5 +1,5 @@
-/* api_sha1.c - SHA-1 (FIPS 180-4) for ngx.sha1_bin: incremental, 64-byte blocks, constant
- * memory.
+/* api_sha1.c - SHA-1 (FIPS 180-4) for ngx.sha1_bin, and HMAC-SHA1 over it for
+ * ngx.hmac_sha1: incremental, 64-byte blocks, constant memory.
  */
 #include <string.h>
 
@@ -95,4 +95,36 @@ void dc_sha1_final(dc_sha1_ctx *c, unsigned char out[20])
     for (int i = 0; i < 5; i++)
         for (int j = 0; j < 4; j++)
             out[4 * i + j] = (unsigned char)(c->h[i] >> (24 - 8 * j));
+}
+
+/* The inner hash starts on key XOR 0x36.., the outer one (at the end) on key XOR 0x5c..; a
+ * key shorter than a block is padded with zeros. */
+void dc_hmac_sha1_init(dc_hmac_sha1_ctx *c, const void *key, size_t klen)
+{
+    unsigned char ikey[64] = {0};
+    if (klen > 64)
+        klen = 64; /* the caller hashes a longer key first */
+    memcpy(ikey, key, klen);
+    for (int i = 0; i < 64; i++) {
+        c->okey[i] = ikey[i] ^ 0x5c;
+        ikey[i] ^= 0x36;
+    }
+    dc_sha1_init(&c->inner);
+    dc_sha1_update(&c->inner, ikey, 64);
+}
+
+void dc_hmac_sha1_update(dc_hmac_sha1_ctx *c, const void *data, size_t len)
+{
+    dc_sha1_update(&c->inner, data, len);
+}
+
+void dc_hmac_sha1_final(dc_hmac_sha1_ctx *c, unsigned char out[20])
+{
+    unsigned char ih[20];
+    dc_sha1_final(&c->inner, ih);
+    dc_sha1_ctx o;
+    dc_sha1_init(&o);
+    dc_sha1_update(&o, c->okey, 64);
+    dc_sha1_update(&o, ih, 20);
+    dc_sha1_final(&o, out);
 }

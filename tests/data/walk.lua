@@ -147,6 +147,9 @@ local NAMES = {
     os = {"time", "clock", "date", "execute", "getenv", "exit", "remove", "rename", "tmpname",
         "difftime", "setlocale"},
     json = {"encode", "decode", "null"},
+    -- a read-only proxy: its keys are not listed by next()
+    ["ngx.config"] = {"prefix", "nginx_configure", "subsystem", "debug", "nginx_version",
+        "ngx_lua_version"},
 }
 -- Names a plugin author would try: none of them may bring anything unsafe.
 local PROBES = {
@@ -185,7 +188,9 @@ local PLAUSIBLE = {
     ["ngx.exit"] = {200}, ["ngx.redirect"] = {"/walk", 302},
     ["ngx.http_time"] = {0}, ["ngx.encode_base64"] = {"abc"}, ["ngx.decode_base64"] = {"YWJj"},
     ["ngx.md5"] = {"a"}, ["ngx.md5_bin"] = {"a"}, ["ngx.sha1_bin"] = {"a"},
-    ["ngx.crc32_long"] = {"a"}, ["ngx.escape_uri"] = {"a b"}, ["ngx.unescape_uri"] = {"a%20b"},
+    ["ngx.crc32_long"] = {"a"}, ["ngx.crc32_short"] = {"a"}, ["ngx.hmac_sha1"] = {"k", "s"},
+    ["ngx.quote_sql_str"] = {"a'b"}, ["ngx.parse_http_time"] = {"Thu, 18 Nov 2010 11:27:35 GMT"},
+    ["ngx.cookie_time"] = {0}, ["ngx.escape_uri"] = {"a b"}, ["ngx.unescape_uri"] = {"a%20b"},
     ["ngx.encode_args"] = {{a = 1, b = {"x", "y"}}}, ["ngx.decode_args"] = {"a=1&b&a=2", 10},
     ["json.encode"] = {{a = {1, 2}, b = "x"}}, ["json.decode"] = {'{"a":[1,2,{}],"b":null}'},
     ["os.date"] = {"*t", 0}, ["os.time"] = {{year = 2020, month = 1, day = 1}},

@@ -20,7 +20,7 @@
 #include "sandbox.h"
 #include "testutil.h"
 
-/* Fewer functions than this means the walk lost part of the environment: 158 seen, of which 7
+/* Fewer functions than this means the walk lost part of the environment: 163 seen, of which 7
  * live in the metatables of ngx.var, ngx.header, ngx.arg and get_headers() tables, which a
  * plugin should not be able to reach. */
 #define WALK_MIN_FUNCTIONS 140
@@ -195,6 +195,27 @@ static void add_walk(lua_State *L, int env)
     lua_setfield(L, env, "__walk");
 }
 
+/* Every function of the API table was walked under its own name: those the areas register
+ * from the table, and the functions the areas set up themselves in ngx.worker and ngx.config. */
+static void check_api_walked(void)
+{
+#define FN_PATH_FN(path) path,
+#define FN_PATH_OWN(path)
+#define FN_PATH_GLOBAL(path)
+#define FN_PATH_LIB(path)
+#define FN_PATH(area, kind, path, field, fn, phases, allow) FN_PATH_##kind(path)
+    static const char *const paths[] = {
+        DC_API_TABLE(FN_PATH) "ngx.worker.pid", "ngx.worker.id", "ngx.worker.count",
+        "ngx.worker.exiting", "ngx.config.prefix", "ngx.config.nginx_configure"};
+#undef FN_PATH
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        int found = 0;
+        for (int k = 0; k < W.nfns && !found; k++)
+            found = strcmp(W.fns[k].path, paths[i]) == 0 && W.fns[k].count > 0;
+        ck_assert_msg(found, "the walk did not call %s", paths[i]);
+    }
+}
+
 static void on_run(void *ud, const dc_run_info *i)
 {
     (void)ud;
@@ -339,6 +360,8 @@ START_TEST(walk_phase)
         printf("  ended: %s\n", ended.text);
     fflush(stdout);
     ck_assert_int_ge(nfuncs, WALK_MIN_FUNCTIONS);
+    if (!deny)
+        check_api_walked();
     if (deny) /* every denied name raised its error in its calls, and nothing else did */
         ck_assert_msg(W.denied > 0 && W.denied <= W.err, "%.0f denied calls", W.denied);
     else

@@ -105,7 +105,7 @@ void tu_run_plugins(tu_run *r, const tu_run_opts *o, const char *const *pc)
     }
     dc_engine_config cfg;
     dc_engine_config_default(&cfg);
-    cfg.host = dc_sim_host();
+    cfg.host = o->host_cbs ? o->host_cbs : dc_sim_host();
     cfg.policy = policy;
     if (o->seed)
         cfg.seed = o->seed;

@@ -34,6 +34,8 @@ typedef struct tu_run_opts {
     const dc_quota *plugin_quota; /* each plugin's own quota request (tu_bundle_plugins) */
     uint64_t seed;                /* the engine's seed (the config's default when 0) */
     int requests;                 /* requests to run on the same engine (1 when 0) */
+    const dc_host *host_cbs;      /* the engine's host callbacks (dc_sim_host() when NULL):
+                                     a copy of the simulated host's with some replaced */
 } tu_run_opts;
 
 /* What tu_run_plugins saw. */

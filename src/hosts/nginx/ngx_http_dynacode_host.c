@@ -1,5 +1,5 @@
 /* ngx_http_dynacode_host.c - the dc_host table over ngx_http_request_t (the hreq of every
- * callback is r), and its callbacks for status, output, URI, log, clock and worker id; the
+ * callback is r), and its callbacks for status, output, URI, log, clock and worker facts; the
  * others are in the _vars, _headers_in, _headers_out and _req files.
  */
 #include "ngx_http_dynacode_host.h"
@@ -198,6 +198,25 @@ ngx_http_dynacode_worker_id(void *hreq)
 }
 
 
+static int
+ngx_http_dynacode_worker_count(void *hreq)
+{
+    ngx_core_conf_t  *ccf;
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(ngx_cycle->conf_ctx, ngx_core_module);
+
+    return (int) ccf->worker_processes;
+}
+
+
+static int
+ngx_http_dynacode_worker_exiting(void *hreq)
+{
+    /* a graceful stop or a reload: the worker finishes its requests and ends */
+    return ngx_exiting || ngx_quit;
+}
+
+
 static const dc_host  ngx_http_dynacode_host_cbs = {
     .var_get = ngx_http_dynacode_var_get,
     .var_set = ngx_http_dynacode_var_set,
@@ -221,6 +240,8 @@ static const dc_host  ngx_http_dynacode_host_cbs = {
     .send_headers = ngx_http_dynacode_send_headers,
     .eof = ngx_http_dynacode_eof,
     .eof_seen = ngx_http_dynacode_eof_seen,
+    .worker_count = ngx_http_dynacode_worker_count,
+    .worker_exiting = ngx_http_dynacode_worker_exiting,
 };
 
 

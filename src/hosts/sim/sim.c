@@ -500,6 +500,13 @@ static int sim_eof_seen(void *hreq)
     return ((dc_sim *)hreq)->eof;
 }
 
+/* ngx.worker.count(): the command and the tests are one process serving requests. */
+static int sim_worker_count(void *hreq)
+{
+    (void)hreq;
+    return 1;
+}
+
 static const dc_host sim_host = {
     .var_get = sim_var_get,
     .var_set = sim_var_set,
@@ -521,6 +528,7 @@ static const dc_host sim_host = {
     .send_headers = sim_send_headers,
     .eof = sim_eof,
     .eof_seen = sim_eof_seen,
+    .worker_count = sim_worker_count,
 };
 
 const dc_host *dc_sim_host(void)
