@@ -17,7 +17,7 @@
 #include "dynacode.h"
 
 #define DC_STORE_MAGIC 0x3145524F54534344ull /* "DCSTORE1" read as a little-endian u64 */
-#define DC_STORE_LAYOUT_VERSION 1u
+#define DC_STORE_LAYOUT_VERSION 2u
 #define DC_STORE_ALIGN 64u
 #define DC_STORE_EVENT_SLOTS 64u        /* DC_EVENT_COUNT of them used; room for new events */
 #define DC_STORE_QUARANTINE_ENTRIES 256u
@@ -84,7 +84,9 @@ typedef struct dc_store_hdr {
     uint32_t metrics_n;
     uint64_t slot_off[2];      /* each a dc_store_slot followed by slot_cap bytes */
     uint64_t slot_cap;
-    uint64_t pad0[6];
+    uint64_t quarantine_made;  /* quarantine entries ever claimed: while 0, a lookup (one per
+                                  plugin call) skips the table */
+    uint64_t pad0[5];
     /* hot words, one cache line each */
     uint64_t current;          /* generation << 1 | slot in force (0: nothing published) */
     uint64_t pad1[7];

@@ -12,7 +12,7 @@ _Static_assert(__atomic_always_lock_free(sizeof(double), 0), "lock-free double a
 
 dc_quarantine_slot *dc_store_quarantine(dc_store *s, uint64_t key, int create)
 {
-    if (!s || s->nquar == 0)
+    if (!s || s->nquar == 0 || (!create && LOAD_ACQ(&s->hdr->quarantine_made) == 0))
         return NULL;
     key = fix_key(key);
     uint32_t probe = s->nquar < QUARANTINE_PROBE ? s->nquar : QUARANTINE_PROBE;
@@ -20,8 +20,10 @@ dc_quarantine_slot *dc_store_quarantine(dc_store *s, uint64_t key, int create)
     int64_t i = dc_store_table_find(s->quar, sizeof *s->quar, s->nquar, probe, key, create, &made);
     if (i >= 0) {
         /* the clock is read only for a new entry: a lookup runs for every plugin call */
-        if (made)
+        if (made) {
             STORE_REL(&s->quar[i].window, (uint64_t)(dc_unix_ms() / 1000.0) << 32);
+            __atomic_fetch_add(&s->hdr->quarantine_made, 1, __ATOMIC_RELEASE);
+        }
         return &s->quar[i];
     }
     if (!create)

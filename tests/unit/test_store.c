@@ -791,10 +791,14 @@ START_TEST(quarantine_shared)
     void *r = region_new(size);
     dc_store *s = attach(r, size, 1);
     ck_assert_ptr_null(dc_store_quarantine(s, 42, 0));
+    /* while no entry was ever made, a lookup skips the table; making one counts it */
+    ck_assert_uint_eq(hdr(r)->quarantine_made, 0);
     dc_quarantine_slot *q = dc_store_quarantine(s, 42, 1);
     ck_assert_ptr_nonnull(q);
+    ck_assert_uint_eq(hdr(r)->quarantine_made, 1);
     ck_assert_ptr_eq(dc_store_quarantine(s, 42, 0), q);
     ck_assert_ptr_eq(dc_store_quarantine(s, 42, 1), q);
+    ck_assert_uint_eq(hdr(r)->quarantine_made, 1);
     double now = unix_now_ms();
     ck_assert_int_eq(dc_store_quarantine_active(q, now), 0);
     /* 3 trips in a 10 s window: the third quarantines for 60 s */
