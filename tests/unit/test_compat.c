@@ -109,6 +109,33 @@ START_TEST(pairs_skips_denied_names)
 }
 END_TEST
 
+/* OpenResty: a table given to a header carried once keeps its last value (t/016-resp-header.t,
+ * "set response content-type header" with {"a", "bc"}: Content-Type: bc); a header carried
+ * several times keeps them all; Content-Length set to something not a number is an error
+ * (t/016-resp-header.t, "set response content-type header" setting content_length to
+ * "text/my-plain": 500), and "" removes it. */
+START_TEST(single_valued_headers)
+{
+    out o;
+    ck_assert_str_eq(lua_ok(&o,
+        "ngx.header.content_type = {'a', 'bc'}\n"
+        "ngx.header['X-Foo'] = {'a', 'bc'}\n"
+        "ngx.header.content_length = {'5', 12}\n"
+        "ngx.header.ETag = {'\"1\"', '\"2\"'}\n"
+        "local cl = ngx.header.content_length\n"
+        "ngx.header.content_length = ''\n"
+        "local ok, err = pcall(function() ngx.header.content_length = {'1', 'x'} end)\n"
+        "ngx.say(ngx.header.content_type, ' ', table.concat(ngx.header.x_foo, ','), ' ', cl,\n"
+        "        ' ', ngx.header.etag, ' ', tostring(ngx.header.content_length), ' ', ok)"),
+        "bc a,bc 12 \"2\" nil false\n");
+    HAS(lua_err(&o, "ngx.header.content_length = 'text/my-plain'"),
+        "failed to set header Content-Length: \"text/my-plain\" is not a number");
+    HAS(lua_err(&o, "ngx.header['Content-Length'] = -1"), "\"-1\" is not a number");
+    HAS(lua_err(&o, "ngx.header.content_length = 1.5"), "\"1.5\" is not a number");
+    HAS(lua_err(&o, "ngx.header.content_length = '1\\0'"), "is not a number");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("compat");
@@ -116,6 +143,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, pairs_over_lazy_tables);
     tcase_add_test(tc, pairs_skips_denied_names);
+    tcase_add_test(tc, single_valued_headers);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
