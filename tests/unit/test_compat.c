@@ -136,6 +136,48 @@ START_TEST(single_valued_headers)
 }
 END_TEST
 
+/* The body of a content plugin run for uri. */
+static const char *lua_ok_uri(out *o, const char *uri, const char *code)
+{
+    tu_run_plugins(o, &(tu_run_opts){.host = "compat.test", .uri = uri, .quota = &roomy},
+                   (const char *const[]){"content", code, NULL});
+    tu_run_body(o);
+    dc_sim_free(o->sim);
+    o->sim = NULL;
+    ck_assert_msg(o->result == DC_RESULT_OK, "plugin failed: %s\n%s", o->msg, code);
+    return o->body;
+}
+
+#define SHOW_ARGS                                                                        \
+    "local args, err = ngx.req.get_uri_args(2)\n"                                        \
+    "if err then ngx.say('err: ', err) end\n"                                            \
+    "local keys = {} for k in pairs(args) do keys[#keys + 1] = k end table.sort(keys)\n" \
+    "for _, k in ipairs(keys) do ngx.say(k, ' = ', tostring(args[k])) end ngx.say('done')"
+
+/* OpenResty counts toward max every pair that an '&' ends, an empty key included, and stops
+ * right after the max-th (t/030-uri-args.t, "max args (limited after normal key=value)",
+ * "max args (limited after an orphan key)", "max args (limited after an empty key, but
+ * non-empty values)"; ngx.decode_args the same, "ngx.decode_args (max_args = 1)"). */
+START_TEST(uri_args_max_counts_empty_keys)
+{
+    out o;
+    ck_assert_str_eq(lua_ok_uri(&o, "/lua?foo=3&bar=4&baz=2", SHOW_ARGS),
+                     "err: truncated\nbar = 4\nfoo = 3\ndone\n");
+    ck_assert_str_eq(lua_ok_uri(&o, "/lua?foo=3&bar&baz=2", SHOW_ARGS),
+                     "err: truncated\nbar = true\nfoo = 3\ndone\n");
+    ck_assert_str_eq(lua_ok_uri(&o, "/lua?foo=3&=hello&=world", SHOW_ARGS),
+                     "err: truncated\nfoo = 3\ndone\n");
+    ck_assert_str_eq(lua_ok_uri(&o, "/lua?foo=3&&bar=1", SHOW_ARGS),
+                     "err: truncated\nfoo = 3\ndone\n");
+    ck_assert_str_eq(lua_ok_uri(&o, "/lua?foo=3&bar=1", SHOW_ARGS), "bar = 1\nfoo = 3\ndone\n");
+    ck_assert_str_eq(lua_ok(&o,
+        "local a, err = ngx.decode_args('a=bar&b=foo', 1) ngx.say(a.a, tostring(a.b), err)\n"
+        "a, err = ngx.decode_args('=x&=y&c=1', 2) ngx.say(tostring(a.c), err)\n"
+        "a, err = ngx.decode_args('=x&c=1', 2) ngx.say(a.c, tostring(err))"),
+        "barniltruncated\nniltruncated\n1nil\n");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("compat");
@@ -144,6 +186,7 @@ int main(void)
     tcase_add_test(tc, pairs_over_lazy_tables);
     tcase_add_test(tc, pairs_skips_denied_names);
     tcase_add_test(tc, single_valued_headers);
+    tcase_add_test(tc, uri_args_max_counts_empty_keys);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
