@@ -178,6 +178,39 @@ START_TEST(uri_args_max_counts_empty_keys)
 }
 END_TEST
 
+/* OpenResty's texts for a resume that cannot be (t/091-coroutine.t, "bug: resume dead
+ * coroutine with args": "cannot resume dead coroutine"; "infinite recursive calls of
+ * coroutine.resume": "cannot resume normal coroutine"; "resume running (user) coroutines":
+ * "cannot resume running coroutine"), and resume's own name in its argument error. */
+START_TEST(coroutine_resume_texts)
+{
+    out o;
+    ck_assert_str_eq(lua_ok(&o,
+        "local co = coroutine.create(function() end) coroutine.resume(co)\n"
+        "ngx.say(coroutine.resume(co))\n"
+        "local c1, c2\n"
+        "c1 = coroutine.create(function() ngx.say(coroutine.resume(c2)) end)\n"
+        "c2 = coroutine.create(function() ngx.say(coroutine.resume(c1)) end)\n"
+        "coroutine.resume(c1)\n"
+        "local c3 c3 = coroutine.create(function() ngx.say(coroutine.resume(c3)) end)\n"
+        "ngx.say(coroutine.resume(c3))\n"
+        "ngx.say(coroutine.resume(coroutine.create(function(a, b) return a + b end), 40, 2))\n"
+        "local y = coroutine.create(function() coroutine.yield(1) return 2 end)\n"
+        "ngx.say(coroutine.resume(y), coroutine.resume(y), coroutine.status(y))\n"
+        "ngx.say(pcall(coroutine.resume, 1))"),
+        "falsecannot resume dead coroutine\n"
+        "falsecannot resume normal coroutine\n"
+        "true\n"
+        "falsecannot resume running coroutine\n"
+        "true\n"
+        "true42\n"
+        "truetruedead\n"
+        "falsebad argument #1 to 'resume' (coroutine expected)\n");
+    HAS(lua_err(&o, "\ncoroutine.resume(nil)"),
+        "p1:2: bad argument #1 to 'resume' (coroutine expected)");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("compat");
@@ -187,6 +220,7 @@ int main(void)
     tcase_add_test(tc, pairs_skips_denied_names);
     tcase_add_test(tc, single_valued_headers);
     tcase_add_test(tc, uri_args_max_counts_empty_keys);
+    tcase_add_test(tc, coroutine_resume_texts);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
