@@ -211,6 +211,72 @@ START_TEST(coroutine_resume_texts)
 }
 END_TEST
 
+/* OpenResty's option "d": PCRE2's DFA matcher, the longest match at the first place one
+ * starts, and no group captured (t/048-match-dfa.t, "matched with d", "matched with d + j",
+ * "not matched with j"; t/050-gmatch-dfa.t, "gmatch matched", "gmatched with submatch
+ * captures"; t/052-sub-dfa.t, "matched with d"; t/054-gsub-dfa.t, "matched with d", "gsub
+ * with d", "UTF-8 mode with UTF-8 sequence checks"). */
+START_TEST(re_dfa_longest_match)
+{
+    out o;
+    ck_assert_str_eq(lua_ok(&o,
+        "local m = ngx.re.match('hello', '(he|hell)', 'd')\n"
+        "ngx.say(m[0], ' ', tostring(m[1]), ' ', tostring(m[2]), ' ', #m)\n"
+        "ngx.say(ngx.re.match('hello', '(he|hell)', 'jd')[0], ngx.re.match('hello', 'he|hell', 'do')[0])\n"
+        "ngx.say(tostring(ngx.re.match('world', '(he|hell)', 'd')))\n"
+        "for m in ngx.re.gmatch('hello, halo', 'h[a-z]|h[a-z][a-z]', 'd') do\n"
+        "  ngx.say(m[0], ' ', tostring(m[1])) end\n"
+        "ngx.say(ngx.re.sub('hello, 1234 5678', '[0-9]|[0-9][0-9]', 'world', 'd'))\n"
+        "ngx.say(ngx.re.gsub('hello, 1234 5678', '[0-9]|[0-9][0-9]', 'world', 'd'))\n"
+        "ngx.say(ngx.re.gsub('hello', '(he|hell)', function(m)\n"
+        "  ngx.say(m[0], ' ', tostring(m[1])) return 'x' end, 'd'))\n"
+        "ngx.say(ngx.re.gsub('\\228\\189\\160\\229\\165\\189', '.', 'a', 'ud'))\n"
+        "ngx.say(ngx.re.find('hello', 'l|ll', 'd'))\n"
+        "ngx.say(ngx.re.find('hello', '(l|ll)', 'd', nil, 1))\n"
+        "ngx.say(ngx.re.match('aXbX', 'a|b', 'd', {pos = 2})[0])\n"
+        "ngx.say(ngx.re.match('<a><b>', '<.*>', 'd')[0], ngx.re.match('<a><b>', '<.*?>', 'd')[0])"),
+        "hell nil nil 0\n"
+        "hellhell\n"
+        "nil\n"
+        "hel nil\n"
+        "hal nil\n"
+        "hello, world34 56781\n"
+        "hello, worldworld worldworld4\n"
+        "hell nil\n"
+        "xo1\n"
+        "aa2\n"
+        "34\n"
+        "nilnilnth out of bound\n"
+        "b\n"
+        "<a><b><a><b>\n");
+    /* what the DFA matcher cannot do is an error of the match, not a crash */
+    ck_assert_str_eq(lua_ok(&o,
+        "local m, err = ngx.re.match('aa', '(a)\\\\1', 'd') ngx.say(tostring(m), ' ', err)"),
+        "nil pcre2_match() failed: pattern contains an item that is not supported for DFA "
+        "matching\n");
+}
+END_TEST
+
+/* OpenResty's words for a subject that is not UTF-8 under "u": the code of the error alone
+ * (t/034-match.t, "bad UTF-8"; t/035-gmatch.t, t/036-sub.t, t/037-gsub.t, t/120-re-find.t,
+ * "bad UTF-8"). */
+START_TEST(re_bad_utf8_texts)
+{
+    out o;
+    ck_assert_str_eq(lua_ok(&o,
+        "local s = string.sub('\\228\\189\\160\\229\\165\\189', 1, 4)\n"
+        "local p = '\\228\\189\\160\\229\\165\\189'\n"
+        "ngx.say(select(2, ngx.re.match(s, p, 'u')))\n"
+        "ngx.say(select(2, ngx.re.gmatch(s, p, 'u')()))\n"
+        "ngx.say(select(3, ngx.re.sub(s, p, 'x', 'u')))\n"
+        "ngx.say(select(3, ngx.re.gsub(s, p, 'x', 'u')))\n"
+        "ngx.say(select(3, ngx.re.find(s, p, 'u')))\n"
+        "ngx.say(select(2, ngx.re.match(s, p, 'ud')))"),
+        "pcre_exec() failed: -4\npcre_exec() failed: -4\npcre_exec() failed: -4\n"
+        "pcre_exec() failed: -4\npcre_exec() failed: -4\npcre_exec() failed: -4\n");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("compat");
@@ -221,6 +287,8 @@ int main(void)
     tcase_add_test(tc, single_valued_headers);
     tcase_add_test(tc, uri_args_max_counts_empty_keys);
     tcase_add_test(tc, coroutine_resume_texts);
+    tcase_add_test(tc, re_dfa_longest_match);
+    tcase_add_test(tc, re_bad_utf8_texts);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
