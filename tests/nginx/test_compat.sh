@@ -10,7 +10,10 @@
 #   default): set through ngx.header then ngx.exit(301) (t/016-resp-header.t, "set Location
 #   (no host)"), ngx.redirect("/foo") in rewrite and in access (t/023-rewrite/redirect.t and
 #   t/024-access/redirect.t, "relative uri"); an absolute one stays as written (t/016-resp-header.t,
-#   "set Location (with host)").
+#   "set Location (with host)");
+# - numeric ngx.var[N] reads the captures of the location's regex, nil for 0, below 0 and past
+#   the last capture (t/014-bugs.t, "get by-position capturing variables", "get by-position
+#   capturing variables ($0)", "get by-position capturing variables ($1, $2)").
 . "$(dirname "$0")/lib.sh"
 
 python3 - "$T/bundle.json" <<'EOF'
@@ -67,6 +70,12 @@ return ngx.exit(301)
         p("acc", "access", 'if ngx.var.arg_in == "access" then ngx.redirect("/foo") end'),
         p("show", "content", 'ngx.say("not redirected")'),
     ]},
+    {"name": "^caps\\.test$", "plugins": [
+        p("show", "content", """
+ngx.say(tostring(ngx.var[1]), " ", tostring(ngx.var[2]), " ", tostring(ngx.var[3]),
+        " ", tostring(ngx.var[0]), " ", tostring(ngx.var[-1]), " ", tostring(ngx.var["1"]))
+"""),
+    ]},
 ]}
 json.dump(bundle, open(sys.argv[1], "w"), indent=1)
 EOF
@@ -82,6 +91,7 @@ write_conf 1 "
     server {
         listen 127.0.0.1:$PORT;
         location / { root $T/html; dynacode_content; }
+        location ~ ^/caps/(\w+)/(\w+)$ { dynacode_content; }
     }
 "
 start_nginx
@@ -125,5 +135,9 @@ expect_not_contains "ngx.redirect in rewrite: later output dropped" "$(cat "$T/b
 req redir.test "/?in=access"
 expect_eq "ngx.redirect(\"/foo\") in access: 302" "$STATUS" 302
 expect_eq "ngx.redirect(\"/foo\") in access: Location relative" "$(header Location)" "/foo"
+
+# ---- numeric ngx.var ----
+req caps.test /caps/abc/def
+expect_eq "ngx.var[N]: the location's captures" "$(cat "$T/b")" "abc def nil nil nil nil"
 
 finish

@@ -277,6 +277,23 @@ START_TEST(re_bad_utf8_texts)
 }
 END_TEST
 
+/* Numeric ngx.var[N] asks the host for the location's capture N (the simulated request has
+ * none: nil, as OpenResty for a location without captures, t/014-bugs.t, "get by-position
+ * capturing variables (exceeding captures)"); 0, negative, fractional and the string "1" are
+ * nil without asking; other key types are an error. */
+START_TEST(var_numeric_captures)
+{
+    out o;
+    ck_assert_str_eq(lua_ok(&o,
+        "ngx.say(tostring(ngx.var[1]), tostring(ngx.var[0]), tostring(ngx.var[-1]),\n"
+        "        tostring(ngx.var[1.5]), tostring(ngx.var[1e300]), tostring(ngx.var[0/0]),\n"
+        "        tostring(ngx.var['1']), tostring(ngx.var['007']), ngx.var.uri)"),
+        "nilnilnilnilnilnilnilnil/\n");
+    HAS(lua_err(&o, "local x = ngx.var[true]"), "bad variable name");
+    HAS(lua_err(&o, "local x = ngx.var[{}]"), "bad variable name");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("compat");
@@ -289,6 +306,7 @@ int main(void)
     tcase_add_test(tc, coroutine_resume_texts);
     tcase_add_test(tc, re_dfa_longest_match);
     tcase_add_test(tc, re_bad_utf8_texts);
+    tcase_add_test(tc, var_numeric_captures);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
