@@ -1,7 +1,6 @@
-/* env_iter.c - `next` and `pairs` that see through the environment's read-only proxies. A
- * library table reaches the plugin as an empty proxy whose reads pass to the real table, and
- * `ngx` and the globals fill in at first use; iterating them would yield nothing. These walk
- * the real table instead (opening every lazy part first) and skip the names the policy denies.
+/* env_iter.c - `next` and `pairs` that walk through the environment's read-only proxies to the
+ * tables behind them (opening what is still lazy: the ngx areas, the libraries of `_G`), so
+ * that iterating `ngx`, `string`... yields their entries; names the policy denies are skipped.
  */
 #include <string.h>
 
