@@ -5,6 +5,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api_util.h"
 
@@ -190,6 +191,38 @@ static int headers_sent(dc_call *call)
     return call->host->headers_sent && call->host->headers_sent(call->hreq);
 }
 
+/* Whether name (any case) is a header a response carries once: given several values, the
+ * last one is kept, as OpenResty sets them one after the other, each replacing the previous. */
+static int single_valued(dc_str name)
+{
+    static const char *const names[] = {
+        "Server", "Date", "Content-Encoding", "Location", "Refresh", "Last-Modified",
+        "Content-Range", "Accept-Ranges", "Expires", "ETag", "E-Tag", "Content-Length",
+        "Content-Type", NULL};
+    for (int i = 0; names[i]; i++)
+        if (strlen(names[i]) == name.len && strncasecmp(names[i], name.data, name.len) == 0)
+            return 1;
+    return 0;
+}
+
+/* Content-Length takes only a decimal count of bytes (empty removes it): anything else is an
+ * error, as nginx would not parse it. Stack: [-0, +0] */
+static void check_content_length(lua_State *L, dc_str name, const dc_str *vals, size_t n)
+{
+    if (name.len != 14 || strncasecmp(name.data, "Content-Length", 14) != 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        int ok = vals[i].len <= 18; /* beyond, it could overflow an off_t */
+        for (size_t k = 0; ok && k < vals[i].len; k++)
+            ok = vals[i].data[k] >= '0' && vals[i].data[k] <= '9';
+        if (!ok) {
+            dc_api_push_visible(L, vals[i].data, vals[i].len, 64, 1);
+            luaL_error(L, "failed to set header Content-Length: \"%s\" is not a number",
+                       lua_tostring(L, -1));
+        }
+    }
+}
+
 /* ngx.header.__newindex(t, name, value): string/number/boolean sets one value, an array sets
  * several, nil or {} removes. Stack: [-0, +0] */
 static int header_newindex(lua_State *L)
@@ -201,6 +234,13 @@ static int header_newindex(lua_State *L)
     size_t count;
     dc_str few[DC_HEADER_FEW];
     dc_str *vals = dc_api_header_values(L, 3, few, &count);
+    check_content_length(L, name, vals, count);
+    if (count > 1 && single_valued(name)) {
+        vals += count - 1;
+        count = 1;
+    }
+    if (count == 1 && vals[0].len == 0)
+        count = 0; /* an empty value removes the header, as in OpenResty */
     dc_api_check_header_set(L, call, "ngx.header", name, vals, count);
     if (headers_sent(call)) {
         log_sent(L, call, "ngx.header.HEADER");

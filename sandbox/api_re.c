@@ -3,7 +3,8 @@
  * all PCRE2 memory comes from the state's allocator (so the memory quota counts it), and every
  * match runs under a match limit and a depth limit, reported as nil plus an error. The quota
  * is charged for PCRE2's steps, the bytes each search passes over, captures and replacements.
- * UTF-8 subjects are always validated: PCRE2 only skips its own check after ours.
+ * UTF-8 subjects are always validated: PCRE2 only skips its own check after ours. Option "d"
+ * matches with PCRE2's DFA matcher (the longest match, no groups), under the same meters.
  */
 #include <stdio.h>
 #include <string.h>
@@ -19,7 +20,11 @@
 #define RE_DEPTH_LIMIT 10000
 #define RE_HEAP_LIMIT_KB 4096
 
-enum { RE_JIT = 1, RE_DUPNAMES = 2 };
+enum { RE_JIT = 1, RE_DUPNAMES = 2, RE_DFA = 4 };
+
+/* The DFA matcher's workspace, in ints: one per state, allocated with the match block (so
+ * counted in the memory quota) and never grown; a pattern needing more fails that match. */
+#define RE_DFA_WS_COUNT 1000
 
 typedef struct re_mem {
     lua_Alloc f;
@@ -70,6 +75,7 @@ typedef struct re_shared {
     pcre2_match_data *md;
     pcre2_match_context *mctx;
     uint32_t pairs;
+    int *dfa_ws;            /* RE_DFA_WS_COUNT ints, made at the first DFA match */
     /* the running match: PCRE2's match limit counts per start position, so an unanchored
      * search can cost the subject's length times the limit; a callout before every pattern
      * item (PCRE2_AUTO_CALLOUT) bounds the whole search by steps and by the call's deadline */
@@ -121,6 +127,8 @@ static int shared_gc(lua_State *L)
     re_shared *sh = lua_rawequal(L, 1, -1) ? lua_touserdata(L, 1) : NULL;
     lua_pop(L, 1);
     if (sh) {
+        re_free(sh->dfa_ws, &sh->mem);
+        sh->dfa_ws = NULL;
         pcre2_match_data_free(sh->md);
         pcre2_match_context_free(sh->mctx);
         sh->md = NULL;
@@ -189,9 +197,7 @@ static void parse_opts(lua_State *L, const char *o, size_t n, uint32_t *copts, i
         case 'J': *copts |= PCRE2_ALT_BSUX | PCRE2_MATCH_UNSET_BACKREF; break;
         case 'j': *flags |= RE_JIT; break;
         case 'o': break;  /* every pattern is cached */
-        case 'd':
-            luaL_error(L, "flag \"d\" (DFA matching) is not supported (flags \"%s\")", o);
-            break;
+        case 'd': *flags |= RE_DFA; break;
         default:
             luaL_error(L, "unknown flag \"%c\" (flags \"%s\")", o[i], o);
         }
@@ -223,7 +229,7 @@ static dc_re *re_compile(lua_State *L, int pidx, uint32_t copts, int flags)
     int ec;
     PCRE2_SIZE off;
     re->code = pcre2_compile((PCRE2_SPTR)pat, plen, copts | PCRE2_AUTO_CALLOUT, &ec, &off, cc);
-    if (re->code && (flags & RE_JIT))
+    if (re->code && (flags & RE_JIT) && !(flags & RE_DFA)) /* DFA matching has no JIT */
         if (dc_re_jit_enabled())
             (void)pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE);  /* an optimisation */
     pcre2_compile_context_free(cc);
@@ -256,6 +262,8 @@ static dc_re *re_compile(lua_State *L, int pidx, uint32_t copts, int flags)
         pcre2_pattern_info(re->code, PCRE2_INFO_NAMEENTRYSIZE, &re->name_size);
         pcre2_pattern_info(re->code, PCRE2_INFO_NAMETABLE, &re->names);
     }
+    if (flags & RE_DFA) /* the DFA matcher reports the whole match only, no group */
+        re->ncap = re->name_count = 0;
     return re;
 }
 
@@ -388,7 +396,21 @@ static int re_exec(lua_State *L, dc_re *re, const char *subj, size_t len, size_t
     sh->steps = 0;
     sh->budget = call->insn_left > sh->pending ? call->insn_left - sh->pending : 0;
     sh->deadline_ms = call->deadline_ms;
-    int rc = pcre2_match(re->code, (PCRE2_SPTR)subj, len, pos, mo, sh->md, sh->mctx);
+    int rc;
+    if (re->flags & RE_DFA) {
+        if (!sh->dfa_ws)
+            sh->dfa_ws = re_malloc(RE_DFA_WS_COUNT * sizeof(int), &sh->mem);
+        if (!sh->dfa_ws)
+            return PCRE2_ERROR_NOMEMORY;
+        /* every match that ends at a different place, the longest first; more than the
+         * ovector holds is 0, and the longest is there all the same */
+        rc = pcre2_dfa_match(re->code, (PCRE2_SPTR)subj, len, pos, mo, sh->md, sh->mctx,
+                             sh->dfa_ws, RE_DFA_WS_COUNT);
+        if (rc >= 0)
+            rc = 1;
+    } else {
+        rc = pcre2_match(re->code, (PCRE2_SPTR)subj, len, pos, mo, sh->md, sh->mctx);
+    }
     size_t end = len;  /* no match: the search passed over the rest of the subject */
     if (rc > 0)
         end = (*ov)[1] < pos ? pos : (*ov)[1] > len ? len : (*ov)[1];
@@ -414,7 +436,11 @@ static void push_exec_error(lua_State *L, int rc)
         memcpy(msg, "capture size too small", 23);
     else if (rc == RE_ERROR_STEPS || rc == RE_ERROR_TIME || rc == RE_ERROR_QUOTA)
         memcpy(msg, "match limit exceeded", 21);
-    else
+    else if (rc <= PCRE2_ERROR_UTF8_ERR1 && rc >= PCRE2_ERROR_UTF8_ERR21) {
+        /* a subject that is not UTF-8: OpenResty's words, the code alone */
+        lua_pushfstring(L, "pcre_exec() failed: %d", rc);
+        return;
+    } else
         pcre2_get_error_message(rc, msg, sizeof msg);
     lua_pushfstring(L, "pcre2_match() failed: %s", (const char *)msg);
 }

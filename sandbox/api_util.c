@@ -242,20 +242,19 @@ int dc_api_parse_args(lua_State *L, const char *s, size_t len, int max)
         const char *eq = memchr(s + i, '=', end - i);
         size_t kend = eq ? (size_t)(eq - s) : end;
         dc_meter_add(L, &m, end - i + 1);
-        if (kend > i) {
-            if (max > 0 && count == max) {
-                dc_meter_flush(L, &m);
-                lua_pushliteral(L, "truncated");
-                return 2;
-            }
-            /* a key never unescapes to "": empty keys were left out above */
+        if (kend > i) { /* a pair with an empty key is left out, but still counted below */
             dc_api_push_unescaped(L, s + i, kend - i);
             if (eq)
                 dc_api_push_unescaped(L, eq + 1, end - kend - 1);
             else
                 lua_pushboolean(L, 1);
             dc_api_set_multi(L, t);
-            count++;
+        }
+        /* as OpenResty counts: each pair ended by '&', the limit checked right after it */
+        if (amp && max > 0 && ++count == max) {
+            dc_meter_flush(L, &m);
+            lua_pushliteral(L, "truncated");
+            return 2;
         }
         i = end + 1;
     }

@@ -1,6 +1,7 @@
 /* api_var.c - ngx.var: a proxy table whose metatable reads and writes request variables
  * through host->var_get / host->var_set. Names are case-insensitive as in nginx; the host
- * resolves them (arg_*, cookie_*, http_* included).
+ * resolves them (arg_*, cookie_*, http_* included); a number N reads the regex capture N of the
+ * location, asked of the host as the name "N".
  */
 #include "api_util.h"
 
@@ -27,14 +28,31 @@ static int var_index(lua_State *L)
 {
     dc_call *call = dc_sbx_current(L);
     int t = lua_type(L, 2);
-    if (t == LUA_TNUMBER) {  /* regex captures $1..$9: none here */
-        lua_pushnil(L);
-        return 1;
-    }
-    if (t != LUA_TSTRING)
+    if (t != LUA_TSTRING && t != LUA_TNUMBER)
         return luaL_error(L, "bad variable name");
     DC_API_NEED(L, call, var_get, "ngx.var");
-    dc_str name = var_name(L, 2), val = {NULL, 0};
+    dc_str name, val = {NULL, 0};
+    if (t == LUA_TNUMBER) {
+        /* ngx.var[N], N >= 1: capture N of the location's regex, which the host reads under
+         * the name "N" (no variable of nginx has a name of digits only) */
+        lua_Number n = lua_tonumber(L, 2);
+        if (!(n >= 1 && n <= 65535) || n != (lua_Number)(int)n) {
+            lua_pushnil(L);
+            return 1;
+        }
+        lua_pushfstring(L, "%d", (int)n);
+        name.data = lua_tolstring(L, -1, &name.len);
+        dc_sbx_charge(L, name.len);
+    } else {
+        name = var_name(L, 2);
+        size_t digits = 0;
+        while (digits < name.len && name.data[digits] >= '0' && name.data[digits] <= '9')
+            digits++;
+        if (digits == name.len) { /* "1" is not ngx.var[1]: no such variable */
+            lua_pushnil(L);
+            return 1;
+        }
+    }
     int rc = call->host->var_get(call->hreq, name, &val);
     if (rc < 0)
         return luaL_error(L, "failed to read variable \"%s\"", name.data);

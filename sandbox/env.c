@@ -119,6 +119,16 @@ static int env_index(lua_State *L)
     return 1;
 }
 
+void dc_env_open_libs(lua_State *L, int env)
+{
+    static const char *const libs[] = {"table", "math", "bit", "coroutine", "os", "json", "ngx"};
+    env = env < 0 ? lua_gettop(L) + env + 1 : env;
+    for (size_t i = 0; i < sizeof libs / sizeof libs[0]; i++) {
+        lua_getfield(L, env, libs[i]); /* a library not there yet is built by env_index */
+        lua_pop(L, 1);
+    }
+}
+
 void dc_env_push(lua_State *L, const struct dc_api_filter *api)
 {
     lua_pushlightuserdata(L, (void *)api);
@@ -133,6 +143,7 @@ void dc_env_push(lua_State *L, const struct dc_api_filter *api)
         lua_setfield(L, env, base_names[i]);
     }
     dc_env_base_open(L, env);
+    dc_env_iter_open(L, env);
     lua_pushcfunction(L, dc_api_print);
     lua_setfield(L, env, "print");
     lua_pushcfunction(L, env_collectgarbage);

@@ -192,7 +192,7 @@ static int env_setmetatable(lua_State *L)
  * error messages keep their names) but only after the guard ---- */
 
 static const char prelude_src[] =
-    "local guard, prep, pcall = ...\n"
+    "local guard, prep, pcall, corun = ...\n"
     "local error, type = error, type\n"
     "local W = {}\n"
     /* The handler runs after the failed call has unwound, as ordinary code under the count
@@ -209,6 +209,11 @@ static const char prelude_src[] =
     "  return finish(h, pcall(f, ...))\n"
     "end\n"
     "function W.guarded(fn) return function(...) guard() return fn(...) end end\n"
+    "function W.resume(resume) return function(co, ...)\n"
+    "  local e = corun(co)\n"
+    "  if e then return false, e end\n"
+    "  return resume(co, ...)\n"
+    "end end\n"
     "function W.format(format) return function(...) return format(prep(...)) end end\n"
     "function W.wrap(wrap) return function(f, ...)\n"
     "  if type(f) ~= 'function' then return wrap(f, ...) end\n" /* its own error message */
@@ -257,6 +262,27 @@ static int env_guard(lua_State *L)
     return 0;
 }
 
+/* The guard of coroutine.resume(co): LuaJIT calls a coroutine that is resuming another one
+ * "running"; OpenResty, as Lua, calls it "normal". Returns that error text for such a
+ * coroutine, nothing otherwise (resume then judges, with its own messages); anything but a coroutine is an error. */
+static int env_corun(lua_State *L)
+{
+    dc_sbx_cguard(L);
+    if (lua_type(L, 1) != LUA_TTHREAD) { /* the wrapper has no name for resume to report */
+        luaL_where(L, 2);                /* the caller of the wrapper */
+        lua_pushliteral(L, "bad argument #1 to 'resume' (coroutine expected)");
+        lua_concat(L, 2);
+        return lua_error(L);
+    }
+    lua_State *co = lua_tothread(L, 1);
+    lua_Debug ar;
+    if (co != L && lua_status(co) == 0 && lua_getstack(co, 0, &ar) > 0) {
+        lua_pushliteral(L, "cannot resume normal coroutine");
+        return 1;
+    }
+    return 0;
+}
+
 /* Replaces t[name] (t at idx) by the prelude's maker(t[name]). Stack: [-0, +0] */
 static void wrap_field(lua_State *L, int idx, const char *name, const char *maker)
 {
@@ -292,7 +318,8 @@ void dc_env_base_open(lua_State *L, int env)
     lua_pushcfunction(L, env_guard);
     lua_pushcfunction(L, env_format_prep);
     lua_getfield(L, env, "pcall");
-    lua_call(L, 3, 1);
+    lua_pushcfunction(L, env_corun);
+    lua_call(L, 4, 1);
     lua_getfield(L, -1, "xpcall");
     lua_setfield(L, env, "xpcall");
     lua_setfield(L, LUA_REGISTRYINDEX, DC_ENV_WRAP);
@@ -314,7 +341,7 @@ void dc_env_guard_lib(lua_State *L, int idx, const char *name)
     } else if (strcmp(name, "os") == 0) {
         wrap_field(L, idx, "time", "guarded");
     } else if (strcmp(name, "coroutine") == 0) {
-        wrap_field(L, idx, "resume", "guarded");
+        wrap_field(L, idx, "resume", "resume");
         wrap_field(L, idx, "wrap", "wrap");
     }
 }

@@ -58,6 +58,7 @@ void dc_env_readonly(lua_State *L, const char *name, lua_CFunction newindex)
     lua_pushboolean(L, 0);
     lua_setfield(L, -2, "__metatable");
     lua_setmetatable(L, -2);
+    dc_env_iter_register(L, -1, name);
     lua_replace(L, real);
 }
 
@@ -86,8 +87,10 @@ void dc_env_push_denial(lua_State *L, const char *path, int as_table)
 {
     lua_pushstring(L, path);
     lua_pushcclosure(L, denied_fn, 1);
-    if (!as_table)
+    if (!as_table) {
+        dc_env_iter_mark_denial(L, -1);
         return;
+    }
     lua_newtable(L);
     lua_createtable(L, 0, 3);
     lua_pushvalue(L, -3);
@@ -98,6 +101,7 @@ void dc_env_push_denial(lua_State *L, const char *path, int as_table)
     lua_setfield(L, -2, "__metatable");
     lua_setmetatable(L, -2);
     lua_remove(L, -2);
+    dc_env_iter_mark_denial(L, -1);
 }
 
 static void deny_walk(lua_State *L, int idx, const char *prefix,

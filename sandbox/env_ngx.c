@@ -218,6 +218,11 @@ static int ngx_newindex(lua_State *L)
     return luaL_error(L, "ngx.%s: the ngx table is read-only", k);
 }
 
+void dc_env_ngx_open_all(lua_State *L)
+{
+    open_areas(L, (1u << NAREAS) - 1);
+}
+
 void dc_env_push_ngx(lua_State *L)
 {
     pthread_once(&keymap_once, build_keymap);

@@ -170,7 +170,7 @@ local function noop() end
 -- Plausible arguments, for calls that bring back values to inspect and as the base of
 -- the hostile argument lists.
 local PLAUSIBLE = {
-    ["ngx.re.match"] = {"abcabc", "(b)(?<n>c)"}, ["ngx.re.find"] = {"abc", "b", "jo"},
+    ["ngx.re.match"] = {"abcabc", "(b)(?<n>c)"}, ["ngx.re.find"] = {"abc", "b", "jd"},
     ["ngx.re.gmatch"] = {"abcabc", "(b)"}, ["ngx.re.sub"] = {"abc", "(b)", "[$1]"},
     ["ngx.re.gsub"] = {"abcb", "b", "x"},
     ["string.find"] = {"abc", "b"}, ["string.match"] = {"abc", "(b)"},

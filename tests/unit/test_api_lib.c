@@ -136,7 +136,6 @@ START_TEST(re_errors)
         "nil true\n"
         "nil true\n");
     HAS(lua_err(&o, "ngx.re.match('a', 'a', 'z')"), "unknown flag \"z\" (flags \"z\")");
-    HAS(lua_err(&o, "ngx.re.match('a', 'a', 'd')"), "flag \"d\" (DFA matching) is not supported");
     HAS(lua_err(&o, "ngx.re.gsub('a', 'a', {})"),
         "bad argument #3 to 'gsub' (string or function expected, got table)");
     HAS(lua_err(&o, "ngx.re.gsub('a', 'a', function() return {} end)"),

@@ -75,7 +75,8 @@ START_TEST(the_coroutine_serves_call_after_call)
 }
 END_TEST
 
-/* The entry coroutine a plugin kept cannot be resumed by the plugin: it is running. */
+/* The entry coroutine a plugin kept cannot be resumed by the plugin: it is running, or normal
+ * (it resumed the coroutine that tries). */
 START_TEST(a_kept_entry_coroutine_cannot_be_resumed)
 {
     tu_run r;
@@ -85,7 +86,7 @@ START_TEST(a_kept_entry_coroutine_cannot_be_resumed)
         "local ok2, err2 = coroutine.wrap(function() return coroutine.resume(saved) end)()\n"
         "ngx.say(tostring(ok), ' ', err, ' / ', tostring(ok2), ' ', err2)", NULL});
     ck_assert_str_eq(b, "false cannot resume running coroutine / "
-                        "false cannot resume running coroutine\n");
+                        "false cannot resume normal coroutine\n");
     dc_sim_free(r.sim);
 }
 END_TEST

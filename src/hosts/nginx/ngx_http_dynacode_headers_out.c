@@ -100,7 +100,7 @@ ngx_http_dynacode_resp_header_get(void *hreq, dc_str name, dc_each_value_cb each
 
 
 /* Points a ngx_table_elt_t * array of r->headers_out (Cache-Control, Link) at the live
- * headers of that name. */
+ * headers of that name, making the array on first use. */
 static ngx_int_t
 ngx_http_dynacode_relink_out_array(ngx_http_request_t *r, ngx_array_t *a, dc_str name)
 {
@@ -108,7 +108,10 @@ ngx_http_dynacode_relink_out_array(ngx_http_request_t *r, ngx_array_t *a, dc_str
     ngx_http_dynacode_iter_t   it;
 
     if (a->elts == NULL) {
-        return NGX_OK;
+        /* never used yet: $sent_http_cache_control and $sent_http_link read this array */
+        if (ngx_array_init(a, r->pool, 2, sizeof(ngx_table_elt_t *)) != NGX_OK) {
+            return NGX_ERROR;
+        }
     }
 
     a->nelts = 0;

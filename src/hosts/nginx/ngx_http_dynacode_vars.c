@@ -1,11 +1,53 @@
 /* ngx_http_dynacode_vars.c - the dc_host callbacks for nginx variables: read with
- * ngx_http_get_variable, written the way lua-nginx-module does (changeable ones only).
+ * ngx_http_get_variable (a name of digits: the location's regex capture), written the way
+ * lua-nginx-module does (changeable ones only).
  */
 #include "ngx_http_dynacode_host.h"
 
 
 /* variable names up to this length are lowercased on the stack */
 #define NGX_HTTP_DYNACODE_NAME_LEN   128
+
+
+/* The regex capture N (name: its decimal digits) of the location the request matched, as
+ * nginx's own $N reads it: 1 and *val, or 0 when there is no such capture. */
+static int
+ngx_http_dynacode_capture_get(ngx_http_request_t *r, dc_str name, dc_str *val)
+{
+#if (NGX_PCRE)
+    size_t      i;
+    ngx_uint_t  n;
+
+    n = 0;
+
+    for (i = 0; i < name.len; i++) {
+        if (name.data[i] < '0' || name.data[i] > '9' || n > 65535) {
+            return 0;
+        }
+
+        n = n * 10 + (ngx_uint_t) (name.data[i] - '0');
+    }
+
+    n *= 2;
+
+    if (n == 0 || r->captures == NULL || r->captures_data == NULL || n + 1 >= r->ncaptures
+        || r->captures[n] < 0 || r->captures[n + 1] < r->captures[n])
+    {
+        return 0;
+    }
+
+    val->data = (const char *) r->captures_data + r->captures[n];
+    val->len = (size_t) (r->captures[n + 1] - r->captures[n]);
+
+    return 1;
+#else
+    (void) r;
+    (void) name;
+    (void) val;
+
+    return 0;
+#endif
+}
 
 
 int
@@ -20,6 +62,10 @@ ngx_http_dynacode_var_get(void *hreq, dc_str name, dc_str *val)
 
     if (name.len == 0) {
         return 0;
+    }
+
+    if (name.data[0] >= '0' && name.data[0] <= '9') {
+        return ngx_http_dynacode_capture_get(r, name, val);
     }
 
     /* a plugin may read variables in a loop: short names are lowercased on the stack, not
