@@ -1,6 +1,6 @@
 /* api_arg.c - ngx.arg in body_filter: ngx.arg[1] is the current chunk (call->chunk), which a
  * plugin may replace (string, number, nil or an array of those), ngx.arg[2] the eof flag
- * (*call->eof). Elsewhere ngx.arg raises "API disabled in the context of PHASE".
+ * (*call->eof). Elsewhere ngx.arg raises "API disabled in the context of PHASE_by_lua*".
  */
 #include "api_util.h"
 

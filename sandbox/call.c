@@ -360,5 +360,7 @@ void dc_sbx_check_phase(lua_State *L, const char *api, unsigned mask)
 {
     dc_call *c = dc_sbx_current(L);
     if (!(mask & DC_PHASE_BIT(c->phase)))
-        luaL_error(L, "%s: API disabled in the context of %s", api, dc_phase_name(c->phase));
+        /* OpenResty's words (its handlers are the *_by_lua* directives), then the name */
+        luaL_error(L, "API disabled in the context of %s_by_lua* (%s)", dc_phase_name(c->phase),
+                   api);
 }

@@ -99,7 +99,8 @@ DC_HIDDEN int dc_sbx_error(lua_State *L, const char *fmt, ...);
  * full collection runs first and the allocation is tried again. NULL when it still does not
  * fit (the call then trips on its memory quota). */
 DC_HIDDEN void *dc_sbx_grow(lua_State *L, void *ptr, size_t osize, size_t nsize);
-/* Raises "API disabled in the context of PHASE" unless phase is in mask (bits 1u << dc_phase). */
+/* Raises "API disabled in the context of PHASE_by_lua* (API)" unless phase is in mask (bits
+ * 1u << dc_phase). */
 DC_HIDDEN void dc_sbx_check_phase(lua_State *L, const char *api, unsigned mask);
 
 #define DC_PHASE_BIT(p) (1u << (p))

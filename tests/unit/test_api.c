@@ -358,7 +358,7 @@ START_TEST(arg_rewrites_the_body)
     HAS(r.trace, "body_filter:p1:ok");
     HAS(r.trace, "body_filter:p2:ok");
     HAS(r.trace, "content:p3:error:");
-    HAS(r.trace, "ngx.arg: API disabled in the context of content");
+    HAS(r.trace, "API disabled in the context of content_by_lua* (ngx.arg)");
     ck_assert_str_eq(body(&r), "HELLO-1");
     dc_sim_free(r.sim);
     run_req(&r, "/", NULL, 0, "hello", (const char *const[]){
@@ -519,8 +519,8 @@ START_TEST(restricted_names_are_refused_in_the_phases_the_table_leaves_out)
         for (int ph = 0; ph < DC_PHASE_COUNT; ph++) {
             run r;
             char refused[128];
-            snprintf(refused, sizeof refused, "%s: API disabled in the context of %s",
-                     restricted[i].path, dc_phase_name((dc_phase)ph));
+            snprintf(refused, sizeof refused, "API disabled in the context of %s_by_lua* (%s)",
+                     dc_phase_name((dc_phase)ph), restricted[i].path);
             RUN(&r, dc_phase_name((dc_phase)ph), call);
             if (restricted[i].phases & (1u << ph))
                 HASNT(r.trace, refused);

@@ -315,12 +315,13 @@ START_TEST(refused_in_the_phases_openresty_leaves_out)
         "header_filter", "local s = ngx.headers_sent", "header_filter", "ngx.send_headers()",
         "log", "ngx.eof()", "body_filter", "ngx.req.start_time() ngx.req.is_internal() "
         "ngx.resp.get_headers()");
-    HAS(r.trace, "body_filter:p1:error:p1:1: ngx.req.http_version: API disabled in the "
-                 "context of body_filter");
-    HAS(r.trace, "log:p2:error:p2:1: ngx.req.set_method: API disabled in the context of log");
-    HAS(r.trace, "ngx.headers_sent: API disabled in the context of header_filter");
-    HAS(r.trace, "ngx.send_headers: API disabled in the context of header_filter");
-    HAS(r.trace, "ngx.eof: API disabled in the context of log");
+    HAS(r.trace, "body_filter:p1:error:p1:1: API disabled in the context of "
+                 "body_filter_by_lua* (ngx.req.http_version)");
+    HAS(r.trace, "log:p2:error:p2:1: API disabled in the context of log_by_lua* "
+                 "(ngx.req.set_method)");
+    HAS(r.trace, "API disabled in the context of header_filter_by_lua* (ngx.headers_sent)");
+    HAS(r.trace, "API disabled in the context of header_filter_by_lua* (ngx.send_headers)");
+    HAS(r.trace, "API disabled in the context of log_by_lua* (ngx.eof)");
     HAS(r.trace, "body_filter:p6:ok");
     dc_sim_free(r.sim);
 }
