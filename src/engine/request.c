@@ -91,9 +91,11 @@ static int sampled_out(dc_engine *e, const dc_plugin *p)
 }
 
 /* Runs one plugin (the bundle's, or a previous version standing in: stand_in) for the domain
- * it was matched through; returns its result and fills call. */
+ * it was matched through; returns its result and fills call. *clock is the time the previous
+ * call of the phase ended (0: none), and is set to the time this one ended: one clock read
+ * per call, where the calls of a phase follow one another. */
 static dc_result run_one(dc_request *r, dc_phase phase, const char *domain, const dc_runnable *run,
-                         int stand_in, dc_call *call)
+                         int stand_in, dc_call *call, double *clock)
 {
     dc_engine *e = r->e;
     const dc_plugin *p = run->plugin;
@@ -111,7 +113,7 @@ static dc_result run_one(dc_request *r, dc_phase phase, const char *domain, cons
     call->exit_status = -1;
     call->bounds = &run->eff->bounds;
 
-    double t0 = dc_now_ms();
+    double t0 = *clock > 0 ? *clock : dc_now_ms();
     uint64_t made = e->states_made;
     dc_result res;
     dc_sbx *s = dc_engine_state(e, run, msg, sizeof msg);
@@ -136,7 +138,8 @@ static dc_result run_one(dc_request *r, dc_phase phase, const char *domain, cons
         if (e->watchdog)
             dc_watchdog_disarm(e->watchdog);
     }
-    double ms = dc_now_ms() - t0;
+    *clock = dc_now_ms();
+    double ms = *clock - t0;
     /* the one record of this call: metrics, the trip and what it decided, the clean mark */
     int quarantined =
         dc_ledger_record(&e->ledger, run, res, ms > 0 ? (uint64_t)(ms * 1000.0) : 0);
@@ -208,6 +211,7 @@ static dc_action run_phase(dc_request *r, dc_phase phase, int *status)
     dc_engine_emit(e, DC_EV_RT_PLUGINS_STARTING, NULL, NULL, (int)phase, NULL, 0);
     dc_action act = DC_ACTION_CONTINUE;
     const dc_bundle *b = r->gen->bundle;
+    double clock = 0;
     for (uint32_t i = 0; i < n; i++) {
         const dc_item *it = &r->m->items[phase][i];
         if (sampled_out(e, &b->plugins[it->plugin]))
@@ -219,7 +223,8 @@ static dc_action run_phase(dc_request *r, dc_phase phase, int *status)
         /* this host's settings for this plugin (not the stand-in's: the request's rule) */
         const dc_policy_eff *pol = it->v ? &it->v->eff : &r->gen->eff[it->plugin];
         dc_call call;
-        dc_result res = run_one(r, phase, b->domains[it->domain].name, &run, stand_in, &call);
+        dc_result res =
+            run_one(r, phase, b->domains[it->domain].name, &run, stand_in, &call, &clock);
         if (res != DC_RESULT_OK && pol->on_error_fail) {
             dc_engine_emit(e, DC_EV_ON_ERROR, b->domains[it->domain].name,
                            b->plugins[it->plugin].name, (int)phase, dc_result_name(res), 500);
