@@ -308,6 +308,14 @@ typedef struct dc_host {
     /* 1 once eof ran for the request (ngx.say, ngx.print, ngx.flush then give "seen eof");
      * NULL: never */
     int (*eof_seen)(void *hreq);
+
+    /* ---- the request body (optional: NULL makes the ngx.req body functions unavailable) ----
+     * read_body: ngx.req.read_body; the body is read (a host that reads it before the phase
+     * only says so); 0, or -1 when it cannot be read here.
+     * req_body: the body as read: -1 not read yet, 0 no body, 1 in memory in *data (valid
+     * until the next callback), 2 read but not in memory (kept in a temporary file). */
+    int (*read_body)(void *hreq);
+    int (*req_body)(void *hreq, dc_str *data);
 } dc_host;
 
 /* ---- engine: one per process (nginx worker, command) ---- */
