@@ -171,4 +171,21 @@ expect_in "\$request: the request line" "$TMP/vars" "request=GET /a?b=1 HTTP/1.1
 expect_in "\$nginx_version" "$TMP/vars" "nginx_version=1.22.1"
 expect_not_in "no core variable left nil" "$TMP/vars" "=nil"
 
+# --- --body: the request body, as nginx reads it (Content-Length from the body; in memory up
+# to client_body_buffer_size 16k, else a temporary file; 413 over client_max_body_size 1m)
+bundle 'access=ngx.req.read_body() local a = ngx.req.get_post_args() ngx.say(ngx.req.get_body_data(), "|", a.x, "|", ngx.var.http_content_length, "|", ngx.var.request_body)'
+printf 'x=1+2%%21&y' >"$TMP/rb"
+run --method POST --body "$TMP/rb"
+expect_eq "--body: data, post args, Content-Length, \$request_body" "$(dechunk)" "x=1+2%21&y|1 2!|10|x=1+2%21&y"
+head -c 20000 /dev/zero | tr '\0' a >"$TMP/rb"
+bundle 'access=ngx.req.read_body() local a, err = ngx.req.get_post_args() ngx.say(tostring(ngx.req.get_body_data()), "|", tostring(a), "|", err)'
+run --method POST --body "$TMP/rb"
+expect_eq "--body over 16k: out of memory, as nginx keeps it in a file" "$(dechunk)" "nil|nil|the request body is in a temporary file, not in memory"
+head -c 1048577 /dev/zero >"$TMP/rb"
+run --method POST --body "$TMP/rb"
+expect_in "--body over 1m: 413 as nginx's client_max_body_size" "$TMP/out" "HTTP/1.1 413 Request Entity Too Large"
+expect_not_in "413: no plugin ran" "$TMP/err" "plugin="
+expect_exit "--body of a missing file" 2 -- "$DYNACODE" run --host t.example --body "$TMP/none" "$TMP/b.json"
+expect_in "the error names --body" "$TMP/err" "--body"
+
 finish

@@ -495,6 +495,9 @@ static const struct {
     {"ngx.headers_sent", "local s = ngx.headers_sent"},
     {"ngx.send_headers", "ngx.send_headers()"},
     {"ngx.eof", "ngx.eof()"},
+    {"ngx.req.read_body", "ngx.req.read_body()"},
+    {"ngx.req.get_body_data", "ngx.req.get_body_data()"},
+    {"ngx.req.get_post_args", "ngx.req.get_post_args()"},
 };
 
 START_TEST(restricted_names_are_refused_in_the_phases_the_table_leaves_out)

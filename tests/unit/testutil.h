@@ -34,6 +34,8 @@ typedef struct tu_run_opts {
     const dc_quota *plugin_quota; /* each plugin's own quota request (tu_bundle_plugins) */
     uint64_t seed;                /* the engine's seed (the config's default when 0) */
     int requests;                 /* requests to run on the same engine (1 when 0) */
+    const char *body;             /* the request body (none when NULL) ... */
+    size_t body_len;              /* ... of this many bytes (strlen(body) when 0) */
 } tu_run_opts;
 
 /* What tu_run_plugins saw. */
