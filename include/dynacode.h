@@ -446,6 +446,10 @@ DC_API dc_rc dc_request_begin(dc_engine *e, void *hreq, const char *host, size_t
                               dc_request **out);
 /* Number of plugins that would run in phase (before sampling); lets a host skip a phase. */
 DC_API uint32_t dc_request_plugin_count(const dc_request *r, dc_phase phase);
+/* 1 when a plugin r would run in phase names a request body function (ngx.req.read_body,
+ * get_body_data, get_post_args): a host that reads the body before the phase (nginx) does so
+ * only then. */
+DC_API int dc_request_wants_body(const dc_request *r, dc_phase phase);
 /* Runs the plugins of phase (not body_filter). *status gets the exit status for
  * DC_ACTION_EXIT and 500 for DC_ACTION_FAIL. */
 DC_API dc_action dc_request_run(dc_request *r, dc_phase phase, int *status);

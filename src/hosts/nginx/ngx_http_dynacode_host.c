@@ -221,6 +221,8 @@ static const dc_host  ngx_http_dynacode_host_cbs = {
     .send_headers = ngx_http_dynacode_send_headers,
     .eof = ngx_http_dynacode_eof,
     .eof_seen = ngx_http_dynacode_eof_seen,
+    .read_body = ngx_http_dynacode_read_body_cb,
+    .req_body = ngx_http_dynacode_req_body,
 };
 
 
