@@ -34,6 +34,8 @@ while True:
 sys.stdout.buffer.write(out)' "$TMP/out"
 }
 expect_eq() { if [ "$2" = "$3" ]; then ok "$1"; else fail "$1: got [$2], expected [$3]"; fi; }
+# expect_match NAME REGEX FILE: a line of FILE matches the extended REGEX
+expect_match() { if grep -qE -- "$2" "$3"; then ok "$1"; else fail "$1: no line matches $2"; fi; }
 
 # --- nginx's pages (special_response with server_tokens off): status line phrase, then the
 # page, whose title is not always that phrase (302 "Found")
@@ -163,10 +165,10 @@ bundle 'content=for _, n in ipairs({"pid", "hostname", "nginx_version", "msec", 
 run --uri '/a?b=1'
 dechunk >"$TMP/vars"
 expect_in "\$pid: the process id" "$TMP/vars" "pid="
-grep -qE '^pid=[0-9]+$' "$TMP/vars" && ok "\$pid is a number" || fail "\$pid is a number"
-grep -qE '^msec=[0-9]+\.[0-9]{3}$' "$TMP/vars" && ok "\$msec: seconds.milliseconds" || fail "\$msec"
-grep -qE '^time_local=[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4}:[0-9:]{8} [+-][0-9]{4}$' "$TMP/vars" && ok "\$time_local as nginx writes it" || fail "\$time_local"
-grep -qE '^time_iso8601=[0-9-]{10}T[0-9:]{8}[+-][0-9]{2}:[0-9]{2}$' "$TMP/vars" && ok "\$time_iso8601 as nginx writes it" || fail "\$time_iso8601"
+expect_match "\$pid is a number" '^pid=[0-9]+$' "$TMP/vars"
+expect_match "\$msec: seconds.milliseconds" '^msec=[0-9]+\.[0-9]{3}$' "$TMP/vars"
+expect_match "\$time_local as nginx writes it" '^time_local=[0-9]{2}/[A-Z][a-z]{2}/[0-9]{4}:[0-9:]{8} [+-][0-9]{4}$' "$TMP/vars"
+expect_match "\$time_iso8601 as nginx writes it" '^time_iso8601=[0-9-]{10}T[0-9:]{8}[+-][0-9]{2}:[0-9]{2}$' "$TMP/vars"
 expect_in "\$request: the request line" "$TMP/vars" "request=GET /a?b=1 HTTP/1.1"
 expect_in "\$nginx_version" "$TMP/vars" "nginx_version=1.22.1"
 expect_not_in "no core variable left nil" "$TMP/vars" "=nil"
