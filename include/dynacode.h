@@ -312,6 +312,14 @@ typedef struct dc_host {
     int (*worker_count)(void *hreq);
     /* ngx.worker.exiting(): nonzero once this worker has begun to shut down; NULL gives 0 */
     int (*worker_exiting)(void *hreq);
+
+    /* ---- the request body (optional: NULL makes the ngx.req body functions unavailable) ----
+     * read_body: ngx.req.read_body; the body is read (a host that reads it before the phase
+     * only says so); 0, or -1 when it cannot be read here.
+     * req_body: the body as read: -1 not read yet, 0 no body, 1 in memory in *data (valid
+     * until the next callback), 2 read but not in memory (kept in a temporary file). */
+    int (*read_body)(void *hreq);
+    int (*req_body)(void *hreq, dc_str *data);
 } dc_host;
 
 /* ---- engine: one per process (nginx worker, command) ---- */
@@ -442,6 +450,10 @@ DC_API dc_rc dc_request_begin(dc_engine *e, void *hreq, const char *host, size_t
                               dc_request **out);
 /* Number of plugins that would run in phase (before sampling); lets a host skip a phase. */
 DC_API uint32_t dc_request_plugin_count(const dc_request *r, dc_phase phase);
+/* 1 when a plugin r would run in phase names a request body function (ngx.req.read_body,
+ * get_body_data, get_post_args): a host that reads the body before the phase (nginx) does so
+ * only then. */
+DC_API int dc_request_wants_body(const dc_request *r, dc_phase phase);
 /* Runs the plugins of phase (not body_filter). *status gets the exit status for
  * DC_ACTION_EXIT and 500 for DC_ACTION_FAIL. */
 DC_API dc_action dc_request_run(dc_request *r, dc_phase phase, int *status);

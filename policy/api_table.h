@@ -123,7 +123,14 @@
     X(LIB, LIB, "coroutine.*", coroutine, lib_coroutine, DC_APH_ANY, "coroutine.*")            \
     X(OS, OWN, "os.time", time, os_time, DC_APH_ANY, "os.time")                                \
     X(OS, OWN, "os.clock", clock, os_clock, DC_APH_ANY, "os.clock")                            \
-    X(OS, OWN, "os.date", date, os_date, DC_APH_ANY, "os.date")
+    X(OS, OWN, "os.date", date, os_date, DC_APH_ANY, "os.date")                                \
+    /* the request body: read in rewrite, access and content; what was read stays readable in \
+     * log as in OpenResty */                                                                  \
+    X(REQ, FN, "ngx.req.read_body", read_body, req_read_body, DC_APH_OUTPUT, "ngx.*")          \
+    X(REQ, FN, "ngx.req.get_body_data", get_body_data, req_get_body_data,                      \
+      DC_APH_OUTPUT | 0x20u, "ngx.*")                                                          \
+    X(REQ, FN, "ngx.req.get_post_args", get_post_args, req_get_post_args,                      \
+      DC_APH_OUTPUT | 0x20u, "ngx.*")
 
 /* The phases of the entry whose fn is `fn` (an enum constant, usable in a phase check). */
 #define DC_API_PHASE_ENUM(area, kind, path, field, fn, phases, allow) DC_APH_##fn##_ = (phases),

@@ -91,6 +91,10 @@ DC_HIDDEN int req_start_time(lua_State *L);
 DC_HIDDEN int req_http_version(lua_State *L);
 DC_HIDDEN int req_is_internal(lua_State *L);
 DC_HIDDEN int req_set_method(lua_State *L);
+/* the request body (api_body.c) */
+DC_HIDDEN int req_read_body(lua_State *L);
+DC_HIDDEN int req_get_body_data(lua_State *L);
+DC_HIDDEN int req_get_post_args(lua_State *L);
 
 /* ---- response facts (api_resp.c), opened with the HEADER area ---- */
 /* Sets ngx.resp (get_headers) into the table at the top and registers the headers_sent

@@ -115,6 +115,18 @@ def check(b, where, status, headers, body):
     return True
 
 
+def dechunk(body):
+    """The body of a chunked answer, as a client reads it."""
+    out = b""
+    while True:
+        size, _, rest = body.partition(b"\r\n")
+        n = int(size.split(b";")[0] or b"0", 16)
+        if n == 0:
+            return out
+        out += rest[:n]
+        body = rest[n + 2:]
+
+
 def run_cli(dynacode, bundle_path, blocks):
     good = True
     for i, b in enumerate(blocks):
@@ -135,6 +147,8 @@ def run_cli(dynacode, bundle_path, blocks):
             good = False
             continue
         headers = [tuple(x.strip() for x in l.split(":", 1)) for l in lines[1:] if ":" in l]
+        if any(n.lower() == "transfer-encoding" and v.lower() == "chunked" for n, v in headers):
+            body = dechunk(body)
         good &= check(b, "dynacode run", status, headers, body.decode("utf-8", "replace"))
     return good
 

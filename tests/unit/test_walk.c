@@ -287,6 +287,7 @@ START_TEST(walk_phase)
     static const char *const hdrs[] = {"User-Agent: walk", "Cookie: a=1; b=2", "X-Many: 1",
                                        "X-Many: 2"};
     dc_sim_opts o = {.host = "walk.example", .uri = "/walk/path?a=1&b=2&a=3", .headers = hdrs,
+                     .body = "a=1&b=2&a=3", .body_len = 11,
                      .nheaders = 4, .upstream_body = "upstream body\n",
                      .upstream_body_len = 14};
 

@@ -121,7 +121,9 @@ void tu_run_plugins(tu_run *r, const tu_run_opts *o, const char *const *pc)
     dc_sim_opts so = {.host = o->host ? o->host : "test.test", .uri = o->uri ? o->uri : "/",
                       .headers = o->headers, .nheaders = o->nheaders,
                       .upstream_body = o->upstream,
-                      .upstream_body_len = o->upstream ? strlen(o->upstream) : 0};
+                      .upstream_body_len = o->upstream ? strlen(o->upstream) : 0,
+                      .body = o->body,
+                      .body_len = o->body && !o->body_len ? strlen(o->body) : o->body_len};
     for (int i = 0; i < (o->requests > 0 ? o->requests : 1); i++) {
         dc_sim_free(r->sim);
         r->sim = dc_sim_new(&so);

@@ -36,6 +36,8 @@ typedef struct tu_run_opts {
     int requests;                 /* requests to run on the same engine (1 when 0) */
     const dc_host *host_cbs;      /* the engine's host callbacks (dc_sim_host() when NULL):
                                      a copy of the simulated host's with some replaced */
+    const char *body;             /* the request body (none when NULL) ... */
+    size_t body_len;              /* ... of this many bytes (strlen(body) when 0) */
 } tu_run_opts;
 
 /* What tu_run_plugins saw. */

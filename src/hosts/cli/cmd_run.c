@@ -12,14 +12,20 @@
 #include "crash.h"
 #include "sim.h"
 
-#define MAX_HEADERS 64
+/* nginx's large_client_header_buffers default (4 8k): a header line over one buffer, or all
+ * of them over the four, is refused ("Request Header Or Cookie Too Large") */
+#define HEADER_LINE_MAX 8192
+#define HEADERS_TOTAL_MAX (4 * 8192)
+/* nginx's client_max_body_size default is 1m (413 over it); the file read is bounded above */
+#define BODY_FILE_MAX (64u << 20)
 #define DC_EXIT_CRASH 3 /* a plugin call crashed the process */
 
 static void run_usage(FILE *out)
 {
     fputs("usage: dynacode run [--policy FILE] --host HOST [--method M] [--uri URI]\n"
           "                    [--header 'Name: value']... [--remote-addr IP]\n"
-          "                    [--upstream-status N] [--upstream-body FILE] BUNDLE\n"
+          "                    [--upstream-status N] [--upstream-body FILE] [--body FILE]\n"
+          "                    BUNDLE\n"
           "\n"
           "Takes one simulated request through rewrite, access, content, header_filter,\n"
           "body_filter and log. Prints the response (HTTP/1.1) on standard output and one line\n"
@@ -27,7 +33,9 @@ static void run_usage(FILE *out)
           "  plugin=\"NAME\" domain=\"D\" phase=P result=ok|error|quota:...|denied|crash ms=T\n"
           "  [msg=\"...\"]\n"
           "When no content plugin runs, the response is --upstream-status (200) with\n"
-          "--upstream-body (empty). Exit status: 0 simulated, 2 unusable input, 3 a plugin\n"
+          "--upstream-body (empty). --body gives the request a body (as nginx: over 1m, 413;\n"
+          "over 16k, kept out of memory). Each --header line at most 8k, all of them 32k.\n"
+          "Exit status: 0 simulated, 2 unusable input, 3 a plugin\n"
           "call crashed the process (after its result=crash trace line).\n",
           out);
 }
@@ -72,8 +80,10 @@ static void crash_trace(void *ud, const dc_crash_info *i)
 
 struct run_opts {
     dc_sim_opts sim;
-    const char *headers[MAX_HEADERS];
+    const char **headers;
+    size_t headers_bytes;
     const char *body_file;
+    const char *req_body_file;
     const char *policy;
 };
 
@@ -89,13 +99,14 @@ static int parse(int argc, char **argv, struct run_opts *o)
         {"upstream-status", required_argument, NULL, 's'},
         {"upstream-body", required_argument, NULL, 'b'},
         {"policy", required_argument, NULL, 'p'},
+        {"body", required_argument, NULL, 'B'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int c;
     char *end;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "H:m:u:e:r:s:b:p:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "H:m:u:e:r:s:b:p:B:h", opts, NULL)) != -1) {
         switch (c) {
         case 'p': o->policy = optarg; break;
         case 'H': o->sim.host = optarg; break;
@@ -103,14 +114,30 @@ static int parse(int argc, char **argv, struct run_opts *o)
         case 'u': o->sim.uri = optarg; break;
         case 'r': o->sim.remote_addr = optarg; break;
         case 'b': o->body_file = optarg; break;
-        case 'e':
-            if (o->sim.nheaders == MAX_HEADERS || !strchr(optarg, ':') || optarg[0] == ':') {
-                fprintf(stderr, "dynacode run: --header \"%s\": expected 'Name: value' "
-                        "(at most %d headers)\n", optarg, MAX_HEADERS);
+        case 'B': o->req_body_file = optarg; break;
+        case 'e': {
+            size_t len = strlen(optarg) + 2; /* with its CRLF */
+            if (!strchr(optarg, ':') || optarg[0] == ':') {
+                fprintf(stderr, "dynacode run: --header \"%s\": expected 'Name: value'\n",
+                        optarg);
                 return -1;
             }
+            if (len > HEADER_LINE_MAX || o->headers_bytes + len > HEADERS_TOTAL_MAX) {
+                fprintf(stderr, "dynacode run: --header: request header too large (nginx's "
+                        "large_client_header_buffers: at most %d bytes a line, %d in all)\n",
+                        HEADER_LINE_MAX, HEADERS_TOTAL_MAX);
+                return -1;
+            }
+            const char **h = realloc(o->headers, (o->sim.nheaders + 1) * sizeof *h);
+            if (!h) {
+                fprintf(stderr, "dynacode run: out of memory\n");
+                return -1;
+            }
+            o->headers = h;
             o->headers[o->sim.nheaders++] = optarg;
+            o->headers_bytes += len;
             break;
+        }
         case 's':
             errno = 0;
             long st = strtol(optarg, &end, 10);
@@ -174,25 +201,38 @@ int cmd_run(int argc, char **argv)
     memset(&o, 0, sizeof o);
     int p = parse(argc, argv, &o);
     if (p != 0) {
+        free(o.headers);
         run_usage(p > 0 ? stdout : stderr);
         return p > 0 ? DC_EXIT_OK : DC_EXIT_UNUSABLE;
     }
-    char *body = NULL;
-    size_t blen = 0;
+    char *body = NULL, *rbody = NULL;
+    size_t blen = 0, rblen = 0;
     char err[1024];
-    if (o.body_file && cli_read_bundle(o.body_file, 64u << 20, &body, &blen, err,
+    if (o.body_file && cli_read_bundle(o.body_file, BODY_FILE_MAX, &body, &blen, err,
                                        sizeof err) != 0) {
         fprintf(stderr, "dynacode run: --upstream-body: %s\n", err);
+        free(o.headers);
+        return DC_EXIT_UNUSABLE;
+    }
+    if (o.req_body_file && cli_read_bundle(o.req_body_file, BODY_FILE_MAX, &rbody, &rblen, err,
+                                           sizeof err) != 0) {
+        fprintf(stderr, "dynacode run: --body: %s\n", err);
+        free(body);
+        free(o.headers);
         return DC_EXIT_UNUSABLE;
     }
     o.sim.upstream_body = body;
     o.sim.upstream_body_len = blen;
+    o.sim.body = o.req_body_file ? (rbody ? rbody : "") : NULL;
+    o.sim.body_len = rblen;
 
     dc_policy *policy = cli_load_policy(o.policy);
     dc_bundle *b = policy ? cli_load_bundle(argv[optind], policy) : NULL;
     if (!b) {
         dc_policy_free(policy);
         free(body);
+        free(rbody);
+        free(o.headers);
         return DC_EXIT_UNUSABLE;
     }
     for (uint32_t i = 0; i < dc_bundle_problem_count(b); i++) {
@@ -210,5 +250,7 @@ int cmd_run(int argc, char **argv)
     dc_bundle_unref(b);
     dc_policy_free(policy);
     free(body);
+    free(rbody);
+    free(o.headers);
     return rc;
 }

@@ -66,6 +66,9 @@ typedef struct {
     unsigned                    body_ended:1;    /* last_buf sent: later data is dropped */
     unsigned                    eof:1;           /* ngx.eof ran: the answer ends with this
                                                     phase, output is refused */
+    unsigned                    body_read:1;     /* the request body is in (_body.c) */
+    unsigned                    body_waiting:1;  /* a phase waits for the rest of it */
+    unsigned                    body_asked:1;    /* a plugin called ngx.req.read_body */
 } ngx_http_dynacode_ctx_t;
 
 
@@ -104,6 +107,12 @@ ngx_http_dynacode_ctx_t *ngx_http_dynacode_get_ctx(ngx_http_request_t *r,
 
 /* ngx_http_dynacode_status.c */
 ngx_int_t ngx_http_dynacode_status_handler(ngx_http_request_t *r);
+
+/* ngx_http_dynacode_body.c */
+/* Before the plugins of phase: reads the request body when one of them uses it. NGX_OK (go
+ * on), NGX_DONE (the handler runs again once the body is in) or nginx's error status. */
+ngx_int_t ngx_http_dynacode_read_body(ngx_http_request_t *r, ngx_http_dynacode_ctx_t *ctx,
+    dc_phase phase);
 
 
 #endif /* NGX_HTTP_DYNACODE_H */

@@ -242,6 +242,8 @@ static const dc_host  ngx_http_dynacode_host_cbs = {
     .eof_seen = ngx_http_dynacode_eof_seen,
     .worker_count = ngx_http_dynacode_worker_count,
     .worker_exiting = ngx_http_dynacode_worker_exiting,
+    .read_body = ngx_http_dynacode_read_body_cb,
+    .req_body = ngx_http_dynacode_req_body,
 };
 
 

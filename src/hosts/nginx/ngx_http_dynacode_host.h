@@ -61,6 +61,10 @@ int ngx_http_dynacode_send_headers(void *hreq);
 int ngx_http_dynacode_eof(void *hreq);
 int ngx_http_dynacode_eof_seen(void *hreq);
 
+/* ngx_http_dynacode_body.c */
+int ngx_http_dynacode_read_body_cb(void *hreq);
+int ngx_http_dynacode_req_body(void *hreq, dc_str *data);
+
 /* ngx_http_dynacode_host.c */
 /* Whether the response header is sent, or as good as sent (ngx.say ran). */
 ngx_uint_t ngx_http_dynacode_sent(ngx_http_request_t *r);

@@ -333,6 +333,14 @@ ngx_http_dynacode_phase(ngx_http_request_t *r, dc_phase phase)
         return NGX_DECLINED;
     }
 
+    if (!(ctx->done & NGX_HTTP_DYNACODE_BIT(phase))) {
+        /* the body first, when these plugins use it */
+        rc = ngx_http_dynacode_read_body(r, ctx, phase);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
     act = ngx_http_dynacode_run(r, ctx, phase, &status);
 
     if (act == DC_ACTION_CONTINUE && ctx->eof) {

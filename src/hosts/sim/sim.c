@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "sim.h"
 #include "bundle.h"
@@ -37,7 +38,21 @@ struct dc_sim {
     char scratch[32];        /* numbers handed out by var_get */
     double start_time;       /* when the request was made (seconds, milliseconds kept) */
     int eof;                 /* ngx.eof ran: the body is over */
+    int header_only;         /* HEAD, 304, 204: the header goes out, the body does not */
+    int from_upstream;       /* the answer is the upstream's (a static answer) */
+    size_t *cuts, ncuts, capcuts;   /* where each output call ended, in body */
+    size_t *fcuts, nfcuts, capfcuts; /* where each body filter output ended, in final_body */
+    dc_buf vbuf;             /* longer values handed out by var_get */
+    dc_buf req_body;         /* the request body (--body) */
+    int has_req_body;
+    int req_body_read;       /* ngx.req.read_body ran */
 };
+
+/* nginx's defaults the simulation stands for: client_body_buffer_size (a body over it is kept
+ * in a temporary file, out of reach of ngx.req.get_body_data) and client_max_body_size (a
+ * body over it gets 413 before any phase). */
+#define SIM_BODY_BUFFER_SIZE 16384
+#define SIM_MAX_BODY_SIZE (1024 * 1024)
 
 /* ---- what plugins hand over, checked again as nginx's host does ---- */
 
@@ -220,6 +235,117 @@ static const char *hdr_by_var(const sim_hdrs *h, const char *suffix, size_t len)
     return NULL;
 }
 
+static int put(dc_str *val, const char *s);
+
+/* Every value of the header whose variable suffix is var, joined by sep; 0 when none. */
+static int join_hdr(dc_sim *s, const sim_hdrs *h, const char *var, const char *sep, dc_str *val)
+{
+    size_t vlen = strlen(var);
+    int found = 0;
+    s->vbuf.len = 0;
+    for (size_t i = 0; i < h->n; i++) {
+        const char *n = h->v[i].name;
+        if (strlen(n) != vlen)
+            continue;
+        size_t k = 0;
+        while (k < vlen && (n[k] == '-' ? '_' : tolower((unsigned char)n[k])) == var[k])
+            k++;
+        if (k < vlen)
+            continue;
+        if ((found && dc_buf_append(&s->vbuf, sep, strlen(sep)) != 0) ||
+            dc_buf_append(&s->vbuf, h->v[i].value, strlen(h->v[i].value)) != 0)
+            return -1;
+        found = 1;
+    }
+    if (!found)
+        return 0;
+    val->data = s->vbuf.data ? s->vbuf.data : "";
+    val->len = s->vbuf.len;
+    return 1;
+}
+
+static int put_vbuf(dc_sim *s, dc_str *val)
+{
+    if (!s->vbuf.data)
+        return -1;
+    val->data = s->vbuf.data;
+    val->len = s->vbuf.len;
+    return 1;
+}
+
+/* The core variables nginx has that a plugin may read and the fields above do not cover:
+ * 1 and *val, 0 when name is none of them, -1 on no memory. */
+static int core_var(dc_sim *s, dc_str name, dc_str *val)
+{
+    struct timespec ts;
+    struct tm tm;
+    char t[64];
+    s->vbuf.len = 0;
+    if (name_eq("pid", name.data, name.len))
+        return dc_buf_printf(&s->vbuf, "%ld", (long)getpid()) ? -1 : put_vbuf(s, val);
+    if (name_eq("hostname", name.data, name.len)) {
+        if (gethostname(t, sizeof t - 1) != 0)
+            strcpy(t, "localhost");
+        t[sizeof t - 1] = '\0';
+        return dc_buf_printf(&s->vbuf, "%s", t) ? -1 : put_vbuf(s, val);
+    }
+    if (name_eq("nginx_version", name.data, name.len))
+        return put(val, "1.22.1");
+    if (name_eq("server_addr", name.data, name.len))
+        return put(val, "127.0.0.1");
+    if (name_eq("server_port", name.data, name.len))
+        return put(val, "80");
+    if (name_eq("remote_port", name.data, name.len))
+        return put(val, "40000");
+    if (name_eq("https", name.data, name.len))
+        return put(val, "");
+    if (name_eq("connection", name.data, name.len) ||
+        name_eq("connection_requests", name.data, name.len))
+        return put(val, "1");
+    if (name_eq("request", name.data, name.len))
+        return dc_buf_printf(&s->vbuf, "%s %s HTTP/1.1", s->method, s->request_uri)
+                   ? -1 : put_vbuf(s, val);
+    if (name_eq("request_length", name.data, name.len)) {
+        size_t n = strlen(s->method) + strlen(s->request_uri) + 12;
+        for (size_t i = 0; i < s->req.n; i++)
+            n += strlen(s->req.v[i].name) + 2 + strlen(s->req.v[i].value) + 2;
+        n += 2 + (s->has_req_body ? s->req_body.len : 0);
+        return dc_buf_printf(&s->vbuf, "%zu", n) ? -1 : put_vbuf(s, val);
+    }
+    if (name_eq("body_bytes_sent", name.data, name.len))
+        return dc_buf_printf(&s->vbuf, "%zu", s->header_only ? (size_t)0 : s->final_body.len)
+                   ? -1 : put_vbuf(s, val);
+    if (name_eq("request_body", name.data, name.len)) {
+        if (!s->req_body_read || !s->has_req_body || s->req_body.len > SIM_BODY_BUFFER_SIZE)
+            return 0;
+        val->data = s->req_body.data;
+        val->len = s->req_body.len;
+        return 1;
+    }
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (name_eq("msec", name.data, name.len))
+        return dc_buf_printf(&s->vbuf, "%lld.%03ld", (long long)ts.tv_sec,
+                             ts.tv_nsec / 1000000) ? -1 : put_vbuf(s, val);
+    if (name_eq("request_time", name.data, name.len)) {
+        double d = (double)ts.tv_sec + ts.tv_nsec / 1e9 - s->start_time;
+        return dc_buf_printf(&s->vbuf, "%.3f", d < 0 ? 0.0 : d) ? -1 : put_vbuf(s, val);
+    }
+    int local = name_eq("time_local", name.data, name.len);
+    if (local || name_eq("time_iso8601", name.data, name.len)) {
+        localtime_r(&ts.tv_sec, &tm);
+        if (!strftime(t, sizeof t, local ? "%d/%b/%Y:%H:%M:%S %z" : "%Y-%m-%dT%H:%M:%S%z",
+                      &tm))
+            return 0;
+        if (!local) { /* nginx writes the offset as +hh:mm */
+            size_t l = strlen(t);
+            memmove(t + l - 1, t + l - 2, 3);
+            t[l - 2] = ':';
+        }
+        return dc_buf_printf(&s->vbuf, "%s", t) ? -1 : put_vbuf(s, val);
+    }
+    return 0;
+}
+
 static int has_prefix(dc_str s, const char *pre, size_t *plen)
 {
     *plen = strlen(pre);
@@ -245,10 +371,26 @@ static int sim_var_get(void *hreq, dc_str name, dc_str *val)
         const char *c = hdrs_get(&s->req, "Cookie", 6);
         return c && find_pair(c, ';', name.data + pl, name.len - pl, val);
     }
-    if (has_prefix(name, "http_", &pl))
+    /* nginx 1.22 joins every value only for the headers it keeps as lists (the cookies and
+     * X-Forwarded-For of the request; Cache-Control and Link of the response); any other
+     * header variable is its first value */
+    if (has_prefix(name, "http_", &pl)) {
+        if (name_eq("http_cookie", name.data, name.len))
+            return join_hdr(s, &s->req, "cookie", "; ", val);
+        if (name_eq("http_x_forwarded_for", name.data, name.len))
+            return join_hdr(s, &s->req, "x_forwarded_for", ", ", val);
         return put(val, hdr_by_var(&s->req, name.data + pl, name.len - pl));
-    if (has_prefix(name, "sent_http_", &pl))
+    }
+    if (has_prefix(name, "sent_http_", &pl)) {
+        if (name_eq("sent_http_cache_control", name.data, name.len))
+            return join_hdr(s, &s->resp, "cache_control", ", ", val);
+        if (name_eq("sent_http_link", name.data, name.len))
+            return join_hdr(s, &s->resp, "link", ", ", val);
         return put(val, hdr_by_var(&s->resp, name.data + pl, name.len - pl));
+    }
+    int core = core_var(s, name, val);
+    if (core != 0)
+        return core;
 
     static const struct { const char *name; size_t off; } fields[] = {
         {"host", offsetof(dc_sim, host)},
@@ -364,9 +506,28 @@ static int sim_output(void *hreq, const char *data, size_t len)
         s->output_started = 1;
         if (s->status == 0)
             s->status = 200;
+        /* nginx's default_type, given when the header goes out without one */
+        if (!hdrs_get(&s->resp, "Content-Type", 12) &&
+            hdrs_add(&s->resp, "Content-Type", 12, "text/plain", 10) != 0)
+            return -1;
         s->headers_locked = 1;
     }
-    return dc_buf_append(&s->body, data, len);
+    /* each call that writes something is one chunk through the body filter, as each
+     * ngx.say/ngx.print is one output in nginx (an empty one sends nothing) */
+    if (len == 0)
+        return 0;
+    if (s->ncuts == s->capcuts) {
+        size_t cap = s->capcuts ? s->capcuts * 2 : 16;
+        size_t *c = realloc(s->cuts, cap * sizeof *c);
+        if (!c)
+            return -1;
+        s->cuts = c;
+        s->capcuts = cap;
+    }
+    if (dc_buf_append(&s->body, data, len) != 0)
+        return -1;
+    s->cuts[s->ncuts++] = s->body.len;
+    return 0;
 }
 
 /* ngx.req.set_uri: the path part of the request changes (the query string stays). */
@@ -507,6 +668,30 @@ static int sim_worker_count(void *hreq)
     return 1;
 }
 
+/* ---- the request body ---- */
+
+static int sim_read_body(void *hreq)
+{
+    ((dc_sim *)hreq)->req_body_read = 1;
+    return 0;
+}
+
+/* -1 before read_body, 0 no body, 1 in memory, 2 kept in a temporary file as nginx does with
+ * a body over client_body_buffer_size */
+static int sim_req_body(void *hreq, dc_str *data)
+{
+    dc_sim *s = hreq;
+    if (!s->req_body_read)
+        return -1;
+    if (!s->has_req_body)
+        return 0;
+    if (s->req_body.len > SIM_BODY_BUFFER_SIZE)
+        return 2;
+    data->data = s->req_body.data ? s->req_body.data : "";
+    data->len = s->req_body.len;
+    return 1;
+}
+
 static const dc_host sim_host = {
     .var_get = sim_var_get,
     .var_set = sim_var_set,
@@ -529,6 +714,8 @@ static const dc_host sim_host = {
     .eof = sim_eof,
     .eof_seen = sim_eof_seen,
     .worker_count = sim_worker_count,
+    .read_body = sim_read_body,
+    .req_body = sim_req_body,
 };
 
 const dc_host *dc_sim_host(void)
@@ -580,6 +767,12 @@ dc_sim *dc_sim_new(const dc_sim_opts *o)
     s->start_time = (double)ts.tv_sec + floor((double)ts.tv_nsec / 1e6) / 1000.0;
     int bad = !s->host || !s->method || !s->request_uri || !s->path || (q && !s->args) ||
               !s->remote_addr;
+    s->header_only = strcmp(s->method ? s->method : "", "HEAD") == 0;
+    if (!bad && o->body) {
+        s->has_req_body = 1;
+        if (o->body_len)
+            bad = dc_buf_append(&s->req_body, o->body, o->body_len) != 0;
+    }
     if (!bad && o->upstream_body)
         bad = dc_buf_append(&s->upstream_body, o->upstream_body, o->upstream_body_len) != 0;
     if (!bad && !hdrs_get(&s->req, "Host", 4))
@@ -588,6 +781,12 @@ dc_sim *dc_sim_new(const dc_sim_opts *o)
         if (strncasecmp(o->headers[i], "Host:", 5) == 0)
             hdrs_remove(&s->req, "Host", 4);
         bad = add_header_line(s, o->headers[i]) != 0;
+    }
+    /* a body comes with its length, as a client sends it */
+    if (!bad && s->has_req_body && !hdrs_get(&s->req, "Content-Length", 14)) {
+        char n[32];
+        snprintf(n, sizeof n, "%zu", s->req_body.len);
+        bad = hdrs_add(&s->req, "Content-Length", 14, n, strlen(n)) != 0;
     }
     if (bad) {
         dc_sim_free(s);
@@ -612,6 +811,10 @@ void dc_sim_free(dc_sim *s)
     dc_buf_free(&s->final_body);
     dc_buf_free(&s->upstream_body);
     dc_buf_free(&s->log);
+    dc_buf_free(&s->vbuf);
+    dc_buf_free(&s->req_body);
+    free(s->cuts);
+    free(s->fcuts);
     free(s);
 }
 
@@ -622,6 +825,7 @@ void dc_sim_set_log_stream(dc_sim *s, FILE *f)
 
 /* ---- the walk ---- */
 
+/* The reason phrase of nginx's status line ("" for a code it has none for). */
 static const char *reason(int status)
 {
     static const struct { int code; const char *text; } r[] = {
@@ -631,15 +835,43 @@ static const char *reason(int status)
         {308, "Permanent Redirect"}, {400, "Bad Request"}, {401, "Unauthorized"},
         {402, "Payment Required"}, {403, "Forbidden"}, {404, "Not Found"},
         {405, "Not Allowed"}, {406, "Not Acceptable"}, {408, "Request Time-out"},
-        {409, "Conflict"}, {410, "Gone"}, {413, "Request Entity Too Large"},
+        {409, "Conflict"}, {410, "Gone"}, {411, "Length Required"},
+        {412, "Precondition Failed"}, {413, "Request Entity Too Large"},
+        {414, "Request-URI Too Large"}, {415, "Unsupported Media Type"},
+        {416, "Requested Range Not Satisfiable"}, {421, "Misdirected Request"},
         {429, "Too Many Requests"}, {500, "Internal Server Error"},
         {501, "Not Implemented"}, {502, "Bad Gateway"}, {503, "Service Temporarily Unavailable"},
-        {504, "Gateway Time-out"},
+        {504, "Gateway Time-out"}, {505, "HTTP Version Not Supported"},
+        {507, "Insufficient Storage"},
     };
     for (size_t i = 0; i < sizeof r / sizeof r[0]; i++)
         if (r[i].code == status)
             return r[i].text;
     return "";
+}
+
+/* The title of nginx's own page for status, or NULL when nginx has no page for it. The titles
+ * are not always the status line's phrase (302 "Found", 401 "Authorization Required"). */
+static const char *page_title(int status)
+{
+    static const struct { int code; const char *text; } p[] = {
+        {301, "Moved Permanently"}, {302, "Found"}, {303, "See Other"},
+        {307, "Temporary Redirect"}, {308, "Permanent Redirect"}, {400, "Bad Request"},
+        {401, "Authorization Required"}, {402, "Payment Required"}, {403, "Forbidden"},
+        {404, "Not Found"}, {405, "Not Allowed"}, {406, "Not Acceptable"},
+        {408, "Request Time-out"}, {409, "Conflict"}, {410, "Gone"},
+        {411, "Length Required"}, {412, "Precondition Failed"},
+        {413, "Request Entity Too Large"}, {414, "Request-URI Too Large"},
+        {415, "Unsupported Media Type"}, {416, "Requested Range Not Satisfiable"},
+        {421, "Misdirected Request"}, {429, "Too Many Requests"},
+        {500, "Internal Server Error"}, {501, "Not Implemented"}, {502, "Bad Gateway"},
+        {503, "Service Temporarily Unavailable"}, {504, "Gateway Time-out"},
+        {505, "HTTP Version Not Supported"}, {507, "Insufficient Storage"},
+    };
+    for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
+        if (p[i].code == status)
+            return p[i].text;
+    return NULL;
 }
 
 static int set_header_str(dc_sim *s, const char *name, const char *value)
@@ -648,33 +880,75 @@ static int set_header_str(dc_sim *s, const char *name, const char *value)
     return hdrs_set(&s->resp, n, &v, 1);
 }
 
-/* The response nginx sends for a request ended with `status` before any output: its own error
- * page for 3xx-5xx (keeping the headers plugins set), an empty body otherwise. */
+static int set_length(dc_sim *s, size_t len)
+{
+    char n[32];
+    snprintf(n, sizeof n, "%zu", len);
+    return set_header_str(s, "Content-Length", n);
+}
+
+/* The whole body so far is one chunk (an answer nginx makes in one buffer). */
+static int one_chunk(dc_sim *s)
+{
+    s->ncuts = 0;
+    if (s->body.len == 0)
+        return 0;
+    if (!s->cuts) {
+        s->cuts = malloc(16 * sizeof *s->cuts);
+        if (!s->cuts)
+            return -1;
+        s->capcuts = 16;
+    }
+    s->cuts[s->ncuts++] = s->body.len;
+    return 0;
+}
+
+/* The response nginx sends for a request ended with `status` before any output: its own page
+ * for the codes it has one for (as with server_tokens off, keeping the headers plugins set),
+ * an empty body with Content-Length 0 for another code from 300, no body for 204, and for
+ * another code under 300 the empty answer OpenResty sends. */
 static int special_response(dc_sim *s, int status)
 {
     s->status = status;
     s->body.len = 0;
-    if (status < 300 || status == 304)
+    s->ncuts = 0;
+    if (status == 204) {
+        s->header_only = 1;
         return 0;
-    const char *why = reason(status);
-    if (set_header_str(s, "Content-Type", "text/html") != 0)
+    }
+    if (status < 300)
+        return 0;
+    if (status == 304) {
+        s->header_only = 1;
+        return 0;
+    }
+    const char *why = page_title(status);
+    if (!why)
+        return set_length(s, 0);
+    if (set_header_str(s, "Content-Type", "text/html") != 0 ||
+        dc_buf_printf(&s->body,
+                      "<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n"
+                      "<center><h1>%d %s</h1></center>\r\n<hr><center>nginx</center>\r\n"
+                      "</body>\r\n</html>\r\n",
+                      status, why, status, why) != 0)
         return -1;
-    return dc_buf_printf(&s->body,
-                         "<html>\r\n<head><title>%d %s</title></head>\r\n<body>\r\n"
-                         "<center><h1>%d %s</h1></center>\r\n<hr><center>nginx</center>\r\n"
-                         "</body>\r\n</html>\r\n",
-                         status, why, status, why);
+    return set_length(s, s->body.len) != 0 ? -1 : one_chunk(s);
 }
 
 static int content(dc_sim *s, dc_request *r)
 {
     int st;
     if (dc_request_plugin_count(r, DC_PHASE_CONTENT) == 0) {
+        /* the upstream's (static) answer: its own length, in one buffer */
         s->status = s->upstream_status;
+        s->from_upstream = 1;
         if (!hdrs_get(&s->resp, "Content-Type", 12) &&
             set_header_str(s, "Content-Type", "text/plain") != 0)
             return -1;
-        return dc_buf_append(&s->body, s->upstream_body.data, s->upstream_body.len);
+        if (dc_buf_append(&s->body, s->upstream_body.data, s->upstream_body.len) != 0 ||
+            set_length(s, s->upstream_body.len) != 0)
+            return -1;
+        return one_chunk(s);
     }
     /* nginx's built-in default_type */
     if (!hdrs_get(&s->resp, "Content-Type", 12) &&
@@ -688,38 +962,183 @@ static int content(dc_sim *s, dc_request *r)
     return 0;
 }
 
+/* An HTTP date (the RFC 1123 form nginx writes) as seconds, or -1. */
+static long long http_date(const char *v)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *end = v ? strptime(v, "%a, %d %b %Y %H:%M:%S GMT", &tm) : NULL;
+    if (!end || *end)
+        return -1;
+    return (long long)timegm(&tm);
+}
+
+/* One entity tag of a list against etag, weakly (W/ ignored on both sides), as nginx does
+ * for If-None-Match. */
+static int etag_listed(const char *list, const char *etag)
+{
+    if (strncmp(etag, "W/", 2) == 0)
+        etag += 2;
+    size_t elen = strlen(etag);
+    const char *p = list;
+    while (*p) {
+        while (*p == ' ' || *p == ',' || *p == '\t')
+            p++;
+        if (*p == '*')
+            return 1;
+        if (strncmp(p, "W/", 2) == 0)
+            p += 2;
+        size_t n = strcspn(p, ",");
+        while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        if (n == elen && memcmp(p, etag, n) == 0)
+            return 1;
+        p += strcspn(p, ",");
+    }
+    return 0;
+}
+
+/* nginx's not_modified filter on a static answer: 304 when every condition the request
+ * sends holds (If-Modified-Since equal to Last-Modified, If-None-Match listing the ETag). */
+static int not_modified(const dc_sim *s)
+{
+    if (!s->from_upstream || s->status != 200)
+        return 0;
+    const char *ims = hdrs_get(&s->req, "If-Modified-Since", 17);
+    const char *inm = hdrs_get(&s->req, "If-None-Match", 13);
+    if (!ims && !inm)
+        return 0;
+    if (ims) {
+        long long lm = http_date(hdrs_get(&s->resp, "Last-Modified", 13));
+        if (lm < 0 || http_date(ims) != lm)
+            return 0;
+    }
+    if (inm) {
+        const char *etag = hdrs_get(&s->resp, "ETag", 4);
+        if (!etag || !etag_listed(inm, etag))
+            return 0;
+    }
+    return 1;
+}
+
+/* What nginx's header filters do once the plugins' header filter ran: the not_modified
+ * check, no body for a header-only answer, and, before body filter plugins that may change
+ * the body, no Content-Length and a weak ETag (as the module's header filter does). */
+static int after_header_filter(dc_sim *s, dc_request *r)
+{
+    if (not_modified(s)) {
+        s->status = 304;
+        hdrs_remove(&s->resp, "Content-Type", 12);
+        hdrs_remove(&s->resp, "Content-Length", 14);
+    }
+    if (s->status == 304 || s->status == 204 || s->status < 200)
+        s->header_only = 1;
+    if (s->header_only || dc_request_plugin_count(r, DC_PHASE_BODY_FILTER) == 0)
+        return 0;
+    hdrs_remove(&s->resp, "Content-Length", 14);
+    for (size_t i = 0; i < s->resp.n; i++) {
+        char *v = s->resp.v[i].value;
+        if (strcasecmp(s->resp.v[i].name, "ETag") == 0 && v[0] == '"') {
+            size_t n = strlen(v);
+            char *w = malloc(n + 3);
+            if (!w)
+                return -1;
+            memcpy(w, "W/", 2);
+            memcpy(w + 2, v, n + 1);
+            free(v);
+            s->resp.v[i].value = w;
+        }
+    }
+    return 0;
+}
+
+static int add_final(dc_sim *s, dc_str out)
+{
+    if (out.len == 0)
+        return 0;
+    if (s->nfcuts == s->capfcuts) {
+        size_t cap = s->capfcuts ? s->capfcuts * 2 : 16;
+        size_t *c = realloc(s->fcuts, cap * sizeof *c);
+        if (!c)
+            return -1;
+        s->fcuts = c;
+        s->capfcuts = cap;
+    }
+    if (dc_buf_append(&s->final_body, out.data, out.len) != 0)
+        return -1;
+    s->fcuts[s->nfcuts++] = s->final_body.len;
+    return 0;
+}
+
+/* The body filter as nginx calls it: once per output buffer. An answer made in one buffer
+ * (upstream, nginx's page) is one call with eof; plugin output is one call per ngx.say or
+ * ngx.print, then an empty last call with eof. Nothing when the answer has no body. */
+static int body_filter(dc_sim *s, dc_request *r, int last_apart)
+{
+    int rc = 0, eof = 0;
+    if (!s->header_only) {
+        size_t from = 0;
+        for (size_t i = 0; i < s->ncuts && !eof && rc == 0; i++) {
+            dc_str out;
+            int last = !last_apart && i + 1 == s->ncuts;
+            dc_request_body_filter(r, s->body.data + from, s->cuts[i] - from, last, &out, &eof);
+            from = s->cuts[i];
+            rc = add_final(s, out);
+        }
+        if (!eof && rc == 0) {
+            dc_str out;
+            dc_request_body_filter(r, "", 0, 1, &out, &eof);
+            rc = add_final(s, out);
+        }
+    }
+    /* kept NUL-terminated (not counted) so that dc_sim_body is also a C string */
+    if (rc == 0)
+        rc = dc_buf_reserve(&s->final_body, 1);
+    if (rc == 0)
+        s->final_body.data[s->final_body.len] = '\0';
+    return rc;
+}
+
 int dc_sim_run(dc_sim *s, dc_engine *e)
 {
     dc_request *r = NULL;
     if (dc_request_begin(e, s, s->host, strlen(s->host), &r) != DC_OK)
         return -1;
-    int st, rc = 0;
-    dc_action a = dc_request_run(r, DC_PHASE_REWRITE, &st);
-    if (a == DC_ACTION_CONTINUE && !s->eof)
-        a = dc_request_run(r, DC_PHASE_ACCESS, &st);
-    if (a != DC_ACTION_CONTINUE)
-        rc = special_response(s, st);
-    else if (!s->eof) /* after ngx.eof in rewrite or access the answer is complete */
-        rc = content(s, r);
+    int st, rc = 0, last_apart = 1;
+    dc_action a = DC_ACTION_CONTINUE;
+    if (s->has_req_body && s->req_body.len > SIM_MAX_BODY_SIZE) {
+        /* nginx refuses the body by its Content-Length before the rewrite phase */
+        rc = special_response(s, 413);
+        last_apart = 0;
+    } else {
+        a = dc_request_run(r, DC_PHASE_REWRITE, &st);
+        /* Output in rewrite or access ends the request after that phase, as in OpenResty:
+         * what was written is the answer, whatever ngx.exit says after it. */
+        if (a == DC_ACTION_CONTINUE && !s->eof && !s->output_started)
+            a = dc_request_run(r, DC_PHASE_ACCESS, &st);
+        if (s->output_started || s->eof) {
+            if (s->status == 0)
+                s->status = 200;
+        } else if (a != DC_ACTION_CONTINUE) {
+            rc = special_response(s, st);
+            last_apart = 0;
+        } else {
+            rc = content(s, r);
+            last_apart = !s->from_upstream;
+        }
+    }
 
     /* Header filter: plugins may still change status and headers; then they are sent. */
     s->headers_locked = 0;
     if (rc == 0)
         dc_request_run(r, DC_PHASE_HEADER_FILTER, &st);
     s->headers_locked = 1;
-
-    if (rc == 0) {
-        dc_str out;
-        int eof;
-        dc_request_body_filter(r, s->body.data ? s->body.data : "", s->body.len, 1, &out, &eof);
-        /* kept NUL-terminated (not counted) so that dc_sim_body is also a C string */
-        rc = dc_buf_append(&s->final_body, out.data, out.len);
-        if (rc == 0)
-            rc = dc_buf_reserve(&s->final_body, 1);
-        if (rc == 0)
-            s->final_body.data[s->final_body.len] = '\0';
+    if (rc == 0)
+        rc = after_header_filter(s, r);
+    if (rc == 0)
+        rc = body_filter(s, r, last_apart);
+    if (rc == 0)
         dc_request_run(r, DC_PHASE_LOG, &st);
-    }
     dc_request_end(r);
     return rc;
 }
@@ -751,19 +1170,58 @@ const char *dc_sim_body(const dc_sim *s, size_t *len)
     return s->final_body.data ? s->final_body.data : "";
 }
 
+size_t dc_sim_body_chunks(const dc_sim *s)
+{
+    return s->nfcuts;
+}
+
+int dc_sim_chunked(const dc_sim *s)
+{
+    return !s->header_only && !hdrs_get(&s->resp, "Content-Length", 14);
+}
+
 const char *dc_sim_log(const dc_sim *s)
 {
     return s->log.data ? s->log.data : "";
 }
 
+/* As nginx frames it: the headers it keeps apart first (Content-Type, Content-Length,
+ * Last-Modified, Location), then Transfer-Encoding when the length is not known, then the
+ * others in order; the body in chunks when chunked, none when header-only. */
 int dc_sim_write_response(const dc_sim *s, FILE *out)
 {
+    static const char *const first[] = {"Content-Type", "Content-Length", "Last-Modified",
+                                         "Location"};
     fprintf(out, "HTTP/1.1 %d %s\r\n", s->status, reason(s->status));
-    for (size_t i = 0; i < s->resp.n; i++)
-        if (strcasecmp(s->resp.v[i].name, "Content-Length") != 0)
+    for (size_t f = 0; f < sizeof first / sizeof first[0]; f++)
+        for (size_t i = 0; i < s->resp.n; i++)
+            if (strcasecmp(s->resp.v[i].name, first[f]) == 0) /* nginx writes these names */
+                fprintf(out, "%s: %s\r\n", first[f], s->resp.v[i].value);
+    int chunked = dc_sim_chunked(s);
+    if (chunked)
+        fputs("Transfer-Encoding: chunked\r\n", out);
+    for (size_t i = 0; i < s->resp.n; i++) {
+        size_t f = 0;
+        while (f < sizeof first / sizeof first[0] && strcasecmp(s->resp.v[i].name, first[f]))
+            f++;
+        if (f == sizeof first / sizeof first[0])
             fprintf(out, "%s: %s\r\n", s->resp.v[i].name, s->resp.v[i].value);
-    fprintf(out, "Content-Length: %zu\r\n\r\n", s->final_body.len);
-    if (s->final_body.len)
-        fwrite(s->final_body.data, 1, s->final_body.len, out);
+    }
+    fputs("\r\n", out);
+    if (s->header_only)
+        return ferror(out) ? -1 : 0;
+    if (!chunked) {
+        if (s->final_body.len)
+            fwrite(s->final_body.data, 1, s->final_body.len, out);
+        return ferror(out) ? -1 : 0;
+    }
+    size_t from = 0;
+    for (size_t i = 0; i < s->nfcuts; i++) {
+        fprintf(out, "%zx\r\n", s->fcuts[i] - from);
+        fwrite(s->final_body.data + from, 1, s->fcuts[i] - from, out);
+        fputs("\r\n", out);
+        from = s->fcuts[i];
+    }
+    fputs("0\r\n\r\n", out);
     return ferror(out) ? -1 : 0;
 }

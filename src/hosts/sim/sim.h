@@ -21,6 +21,8 @@ typedef struct dc_sim_opts {
     int upstream_status;         /* response when no content plugin runs, default 200 */
     const char *upstream_body;   /* may be NULL */
     size_t upstream_body_len;
+    const char *body;            /* the request body; NULL: none */
+    size_t body_len;
 } dc_sim_opts;
 
 dc_sim *dc_sim_new(const dc_sim_opts *opts); /* NULL on bad options or no memory */
@@ -38,6 +40,10 @@ int dc_sim_status(const dc_sim *s);
 const char *dc_sim_header(const dc_sim *s, const char *name); /* first value, or NULL */
 size_t dc_sim_header_count(const dc_sim *s, const char *name);
 const char *dc_sim_body(const dc_sim *s, size_t *len); /* NUL-terminated too */
+/* How many non-empty chunks the body filter let out (each one a chunk when chunked). */
+size_t dc_sim_body_chunks(const dc_sim *s);
+/* 1 when the response goes out chunked (a body of unknown length). */
+int dc_sim_chunked(const dc_sim *s);
 /* Status line, headers, blank line, body, as HTTP/1.1 with CRLF line ends. */
 int dc_sim_write_response(const dc_sim *s, FILE *out);
 /* Everything plugins logged, one line per ngx.log call: "LEVEL message\n". */
