@@ -343,20 +343,16 @@ ngx_http_dynacode_phase(ngx_http_request_t *r, dc_phase phase)
 
     act = ngx_http_dynacode_run(r, ctx, phase, &status);
 
-    if (act == DC_ACTION_CONTINUE && ctx->eof) {
-        /* ngx.eof: the answer is complete; it goes out and the request ends here */
+    if (act == DC_ACTION_CONTINUE
+        && (ctx->eof || ctx->out_started || r->header_sent))
+    {
+        /* ngx.eof, or output (ngx.say, ngx.send_headers) without ngx.exit: the answer has
+         * begun, and a later phase could only start another one; as OpenResty does, what
+         * was written goes out and the request ends here */
         return ngx_http_dynacode_end(r, ctx, NGX_HTTP_OK);
     }
 
     if (act == DC_ACTION_CONTINUE) {
-        if (ctx->out_started) {
-            /* ngx.say without ngx.exit: nginx goes on, as in OpenResty */
-            rc = ngx_http_dynacode_send(r, ctx, 0);
-            if (rc == NGX_ERROR) {
-                return NGX_ERROR;
-            }
-        }
-
         return NGX_DECLINED;
     }
 

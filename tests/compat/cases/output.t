@@ -43,3 +43,21 @@ ngx.say("created")
 --- status: 201
 --- response_body
 created
+=== output in access without ngx.exit ends the request with it
+--- mirrors: t/024-access/mixed.t, t/024-access/exit.t (output in access_by_lua)
+--- access
+ngx.say("from access")
+--- content
+ngx.say("not reached")
+--- response_body
+from access
+=== output in rewrite without ngx.exit ends the request with it
+--- mirrors: t/023-rewrite/exit.t (output in rewrite_by_lua)
+--- rewrite
+ngx.print("from rewrite")
+--- access
+ngx.header["X-Access"] = "ran"
+--- response_body chomp
+from rewrite
+--- response_headers
+X-Access:
