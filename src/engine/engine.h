@@ -51,29 +51,46 @@ typedef struct dc_item {
     dc_variant *v;
 } dc_item;
 
-/* The result of matching one host against a generation's bundle (immutable once built). An
- * entry evicted from the cache lives on until the last request using it ends. */
+/* The plugins a host runs, phase by phase: the result of matching it against a generation's
+ * bundle (immutable once built). Shared by every cached host that resolves to the same items
+ * (the thousands of hosts of a platform mostly match the same few domains), and freed with its
+ * last reference. */
 typedef struct dc_match {
-    struct dc_match *next;   /* cache bucket chain */
-    unsigned refs;           /* the cache's own reference plus one per request */
-    uint64_t hash;
+    struct dc_match *next;   /* the cache's chain of results */
+    unsigned refs;           /* one per host slot holding it, one per request */
+    uint64_t hash;           /* of the items */
     size_t bytes;            /* the allocation's size, counted by the cache */
-    size_t hostlen;
-    char *host;
+    struct dc_match_cache *cache; /* whose results it is among; NULL: served once, not kept */
     uint32_t count[DC_PHASE_COUNT];
     dc_item *items[DC_PHASE_COUNT];
-    /* host and items follow in the same allocation */
+    /* the items follow in the same allocation */
 } dc_match;
 
+/* A cached host: a slot of a fixed table, so that a host seen for the first time costs no
+ * allocation and its eviction no free. Hosts longer than DC_HOST_INLINE are matched on every
+ * request (the matcher's pass, and the result found among the shared ones). */
+#define DC_HOST_INLINE 54
+typedef struct dc_host_slot {
+    dc_match *m;             /* NULL: the slot is free */
+    uint16_t len;
+    char host[DC_HOST_INLINE];
+} dc_host_slot;
+
 typedef struct dc_match_cache {
-    dc_match **buckets;
-    uint32_t nbuckets;       /* power of two */
-    uint32_t size;
+    uint64_t *hashes;        /* slot i's host hash, apart: a probe window reads one cache line */
+    dc_host_slot *slots;
+    uint32_t nslots;         /* power of two, at least cap */
+    uint32_t size;           /* slots in use, at most cap */
     uint32_t cap;
-    size_t bytes;            /* of the entries held */
-    size_t max_bytes;        /* past it, entries are evicted (a host's match grows with the
-                                plugins that apply to it, which the bundle decides) */
-    uint32_t cursor;         /* next bucket to empty when over max_bytes */
+    uint32_t clock;          /* which slot of a full probe window gives way */
+    dc_match **rbuckets;     /* the results, by their items' hash */
+    uint32_t nrbuckets;      /* power of two */
+    size_t bytes;            /* of the results held */
+    size_t max_bytes;        /* past it, a new result serves its request and is not kept (a
+                                host's result grows with the plugins that apply to it, which
+                                the bundle decides) */
+    dc_item *build;          /* the items of the host being matched, before they are shared */
+    uint32_t buildcap;
     dc_variant **vbuckets;   /* variants, made on first need */
     uint32_t nvbuckets;      /* power of two */
     /* Made once for the bundle's host matcher (dc_cache_bind), reused by every match: */

@@ -1,7 +1,8 @@
 /* match.c - which plugins run for a host: skip_domains first, then "*" and
  * every domain whose regex is found in the host, in bundle order, phase by phase. All the
- * patterns are matched in one pass (the bundle's hostset); results are cached per bundle
- * generation, so a host is matched once per bundle, not per request.
+ * patterns are matched in one pass (the bundle's hostset). Per bundle generation, hosts are
+ * cached in a fixed table of slots (no allocation for a new host, no free for an evicted one),
+ * and results are shared by every host that resolves to the same plugins.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "engine.h"
 
 #define VBUCKETS 1024u
+#define PROBE 4u   /* slots a host may sit in, from its hash on */
 
 dc_rc dc_cache_init(dc_match_cache *c, uint32_t cap, size_t max_bytes)
 {
@@ -16,13 +18,41 @@ dc_rc dc_cache_init(dc_match_cache *c, uint32_t cap, size_t max_bytes)
     while (n < cap && n < (1u << 24))
         n <<= 1;
     memset(c, 0, sizeof *c);
-    c->buckets = calloc(n, sizeof *c->buckets);
-    if (!c->buckets)
+    c->slots = calloc(n, sizeof *c->slots);
+    c->hashes = calloc(n, sizeof *c->hashes);
+    uint32_t nr = n / 4; /* results: as many as hosts at most, mostly far fewer */
+    c->rbuckets = calloc(nr, sizeof *c->rbuckets);
+    if (!c->slots || !c->hashes || !c->rbuckets) {
+        free(c->slots);
+        free(c->hashes);
+        free(c->rbuckets);
+        c->slots = NULL;
+        c->hashes = NULL;
+        c->rbuckets = NULL;
         return DC_ENOMEM;
-    c->nbuckets = n;
-    c->cap = cap;
+    }
+    c->nslots = n;
+    c->nrbuckets = nr;
+    c->cap = cap < n ? cap : n;
     c->max_bytes = max_bytes;
     return DC_OK;
+}
+
+/* A hash for the cache's own tables (never stored, never compared across processes): eight
+ * bytes per multiply, where dc_hash64 takes one; a new host hashes its name and its items. */
+static uint64_t table_hash(const void *p, size_t n, uint64_t h)
+{
+    const unsigned char *s = p;
+    uint64_t w;
+    for (; n >= 8; n -= 8, s += 8) {
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0x9E3779B97F4A7C15ull;
+        h ^= h >> 29;
+    }
+    w = 0;
+    memcpy(&w, s, n);
+    h = (h ^ w ^ (uint64_t)n << 56) * 0x9E3779B97F4A7C15ull;
+    return h ^ (h >> 32);
 }
 
 static void variant_release(dc_variant *v)
@@ -39,37 +69,58 @@ static void variant_release(dc_variant *v)
     free(v);
 }
 
-static void match_free(dc_match *m)
+static void items_release(const dc_item *items, uint32_t n)
 {
+    for (uint32_t i = 0; i < n; i++)
+        variant_release(items[i].v);
+}
+
+static uint32_t match_total(const dc_match *m)
+{
+    uint32_t n = 0;
     for (int ph = 0; ph < DC_PHASE_COUNT; ph++)
-        for (uint32_t i = 0; i < m->count[ph]; i++)
-            variant_release(m->items[ph][i].v);
-    free(m);
+        n += m->count[ph];
+    return n;
 }
 
 void dc_match_release(dc_match *m)
 {
-    if (m && --m->refs == 0)
-        match_free(m);
+    if (!m || --m->refs > 0)
+        return;
+    dc_match_cache *c = m->cache;
+    if (c) {
+        for (dc_match **pp = &c->rbuckets[m->hash & (c->nrbuckets - 1)]; *pp;
+             pp = &(*pp)->next) {
+            if (*pp == m) {
+                *pp = m->next;
+                break;
+            }
+        }
+        c->bytes -= m->bytes;
+    }
+    items_release(m->items[0], match_total(m)); /* the phases' items are one array */
+    free(m);
 }
 
 void dc_cache_free(dc_match_cache *c)
 {
-    for (uint32_t i = 0; i < c->nbuckets; i++) {
-        dc_match *m = c->buckets ? c->buckets[i] : NULL;
-        while (m) {
-            dc_match *next = m->next;
-            dc_match_release(m);
-            m = next;
-        }
-    }
-    free(c->buckets);
-    c->buckets = NULL;
+    for (uint32_t i = 0; c->slots && i < c->nslots; i++)
+        dc_match_release(c->slots[i].m);
+    free(c->slots);
+    free(c->hashes);
+    c->slots = NULL;
+    c->hashes = NULL;
     c->size = 0;
+    /* every result and variant went with the last slot pointing at it: the generation is
+     * freed once no request uses it */
+    free(c->rbuckets);
+    c->rbuckets = NULL;
     c->bytes = 0;
-    /* every variant went with the last entry pointing at it */
     free(c->vbuckets);
     c->vbuckets = NULL;
+    free(c->build);
+    c->build = NULL;
+    c->buildcap = 0;
     dc_hostset_scratch_free(c->scratch);
     c->scratch = NULL;
     free(c->hits);
@@ -228,12 +279,53 @@ static int domains_applying(dc_gen *g, const char *host, size_t len, uint32_t *s
     return 0;
 }
 
-/* Builds the entry: counts first, then one allocation for the entry, the host and the items.
+/* The result for these items (count[] per phase, the phases' items one after the other in
+ * c->build, each holding a reference on its variant): one already shared, or a new one. Either
+ * way with a reference for the caller. NULL: no memory (the items' references are released). */
+static dc_match *share(dc_match_cache *c, const uint32_t *count, uint32_t total)
+{
+    uint64_t h = table_hash(c->build, total * sizeof *c->build,
+                            table_hash(count, DC_PHASE_COUNT * sizeof *count, 0));
+    for (dc_match *m = c->rbuckets[h & (c->nrbuckets - 1)]; m; m = m->next) {
+        if (m->hash == h && memcmp(m->count, count, sizeof m->count) == 0 &&
+            memcmp(m->items[0], c->build, total * sizeof *c->build) == 0) {
+            items_release(c->build, total); /* the shared result holds its own */
+            m->refs++;
+            return m;
+        }
+    }
+    size_t size = sizeof(dc_match) + (total ? total : 1) * sizeof(dc_item);
+    dc_match *m = calloc(1, size);
+    if (!m) {
+        items_release(c->build, total);
+        return NULL;
+    }
+    dc_item *items = (dc_item *)(m + 1);
+    memcpy(items, c->build, total * sizeof *items);
+    for (int ph = 0; ph < DC_PHASE_COUNT; ph++) {
+        m->items[ph] = items;
+        m->count[ph] = count[ph];
+        items += count[ph];
+    }
+    m->hash = h;
+    m->bytes = size;
+    m->refs = 1;
+    if (c->bytes + size <= c->max_bytes) {
+        m->cache = c;
+        m->next = c->rbuckets[h & (c->nrbuckets - 1)];
+        c->rbuckets[h & (c->nrbuckets - 1)] = m;
+        c->bytes += size;
+    }
+    return m;
+}
+
+/* Matches the host: its items, phase by phase in bundle order, then the result they share.
  * The policy rules' host matches are computed once, when the first plugin whose settings
  * depend on the host is met. */
-static dc_match *build(dc_gen *g, const char *host, size_t len, uint64_t hash)
+static dc_match *resolve(dc_gen *g, const char *host, size_t len)
 {
     const dc_bundle *b = g->bundle;
+    dc_match_cache *c = &g->cache;
     uint32_t count[DC_PHASE_COUNT] = {0};
 
     /* The domains that apply: computed once, used by both passes. */
@@ -243,7 +335,7 @@ static dc_match *build(dc_gen *g, const char *host, size_t len, uint64_t hash)
     if (domains_applying(g, host, len, small, sizeof small / sizeof *small, &doms, &nd,
                          &owned) != 0)
         return NULL;
-    size_t total = 0;
+    uint32_t total = 0;
     for (uint32_t j = 0; j < nd; j++) {
         uint32_t d = doms[j];
         for (uint32_t k = 0; k < b->domains[d].nplugins; k++) {
@@ -254,25 +346,21 @@ static dc_match *build(dc_gen *g, const char *host, size_t len, uint64_t hash)
             }
         }
     }
-
-    size_t size = sizeof(dc_match) + total * sizeof(dc_item) + len + 1;
-    dc_match *m = calloc(1, size);
-    if (!m) {
-        if (owned)
-            free((void *)doms);
-        return NULL;
+    if (total > c->buildcap) {
+        dc_item *nb = realloc(c->build, total * sizeof *nb);
+        if (!nb) {
+            if (owned)
+                free((void *)doms);
+            return NULL;
+        }
+        c->build = nb;
+        c->buildcap = total;
     }
-    dc_item *items = (dc_item *)(m + 1);
+    uint32_t at[DC_PHASE_COUNT], fill = 0;
     for (int ph = 0; ph < DC_PHASE_COUNT; ph++) {
-        m->items[ph] = items;
-        items += count[ph];
+        at[ph] = fill;
+        fill += count[ph];
     }
-    m->host = (char *)items;
-    memcpy(m->host, host, len);
-    m->hostlen = len;
-    m->hash = hash;
-    m->bytes = size;
-    m->refs = 1;
     unsigned char hsmall[64], *hostm = NULL;
     uint32_t nrules = dc_policy_rule_count(g->policy);
     int failed = 0;
@@ -298,7 +386,7 @@ static dc_match *build(dc_gen *g, const char *host, size_t len, uint64_t hash)
                     break;
                 }
             }
-            m->items[p->phase][m->count[p->phase]++] = (dc_item){d, pi, v};
+            c->build[at[p->phase]++] = (dc_item){d, pi, v};
         }
     }
     if (hostm != hsmall)
@@ -306,54 +394,54 @@ static dc_match *build(dc_gen *g, const char *host, size_t len, uint64_t hash)
     if (owned)
         free((void *)doms);
     if (failed) {
-        match_free(m); /* releases the variants taken so far */
+        /* the variants taken so far: the items made, wherever their phase put them */
+        for (int ph = 0, start = 0; ph < DC_PHASE_COUNT; start += (int)count[ph], ph++)
+            items_release(c->build + start, at[ph] - (uint32_t)start);
         return NULL;
     }
-    return m;
-}
-
-/* Empties one bucket chain; entries still used by a request live on. */
-static void evict_bucket(dc_match_cache *c, uint32_t i)
-{
-    dc_match *old = c->buckets[i];
-    while (old) {
-        dc_match *next = old->next;
-        c->bytes -= old->bytes;
-        c->size--;
-        dc_match_release(old);
-        old = next;
-    }
-    c->buckets[i] = NULL;
+    return share(c, count, total);
 }
 
 dc_match *dc_match_host(dc_gen *gen, const char *host, size_t len)
 {
     dc_match_cache *c = &gen->cache;
-    uint64_t h = dc_hash64(host, len);
-    dc_match **bucket = &c->buckets[h & (c->nbuckets - 1)];
-    for (dc_match *m = *bucket; m; m = m->next) {
-        if (m->hash == h && m->hostlen == len && memcmp(m->host, host, len) == 0) {
-            m->refs++;
-            return m;
+    uint64_t h = table_hash(host, len, 0);
+    uint32_t mask = c->nslots - 1, home = (uint32_t)h & mask;
+    if (len <= DC_HOST_INLINE) {
+        for (uint32_t k = 0; k < PROBE; k++) {
+            uint32_t i = (home + k) & mask;
+            if (c->hashes[i] != h)
+                continue;
+            dc_host_slot *s = &c->slots[i];
+            if (s->m && s->len == len && memcmp(s->host, host, len) == 0) {
+                s->m->refs++;
+                return s->m;
+            }
         }
     }
-    dc_match *m = build(gen, host, len, h);
-    if (!m)
-        return NULL;
-    uint32_t bi = (uint32_t)(h & (c->nbuckets - 1));
-    if (c->size >= c->cap || c->bytes + m->bytes > c->max_bytes)
-        evict_bucket(c, bi); /* full: this bucket's chain goes */
-    /* Over the byte budget still: other buckets go too, round robin. An entry larger than the
-     * whole budget is not kept (it serves its request and is freed). */
-    for (uint32_t n = 0; c->bytes + m->bytes > c->max_bytes && c->size > 0 && n < c->nbuckets;
-         n++)
-        evict_bucket(c, c->cursor++ & (c->nbuckets - 1));
-    if (c->size < c->cap && c->bytes + m->bytes <= c->max_bytes) {
-        m->next = *bucket;
-        *bucket = m;
-        m->refs++;
-        c->size++;
-        c->bytes += m->bytes;
+    dc_match *m = resolve(gen, host, len);
+    if (!m || len > DC_HOST_INLINE || !m->cache)
+        return m; /* not kept: it serves this request */
+    /* a free slot of the window while the table has room, else one of its slots gives way */
+    uint32_t i = UINT32_MAX;
+    for (uint32_t k = 0; k < PROBE && c->size < c->cap && i == UINT32_MAX; k++)
+        if (!c->slots[(home + k) & mask].m)
+            i = (home + k) & mask;
+    if (i == UINT32_MAX) {
+        i = (home + c->clock++ % PROBE) & mask;
+        if (c->slots[i].m) {
+            dc_match_release(c->slots[i].m);
+            c->size--;
+        } else if (c->size >= c->cap) {
+            return m; /* full, and this window has no slot to give: not kept */
+        }
     }
+    dc_host_slot *s = &c->slots[i];
+    c->hashes[i] = h;
+    s->len = (uint16_t)len;
+    memcpy(s->host, host, len);
+    s->m = m;
+    m->refs++;
+    c->size++;
     return m;
 }

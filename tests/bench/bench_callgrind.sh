@@ -88,10 +88,11 @@ http {
 }
 EOF
 
-# count PORT: N keep-alive requests to PORT by one curl, counted between two dumps (the count is
-# taken only inside nginx's event loop); prints instructions per request
+# count PORT [random]: N keep-alive requests to PORT by one curl (Host: bench.test, or with
+# random a host never sent before on each, r<run>-<i>.bench.test), counted between two dumps
+# (the count is taken only inside nginx's event loop); prints instructions per request
 count() {
-    local port=$1 out=$P/cg.$1 vp i
+    local port=$1 mode=${2:-one} out=$P/cg.$1.${2:-one} vp i
     DC_VALGRIND_UNCONFINED=1 valgrind --tool=callgrind --callgrind-out-file="$out" \
         --collect-atstart=no --toggle-collect=ngx_process_events_and_timers \
         "$NGINX" -p "$P" -c "$P/nginx.conf" 2>"$P/valgrind.$port" &
@@ -101,18 +102,21 @@ count() {
         tail -n 5 "$P/logs/error.log" >&2
         kill "$vp"; wait "$vp" 2>/dev/null; exit 1
     fi
-    urls() {
+    urls() {  # urls N RUN: a curl config, one entry per request ("next": its own headers)
         for i in $(seq 1 "$1"); do
+            [ "$i" -gt 1 ] && echo next
             echo "url = \"http://127.0.0.1:$port/?token=token\""
             echo 'output = "/dev/null"'
+            if [ "$mode" = random ]; then echo "header = \"Host: r$2-$i.bench.test\""
+            else echo 'header = "Host: bench.test"'; fi
         done
     }
     # warm: states made, caches filled, and LuaJIT's traces compiled (lua-nginx-module)
-    urls 300 >"$P/urls"
-    curl -s -H 'Host: bench.test' -K "$P/urls"
+    urls 300 w >"$P/urls"
+    curl -s -K "$P/urls"
     callgrind_control -d "$vp" >/dev/null 2>&1
-    urls "$N" >"$P/urls"
-    curl -s -H 'Host: bench.test' -K "$P/urls"
+    urls "$N" m >"$P/urls"
+    curl -s -K "$P/urls"
     callgrind_control -d "$vp" >/dev/null 2>&1
     kill "$vp"; wait "$vp" 2>/dev/null
     # part 1: start to the first dump; part 2: the N requests
@@ -126,6 +130,7 @@ plain=$(count "$PORT_PLAIN")
 floor=$(count "$PORT_FLOOR")
 lua=$(count "$PORT_LUA")
 dc=$(count "$PORT_DC")
+dcr=$(count "$PORT_DC" random)
 printf '| %-52s | %12s | %14s |\n' contender "instructions" "over plain"
 printf '|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..54})" "$(printf -- '-%.0s' {1..14})" "$(printf -- '-%.0s' {1..16})"
 row() { printf '| %-52s | %12s | %14s |\n' "$1" "$2" "$(( $2 - plain ))"; }
@@ -133,4 +138,5 @@ row "plain nginx \`return 200\`" "$plain"
 row "plain nginx with the two headers (add_header)" "$floor"
 row "lua-nginx-module, 3 snippets inline" "$lua"
 row "dynacode, 3 plugins" "$dc"
+row "dynacode, 3 plugins, a new host on each request" "$dcr"
 echo "dynacode / lua-nginx-module instructions: $(ratio "$dc" "$lua")"

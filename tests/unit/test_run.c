@@ -656,6 +656,43 @@ START_TEST(host_cache_bounded)
 }
 END_TEST
 
+/* Hosts that resolve to the same plugins share one result; others get their own; a host too
+ * long for a slot is matched on every request and never cached, and still runs its plugins. */
+START_TEST(hosts_share_results)
+{
+    trace t;
+    dc_engine *e = traced("{" ENABLED ",\"domains\":[{\"name\":\"a\\\\.com\",\"plugins\":["
+                          P("pa", "log", "") "]},{\"name\":\"b\\\\.com\",\"plugins\":["
+                          P("pb", "log", "") "]}]}",
+                          &t, NULL);
+    dc_gen *g = e->gen;
+    dc_match *m1 = dc_match_host(g, "x.a.com", 7);
+    dc_match *m2 = dc_match_host(g, "y.a.com", 7);
+    dc_match *m3 = dc_match_host(g, "y.b.com", 7);
+    ck_assert_ptr_nonnull(m1);
+    ck_assert_ptr_eq(m1, m2);
+    ck_assert_ptr_ne(m1, m3);
+    ck_assert_uint_eq(m1->count[DC_PHASE_LOG], 1);
+    ck_assert_uint_eq(g->cache.size, 3);
+    char longhost[128];
+    memset(longhost, 'h', sizeof longhost);
+    memcpy(longhost + sizeof longhost - 6, ".b.com", 6);
+    dc_match *m4 = dc_match_host(g, longhost, sizeof longhost);
+    ck_assert_ptr_eq(m4, m3);
+    ck_assert_uint_eq(g->cache.size, 3);
+    dc_match_release(m1);
+    dc_match_release(m2);
+    dc_match_release(m3);
+    dc_match_release(m4);
+    t.text[0] = '\0';
+    char host[160];
+    snprintf(host, sizeof host, "%.*s", (int)sizeof longhost, longhost);
+    dc_sim_free(tu_request(e, host, "/"));
+    ck_assert_str_eq(t.text, "log:pb:ok");
+    dc_engine_free(e);
+}
+END_TEST
+
 START_TEST(state_survives_a_swap_when_code_is_unchanged)
 {
     trace t;
@@ -935,6 +972,7 @@ static Suite *suite(void)
     tcase_add_test(rules, request_keeps_its_generation_across_a_swap);
     tcase_add_test(rules, host_match_is_cached_and_dropped_on_swap);
     tcase_add_test(rules, host_cache_bounded);
+    tcase_add_test(rules, hosts_share_results);
     tcase_add_test(rules, state_survives_a_swap_when_code_is_unchanged);
     tcase_add_test(rules, identical_plugins_do_not_share_a_state);
     suite_add_tcase(s, rules);
