@@ -61,6 +61,8 @@ typedef struct {
     size_t                      host_bytes;      /* r->pool bytes taken for plugins' values */
     ngx_array_t                *owned;           /* those values' buffers still in use */
     size_t                      scratch_size;
+    u_char                     *body;            /* a body in pieces gathered once (_body.c) */
+    size_t                      body_len;
     unsigned                    out_started:1;   /* ngx.say ran: the header is as good as sent */
     unsigned                    filter_body:1;   /* body_filter plugins may change the body */
     unsigned                    body_ended:1;    /* last_buf sent: later data is dropped */

@@ -132,11 +132,21 @@ ngx_http_dynacode_req_body(void *hreq, dc_str *data)
         return 1;
     }
 
-    /* in pieces: gathered once into the pool (at most client_body_buffer_size) */
+    /* in pieces: gathered once into the pool (at most client_body_buffer_size), kept for
+     * the later calls */
+    if (ctx->body != NULL && ctx->body_len == len) {
+        data->data = (const char *) ctx->body;
+        data->len = len;
+        return 1;
+    }
+
     p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
         return -1;
     }
+
+    ctx->body = p;
+    ctx->body_len = len;
 
     data->data = (const char *) p;
     data->len = len;
