@@ -22,13 +22,18 @@ dc_rc dc_cache_init(dc_match_cache *c, uint32_t cap, size_t max_bytes)
     c->hashes = calloc(n, sizeof *c->hashes);
     uint32_t nr = n / 4; /* results: as many as hosts at most, mostly far fewer */
     c->rbuckets = calloc(nr, sizeof *c->rbuckets);
-    if (!c->slots || !c->hashes || !c->rbuckets) {
+    c->buildcap = 16; /* never NULL: a host that runs nothing has no items to copy */
+    c->build = malloc(c->buildcap * sizeof *c->build);
+    if (!c->slots || !c->hashes || !c->rbuckets || !c->build) {
         free(c->slots);
         free(c->hashes);
         free(c->rbuckets);
+        free(c->build);
         c->slots = NULL;
         c->hashes = NULL;
         c->rbuckets = NULL;
+        c->build = NULL;
+        c->buildcap = 0;
         return DC_ENOMEM;
     }
     c->nslots = n;
@@ -50,7 +55,8 @@ static uint64_t table_hash(const void *p, size_t n, uint64_t h)
         h ^= h >> 29;
     }
     w = 0;
-    memcpy(&w, s, n);
+    if (n)
+        memcpy(&w, s, n);
     h = (h ^ w ^ (uint64_t)n << 56) * 0x9E3779B97F4A7C15ull;
     return h ^ (h >> 32);
 }
