@@ -422,8 +422,15 @@ static void compact(dict *d)
  * recently used. Returns 0, or -1 when it cannot. */
 static int make_room(dict *d, uint64_t need, int safe, double now_ms, int *forcible)
 {
-    if (need > d->h->cap)
+    if (need > d->h->cap) {
+        /* cannot fit at all: OpenResty still evicts a few of the oldest entries trying (and
+         * says so in forcible); so does this, that much and no more */
+        for (int k = 0; k < 30 && !safe && d->h->lru_tail != NONE; k++) {
+            remove_at(d, d->h->lru_tail);
+            *forcible = 1;
+        }
         return -1;
+    }
     if (d->h->top + need <= d->h->cap)
         return 0;
     if (d->h->used + need > d->h->cap) {

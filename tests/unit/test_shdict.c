@@ -214,7 +214,8 @@ START_TEST(expiry)
 END_TEST
 
 /* 043-shdict.t "forcibly override other valid entries", "forcibly override other valid
- * entries and test LRU", "too big value", "fail to allocate memory" (safe_set) */
+ * entries and test LRU", "too big value (forcible)", "too big value", "fail to allocate
+ * memory" (safe_set) */
 START_TEST(eviction)
 {
     expect(POLICY_D,
@@ -229,12 +230,14 @@ START_TEST(eviction)
            "ngx.say(i > 100, ' ', dogs:get('key_' .. i) ~= nil, ' ', dogs:get('key_1') ~= nil,"
            " ' ', dogs:get('key_2'))\n"
            "ngx.say(dogs:set('big', string.rep('helloworld', 20000)))\n"
+
            "ngx.say(dogs:safe_set('s' .. i, string.rep('x', 50000)))\n"
            "ngx.say(dogs:safe_add('key_' .. i, 1))\n"
            "dogs:flush_all()\n"
-           "ngx.say(dogs:safe_set('s', string.rep('x', 50000)))\n",
-           "true nil true\ntrue true true nil\nfalseno memoryfalse\n"
-           "falseno memoryfalse\nfalseexistsfalse\ntruenilfalse\n");
+           "ngx.say(dogs:safe_set('s', string.rep('x', 50000)))\n"
+           "dogs:flush_all() ngx.say(dogs:set('big', string.rep('helloworld', 20000)))\n",
+           "true nil true\ntrue true true nil\nfalseno memorytrue\n"
+           "falseno memoryfalse\nfalseexistsfalse\ntruenilfalse\nfalseno memoryfalse\n");
 }
 END_TEST
 
