@@ -1,7 +1,8 @@
 #!/bin/bash
 # test_shdict.sh - ngx.shared under nginx: the policy's dictionaries live in the shared zone, so
 # two workers count into one counter (incr over many requests reaches exactly N); a dictionary
-# the request's domain may not use reads nil; a value set with a ttl is gone once it passed.
+# the request's domain may not use reads nil; a value set with a ttl is gone once it passed; a
+# reload keeps the entries, unless the policy renames the dictionaries.
 . "$(dirname "$0")/lib.sh"
 
 cat >"$T/policy.json" <<'EOF'
@@ -44,6 +45,18 @@ expect_eq "every request got its own value" "$(awk '{print $1}' "$T/counts" | so
 workers=$(awk '{print $2}' "$T/counts" | sort -u | wc -l)
 if [ "$workers" -eq 2 ]; then ok "both workers counted into the one dictionary"; else
     fail "requests served by $workers worker(s), expected 2"; fi
+
+# a reload that keeps the policy keeps the zone, and the entries with it
+if reload_nginx; then ok "reloaded"; else fail "reload"; fi
+req www.test /total
+expect_eq "the counter survives a reload" "$(cat "$T/b")" "$N"
+
+# a reload whose policy renames the dictionaries (same total size) starts them empty
+sed -i 's/"counters"/"counts"/' "$T/policy.json"
+sed -i 's/ngx.shared.counters/ngx.shared.counts/' "$T/bundle.json"
+if reload_nginx; then ok "reloaded with renamed dictionaries"; else fail "reload (renamed)"; fi
+if wait_until 10 sh -c "curl -s -H 'Host: www.test' http://127.0.0.1:$PORT/total | grep -qx nil"
+then ok "a renamed dictionary starts empty"; else fail "renamed dictionary: $(cat "$T/b")"; fi
 
 req www.test /corp
 expect_eq "a dictionary this domain may not use is nil" "$(cat "$T/b")" "nil"
