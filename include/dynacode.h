@@ -202,6 +202,18 @@ DC_API void dc_policy_free(dc_policy *p);
 /* The limits on the bundle that the policy sets. */
 DC_API void dc_policy_limits(const dc_policy *p, dc_limits *out);
 
+/* ---- shared dictionaries (ngx.shared.NAME): declared by the policy ("shared_dicts") ---- */
+typedef struct dc_shdicts dc_shdicts;
+/* The bytes of the region that holds the dictionaries p declares (0: it declares none). */
+DC_API size_t dc_policy_shdicts_size(const dc_policy *p);
+/* Formats (init: one process, once) or attaches a region of size bytes, 8-byte aligned, for
+ * the dictionaries p declares; every process attached to the same region sees the same
+ * entries. *out is NULL (and DC_OK) when p declares none. The region must outlive the handle,
+ * and the engine given the handle must run under the same policy. */
+DC_API dc_rc dc_shdicts_open(void *region, size_t size, int init, const dc_policy *p,
+                             dc_shdicts **out, char *err, size_t errlen);
+DC_API void dc_shdicts_close(dc_shdicts *s); /* frees the handle, not the region */
+
 /* ---- bundles ---- */
 typedef struct dc_bundle dc_bundle;
 
@@ -391,6 +403,8 @@ typedef struct dc_engine_config {
                                   per-plugin metrics and quarantine live there, shared by every
                                   process attached to it; else quarantine is kept
                                   in the engine and no per-plugin metrics are kept. */
+    dc_shdicts *shdicts;       /* optional; not owned: the policy's dictionaries (ngx.shared),
+                                  opened with dc_shdicts_open for the same policy */
 } dc_engine_config;
 
 DC_API void dc_engine_config_default(dc_engine_config *cfg);

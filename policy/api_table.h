@@ -18,7 +18,7 @@
  * the bit of the area in a state's open mask. A(AREA, opener suffix). */
 #define DC_API_NGX_AREAS(A)                                                            \
     A(OUTPUT, output) A(VAR, var) A(HEADER, header) A(REQ, req) A(CTX, ctx) A(ARG, arg) \
-    A(LOG, log) A(TIME, time) A(CONSTS, consts) A(RE, re) A(CODEC, codec)
+    A(LOG, log) A(TIME, time) A(CONSTS, consts) A(RE, re) A(CODEC, codec) A(SHARED, shared)
 
 /* Every area: those of the ngx table, then json, the base globals, the library tables and the
  * kept os functions (opened by the environment itself). */
@@ -95,6 +95,7 @@
     X(CODEC, FN, "ngx.hmac_sha1", hmac_sha1, ngx_hmac_sha1, DC_APH_ANY, "ngx.*")               \
     X(CODEC, FN, "ngx.quote_sql_str", quote_sql_str, ngx_quote_sql_str, DC_APH_ANY, "ngx.*")   \
     X(CONSTS, OWN, "ngx.null", null, ngx_null, DC_APH_ANY, "ngx.*")                            \
+    X(SHARED, OWN, "ngx.shared", shared, ngx_shared, DC_APH_ANY, "ngx.*")                      \
     X(JSON, FN, "json.encode", encode, json_encode, DC_APH_ANY, "json.*")                      \
     X(JSON, FN, "json.decode", decode, json_decode, DC_APH_ANY, "json.*")                      \
     X(JSON, OWN, "json.null", null, json_null, DC_APH_ANY, "json.*")                           \
@@ -172,6 +173,7 @@ enum dc_api_phases { DC_API_TABLE(DC_API_PHASE_ENUM) DC_APH_END_ };
 #define DC_API_IS_CONSTS_CONSTS DC_API_PROBE
 #define DC_API_IS_RE_RE DC_API_PROBE
 #define DC_API_IS_CODEC_CODEC DC_API_PROBE
+#define DC_API_IS_SHARED_SHARED DC_API_PROBE
 #define DC_API_IS_JSON_JSON DC_API_PROBE
 #define DC_API_IS_BASE_BASE DC_API_PROBE
 #define DC_API_IS_LIB_LIB DC_API_PROBE

@@ -54,10 +54,22 @@ static void rule_free(dc_rule *r)
     pcre2_code_free(r->re);
 }
 
+static void dict_free(dc_dict_pol *d)
+{
+    free(d->name);
+    for (uint32_t i = 0; i < d->ndomains; i++)
+        pcre2_code_free(d->domains[i]);
+    free(d->domains);
+    names_free(&d->plugins);
+}
+
 void dc_policy_free(dc_policy *p)
 {
     if (!p)
         return;
+    for (uint32_t i = 0; i < p->ndicts; i++)
+        dict_free(&p->dicts[i]);
+    free(p->dicts);
     for (uint32_t i = 0; i < p->nrules; i++)
         rule_free(&p->rules[i]);
     free(p->rules);
@@ -478,11 +490,168 @@ static dc_rc t_states(const pctx *c, const cJSON *v, const char *path, void *t)
     return walk(c, v, path, f, 1, t);
 }
 
+/* ---- shared dictionaries ---- */
+
+static dc_rc d_name(const pctx *c, const cJSON *v, const char *path, void *t)
+{
+    dc_dict_pol *d = t;
+    if (!cJSON_IsString(v) || !v->valuestring[0])
+        return fail(c, path, "expected a non-empty string");
+    size_t n = strlen(v->valuestring);
+    if (n > DC_SHDICT_NAME_MAX)
+        return fail(c, path, "a name of %zu bytes is longer than %u", n, DC_SHDICT_NAME_MAX);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)v->valuestring[i];
+        if (!(ch == '_' || (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') ||
+              (ch >= 'A' && ch <= 'Z')))
+            return fail(c, path, "\"%s\": a name holds only letters, digits and '_'",
+                        v->valuestring);
+    }
+    return (d->name = strdup(v->valuestring)) ? DC_OK : nomem(c);
+}
+
+static dc_rc d_size(const pctx *c, const cJSON *v, const char *path, void *t)
+{
+    uint64_t kb = 0;
+    if (!cJSON_IsNumber(v) || v->valuedouble < DC_SHDICT_MIN_KB ||
+        v->valuedouble > DC_SHDICT_MAX_KB || v->valuedouble != floor(v->valuedouble))
+        return fail(c, path, "expected an integer from %u to %u (KiB)", DC_SHDICT_MIN_KB,
+                    DC_SHDICT_MAX_KB);
+    kb = (uint64_t)v->valuedouble;
+    ((dc_dict_pol *)t)->bytes = kb * 1024;
+    return DC_OK;
+}
+
+static dc_rc d_domains(const pctx *c, const cJSON *v, const char *path, void *t)
+{
+    dc_dict_pol *d = t;
+    if (!cJSON_IsArray(v))
+        return fail(c, path, "expected an array of regexes");
+    int n = cJSON_GetArraySize(v);
+    if (n == 0)
+        return fail(c, path, "an empty list lets no domain use the dictionary: leave the key "
+                    "out for every domain");
+    if (!(d->domains = calloc((size_t)n, sizeof *d->domains)))
+        return nomem(c);
+    int i = 0;
+    for (const cJSON *it = v->child; it; it = it->next, i++) {
+        char sub[DC_PATH_MAX], msg[300];
+        path_index(sub, path, i);
+        if (!cJSON_IsString(it))
+            return fail(c, sub, "expected a string (a regex)");
+        if (dc_re_compile(it->valuestring, strlen(it->valuestring), &d->domains[i], msg,
+                          sizeof msg) != DC_OK)
+            return fail(c, sub, "%s", msg);
+        d->ndomains = (uint32_t)i + 1;
+    }
+    return DC_OK;
+}
+
+static dc_rc d_plugins(const pctx *c, const cJSON *v, const char *path, void *t)
+{
+    dc_dict_pol *d = t;
+    if (!cJSON_IsArray(v))
+        return fail(c, path, "expected an array of globs");
+    int n = cJSON_GetArraySize(v);
+    if (n == 0)
+        return fail(c, path, "an empty list lets no plugin use the dictionary: leave the key "
+                    "out for every plugin");
+    if (!(d->plugins.v = calloc((size_t)n, sizeof(char *))))
+        return nomem(c);
+    int i = 0;
+    for (const cJSON *it = v->child; it; it = it->next, i++) {
+        char sub[DC_PATH_MAX];
+        path_index(sub, path, i);
+        if (!cJSON_IsString(it) || !it->valuestring[0])
+            return fail(c, sub, "expected a non-empty string (a glob)");
+        if (!(d->plugins.v[d->plugins.n++] = strdup(it->valuestring)))
+            return nomem(c);
+    }
+    return DC_OK;
+}
+
+static dc_rc t_shared_dicts(const pctx *c, const cJSON *v, const char *path, void *t)
+{
+    static const field f[] = {KEY("name", d_name), KEY("size_kb", d_size),
+                              KEY("domains", d_domains), KEY("plugins", d_plugins)};
+    dc_policy *p = t;
+    if (!cJSON_IsArray(v))
+        return fail(c, path, "expected an array of dictionaries");
+    int n = cJSON_GetArraySize(v);
+    if (n == 0)
+        return DC_OK;
+    if (n > DC_SHDICT_MAX)
+        return fail(c, path, "%d dictionaries, at most %u", n, DC_SHDICT_MAX);
+    if (!(p->dicts = calloc((size_t)n, sizeof *p->dicts)))
+        return nomem(c);
+    p->ndicts = (uint32_t)n; /* zeroed entries free cleanly if one fails */
+    uint64_t total = 0;
+    int i = 0;
+    for (const cJSON *it = v->child; it; it = it->next, i++) {
+        char sub[DC_PATH_MAX];
+        path_index(sub, path, i);
+        dc_dict_pol *d = &p->dicts[i];
+        dc_rc rc = walk(c, it, sub, f, sizeof f / sizeof f[0], d);
+        if (rc != DC_OK)
+            return rc;
+        if (!d->name)
+            return fail(c, sub, "missing key \"name\"");
+        if (!d->bytes)
+            return fail(c, sub, "missing key \"size_kb\"");
+        for (int k = 0; k < i; k++)
+            if (strcmp(p->dicts[k].name, d->name) == 0)
+                return fail(c, sub, "duplicate dictionary name \"%s\" (also %s[%d])", d->name,
+                            path, k);
+        total += d->bytes;
+    }
+    if (total > (uint64_t)DC_SHDICT_MAX_KB * 1024)
+        return fail(c, path, "the dictionaries add up to %llu KiB, at most %u",
+                    (unsigned long long)(total / 1024), DC_SHDICT_MAX_KB);
+    return DC_OK;
+}
+
+uint32_t dc_policy_shdicts(const dc_policy *p, struct dc_shdict_decl *out, uint32_t max)
+{
+    if (!p)
+        return 0;
+    for (uint32_t i = 0; i < p->ndicts && i < max; i++)
+        out[i] = (dc_shdict_decl){p->dicts[i].name, p->dicts[i].bytes};
+    return p->ndicts;
+}
+
+size_t dc_policy_shdicts_size(const dc_policy *p)
+{
+    dc_shdict_decl d[DC_SHDICT_MAX];
+    uint32_t n = dc_policy_shdicts(p, d, DC_SHDICT_MAX);
+    return dc_shdicts_region_size(d, n);
+}
+
+dc_rc dc_shdicts_open(void *region, size_t size, int init, const dc_policy *p, dc_shdicts **out,
+                      char *err, size_t errlen)
+{
+    if (!out) {
+        dc_set_err(err, errlen, "dc_shdicts_open: bad argument");
+        return DC_EINVAL;
+    }
+    *out = NULL;
+    dc_shdict_decl d[DC_SHDICT_MAX];
+    uint32_t n = dc_policy_shdicts(p, d, DC_SHDICT_MAX);
+    if (n == 0)
+        return DC_OK;
+    return dc_shdicts_attach(region, size, init, d, n, out, err, errlen);
+}
+
+void dc_shdicts_close(dc_shdicts *s)
+{
+    dc_shdicts_detach(s);
+}
+
 static const field top_fields[] = {
     KEY("quota", s_quota), KEY("ceiling", s_ceiling), KEY("api", s_api),
     KEY("on_error", s_on_error), KEY("quarantine", s_quarantine), KEY("bounds", s_bounds),
     KEY("until_loaded", t_until_loaded),
-    KEY("bundle", t_bundle), KEY("states", t_states), KEY("rules", t_rules)};
+    KEY("bundle", t_bundle), KEY("states", t_states), KEY("rules", t_rules),
+    KEY("shared_dicts", t_shared_dicts)};
 
 /* ---- loading ---- */
 

@@ -6,6 +6,7 @@
 #define DC_POLICY_H
 
 #include "base.h"
+#include "shdict.h"
 
 typedef struct dc_quarantine_cfg {
     uint32_t trips;        /* trips within window_s that quarantine a plugin (0: never) */
@@ -21,6 +22,7 @@ typedef struct dc_policy_eff {
     dc_quarantine_cfg quarantine;
     dc_bounds bounds;
     const struct dc_api_filter *api;
+    uint64_t shdicts;            /* bit d: the policy's dictionary d is this plugin's to use */
 } dc_policy_eff;
 
 /* Resolves the settings for plugin `plugin` serving a request for `host` (NULL: no host, so
@@ -48,6 +50,11 @@ DC_HIDDEN int dc_api_allowed(const struct dc_api_filter *f, const char *name);
 DC_HIDDEN int dc_policy_refuse_until_loaded(const dc_policy *p);
 /* The live-state cap per worker ("states.max_per_worker"). */
 DC_HIDDEN uint32_t dc_policy_max_states(const dc_policy *p);
+
+/* The shared dictionaries the policy declares (name, bytes) into out (at most max); returns
+ * how many it declares. The names point into the policy. */
+DC_HIDDEN uint32_t dc_policy_shdicts(const dc_policy *p, struct dc_shdict_decl *out,
+                                     uint32_t max);
 
 /* policy_names.c: the names of the plugin API */
 DC_HIDDEN int dc_api_name_covers(const char *entry, const char *name); /* "ngx.req.*" covers "ngx.req.set_header" */

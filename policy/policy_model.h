@@ -40,6 +40,15 @@ typedef struct dc_settings {
 
 /* settings comes first in both dc_rule and dc_policy, so that the parsers of the shared keys
  * can take either as a dc_settings. */
+/* A shared dictionary the policy declares: who may use it. */
+typedef struct dc_dict_pol {
+    char *name;
+    uint64_t bytes;
+    pcre2_code **domains;   /* searched in the request's host; NULL (n 0): every domain */
+    uint32_t ndomains;
+    dc_names plugins;       /* globs; none: every plugin */
+} dc_dict_pol;
+
 typedef struct dc_rule {
     dc_settings s;
     char *domain;       /* regex source; NULL: any domain */
@@ -62,6 +71,8 @@ struct dc_policy {
     uint32_t max_states;
     dc_rule *rules;
     uint32_t nrules;
+    dc_dict_pol *dicts;                 /* shared dictionaries, in file order */
+    uint32_t ndicts;
     const dc_names *base_deny[1];
     struct dc_api_filter base_filter;   /* in force where no rule touches the API lists */
     pthread_mutex_t lock;               /* guards interned */

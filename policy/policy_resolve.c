@@ -28,13 +28,42 @@ static int rule_matches(const dc_rule *r, uint32_t i, const unsigned char *hostm
     return !r->plugin || (plugin && fnmatch(r->plugin, plugin, 0) == 0);
 }
 
+/* The host matches hold one byte per rule, then one per shared dictionary. */
 uint32_t dc_policy_rule_count(const dc_policy *p)
 {
-    return p ? p->nrules : 0;
+    return p ? p->nrules + p->ndicts : 0;
+}
+
+static int dict_plugin_ok(const dc_dict_pol *d, const char *plugin)
+{
+    if (d->plugins.n == 0)
+        return 1;
+    for (uint32_t i = 0; plugin && i < d->plugins.n; i++)
+        if (fnmatch(d->plugins.v[i], plugin, 0) == 0)
+            return 1;
+    return 0;
+}
+
+/* The dictionaries plugin may use on a host whose matches are hostm (NULL: no host, so only
+ * those open to every domain). */
+static uint64_t dict_mask(const dc_policy *p, const unsigned char *hostm, const char *plugin)
+{
+    uint64_t m = 0;
+    for (uint32_t i = 0; i < p->ndicts && i < 64; i++) {
+        const dc_dict_pol *d = &p->dicts[i];
+        if (d->ndomains && !(hostm && hostm[p->nrules + i]))
+            continue;
+        if (dict_plugin_ok(d, plugin))
+            m |= 1ull << i;
+    }
+    return m;
 }
 
 int dc_policy_host_dependent(const dc_policy *p, const char *plugin)
 {
+    for (uint32_t i = 0; p && i < p->ndicts; i++)
+        if (p->dicts[i].ndomains && dict_plugin_ok(&p->dicts[i], plugin))
+            return 1;
     for (uint32_t i = 0; p && i < p->nrules; i++) {
         const dc_rule *r = &p->rules[i];
         if (r->re && (!r->plugin || (plugin && fnmatch(r->plugin, plugin, 0) == 0)))
@@ -49,6 +78,13 @@ void dc_policy_host_rules(const dc_policy *p, const char *host, size_t len, unsi
     for (uint32_t i = 0; p && i < p->nrules; i++)
         hostm[i] = !p->rules[i].re ||
                    (host && dc_re_search(p->rules[i].re, host, len, NULL) == 1);
+    for (uint32_t i = 0; p && i < p->ndicts; i++) {
+        const dc_dict_pol *d = &p->dicts[i];
+        unsigned char m = d->ndomains == 0;
+        for (uint32_t k = 0; !m && host && k < d->ndomains; k++)
+            m = dc_re_search(d->domains[k], host, len, NULL) == 1;
+        hostm[p->nrules + i] = m;
+    }
 }
 
 /* Copies into s the scalar keys that r sets. */
@@ -193,6 +229,7 @@ void dc_policy_resolve_rules(const dc_policy *p, const unsigned char *hostm, con
             deny[ndeny++] = &r->s.deny;
     }
     settle(asked, &s, out);
+    out->shdicts = dict_mask(p, hostm, plugin);
     out->api = deny ? intern(p, allow, deny, ndeny) : &dc_policy_deny_all;
     if (deny != small)
         free(deny);

@@ -20,6 +20,7 @@ DC_HIDDEN void dc_api_open_consts(lua_State *L);   /* HTTP_* status and method c
 DC_HIDDEN void dc_api_open_re(lua_State *L);       /* ngx.re.* */
 DC_HIDDEN void dc_api_open_codec(lua_State *L);    /* base64, md5, sha1, crc32, uri and args codecs */
 DC_HIDDEN void dc_api_open_json(lua_State *L);     /* pushes the `json` table */
+DC_HIDDEN void dc_api_open_shared(lua_State *L);   /* ngx.shared */
 DC_HIDDEN void dc_api_open_strpat(lua_State *L);   /* string.find/match/gmatch/gsub, metered */
 /* `print` for the base environment: logs at NOTICE */
 DC_HIDDEN int dc_api_print(lua_State *L);

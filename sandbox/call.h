@@ -46,6 +46,8 @@ typedef struct dc_call {
     dc_buf *ctx;
     int ctx_ref;
     int denied;             /* a name the policy denies was called */
+    struct dc_shdicts *shd; /* the shared dictionaries (NULL: none) */
+    uint64_t shd_mask;      /* bit d: dictionary d is this plugin's to use on this request */
     const dc_bounds *bounds;/* what the policy lets this plugin hand to the host (may be NULL) */
     size_t output_len;      /* ngx.say/ngx.print bytes so far in this call */
     size_t header_len;      /* header names and values handed to the host in this call */

@@ -35,6 +35,7 @@ dc_rc dc_engine_new(const dc_engine_config *cfg, dc_engine **out, char *err, siz
     }
     e->host = *cfg->host;
     e->events = cfg->events;
+    e->shdicts = cfg->shdicts;
     dc_ledger_init(&e->ledger, cfg->store);
     e->max_states = cfg->max_states ? cfg->max_states : dc_policy_max_states(e->policy);
     e->host_cache_size = cfg->host_cache_size ? cfg->host_cache_size : 4096;

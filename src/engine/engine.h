@@ -191,6 +191,7 @@ struct dc_engine {
     dc_sbx_blocks *blocks;            /* the states' freed small blocks, reused */
     struct dc_watchdog *watchdog;     /* NULL when off */
     dc_errbuf first_error;            /* dc_engine_last_error */
+    dc_shdicts *shdicts;              /* ngx.shared's region (NULL: none); not owned */
 };
 
 struct dc_request {

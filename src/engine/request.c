@@ -112,6 +112,8 @@ static dc_result run_one(dc_request *r, dc_phase phase, const char *domain, cons
     call->ctx = &r->ctx;
     call->exit_status = -1;
     call->bounds = &run->eff->bounds;
+    call->shd = e->shdicts;
+    call->shd_mask = e->shdicts ? run->eff->shdicts : 0;
 
     double t0 = *clock > 0 ? *clock : dc_now_ms();
     uint64_t made = e->states_made;

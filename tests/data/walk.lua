@@ -147,6 +147,10 @@ local NAMES = {
     os = {"time", "clock", "date", "execute", "getenv", "exit", "remove", "rename", "tmpname",
         "difftime", "setlocale"},
     json = {"encode", "decode", "null"},
+    -- ngx.shared and its dictionaries: read-only proxies too
+    ["ngx.shared"] = {"walk", "undeclared"},
+    ["ngx.shared.walk"] = {"get", "set", "safe_set", "add", "safe_add", "replace", "delete",
+        "incr", "ttl", "expire", "flush_all", "get_keys", "free_space", "capacity"},
     -- a read-only proxy: its keys are not listed by next()
     ["ngx.config"] = {"prefix", "nginx_configure", "subsystem", "debug", "nginx_version",
         "ngx_lua_version"},

@@ -147,7 +147,8 @@ START_TEST(abuse_case)
      * quota:time lists quota:instructions too); BOUND_MS still catches one that escapes both. */
     static const char policy_json[] =
         "{\"quota\":{\"instructions\":1000000,\"time_ms\":60000,\"memory_kb\":4096},"
-        "\"ceiling\":{\"instructions\":0,\"time_ms\":0,\"memory_kb\":0}}";
+        "\"ceiling\":{\"instructions\":0,\"time_ms\":0,\"memory_kb\":0},"
+        "\"shared_dicts\":[{\"name\":\"d\",\"size_kb\":1024}]}";
     dc_policy *policy = NULL;
     char err[256] = "";
     ck_assert_msg(dc_policy_load(policy_json, strlen(policy_json), "abuse", &policy, err,
@@ -157,6 +158,13 @@ START_TEST(abuse_case)
     cfg.host = dc_sim_host();
     cfg.policy = policy;
     cfg.seed = 42;
+    /* ngx.shared.d, for the cases that attack the shared dictionaries */
+    size_t shd_size = dc_policy_shdicts_size(policy);
+    void *shd_region = calloc(1, shd_size);
+    dc_shdicts *shd = NULL;
+    ck_assert_msg(dc_shdicts_open(shd_region, shd_size, 1, policy, &shd, err, sizeof err) == DC_OK,
+                  "shared dictionaries: %s", err);
+    cfg.shdicts = shd;
     dc_engine *e = NULL;
     ck_assert_msg(dc_engine_new(&cfg, &e, err, sizeof err) == DC_OK, "engine: %s", err);
     dc_engine_set_bundle(e, b);
@@ -194,6 +202,8 @@ START_TEST(abuse_case)
     ck_assert_int_eq(o.witness_runs, nreq);
     ck_assert_int_eq(o.witness_ok, nreq);
     dc_engine_free(e);
+    dc_shdicts_close(shd);
+    free(shd_region);
     dc_policy_free(policy);
     free(json);
     free(code);

@@ -32,7 +32,8 @@
 #define POLICY_BASE                                                                          \
     "\"quota\":{\"instructions\":" QUOTA_INSNS ",\"time_ms\":30000,\"memory_kb\":262144},"  \
     "\"ceiling\":{\"instructions\":0,\"time_ms\":0,\"memory_kb\":0},"                        \
-    "\"quarantine\":{\"trips\":0,\"window_s\":60,\"duration_s\":1}"
+    "\"quarantine\":{\"trips\":0,\"window_s\":60,\"duration_s\":1},"                   \
+    "\"shared_dicts\":[{\"name\":\"walk\",\"size_kb\":64}]"
 static const char policy_json[] = "{" POLICY_BASE "}";
 /* The last walk: the access phase again under a policy that denies whole areas and single
  * names, whose replacements are walked like the rest. */
@@ -277,6 +278,12 @@ START_TEST(walk_phase)
     cfg.host = dc_sim_host();
     cfg.policy = pol;
     cfg.seed = 1;
+    /* the policy's dictionary, so that the walk reaches ngx.shared.walk's methods */
+    size_t shd_size = dc_policy_shdicts_size(pol);
+    void *shd_region = calloc(1, shd_size);
+    dc_shdicts *shd = NULL;
+    ck_assert_int_eq(dc_shdicts_open(shd_region, shd_size, 1, pol, &shd, err, sizeof err), DC_OK);
+    cfg.shdicts = shd;
     dc_engine *e = NULL;
     ck_assert_int_eq(dc_engine_new(&cfg, &e, err, sizeof err), DC_OK);
     dc_bundle *b = tu_bundle(json);
@@ -373,6 +380,8 @@ START_TEST(walk_phase)
                   W.ok + W.err + trips + exits, calls);
 
     dc_engine_free(e);
+    dc_shdicts_close(shd);
+    free(shd_region);
     dc_policy_free(pol);
     for (int i = 0; i < W.nfns; i++)
         free(W.fns[i].path);

@@ -172,8 +172,21 @@ static int simulate(dc_bundle *b, const dc_policy *policy, dc_sim *s)
     cfg.policy = policy;
     dc_engine *e = NULL;
     char err[256];
+    /* the policy's dictionaries live in this process, empty at start */
+    size_t shd_size = dc_policy_shdicts_size(policy);
+    void *shd_region = shd_size ? calloc(1, shd_size) : NULL;
+    dc_shdicts *shd = NULL;
+    if (shd_size && (!shd_region || dc_shdicts_open(shd_region, shd_size, 1, policy, &shd, err,
+                                                    sizeof err) != DC_OK)) {
+        fprintf(stderr, "dynacode run: %s\n", shd_region ? err : "out of memory");
+        free(shd_region);
+        return DC_EXIT_UNUSABLE;
+    }
+    cfg.shdicts = shd;
     if (dc_engine_new(&cfg, &e, err, sizeof err) != DC_OK) {
         fprintf(stderr, "dynacode run: %s\n", err);
+        dc_shdicts_close(shd);
+        free(shd_region);
         return DC_EXIT_UNUSABLE;
     }
     dc_engine_on_run(e, trace, stderr);
@@ -181,12 +194,16 @@ static int simulate(dc_bundle *b, const dc_policy *policy, dc_sim *s)
     if (dc_crash_guard_install(err, sizeof err) != DC_OK) {
         fprintf(stderr, "dynacode run: %s\n", err);
         dc_engine_free(e);
+        dc_shdicts_close(shd);
+        free(shd_region);
         return DC_EXIT_UNUSABLE;
     }
     dc_engine_set_bundle(e, b);
     dc_sim_set_log_stream(s, stderr);
     int rc = dc_sim_run(s, e);
     dc_engine_free(e);
+    dc_shdicts_close(shd);
+    free(shd_region);
     if (rc != 0) {
         fprintf(stderr, "dynacode run: the request could not be simulated (out of memory)\n");
         return DC_EXIT_UNUSABLE;

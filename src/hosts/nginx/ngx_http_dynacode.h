@@ -28,6 +28,8 @@ typedef struct {
     ngx_uint_t                  run_phases;      /* `dynacode on` or dynacode_content somewhere */
     dc_policy                  *policy;          /* loaded at configuration time */
     ngx_shm_zone_t             *shm_zone;        /* its data is the dc_store */
+    size_t                      shd_size;        /* the policy's shared dictionaries: the
+                                                    zone's last bytes, whole pages (0: none) */
 } ngx_http_dynacode_main_conf_t;
 
 
@@ -44,6 +46,7 @@ typedef struct {
     dc_engine                  *engine;
     dc_poller                  *poller;
     dc_syncer                  *syncer;
+    dc_shdicts                 *shdicts;         /* ngx.shared, at the zone's end (or NULL) */
     ngx_uint_t                  rewrite_postponed;
     ngx_uint_t                  access_postponed;
 } ngx_http_dynacode_worker_t;
@@ -80,6 +83,12 @@ extern ngx_command_t                 ngx_http_dynacode_commands[]; /* _directive
 
 
 /* ngx_http_dynacode_module.c */
+/* The zone's region (after nginx's slab header) split between the store (first *store_size
+ * bytes) and the shared dictionaries (the last shd_size bytes, at *shd). NGX_ERROR when the
+ * store would be left too small. */
+ngx_int_t ngx_http_dynacode_zone_split(ngx_shm_zone_t *zone, size_t shd_size, u_char **store,
+    size_t *store_size, u_char **shd);
+
 /* Frees a policy with the configuration that loaded it (a pool cleanup handler). */
 void ngx_http_dynacode_policy_cleanup(void *data);
 

@@ -82,22 +82,99 @@ ngx_http_dynacode_policy_cleanup(void *data)
 }
 
 
+ngx_int_t
+ngx_http_dynacode_zone_split(ngx_shm_zone_t *zone, size_t shd_size, u_char **store,
+    size_t *store_size, u_char **shd)
+{
+    size_t            total;
+    u_char           *region;
+    ngx_slab_pool_t  *sp;
+
+    sp = (ngx_slab_pool_t *) zone->shm.addr;
+    region = sp->data;
+    total = ((size_t) (sp->end - region)) & ~((size_t) ngx_pagesize - 1);
+
+    if (total < shd_size + DC_STORE_MIN_SIZE) {
+        return NGX_ERROR;
+    }
+
+    *store = region;
+    *store_size = total - shd_size;
+    *shd = region + *store_size;
+
+    return NGX_OK;
+}
+
+
+/* Formats the shared dictionaries at the zone's end for the new configuration's policy, or
+ * keeps them when the zone was kept and they were declared alike. */
+static ngx_int_t
+ngx_http_dynacode_init_shdicts(ngx_shm_zone_t *shm_zone,
+    ngx_http_dynacode_main_conf_t *mcf, ngx_uint_t init)
+{
+    size_t       store_size;
+    u_char      *store, *shd;
+    dc_rc        rc;
+    dc_shdicts  *s;
+    char         err[256];
+
+    if (mcf == NULL || mcf->shd_size == 0) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_dynacode_zone_split(shm_zone, mcf->shd_size, &store, &store_size, &shd)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "\"dynacode_shm_size\": the shared zone \"%V\" has no room for "
+                      "the policy's shared dictionaries (%uz bytes)", &shm_zone->shm.name,
+                      mcf->shd_size);
+        return NGX_ERROR;
+    }
+
+    s = NULL;
+    err[0] = '\0';
+    rc = DC_EINVAL;
+
+    if (!init) {
+        rc = dc_shdicts_open(shd, mcf->shd_size, 0, mcf->policy, &s, err, sizeof(err));
+    }
+
+    if (rc != DC_OK) {
+        rc = dc_shdicts_open(shd, mcf->shd_size, 1, mcf->policy, &s, err, sizeof(err));
+    }
+
+    if (rc != DC_OK) {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "dynacode: shared dictionaries: %s", err[0] ? err : dc_strerror(rc));
+        return NGX_ERROR;
+    }
+
+    dc_shdicts_close(s);   /* the workers attach on their own */
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_dynacode_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
-    size_t            size;
-    u_char           *region;
-    dc_rc             rc;
-    dc_store         *store;
-    ngx_uint_t        init;
-    ngx_slab_pool_t  *sp;
-    char              err[256];
+    size_t                          size;
+    u_char                         *region, *shd;
+    dc_rc                           rc;
+    dc_store                       *store;
+    ngx_uint_t                      init;
+    ngx_slab_pool_t                *sp;
+    ngx_http_dynacode_main_conf_t  *mcf;
+    char                            err[256];
+
+    mcf = shm_zone->data;   /* set with the zone: this configuration's */
 
     if (data) {
         /* a reload kept the zone (same name and size): same region, same store, and the
          * bundle in force survives */
         shm_zone->data = data;
-        return NGX_OK;
+        return ngx_http_dynacode_init_shdicts(shm_zone, mcf, 0);
     }
 
     sp = (ngx_slab_pool_t *) shm_zone->shm.addr;
@@ -120,7 +197,15 @@ ngx_http_dynacode_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         init = 1;
     }
 
-    size = ((size_t) (sp->end - region)) & ~((size_t) ngx_pagesize - 1);
+    /* the policy's shared dictionaries take the zone's last pages; the store the rest */
+    if (ngx_http_dynacode_zone_split(shm_zone, mcf ? mcf->shd_size : 0, &region, &size, &shd)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_EMERG, shm_zone->shm.log, 0,
+                      "\"dynacode_shm_size\": the shared zone \"%V\" is too small",
+                      &shm_zone->shm.name);
+        return NGX_ERROR;
+    }
 
     rc = dc_store_attach(region, size, (int) init, &store, err, sizeof(err));
     if (rc != DC_OK) {
@@ -133,7 +218,7 @@ ngx_http_dynacode_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     shm_zone->data = store;
 
-    return NGX_OK;
+    return ngx_http_dynacode_init_shdicts(shm_zone, mcf, init);
 }
 
 
@@ -195,13 +280,27 @@ ngx_http_dynacode_init_main_conf(ngx_conf_t *cf, void *conf)
         cln->data = mcf->policy;
     }
 
-    mcf->shm_zone = ngx_shared_memory_add(cf, &name, mcf->shm_size,
+    /* The policy's shared dictionaries add their size to the zone, in whole pages; the
+     * zone's name carries that size, so that a reload keeps a zone only when the split
+     * between the store and the dictionaries stays where it was. */
+    mcf->shd_size = dc_policy_shdicts_size(mcf->policy);
+    if (mcf->shd_size) {
+        mcf->shd_size = ngx_align(mcf->shd_size, ngx_pagesize);
+        name.data = ngx_pnalloc(cf->pool, sizeof("dynacode_shd_") + NGX_SIZE_T_LEN);
+        if (name.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+        name.len = ngx_sprintf(name.data, "dynacode_shd_%uz", mcf->shd_size) - name.data;
+    }
+
+    mcf->shm_zone = ngx_shared_memory_add(cf, &name, mcf->shm_size + mcf->shd_size,
                                           &ngx_http_dynacode_module);
     if (mcf->shm_zone == NULL) {
         return NGX_CONF_ERROR;
     }
 
     mcf->shm_zone->init = ngx_http_dynacode_init_zone;
+    mcf->shm_zone->data = mcf;
 
     return NGX_CONF_OK;
 }

@@ -175,6 +175,29 @@ ngx_http_dynacode_init_process(ngx_cycle_t *cycle)
     ec.events = w->events;
     ec.store = w->store;
     ec.policy = mcf->policy;
+
+    if (mcf->shd_size) {
+        size_t   store_size;
+        u_char  *store_at, *shd_at;
+
+        err[0] = '\0';
+        rc = DC_EINVAL;
+        if (ngx_http_dynacode_zone_split(mcf->shm_zone, mcf->shd_size, &store_at,
+                                         &store_size, &shd_at) == NGX_OK)
+        {
+            rc = dc_shdicts_open(shd_at, mcf->shd_size, 0, mcf->policy, &w->shdicts, err,
+                                 sizeof(err));
+        }
+
+        if (rc != DC_OK) {
+            ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                          "dynacode: shared dictionaries: %s",
+                          err[0] ? err : dc_strerror(rc));
+            goto done;
+        }
+    }
+
+    ec.shdicts = w->shdicts;
     ec.watchdog_grace_ms = NGX_HTTP_DYNACODE_WATCHDOG_GRACE_MS;
     ec.watchdog_cb = ngx_http_dynacode_watchdog;
 
@@ -297,5 +320,7 @@ ngx_http_dynacode_exit_process(ngx_cycle_t *cycle)
         w->events = NULL;
     }
 
+    dc_shdicts_close(w->shdicts);
+    w->shdicts = NULL;
     w->store = NULL;
 }
