@@ -76,6 +76,7 @@ static const char *const functions[] = {
 #define FUZZ_CONSTS(p) p,
 #define FUZZ_RE(p) p,
 #define FUZZ_CODEC(p) p,
+#define FUZZ_SHARED(p) p, /* "ngx.shared": no dictionary is declared here */
 #define FUZZ_JSON(p) p,
 #define FUZZ_BASE(p)
 #define FUZZ_LIB(p)
