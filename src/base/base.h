@@ -53,6 +53,9 @@ DC_HIDDEN double dc_quota_time_scale(void);
 /* 1 under AddressSanitizer or Valgrind: caches of freed memory are then left out, so that
  * every free reaches the checker. */
 DC_HIDDEN int dc_memcheck_active(void);
+/* 1 when process pid has ended: no such process, or a zombie its parent has not reaped yet (a
+ * crashed nginx worker stays one until the master's SIGCHLD handler runs) (pid.c). */
+DC_HIDDEN int dc_pid_gone(int32_t pid);
 /* 64-bit checksum of snapshot bytes (checksum.c); detects corruption, not forgery. */
 DC_HIDDEN uint64_t dc_checksum64(const void *p, size_t n);
 

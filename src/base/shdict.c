@@ -222,27 +222,6 @@ static uint64_t mono_ms(void)
     return (uint64_t)dc_now_ms();
 }
 
-/* 1 when pid has ended (no such process, or a zombie not yet reaped). */
-static int pid_gone(int32_t pid)
-{
-    if (pid <= 0)
-        return 1;
-    if (kill(pid, 0) != 0 && errno == ESRCH)
-        return 1;
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT;
-    ssize_t r = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (r <= 0)
-        return 0;
-    buf[r] = '\0';
-    const char *paren = strrchr(buf, ')');
-    return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
-}
-
 /* Takes h's lock; returns the word to give back, 0 when a live holder kept it. A holder that
  * died mid-change leaves dirty set: the dictionary is emptied, its links may be torn. */
 static uint64_t lock_take(dc_shdicts *s, shd_hdr *h)
@@ -254,7 +233,7 @@ static uint64_t lock_take(dc_shdicts *s, shd_hdr *h)
         uint64_t w = __atomic_load_n(&h->lock, __ATOMIC_ACQUIRE);
         int32_t holder = (int32_t)(w >> TIME_BITS);
         if (w == 0 || (w & TIME_MASK) <= now ||
-            (spin % 16 == 0 && holder != self && pid_gone(holder))) {
+            (spin % 16 == 0 && holder != self && dc_pid_gone(holder))) {
             uint64_t mine = (uint64_t)self << TIME_BITS | ((now + LOCK_TTL_MS) & TIME_MASK);
             if (__atomic_compare_exchange_n(&h->lock, &w, mine, 0, __ATOMIC_ACQ_REL,
                                             __ATOMIC_ACQUIRE)) {

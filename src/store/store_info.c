@@ -79,7 +79,7 @@ void dc_store_info_get(dc_store *s, dc_store_info *out)
             break;
         uint64_t w = LOAD_ACQ(&ib->lock);
         if ((LOAD_ACQ(&ib->seq) & 1) && w != 0 &&
-            (owner_expiry(w) <= now || dc_store_pid_gone(owner_pid(w)))) {
+            (owner_expiry(w) <= now || dc_pid_gone(owner_pid(w)))) {
             memcpy(&c, ib, sizeof c);
             break;
         }

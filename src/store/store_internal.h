@@ -61,9 +61,6 @@ static inline uint64_t owner_expiry(uint64_t w)
     return w & TIME_MASK;
 }
 
-/* 1 when pid has ended: no such process, or a zombie its parent has not reaped yet (a crashed
- * worker stays one until the master's SIGCHLD handler runs). */
-DC_HIDDEN int dc_store_pid_gone(int32_t pid);
 /* Takes the owner word for this process for ttl_ms, waiting up to wait_ms for a live holder.
  * Returns the word written (to give back), 0 when the wait ran out. */
 DC_HIDDEN uint64_t dc_store_lock_take(uint64_t *word, uint32_t ttl_ms, uint32_t wait_ms);

@@ -12,7 +12,7 @@ int dc_store_lease(dc_store *s, int32_t self_pid, uint32_t ttl_ms)
         uint64_t now = mono_ms();
         uint64_t w = LOAD_ACQ(word);
         int32_t holder = owner_pid(w);
-        if (w != 0 && holder != self_pid && owner_expiry(w) > now && !dc_store_pid_gone(holder))
+        if (w != 0 && holder != self_pid && owner_expiry(w) > now && !dc_pid_gone(holder))
             return 0;
         if (CAS(word, &w, owner_make(self_pid, now + ttl_ms)))
             return 1;

@@ -13,24 +13,6 @@
 
 #include "store_internal.h"
 
-int dc_store_pid_gone(int32_t pid)
-{
-    if (kill(pid, 0) != 0 && errno == ESRCH)
-        return 1;
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    const char *paren = strrchr(buf, ')'); /* the command name may hold anything */
-    return paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
-}
-
 uint64_t dc_store_lock_take(uint64_t *word, uint32_t ttl_ms, uint32_t wait_ms)
 {
     int32_t self = (int32_t)getpid();
@@ -40,7 +22,7 @@ uint64_t dc_store_lock_take(uint64_t *word, uint32_t ttl_ms, uint32_t wait_ms)
         uint64_t w = LOAD_ACQ(word);
         int32_t holder = owner_pid(w);
         if (w == 0 || owner_expiry(w) <= now ||
-            (spin % 16 == 0 && holder != self && dc_store_pid_gone(holder))) {
+            (spin % 16 == 0 && holder != self && dc_pid_gone(holder))) {
             uint64_t mine = owner_make(self, now + ttl_ms);
             if (CAS(word, &w, mine))
                 return mine;
