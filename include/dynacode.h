@@ -455,7 +455,12 @@ typedef enum dc_action {
     DC_ACTION_CONTINUE = 0,  /* go on with the request as usual */
     DC_ACTION_EXIT = 1,      /* a plugin called ngx.exit/ngx.redirect: end with *status
                                 (for status >= 200: that response; 0: go on to the next phase) */
-    DC_ACTION_FAIL = 2       /* a plugin failed and policy says on_error=fail: end with 500 */
+    DC_ACTION_FAIL = 2,      /* a plugin failed and policy says on_error=fail: end with 500 */
+    DC_ACTION_SLEEP = 3      /* a plugin called ngx.sleep (rewrite, access, content): serve other
+                                requests, and after dc_request_sleep_ms(r) call dc_request_run
+                                again with the same phase, which takes the walk up where it
+                                stopped (running any other phase, or dc_request_end, gives
+                                the sleeping call up) */
 } dc_action;
 
 /* Begins a request for host (the $host value). The request pins the bundle in force now for all
@@ -475,6 +480,8 @@ DC_API dc_action dc_request_run(dc_request *r, dc_phase phase, int *status);
  * call or the end) and *out_eof get the chunk after the plugins. */
 DC_API dc_action dc_request_body_filter(dc_request *r, const char *in, size_t len, int eof,
                                         dc_str *out, int *out_eof);
+/* How long the plugin asleep wants to wait, in milliseconds (after DC_ACTION_SLEEP). */
+DC_API uint32_t dc_request_sleep_ms(const dc_request *r);
 DC_API void dc_request_end(dc_request *r);
 
 /* ---- fetcher: libcurl, one reused handle; http, https (peer verified), file ---- */

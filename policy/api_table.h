@@ -71,6 +71,7 @@
     X(TIME, FN, "ngx.localtime", localtime, ngx_localtime, DC_APH_ANY, "ngx.*")                \
     X(TIME, FN, "ngx.utctime", utctime, ngx_utctime, DC_APH_ANY, "ngx.*")                      \
     X(TIME, FN, "ngx.update_time", update_time, ngx_update_time, DC_APH_ANY, "ngx.*")          \
+    X(TIME, FN, "ngx.sleep", sleep, ngx_sleep, DC_APH_OUTPUT, "ngx.*")                         \
     X(TIME, FN, "ngx.cookie_time", cookie_time, ngx_cookie_time, DC_APH_ANY, "ngx.*")          \
     X(TIME, FN, "ngx.parse_http_time", parse_http_time, ngx_parse_http_time, DC_APH_ANY, "ngx.*") \
     X(TIME, OWN, "ngx.worker.count", count, worker_count, DC_APH_ANY, "ngx.*")                 \

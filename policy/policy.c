@@ -355,8 +355,10 @@ static dc_rc s_bounds(const pctx *c, const cJSON *v, const char *path, void *t)
         SETTINGS_U32("header_values", bounds.header_values, S_BD_HVALUES),
         SETTINGS_U32("header_bytes", bounds.header_bytes, S_BD_HBYTES),
         SETTINGS_U32("log_lines", bounds.log_lines, S_BD_LOGLINES),
-        SETTINGS_U32("log_bytes", bounds.log_bytes, S_BD_LOGBYTES)};
-    return walk(c, v, path, f, 7, t);
+        SETTINGS_U32("log_bytes", bounds.log_bytes, S_BD_LOGBYTES),
+        SETTINGS_U32("sleep_ms_per_call", bounds.sleep_ms_per_call, S_BD_SLEEPCALL),
+        SETTINGS_U32("sleep_ms_per_request", bounds.sleep_ms_per_request, S_BD_SLEEPREQ)};
+    return walk(c, v, path, f, sizeof f / sizeof f[0], t);
 }
 
 /* ---- rules ---- */

@@ -22,7 +22,7 @@ enum {
     S_QR_TRIPS = 1u << 7, S_QR_WINDOW = 1u << 8, S_QR_DURATION = 1u << 9,
     S_BD_LOG = 1u << 12, S_BD_OUTPUT = 1u << 13, S_BD_VALUE = 1u << 14,
     S_BD_HVALUES = 1u << 15, S_BD_HBYTES = 1u << 16, S_BD_LOGLINES = 1u << 17,
-    S_BD_LOGBYTES = 1u << 18,
+    S_BD_LOGBYTES = 1u << 18, S_BD_SLEEPCALL = 1u << 19, S_BD_SLEEPREQ = 1u << 20,
     S_ALLOW = 1u << 10, S_DENY = 1u << 11,
 };
 

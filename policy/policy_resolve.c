@@ -108,6 +108,8 @@ static void apply_rule(dc_settings *s, const dc_settings *r)
     if (m & S_BD_HBYTES) s->bounds.header_bytes = r->bounds.header_bytes;
     if (m & S_BD_LOGLINES) s->bounds.log_lines = r->bounds.log_lines;
     if (m & S_BD_LOGBYTES) s->bounds.log_bytes = r->bounds.log_bytes;
+    if (m & S_BD_SLEEPCALL) s->bounds.sleep_ms_per_call = r->bounds.sleep_ms_per_call;
+    if (m & S_BD_SLEEPREQ) s->bounds.sleep_ms_per_request = r->bounds.sleep_ms_per_request;
 }
 
 /* The field in force: asked when asked, else the default; never above a set ceiling (0 is

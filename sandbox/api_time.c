@@ -1,5 +1,5 @@
 /* api_time.c - ngx.now, time, today, http_time, cookie_time, localtime, utctime, update_time,
- * parse_http_time (reader in api_date.c), get_phase, ngx.worker.* and ngx.config's facts; the
+ * parse_http_time (reader in api_date.c), ngx.sleep, get_phase, ngx.worker.* and ngx.config's facts; the
  * clock is host->now when the host has one (nginx's cached time), else CLOCK_REALTIME.
  */
 #include <math.h>
@@ -177,6 +177,50 @@ static int ngx_parse_http_time(lua_State *L)
     else
         lua_pushnumber(L, (lua_Number)t);
     return 1;
+}
+
+/* Seconds as text for the sleep messages: "0.25 s", "6 s". */
+static void put_seconds(char *out, size_t len, double ms)
+{
+    snprintf(out, len, "%.10g s", ms / 1000.0);
+}
+
+/* ngx.sleep(seconds), in rewrite, access and content: the call yields; its host resumes it
+ * once the time is up and serves other requests meanwhile (a host that cannot wait resumes
+ * it at once). Bounded by the policy per call and per request; 0 only gives the worker to
+ * others for a moment. Only the plugin's own code sleeps: a coroutine the plugin made would
+ * hand the yield to its resumer. Stack: [-1, +0] */
+static int ngx_sleep(lua_State *L)
+{
+    dc_call *call = dc_sbx_current(L);
+    dc_sbx_check_phase(L, "ngx.sleep", DC_API_PHASES(ngx_sleep));
+    if (lua_gettop(L) != 1)
+        return luaL_error(L, "attempt to pass %d arguments, but accepted 1", lua_gettop(L));
+    double sec = luaL_checknumber(L, 1);
+    if (!(sec >= 0)) /* NaN too */
+        return luaL_error(L, "ngx.sleep: invalid duration %f (seconds, 0 or more)", sec);
+    dc_sbx_charge(L, 16); /* an abort already under way is raised here, before any yield */
+    double ms = sec * 1000.0;
+    const dc_bounds *b = call->bounds;
+    char want[48], cap[48];
+    if (b && ms > (double)b->sleep_ms_per_call) {
+        put_seconds(want, sizeof want, ms);
+        put_seconds(cap, sizeof cap, (double)b->sleep_ms_per_call);
+        return luaL_error(L, "ngx.sleep: %s is over the policy's bound of %s per call", want, cap);
+    }
+    if (b && ms > (double)call->sleep_left_ms) {
+        put_seconds(want, sizeof want, ms);
+        put_seconds(cap, sizeof cap, (double)call->sleep_left_ms);
+        return luaL_error(L, "ngx.sleep: %s is over what this request may still sleep (%s of "
+                             "the policy's %u ms per request)",
+                          want, cap, b->sleep_ms_per_request);
+    }
+    if (L != call->co)
+        return luaL_error(L, "ngx.sleep: only the plugin's own code can sleep, not a "
+                             "coroutine it made");
+    call->sleep_ms = ms < 4294967295.0 ? (uint32_t)ms : UINT32_MAX;
+    call->asleep = 1;
+    return lua_yield(L, 0);
 }
 
 /* ngx.get_phase(). Stack: [-0, +1] */

@@ -63,6 +63,16 @@ typedef struct dc_call {
                                quota counts from it), 0: read the clock here */
     uint64_t insn_left;     /* instructions left before a trip, UINT64_MAX: none */
     uint64_t since_clock;   /* units charged since the clock was last read */
+    /* ngx.sleep (api_time.c, run.c): the call's entry coroutine is the one thing that may
+     * sleep; a call that did is asleep until the host resumes it (dc_sbx_resume) or gives it
+     * up (dc_sbx_abandon). */
+    lua_State *co;          /* the entry coroutine the call runs in */
+    int co_ref;             /* its registry reference while the call holds it (asleep, or
+                               resumed after a sleep), LUA_NOREF otherwise */
+    int asleep;             /* the call yielded in ngx.sleep */
+    uint32_t sleep_ms;      /* what that ngx.sleep asked */
+    uint32_t sleep_left_ms; /* set by the caller: what the request may still sleep */
+    double time_left_ms;    /* the time quota left when it fell asleep */
 } dc_call;
 
 /* The state's scratch buffer, emptied: for a C function that builds bytes and hands them on
@@ -104,6 +114,10 @@ DC_HIDDEN void *dc_sbx_grow(lua_State *L, void *ptr, size_t osize, size_t nsize)
 /* Raises "API disabled in the context of PHASE_by_lua* (API)" unless phase is in mask (bits
  * 1u << dc_phase). */
 DC_HIDDEN void dc_sbx_check_phase(lua_State *L, const char *api, unsigned mask);
+
+/* Registry: the entry coroutines made in this state, as keys of a weak-keyed table (run.c):
+ * coroutine.resume refuses them (env_base.c), so that no call can resume another's. */
+#define DC_ENTRIES_KEY "dynacode.entries"
 
 #define DC_PHASE_BIT(p) (1u << (p))
 #define DC_PHASES_ALL ((1u << DC_PHASE_COUNT) - 1)

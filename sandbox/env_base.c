@@ -264,7 +264,7 @@ static int env_guard(lua_State *L)
 
 /* The guard of coroutine.resume(co): LuaJIT calls a coroutine that is resuming another one
  * "running"; OpenResty, as Lua, calls it "normal". Returns that error text for such a
- * coroutine, nothing otherwise (resume then judges, with its own messages); anything but a coroutine is an error. */
+ * coroutine, or for an entry coroutine, nothing otherwise (resume then judges, with its own messages); anything but a coroutine is an error. */
 static int env_corun(lua_State *L)
 {
     dc_sbx_cguard(L);
@@ -279,6 +279,17 @@ static int env_corun(lua_State *L)
     if (co != L && lua_status(co) == 0 && lua_getstack(co, 0, &ar) > 0) {
         lua_pushliteral(L, "cannot resume normal coroutine");
         return 1;
+    }
+    /* a handler's entry coroutine (coroutine.running() gives it out) belongs to its call: one
+     * asleep in ngx.sleep is resumed by its host only, never by another call's code */
+    lua_getfield(L, LUA_REGISTRYINDEX, DC_ENTRIES_KEY);
+    if (co != L && lua_istable(L, -1)) {
+        lua_pushvalue(L, 1);
+        lua_rawget(L, -2);
+        if (lua_toboolean(L, -1)) {
+            lua_pushliteral(L, "cannot resume a request handler's own coroutine");
+            return 1;
+        }
     }
     return 0;
 }

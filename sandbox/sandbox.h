@@ -30,6 +30,15 @@ DC_HIDDEN void dc_sbx_set_blocks(dc_sbx *s, dc_sbx_blocks *b);
 /* Runs the plugin once for call. msg gets the error or trip message. The state must be
  * discarded (dc_sbx_free) after a quota result. */
 DC_HIDDEN dc_result dc_sbx_run(dc_sbx *s, dc_call *call, char *msg, size_t msglen);
+/* A call that returns with call->asleep set yielded in ngx.sleep (its result says nothing yet):
+ * it keeps its own entry coroutine, the state runs other calls meanwhile, and the caller
+ * resumes it after call->sleep_ms with dc_sbx_resume (the time quota left then counts from
+ * call->start_ms, set by the caller; the instructions left carry over) or gives it up with
+ * dc_sbx_abandon. Either may free s, when its owner freed it meanwhile (dc_sbx_free of a
+ * state with calls asleep only marks it: dc_sbx_orphaned). */
+DC_HIDDEN dc_result dc_sbx_resume(dc_sbx *s, dc_call *call, char *msg, size_t msglen);
+DC_HIDDEN void dc_sbx_abandon(dc_sbx *s, dc_call *call);
+DC_HIDDEN int dc_sbx_orphaned(const dc_sbx *s);
 DC_HIDDEN size_t dc_sbx_memory(const dc_sbx *s);
 
 #ifdef DC_TESTING

@@ -42,6 +42,8 @@ struct dc_sbx {
     int co_ref;         /* its registry reference, LUA_NOREF: none */
     int abort_ref;      /* preallocated strings raised by an abort (no allocation when raised) */
     dc_call *call;      /* the call being run, NULL between calls */
+    int asleep;         /* calls asleep in this state (each holds its own entry coroutine) */
+    int orphan;         /* freed by its owner while calls slept in it: the last to end frees it */
     const char *cstack_limit; /* lowest C stack address nested calls may reach (see cguard) */
     dc_quota quota;
     dc_ubuf scratch;    /* dc_sbx_scratch */

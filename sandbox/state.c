@@ -86,6 +86,11 @@ void dc_sbx_free(dc_sbx *s)
 {
     if (!s)
         return;
+    if (s->asleep > 0) {
+        /* calls sleep in it: the last of them to end frees it (run.c) */
+        s->orphan = 1;
+        return;
+    }
     dc_sbx_scratch_free(s);
     if (s->L)
         lua_close(s->L);

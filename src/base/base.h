@@ -76,6 +76,8 @@ typedef struct dc_bounds {
     uint32_t header_bytes;     /* header names and values set in one call, all together */
     uint32_t log_lines;        /* ngx.log/print lines of one call (later ones are dropped) */
     uint32_t log_bytes;        /* ngx.log/print bytes of one call (later lines are dropped) */
+    uint32_t sleep_ms_per_call;    /* the longest ngx.sleep (0: it may only yield, 0 s) */
+    uint32_t sleep_ms_per_request; /* all the sleeps of one request's plugins together */
 } dc_bounds;
 
 /* ---- regex (PCRE2, JIT where available), unanchored search as ngx.re.find ---- */

@@ -203,6 +203,19 @@ struct dc_request {
     dc_buf ctx;                       /* serialized ngx.ctx */
     dc_buf chunk;                     /* body_filter working chunk */
     int eof;
+    uint32_t slept_ms;                /* what its plugins' ngx.sleep calls asked, in all */
+    /* A plugin call asleep in ngx.sleep: where the walk of its phase stopped. */
+    struct dc_asleep {
+        int on;
+        dc_phase phase;
+        uint32_t i;                   /* its item in the phase */
+        int stand_in;
+        dc_runnable run;
+        dc_sbx *s;                    /* its state, alive while the call sleeps (it may have
+                                         left the pool meanwhile: dc_sbx_orphaned) */
+        double ran_ms;                /* the time it ran so far, sleeps left out */
+        dc_call call;
+    } sleep;
 };
 
 /* match.c */

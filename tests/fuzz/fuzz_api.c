@@ -338,12 +338,22 @@ static void on_run(void *ud, const dc_run_info *info)
                 info->message ? info->message : "");
 }
 
+/* The default policy, but sleeps of a few milliseconds at most: ngx.sleep is taken up as in
+ * `dynacode run` (which really waits), and inputs must stay fast. */
+static dc_policy *fuzz_policy;
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
     setenv("DC_PCRE2_NO_JIT", "1", 0);
     fuzz_max_code = MAX_SRC;
+    static const char pj[] = "{\"bounds\":{\"sleep_ms_per_call\":2,\"sleep_ms_per_request\":4}}";
+    char err[256];
+    if (dc_policy_load(pj, sizeof pj - 1, "fuzz", &fuzz_policy, err, sizeof err) != DC_OK) {
+        fprintf(stderr, "fuzz_api: policy: %s\n", err);
+        abort();
+    }
     return 0;
 }
 
@@ -355,6 +365,7 @@ static dc_engine *new_engine(void)
     dc_engine_config cfg;
     dc_engine_config_default(&cfg);
     cfg.host = dc_sim_host();
+    cfg.policy = fuzz_policy;
     cfg.seed = 1;
     dc_engine *e = NULL;
     char err[256];

@@ -498,6 +498,7 @@ static const struct {
     {"ngx.req.read_body", "ngx.req.read_body()"},
     {"ngx.req.get_body_data", "ngx.req.get_body_data()"},
     {"ngx.req.get_post_args", "ngx.req.get_post_args()"},
+    {"ngx.sleep", "ngx.sleep(0)"},
 };
 
 START_TEST(restricted_names_are_refused_in_the_phases_the_table_leaves_out)

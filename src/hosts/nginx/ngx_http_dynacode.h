@@ -74,6 +74,10 @@ typedef struct {
     unsigned                    body_read:1;     /* the request body is in (_body.c) */
     unsigned                    body_waiting:1;  /* a phase waits for the rest of it */
     unsigned                    body_asked:1;    /* a plugin called ngx.req.read_body */
+    unsigned                    asleep:1;        /* a plugin call sleeps (ngx.sleep) */
+    unsigned                    waking:1;        /* its timer fired: the phase goes on */
+    unsigned                    sleep_phase:3;   /* the dc_phase it sleeps in */
+    ngx_event_t                 sleep_ev;        /* its timer */
 } ngx_http_dynacode_ctx_t;
 
 

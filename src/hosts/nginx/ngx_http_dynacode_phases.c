@@ -1,7 +1,8 @@
 /* ngx_http_dynacode_phases.c - where nginx's request meets libdynacode's: the per-request
  * context (one dc_request per request, kept across internal redirects), the rewrite, access,
  * content and log handlers, the header and body filters, and the translation of what the
- * library asks (go on, exit with a status, fail) into nginx return codes.
+ * library asks (go on, exit with a status, fail, wait for a sleeping plugin: a timer, then
+ * the phase taken up again) into nginx return codes.
  */
 #include "ngx_http_dynacode.h"
 
@@ -15,6 +16,8 @@ static ngx_int_t ngx_http_dynacode_log_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_dynacode_header_filter(ngx_http_request_t *r);
 static ngx_int_t ngx_http_dynacode_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
+static ngx_int_t ngx_http_dynacode_content_end(ngx_http_request_t *r,
+    ngx_http_dynacode_ctx_t *ctx, dc_action act, int status);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -66,6 +69,11 @@ static void
 ngx_http_dynacode_cleanup(void *data)
 {
     ngx_http_dynacode_ctx_t  *ctx = data;
+
+    /* the request goes (the client left, the worker ends) while a plugin sleeps */
+    if (ctx->sleep_ev.timer_set) {
+        ngx_del_timer(&ctx->sleep_ev);
+    }
 
     dc_request_end(ctx->req);
     ctx->req = NULL;
@@ -168,6 +176,12 @@ ngx_http_dynacode_run(ngx_http_request_t *r, ngx_http_dynacode_ctx_t *ctx,
     dc_action  act;
 
     *status = 0;
+
+    if (ctx->waking && ctx->sleep_phase == phase) {
+        /* the timer of a sleeping plugin fired: the phase goes on where it stopped */
+        ctx->waking = 0;
+        return dc_request_run(ctx->req, phase, status);
+    }
 
     if (ctx->done & NGX_HTTP_DYNACODE_BIT(phase)) {
         return DC_ACTION_CONTINUE;
@@ -282,6 +296,90 @@ ngx_http_dynacode_end(ngx_http_request_t *r, ngx_http_dynacode_ctx_t *ctx,
 }
 
 
+/* ---- ngx.sleep: a timer, then the phase taken up again ---- */
+
+/* The timer of a sleeping plugin fired: rewrite and access go on through the phase engine,
+ * which calls the same handler again; content goes on here and ends the request. */
+static void
+ngx_http_dynacode_wake(ngx_event_t *ev)
+{
+    int                       status;
+    ngx_int_t                 rc;
+    dc_action                 act;
+    ngx_connection_t         *c;
+    ngx_http_request_t       *r;
+    ngx_http_dynacode_ctx_t  *ctx;
+
+    r = ev->data;
+    c = r->connection;
+
+    ctx = ngx_http_dynacode_get_ctx(r, 0);
+    if (ctx == NULL || !ctx->asleep) {
+        return;
+    }
+
+    ngx_http_set_log_request(c->log, r);
+
+    ctx->asleep = 0;
+    ctx->waking = 1;
+    r->read_event_handler = ngx_http_block_reading;
+
+    if (ctx->sleep_phase == DC_PHASE_CONTENT) {
+        act = ngx_http_dynacode_run(r, ctx, DC_PHASE_CONTENT, &status);
+        rc = ngx_http_dynacode_content_end(r, ctx, act, status);
+
+        /* NGX_DONE (asleep again) gives back the reference the sleep took */
+        ngx_http_finalize_request(r, rc);
+
+    } else {
+        r->write_event_handler = ngx_http_core_run_phases;
+        ngx_http_core_run_phases(r);
+    }
+
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* A plugin of phase sleeps: the worker serves others until its timer fires. Meanwhile a
+ * client that goes away ends the request (its cleanup stops the timer and gives the call
+ * up), and no event of the request runs the phase early. In content, what the plugins wrote
+ * so far goes out first, and the request keeps a reference until the phase ends. */
+static ngx_int_t
+ngx_http_dynacode_sleep(ngx_http_request_t *r, ngx_http_dynacode_ctx_t *ctx,
+    dc_phase phase)
+{
+    ngx_int_t  rc;
+
+    if (phase == DC_PHASE_CONTENT && ctx->out != NULL) {
+        rc = ngx_http_dynacode_send(r, ctx, 0);
+        if (rc == NGX_ERROR || rc > NGX_OK) {
+            return rc;
+        }
+    }
+
+    ctx->sleep_ev.handler = ngx_http_dynacode_wake;
+    ctx->sleep_ev.data = r;
+    ctx->sleep_ev.log = r->connection->log;
+
+    ngx_add_timer(&ctx->sleep_ev, (ngx_msec_t) dc_request_sleep_ms(ctx->req));
+
+    ctx->asleep = 1;
+    ctx->sleep_phase = phase;
+
+    if (!r->discard_body && !r->reading_body) {
+        r->read_event_handler = ngx_http_test_reading;
+    }
+
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    if (phase == DC_PHASE_CONTENT) {
+        r->main->count++;
+    }
+
+    return NGX_DONE;
+}
+
+
 /* ---- phase handlers ---- */
 
 /* Moves this handler to the end of its phase, once per worker, as lua-nginx-module does:
@@ -333,6 +431,11 @@ ngx_http_dynacode_phase(ngx_http_request_t *r, dc_phase phase)
         return NGX_DECLINED;
     }
 
+    if (ctx->asleep) {
+        /* an event of the request while its plugin sleeps: the timer takes it up */
+        return NGX_DONE;
+    }
+
     if (!(ctx->done & NGX_HTTP_DYNACODE_BIT(phase))) {
         /* the body first, when these plugins use it */
         rc = ngx_http_dynacode_read_body(r, ctx, phase);
@@ -342,6 +445,10 @@ ngx_http_dynacode_phase(ngx_http_request_t *r, dc_phase phase)
     }
 
     act = ngx_http_dynacode_run(r, ctx, phase, &status);
+
+    if (act == DC_ACTION_SLEEP) {
+        return ngx_http_dynacode_sleep(r, ctx, phase);
+    }
 
     if (act == DC_ACTION_CONTINUE
         && (ctx->eof || ctx->out_started || r->header_sent))
@@ -360,6 +467,18 @@ ngx_http_dynacode_phase(ngx_http_request_t *r, dc_phase phase)
 }
 
 
+/* The request's plugin sleeps, or its timer just fired: its phase is to be taken up. */
+static ngx_uint_t
+ngx_http_dynacode_sleeping(ngx_http_request_t *r)
+{
+    ngx_http_dynacode_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_dynacode_module);
+
+    return ctx != NULL && (ctx->asleep || ctx->waking);
+}
+
+
 static ngx_int_t
 ngx_http_dynacode_rewrite_handler(ngx_http_request_t *r)
 {
@@ -373,7 +492,7 @@ ngx_http_dynacode_rewrite_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    if (r->uri_changed) {
+    if (r->uri_changed && !ngx_http_dynacode_sleeping(r)) {
         /* `rewrite ... last`: the plugins run in the location the request ends in */
         return NGX_DECLINED;
     }
@@ -430,6 +549,19 @@ ngx_http_dynacode_content_handler(ngx_http_request_t *r)
     }
 
     act = ngx_http_dynacode_run(r, ctx, DC_PHASE_CONTENT, &status);
+
+    return ngx_http_dynacode_content_end(r, ctx, act, status);
+}
+
+
+/* What the content plugins asked, as a content handler's return value. */
+static ngx_int_t
+ngx_http_dynacode_content_end(ngx_http_request_t *r, ngx_http_dynacode_ctx_t *ctx,
+    dc_action act, int status)
+{
+    if (act == DC_ACTION_SLEEP) {
+        return ngx_http_dynacode_sleep(r, ctx, DC_PHASE_CONTENT);
+    }
 
     if (act != DC_ACTION_CONTINUE) {
         return ngx_http_dynacode_exit(r, ctx, status);

@@ -3,6 +3,7 @@
  * header filter, body filter, log), with nginx's error pages for ngx.exit in rewrite/access.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -903,6 +904,21 @@ static int one_chunk(dc_sim *s)
     return 0;
 }
 
+/* Runs the plugins of phase; a plugin asleep in ngx.sleep is waited for, really (the command
+ * serves one request, so nothing else could run meanwhile), then taken up again. */
+static dc_action run_phase(dc_request *r, dc_phase phase, int *st)
+{
+    dc_action a = dc_request_run(r, phase, st);
+    while (a == DC_ACTION_SLEEP) {
+        uint32_t ms = dc_request_sleep_ms(r);
+        struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+        }
+        a = dc_request_run(r, phase, st);
+    }
+    return a;
+}
+
 /* The response nginx sends for a request ended with `status` before any output: its own page
  * for the codes it has one for (as with server_tokens off, keeping the headers plugins set),
  * an empty body with Content-Length 0 for another code from 300, no body for 204, and for
@@ -954,7 +970,7 @@ static int content(dc_sim *s, dc_request *r)
     if (!hdrs_get(&s->resp, "Content-Type", 12) &&
         set_header_str(s, "Content-Type", "text/plain") != 0)
         return -1;
-    dc_action a = dc_request_run(r, DC_PHASE_CONTENT, &st);
+    dc_action a = run_phase(r, DC_PHASE_CONTENT, &st);
     if (a != DC_ACTION_CONTINUE && !s->output_started)
         return special_response(s, st);
     if (s->status == 0)
@@ -1111,11 +1127,11 @@ int dc_sim_run(dc_sim *s, dc_engine *e)
         rc = special_response(s, 413);
         last_apart = 0;
     } else {
-        a = dc_request_run(r, DC_PHASE_REWRITE, &st);
+        a = run_phase(r, DC_PHASE_REWRITE, &st);
         /* Output in rewrite or access ends the request after that phase, as in OpenResty:
          * what was written is the answer, whatever ngx.exit says after it. */
         if (a == DC_ACTION_CONTINUE && !s->eof && !s->output_started)
-            a = dc_request_run(r, DC_PHASE_ACCESS, &st);
+            a = run_phase(r, DC_PHASE_ACCESS, &st);
         if (s->output_started || s->eof) {
             if (s->status == 0)
                 s->status = 200;
