@@ -192,6 +192,7 @@ void dc_sbx_charge(lua_State *L, uint64_t units)
             return;
     }
     lua_sethook(L, dc_sbx_hook, LUA_MASKCOUNT, 1);
+    s->hook_step = 1;
     raise_abort(L, s, c->abort);
 }
 
@@ -230,6 +231,7 @@ void dc_sbx_charge_host(lua_State *L, size_t n)
     }
     if (c->abort != DC_ABORT_NONE) {
         lua_sethook(L, dc_sbx_hook, LUA_MASKCOUNT, 1);
+        s->hook_step = 1;
         raise_abort(L, s, c->abort);
     }
 }
@@ -353,6 +355,7 @@ int dc_sbx_exit(lua_State *L, int status)
     if (c->abort == DC_ABORT_NONE)
         c->abort = DC_ABORT_EXIT;
     lua_sethook(L, dc_sbx_hook, LUA_MASKCOUNT, 1);
+    s->hook_step = 1;
     return raise_abort(L, s, c->abort);
 }
 

@@ -68,16 +68,27 @@ static int ctx_flush_tramp(lua_State *L)
 /* Arms what guards one piece of a call: the C-stack bound, the call in force, the hook. */
 static void piece_begin(dc_sbx *s, dc_call *c)
 {
-    /* before the clock starts: the first call on a thread looks its stack up (slow) */
-    s->cstack_limit = dc_sbx_cstack_limit_below(__builtin_frame_address(0), DC_CSTACK_BUDGET);
+    /* before the clock starts: the first call on a thread looks its stack up (slow); calls
+     * made from the same depth (a plugin runs in one phase) share the answer */
+    const char *base = __builtin_frame_address(0);
+    if (base != s->cs_base) {
+        s->cs_limit = dc_sbx_cstack_limit_below(base, DC_CSTACK_BUDGET);
+        s->cs_base = base;
+    }
+    s->cstack_limit = s->cs_limit;
     s->call = c;
     int step = DC_HOOK_STEP;
     if (c->insn_left < (uint64_t)step)
         step = (int)c->insn_left;
     lua_settop(s->L, 0);
     /* The hook stays set between calls: it does nothing without a call (dc_sbx_charge), and
-     * turning it off and on again rewrites LuaJIT's dispatch table twice per call. */
-    lua_sethook(s->L, dc_sbx_hook, LUA_MASKCOUNT, step);
+     * turning it off and on again rewrites LuaJIT's dispatch table twice per call. It is set
+     * again only when its step changes (an abort sets 1); its count then runs on from the
+     * last call, which moves at most one step's charge between two calls of the state. */
+    if (step != s->hook_step) {
+        lua_sethook(s->L, dc_sbx_hook, LUA_MASKCOUNT, step);
+        s->hook_step = step;
+    }
 }
 
 /* Resumes co until it ends or sleeps. A yield of the entry coroutine itself (not ngx.sleep)

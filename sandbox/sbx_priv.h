@@ -45,6 +45,9 @@ struct dc_sbx {
     int asleep;         /* calls asleep in this state (each holds its own entry coroutine) */
     int orphan;         /* freed by its owner while calls slept in it: the last to end frees it */
     const char *cstack_limit; /* lowest C stack address nested calls may reach (see cguard) */
+    const char *cs_base, *cs_limit; /* the last call's start and its limit: the next call from
+                                       the same depth of the same thread reuses them */
+    int hook_step;      /* the count hook's step as last set (0: unknown, set it again) */
     dc_quota quota;
     dc_ubuf scratch;    /* dc_sbx_scratch */
 };

@@ -56,6 +56,9 @@ struct dc_bundle {
  * them in the hub and dc_events_fold, from any one thread at a time, adds them to the counters;
  * off folds what is left. Set and cleared by the thread that emits. */
 DC_HIDDEN void dc_events_defer(dc_events *ev, int on);
+/* dc_events_emit of an event that names nothing but its phase (a request's phase starting or
+ * done), without building its record when no one listens: the count alone. */
+DC_HIDDEN void dc_events_note(dc_events *ev, dc_event which, int phase);
 DC_HIDDEN void dc_events_fold(dc_events *ev);
 
 #endif /* DC_BUNDLE_H */

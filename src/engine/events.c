@@ -124,6 +124,20 @@ static int needs_escape(const char *s, int quote)
     return 0;
 }
 
+void dc_events_note(dc_events *ev, dc_event which, int phase)
+{
+    if (!ev || (unsigned)which >= DC_EVENT_COUNT)
+        return;
+    uint64_t bit = 1ull << which;
+    if (!(ev->subscribed & bit) && ev->deferred && (DEFERRABLE & bit)) {
+        uint64_t *c = &ev->local[which];
+        __atomic_store_n(c, __atomic_load_n(c, __ATOMIC_RELAXED) + 1, __ATOMIC_RELEASE);
+        return;
+    }
+    dc_event_info info = {which, NULL, NULL, phase, NULL, 0, 0, DC_SEV_USUAL};
+    dc_events_emit(ev, &info);
+}
+
 void dc_events_emit(dc_events *ev, const dc_event_info *info)
 {
     if (!ev || (unsigned)info->event >= DC_EVENT_COUNT)

@@ -265,7 +265,7 @@ static dc_action run_phase(dc_request *r, dc_phase phase, int *status)
     if (resume)
         first = r->sleep.i; /* taken up where it stopped: the phase has started already */
     else
-        dc_engine_emit(e, DC_EV_RT_PLUGINS_STARTING, NULL, NULL, (int)phase, NULL, 0);
+        dc_events_note(e->events, DC_EV_RT_PLUGINS_STARTING, (int)phase);
     dc_action act = DC_ACTION_CONTINUE;
     const dc_bundle *b = r->gen->bundle;
     double clock = 0;
@@ -315,7 +315,7 @@ static dc_action run_phase(dc_request *r, dc_phase phase, int *status)
             break;
         }
     }
-    dc_engine_emit(e, DC_EV_RT_PLUGINS_DONE, NULL, NULL, (int)phase, NULL, 0);
+    dc_events_note(e->events, DC_EV_RT_PLUGINS_DONE, (int)phase);
     return act;
 }
 

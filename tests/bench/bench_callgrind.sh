@@ -9,7 +9,8 @@
 # usage: tests/bench/bench_callgrind.sh [BUILD_DIR]   (default: $DC_BUILD_DIR or build)
 # env:   BENCH_N=requests per contender (2000), DC_CALLGRIND_MODULE=the module to count (the
 #        test build's by default: the product's compiler helper cannot start under Valgrind,
-#        the test build's can, unconfined, when told so).
+#        the test build's can, unconfined, when told so), BENCH_CG_KEEP=DIR keeps the profiles
+#        there (cg.PORT.MODE.2: the counted requests, for callgrind_annotate).
 # shellcheck source=tests/bench/bench_lib.sh disable=SC2154
 . "$(dirname "$0")/bench_lib.sh"
 
@@ -120,6 +121,7 @@ count() {
     callgrind_control -d "$vp" >/dev/null 2>&1
     kill "$vp"; wait "$vp" 2>/dev/null
     # part 1: start to the first dump; part 2: the N requests
+    [ -n "${BENCH_CG_KEEP:-}" ] && mkdir -p "$BENCH_CG_KEEP" && cp "$out.2" "$BENCH_CG_KEEP/"
     callgrind_annotate "$out.2" 2>/dev/null |
         awk -v n="$N" '/PROGRAM TOTALS/ { gsub(",", "", $1); printf "%d", $1 / n; exit }'
 }
