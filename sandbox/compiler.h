@@ -31,8 +31,9 @@ typedef struct dc_compiler_opts {
 #endif
 } dc_compiler_opts;
 
-/* Forks the helper, waits for it to report that it is confined and returns the session in
- * *out. DC_ELUA (err says why) when the helper could not be started or confined: there is no
+/* Starts the helper (through this process's compiler spawner when one runs, see
+ * dc_compiler_spawner_start; else forked here), waits for it to report that it is confined and
+ * returns the session in *out. DC_ELUA (err says why) when the helper could not be started or confined: there is no
  * unconfined fallback. Free with dc_compiler_close. */
 DC_HIDDEN dc_rc dc_compiler_open(dc_compiler **out, char *err, size_t errlen);
 /* Same with options; opts may be NULL (defaults). */
@@ -80,6 +81,10 @@ DC_HIDDEN int dc_compiler_broken(const dc_compiler *c);
 DC_HIDDEN int dc_compiler_confined(const dc_compiler *c);
 /* The helper's process id (tests), or -1 once it was reaped. */
 DC_HIDDEN int dc_compiler_pid(const dc_compiler *c);
+
+/* The compiler spawner's process id (tests), or -1 when this process runs none (see
+ * dc_compiler_spawner_start in dynacode.h). */
+DC_HIDDEN int dc_compiler_spawner_pid(void);
 
 /* Ends the helper (EOF, then SIGKILL if it does not exit within the timeout), reaps it and
  * frees c. NULL is allowed. */

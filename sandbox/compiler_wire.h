@@ -1,10 +1,12 @@
 /* compiler_wire.h - what the two ends of a compiler session share: the request codes and the
- * buffer sizes of the protocol described at the top of compiler.c, and the helper's entry point
- * (compiler_helper.c). Private to sandbox/compiler*.c.
+ * buffer sizes of the protocol described at the top of compiler.c, the helper's entry point
+ * (compiler_helper.c) and the session request to the spawner (compiler_spawner.c). Private to
+ * sandbox/compiler*.c.
  */
 #ifndef DC_COMPILER_WIRE_H
 #define DC_COMPILER_WIRE_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 #define BUF_CHUNK (64u * 1024u) /* socket reads and reply batches */
@@ -16,5 +18,26 @@ enum { OP_COMPILE = 1, OP_PROBE = 2 };
  * build under Valgrind), says hello, then answers requests on fd until EOF. Never returns. */
 __attribute__((noreturn)) void dc_compiler_helper_main(int fd, int allow_probe, int unconfined,
                                                        pid_t parent);
+
+/* A session's helper forked by the spawner: what the host gets back. */
+typedef struct dc_spawned {
+    int fd;       /* the host's end of the session socket */
+    int statusfd; /* read end of the status pipe: one dc_spawned_status once the helper ended */
+    int pidfd;    /* the helper's pidfd, or -1 (kernel without pidfd_open, valgrind) */
+    pid_t pid;
+} dc_spawned;
+
+/* How a helper ended, as the spawner's waitid saw it (siginfo's si_code and si_status). */
+typedef struct dc_spawned_status {
+    int32_t code;
+    int32_t status;
+} dc_spawned_status;
+
+/* Asks this process's spawner for a session: 1 with *out filled, 0 when this process has no
+ * spawner running (err then says why when it had one that ended; the caller forks the helper
+ * itself), -1 when the spawner refused or did not answer within timeout_ms (reason in err).
+ * Thread-safe. */
+int dc_spawner_session(int allow_probe, int unconfined, uint32_t timeout_ms, dc_spawned *out,
+                       char *err, size_t errlen);
 
 #endif /* DC_COMPILER_WIRE_H */
