@@ -282,6 +282,11 @@ __attribute__((noreturn)) static void spawner_main(int ctl, pid_t parent)
 {
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != parent)
         _exit(1);
+    /* Not dumpable: without CAP_SYS_PTRACE, code that took over the host (same user, the
+     * spawner's parent) cannot write into this process through /proc/PID/mem and make it fork
+     * what the host's filter refuses. The helpers inherit it. */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+        _exit(1);
     /* the host's handlers must not run here; SIGCHLD comes through a signalfd */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
