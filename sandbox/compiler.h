@@ -1,8 +1,9 @@
 /* compiler.h - a compiler session (compiler.c): one confined helper process, forked once, that
  * compiles plugin after plugin with dc_compile and hands back bytecode or Lua's message. This is
  * the only place untrusted Lua source is parsed. A session is used by one thread at a
- * time; the thread that opens it must outlive it (the helper gets SIGKILL when that thread ends:
- * PR_SET_PDEATHSIG is per thread).
+ * time. Without a compiler spawner (compiler_spawner.c) the thread that opens it must outlive it
+ * (the helper gets SIGKILL when that thread ends: PR_SET_PDEATHSIG is per thread); with one, the
+ * helper is the spawner's child and lives until the session is closed or the spawner ends.
  */
 #ifndef DC_COMPILER_H
 #define DC_COMPILER_H
