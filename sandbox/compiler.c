@@ -54,23 +54,6 @@
 #include "compiler.h"
 #include "compiler_wire.h"
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h> /* header only: RUNNING_ON_VALGRIND is 0 on a real CPU */
-#define DC_HAVE_VALGRIND_H 1
-#endif
-#endif
-
-/* 1 when this process runs on valgrind's synthetic CPU. */
-static int under_valgrind(void)
-{
-#ifdef DC_HAVE_VALGRIND_H
-    return RUNNING_ON_VALGRIND != 0;
-#else
-    return 0;
-#endif
-}
-
 #define DEFAULT_TIMEOUT_MS 5000u
 #define DEFAULT_MAX_REPLY (16u * 1024u * 1024u)
 #define CLOSE_GRACE_MS 1000u  /* close: time given to exit on EOF before SIGKILL */
@@ -571,7 +554,7 @@ static int fork_helper(dc_compiler *c, int allow_probe, int unconfined, const ch
     c->fd = sv[0];
     /* -1 before Linux 5.3: plain pid then. valgrind does not know the call (it would print a
      * warning for every session), so there the plain pid is used from the start. */
-    c->pidfd = under_valgrind() ? -1 : pidfd_open(pid, 0);
+    c->pidfd = dc_under_valgrind() ? -1 : pidfd_open(pid, 0);
     return 0;
 }
 
@@ -602,7 +585,7 @@ dc_rc dc_compiler_open_opts(const dc_compiler_opts *opts, dc_compiler **out, cha
     /* valgrind implements neither seccomp nor an RLIMIT_NOFILE of 0, and its own calls in the
      * helper would not pass the filter: a test that asked for it gets an unconfined helper
      * there; everyone else (and the product always) fails to open, as without seccomp. */
-    unconfined = opts && opts->valgrind_unconfined && under_valgrind();
+    unconfined = opts && opts->valgrind_unconfined && dc_under_valgrind();
 #endif
     c->confined = !unconfined;
 

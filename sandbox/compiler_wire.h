@@ -1,13 +1,31 @@
 /* compiler_wire.h - what the two ends of a compiler session share: the request codes and the
  * buffer sizes of the protocol described at the top of compiler.c, the helper's entry point
- * (compiler_helper.c) and the session request to the spawner (compiler_spawner.c). Private to
- * sandbox/compiler*.c.
+ * (compiler_helper.c), and the spawner's control protocol (described in compiler_spawner.c)
+ * between its host end (compiler_spawner.c) and its process (compiler_spawner_main.c). Private
+ * to sandbox/compiler*.c.
  */
 #ifndef DC_COMPILER_WIRE_H
 #define DC_COMPILER_WIRE_H
 
 #include <stdint.h>
 #include <sys/types.h>
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h> /* header only: RUNNING_ON_VALGRIND is 0 on a real CPU */
+#define DC_HAVE_VALGRIND_H 1
+#endif
+#endif
+
+/* 1 when this process runs on valgrind's synthetic CPU. */
+static inline int dc_under_valgrind(void)
+{
+#ifdef DC_HAVE_VALGRIND_H
+    return RUNNING_ON_VALGRIND != 0;
+#else
+    return 0;
+#endif
+}
 
 #define BUF_CHUNK (64u * 1024u) /* socket reads and reply batches */
 #define FLUSH_REPLIES 32        /* replies the helper holds back at most (see h_reply) */
@@ -18,6 +36,28 @@ enum { OP_COMPILE = 1, OP_PROBE = 2 };
  * build under Valgrind), says hello, then answers requests on fd until EOF. Never returns. */
 __attribute__((noreturn)) void dc_compiler_helper_main(int fd, int allow_probe, int unconfined,
                                                        pid_t parent);
+
+/* ---- the spawner's control protocol ---- */
+#define SP_MAGIC 0x44435350u   /* "DCSP" */
+#define SP_OP_SESSION 1u
+#define SP_MAX_HELPERS 64      /* sessions open at once through one spawner */
+
+typedef struct sp_req {
+    uint32_t magic, op, seq;
+    uint32_t allow_probe, unconfined; /* 0 or 1 */
+} sp_req;
+
+typedef struct sp_rep {
+    uint32_t magic, seq;
+    int32_t err;      /* 0, or an errno value with msg */
+    int32_t pid;      /* the helper (or, in the hello, the spawner) */
+    uint32_t nfds;    /* descriptors carried: 2 or 3 for a session, 0 otherwise */
+    char msg[116];
+} sp_rep;
+
+/* The spawner process's life, in the child forked by dc_compiler_spawner_start: answers
+ * session requests on ctl until EOF. Never returns. */
+__attribute__((noreturn)) void dc_compiler_spawner_main(int ctl, pid_t parent);
 
 /* A session's helper forked by the spawner: what the host gets back. */
 typedef struct dc_spawned {
