@@ -1,7 +1,7 @@
 /* compiler_spawner_main.c - the compiler spawner process (its host end and the protocol are
- * compiler_spawner.c): forked once by its host, it runs no plugin code and opens no file but /dev/null. It
- * drops the host's signal handlers and descriptors, becomes non-dumpable, then waits on its
- * control socket; for each valid request it forks one compiler helper, hands the session's
+ * compiler_spawner.c): forked once by its host, it runs no plugin code and opens no file but
+ * /dev/null. It drops the host's signal handlers and descriptors, becomes non-dumpable, then
+ * waits on its control socket; for each valid request it forks one compiler helper, hands the session's
  * descriptors back, and reaps its helpers as they end, posting each one's status to its pipe.
  * At EOF on the control socket it kills and reaps the helpers left and exits.
  */
