@@ -673,10 +673,29 @@ typedef struct dc_status_source {
 DC_API dc_rc dc_status_render(const dc_status_source *src, dc_status_format fmt, char **text,
                               size_t *len);
 
+/* ---- the compiler spawner (optional; docs/architecture.md) ----
+ * Each compiler session runs in a confined helper process. By default the library forks it
+ * from the calling process. A host that must not see those processes (their exits reach its
+ * SIGCHLD handling) or that wants to refuse new processes altogether (dc_harden_process) starts
+ * a spawner first: one process, forked here, that runs no plugin code and forks each helper on
+ * the library's request; from then on sessions are opened through it (from any thread) and
+ * their helpers are its children, never this process's. Start it early, while the process is
+ * single-threaded if possible, from a thread that lives as long as the process (the spawner
+ * gets SIGKILL when that thread ends), and before dc_harden_process. DC_EBUSY if one runs
+ * already, DC_ELUA (err says why) when it could not be started. A process forked from this one
+ * has no spawner (its sessions fork their helper). */
+DC_API dc_rc dc_compiler_spawner_start(char *err, size_t errlen);
+/* Ends the spawner and the helpers of sessions still open (they fail as with a dead helper),
+ * and collects its exit so that the host's SIGCHLD handling never sees it. No-op without a
+ * spawner. */
+DC_API void dc_compiler_spawner_stop(void);
+
 /* ---- worker hardening (optional; docs/security.md) ----
  * Installs a seccomp filter on every thread of the calling process that refuses execve,
- * execveat, ptrace and process_vm_readv/writev (EPERM). New processes stay allowed: the
- * confined compiler helper is forked from the process. Irreversible. */
+ * execveat, ptrace, process_vm_readv/writev and the creation of new processes (fork, vfork,
+ * clone without CLONE_THREAD) with EPERM; threads can still be started (clone3, whose flags a
+ * filter cannot see, fails with ENOSYS and the C library falls back to clone). Compiler
+ * sessions then need the spawner: start it before. Irreversible. */
 DC_API dc_rc dc_harden_process(char *err, size_t errlen);
 
 #ifdef __cplusplus

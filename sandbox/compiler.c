@@ -25,6 +25,12 @@
  * collected the helper first (nginx's reaps every child with waitpid(-1)); the status is then
  * unknown and the message says so.
  *
+ * When the process runs a compiler spawner (compiler_spawner.c), the helper is forked by it
+ * instead: the session gets the same socket, a pidfd made by the spawner (its parent, so the pid
+ * is the helper's for good) and a status pipe on which the spawner posts how the helper ended
+ * once it reaped it. Killing uses the pidfd; without one (old kernels, valgrind) the plain pid,
+ * and only while no status was posted: before that the spawner has not reaped the helper.
+ *
  * Test hooks, compiled only into the test build of the library (DC_TESTING). The probe request
  * (dc_compiler_probe, or a plugin named "dc-probe:N" in a batch) is honoured only by a helper
  * whose session was opened with allow_probe; it makes the confined helper attempt open, fork,
@@ -48,23 +54,6 @@
 #include "compiler.h"
 #include "compiler_wire.h"
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h> /* header only: RUNNING_ON_VALGRIND is 0 on a real CPU */
-#define DC_HAVE_VALGRIND_H 1
-#endif
-#endif
-
-/* 1 when this process runs on valgrind's synthetic CPU. */
-static int under_valgrind(void)
-{
-#ifdef DC_HAVE_VALGRIND_H
-    return RUNNING_ON_VALGRIND != 0;
-#else
-    return 0;
-#endif
-}
-
 #define DEFAULT_TIMEOUT_MS 5000u
 #define DEFAULT_MAX_REPLY (16u * 1024u * 1024u)
 #define CLOSE_GRACE_MS 1000u  /* close: time given to exit on EOF before SIGKILL */
@@ -74,6 +63,7 @@ static int under_valgrind(void)
 struct dc_compiler {
     pid_t pid;          /* the helper, -1 once reaped */
     int pidfd;          /* -1 when the kernel has no pidfd_open (before 5.3) */
+    int statusfd;       /* a spawner's helper: its status pipe; -1 for a helper forked here */
     int fd;             /* our end of the socketpair, -1 once closed */
     int broken;         /* the helper is gone: only close is left */
     int confined;       /* 0 only for valgrind_unconfined under valgrind */
@@ -107,14 +97,51 @@ static int wait_fd(int fd, short events, double deadline, short *revents)
     }
 }
 
+/* 1 when the spawner posted the helper's status (it is reaped, its pid may be reused). */
+static int status_posted(const dc_compiler *c)
+{
+    struct pollfd p = {.fd = c->statusfd, .events = POLLIN};
+    return poll(&p, 1, 0) != 0;
+}
+
 static void kill_helper(dc_compiler *c)
 {
     if (c->pid <= 0)
+        return;
+    if (c->pidfd < 0 && c->statusfd >= 0 && status_posted(c))
         return;
     if (c->pidfd >= 0)
         (void)pidfd_send_signal(c->pidfd, SIGKILL, NULL, 0);
     else
         (void)kill(c->pid, SIGKILL);
+}
+
+/* A spawner's helper: its status, as the spawner posts it once it reaped the helper (which
+ * was killed or told to end: a bounded wait). 0 with *si filled, else -1. */
+static int spawned_status(dc_compiler *c, siginfo_t *si)
+{
+    uint32_t wait_ms = c->timeout_ms > CLOSE_GRACE_MS ? c->timeout_ms : CLOSE_GRACE_MS;
+    dc_spawned_status st;
+    size_t got = 0;
+    double deadline = dc_now_ms() + wait_ms;
+    while (got < sizeof st) {
+        if (wait_fd(c->statusfd, POLLIN, deadline, NULL) != IO_OK) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        ssize_t r = read(c->statusfd, (char *)&st + got, sizeof st - got);
+        if (r > 0)
+            got += (size_t)r;
+        else if (r == 0) {
+            errno = EPIPE; /* the spawner ended first */
+            return -1;
+        } else if (errno != EINTR && errno != EAGAIN) {
+            return -1;
+        }
+    }
+    si->si_code = st.code;
+    si->si_status = st.status;
+    return 0;
 }
 
 /* Waits for the helper to end and describes how it did into msg (may be NULL). */
@@ -123,16 +150,24 @@ static void reap(dc_compiler *c, char *msg, size_t msglen)
     if (c->pid <= 0)
         return;
     siginfo_t si;
+    memset(&si, 0, sizeof si);
     int r;
-    do {
-        memset(&si, 0, sizeof si);
-        r = c->pidfd >= 0 ? waitid(P_PIDFD, (id_t)c->pidfd, &si, WEXITED) : -1;
-        if (r != 0 && (c->pidfd < 0 || errno == EINVAL)) /* EINVAL: P_PIDFD before 5.4 */
-            r = waitid(P_PID, (id_t)c->pid, &si, WEXITED);
-    } while (r != 0 && errno == EINTR);
+    const char *lost = "its status was collected elsewhere";
+    if (c->statusfd >= 0) {
+        r = spawned_status(c, &si);
+        lost = "its status is unknown";
+        close(c->statusfd);
+        c->statusfd = -1;
+    } else {
+        do {
+            memset(&si, 0, sizeof si);
+            r = c->pidfd >= 0 ? waitid(P_PIDFD, (id_t)c->pidfd, &si, WEXITED) : -1;
+            if (r != 0 && (c->pidfd < 0 || errno == EINVAL)) /* EINVAL: P_PIDFD before 5.4 */
+                r = waitid(P_PID, (id_t)c->pid, &si, WEXITED);
+        } while (r != 0 && errno == EINTR);
+    }
     if (r != 0) {
-        dc_set_err(msg, msglen, "compiler helper ended; its status was collected elsewhere (%s)",
-                   strerror(errno));
+        dc_set_err(msg, msglen, "compiler helper ended; %s (%s)", lost, strerror(errno));
     } else if (si.si_code == CLD_EXITED) {
         dc_set_err(msg, msglen, "compiler helper exited with status %d", si.si_status);
     } else {
@@ -487,6 +522,42 @@ static dc_rc run_batch(dc_compiler *c, uint32_t op, dc_compile_job *jobs, size_t
 
 /* ---- public ---- */
 
+/* Forks the helper from this process (no spawner here). why: the spawner that ended, if any,
+ * for the message. 0, or -1 with err set. */
+static int fork_helper(dc_compiler *c, int allow_probe, int unconfined, const char *why,
+                       char *err, size_t errlen)
+{
+    /* CLOEXEC: an exec elsewhere in the host must not carry our end along (the helper would
+     * never see EOF). */
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+        dc_set_err(err, errlen, "cannot start the compiler helper: socketpair: %s",
+                   strerror(errno));
+        return -1;
+    }
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(sv[0]);
+        dc_compiler_helper_main(sv[1], allow_probe, unconfined, parent);
+        _exit(1); /* not reached */
+    }
+    int fork_errno = errno;
+    close(sv[1]);
+    if (pid < 0) {
+        close(sv[0]);
+        dc_set_err(err, errlen, "cannot start the compiler helper: %s%sfork: %s", why,
+                   why[0] ? "; " : "", strerror(fork_errno));
+        return -1;
+    }
+    c->pid = pid;
+    c->fd = sv[0];
+    /* -1 before Linux 5.3: plain pid then. valgrind does not know the call (it would print a
+     * warning for every session), so there the plain pid is used from the start. */
+    c->pidfd = dc_under_valgrind() ? -1 : pidfd_open(pid, 0);
+    return 0;
+}
+
 dc_rc dc_compiler_open_opts(const dc_compiler_opts *opts, dc_compiler **out, char *err,
                             size_t errlen)
 {
@@ -502,6 +573,7 @@ dc_rc dc_compiler_open_opts(const dc_compiler_opts *opts, dc_compiler **out, cha
     }
     c->pid = -1;
     c->pidfd = -1;
+    c->statusfd = -1;
     c->fd = -1;
     c->timeout_ms = opts && opts->timeout_ms ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
     c->max_reply = opts && opts->max_reply ? opts->max_reply : DEFAULT_MAX_REPLY;
@@ -513,40 +585,27 @@ dc_rc dc_compiler_open_opts(const dc_compiler_opts *opts, dc_compiler **out, cha
     /* valgrind implements neither seccomp nor an RLIMIT_NOFILE of 0, and its own calls in the
      * helper would not pass the filter: a test that asked for it gets an unconfined helper
      * there; everyone else (and the product always) fails to open, as without seccomp. */
-    unconfined = opts && opts->valgrind_unconfined && under_valgrind();
+    unconfined = opts && opts->valgrind_unconfined && dc_under_valgrind();
 #endif
     c->confined = !unconfined;
 
-    /* CLOEXEC: an exec elsewhere in the host must not carry our end along (the helper would
-     * never see EOF). */
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-        dc_set_err(err, errlen, "cannot start the compiler helper: socketpair: %s",
-                   strerror(errno));
+    char why[192] = "";
+    dc_spawned sp;
+    int via = dc_spawner_session(allow_probe, unconfined, c->timeout_ms, &sp, why, sizeof why);
+    if (via < 0) {
+        dc_set_err(err, errlen, "cannot start the compiler helper: %s", why);
         free(c);
         return DC_ELUA;
     }
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(sv[0]);
-        dc_compiler_helper_main(sv[1], allow_probe, unconfined, parent);
-        _exit(1); /* not reached */
-    }
-    int fork_errno = errno;
-    close(sv[1]);
-    if (pid < 0) {
-        close(sv[0]);
+    if (via > 0) {
+        c->pid = sp.pid;
+        c->fd = sp.fd;
+        c->pidfd = sp.pidfd;
+        c->statusfd = sp.statusfd;
+    } else if (fork_helper(c, allow_probe, unconfined, why, err, errlen) != 0) {
         free(c);
-        dc_set_err(err, errlen, "cannot start the compiler helper: fork: %s",
-                   strerror(fork_errno));
         return DC_ELUA;
     }
-    c->pid = pid;
-    c->fd = sv[0];
-    /* -1 before Linux 5.3: plain pid then. valgrind does not know the call (it would print a
-     * warning for every session), so there the plain pid is used from the start. */
-    c->pidfd = under_valgrind() ? -1 : pidfd_open(pid, 0);
 
     frame f = {0};
     char what[160] = "";
@@ -646,9 +705,11 @@ void dc_compiler_close(dc_compiler *c)
     c->fd = -1;
     if (c->pid > 0) {
         int exited = 0;
-        if (c->pidfd >= 0) {
+        /* a spawner's helper has ended once its status is posted */
+        int ended_fd = c->statusfd >= 0 ? c->statusfd : c->pidfd;
+        if (ended_fd >= 0) {
             uint32_t grace = c->timeout_ms < CLOSE_GRACE_MS ? c->timeout_ms : CLOSE_GRACE_MS;
-            exited = wait_fd(c->pidfd, POLLIN, dc_now_ms() + grace, NULL) == IO_OK;
+            exited = wait_fd(ended_fd, POLLIN, dc_now_ms() + grace, NULL) == IO_OK;
         }
         if (!exited)
             kill_helper(c);

@@ -1,8 +1,9 @@
 /* compiler.h - a compiler session (compiler.c): one confined helper process, forked once, that
  * compiles plugin after plugin with dc_compile and hands back bytecode or Lua's message. This is
  * the only place untrusted Lua source is parsed. A session is used by one thread at a
- * time; the thread that opens it must outlive it (the helper gets SIGKILL when that thread ends:
- * PR_SET_PDEATHSIG is per thread).
+ * time. Without a compiler spawner (compiler_spawner.c) the thread that opens it must outlive it
+ * (the helper gets SIGKILL when that thread ends: PR_SET_PDEATHSIG is per thread); with one, the
+ * helper is the spawner's child and lives until the session is closed or the spawner ends.
  */
 #ifndef DC_COMPILER_H
 #define DC_COMPILER_H
@@ -31,8 +32,9 @@ typedef struct dc_compiler_opts {
 #endif
 } dc_compiler_opts;
 
-/* Forks the helper, waits for it to report that it is confined and returns the session in
- * *out. DC_ELUA (err says why) when the helper could not be started or confined: there is no
+/* Starts the helper (through this process's compiler spawner when one runs, see
+ * dc_compiler_spawner_start; else forked here), waits for it to report that it is confined and
+ * returns the session in *out. DC_ELUA (err says why) when the helper could not be started or confined: there is no
  * unconfined fallback. Free with dc_compiler_close. */
 DC_HIDDEN dc_rc dc_compiler_open(dc_compiler **out, char *err, size_t errlen);
 /* Same with options; opts may be NULL (defaults). */
@@ -80,6 +82,10 @@ DC_HIDDEN int dc_compiler_broken(const dc_compiler *c);
 DC_HIDDEN int dc_compiler_confined(const dc_compiler *c);
 /* The helper's process id (tests), or -1 once it was reaped. */
 DC_HIDDEN int dc_compiler_pid(const dc_compiler *c);
+
+/* The compiler spawner's process id (tests), or -1 when this process runs none (see
+ * dc_compiler_spawner_start in dynacode.h). */
+DC_HIDDEN int dc_compiler_spawner_pid(void);
 
 /* Ends the helper (EOF, then SIGKILL if it does not exit within the timeout), reaps it and
  * frees c. NULL is allowed. */

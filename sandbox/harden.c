@@ -1,9 +1,13 @@
-/* harden.c - the optional worker filter (dynacode_harden): a seccomp filter on every
- * thread of the process that refuses execve, execveat, ptrace and process_vm_readv/writev with
- * EPERM. New processes stay allowed: the confined compiler helper is forked from the worker
- * (and runs under its own, far stricter filter).
+/* harden.c - the optional worker filter (dynacode_harden): a seccomp filter on every thread of
+ * the process that refuses execve, execveat, ptrace, process_vm_readv/writev and new processes
+ * (fork, vfork, clone without CLONE_THREAD) with EPERM. Threads stay allowed: clone with
+ * CLONE_THREAD passes; clone3 takes its flags in memory a filter cannot read, so it fails with
+ * ENOSYS, on which the C library starts the thread with clone instead. The confined compiler
+ * helpers are forked by the compiler spawner (compiler_spawner.c), which the host starts before
+ * this filter and which runs its own, unfiltered, fork.
  */
 #include <errno.h>
+#include <sched.h>
 #include <seccomp.h>
 #include <string.h>
 
@@ -12,7 +16,7 @@
 dc_rc dc_harden_process(char *err, size_t errlen)
 {
     static const char *const refused[] = {
-        "execve", "execveat", "ptrace", "process_vm_readv", "process_vm_writev",
+        "execve", "execveat", "ptrace", "process_vm_readv", "process_vm_writev", "fork", "vfork",
     };
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
     if (!ctx) {
@@ -25,6 +29,19 @@ dc_rc dc_harden_process(char *err, size_t errlen)
         int nr = seccomp_syscall_resolve_name(refused[i]);
         if (nr != __NR_SCMP_ERROR)
             rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), nr, 0);
+    }
+    /* clone without CLONE_THREAD; the flags are the first argument (the second on s390) */
+    if (rc == 0)
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
+#if defined(__s390__) || defined(__s390x__)
+                              SCMP_A1(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0));
+#else
+                              SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0));
+#endif
+    if (rc == 0) {
+        int nr = seccomp_syscall_resolve_name("clone3");
+        if (nr != __NR_SCMP_ERROR)
+            rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), nr, 0);
     }
     if (rc == 0)
         rc = seccomp_load(ctx);

@@ -1,6 +1,7 @@
 /* test_confine.c - the confined compiler helper (sandbox/compiler.c, sandbox/confine.c): the same
  * bytecode and messages as dc_compile in-process, one process for many plugins, forbidden calls
- * killed by SIGSYS (probes), a parent that survives whatever the helper does, no zombie left.
+ * killed by SIGSYS (probes), a parent that survives whatever the helper does, no zombie left;
+ * and the same through a compiler spawner.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -809,6 +810,17 @@ START_TEST(helper_ends_with_the_opening_thread)
 }
 END_TEST
 
+static void spawner_up(void)
+{
+    char err[256] = "";
+    ck_assert_msg(dc_compiler_spawner_start(err, sizeof err) == DC_OK, "%s", err);
+}
+
+static void spawner_down(void)
+{
+    dc_compiler_spawner_stop();
+}
+
 static Suite *confine_suite(void)
 {
     Suite *s = suite_create("confine");
@@ -850,6 +862,25 @@ static Suite *confine_suite(void)
     tcase_add_test(tc, batch_stops_where_the_helper_died);
     tcase_add_test(tc, over_the_limits_is_refused_locally);
     tcase_set_timeout(tc, 30);
+    suite_add_tcase(s, tc);
+
+    /* the same through a compiler spawner (as in an nginx worker): helpers forked by it */
+    tc = tcase_create("through the spawner");
+    tcase_add_checked_fixture(tc, spawner_up, spawner_down);
+    tcase_add_test(tc, good_plugin_gives_the_same_bytecode);
+    tcase_add_test(tc, a_thousand_plugins_in_one_session);
+    tcase_add_test(tc, batch_gives_each_its_result);
+    tcase_add_test(tc, helper_is_confined);
+    tcase_add_test(tc, allowed_calls_survive);
+    tcase_add_loop_test(tc, forbidden_call_kills_the_helper, 0,
+                        (int)(sizeof forbidden / sizeof forbidden[0]));
+    tcase_add_test(tc, crash_is_reported);
+    tcase_add_test(tc, exit_is_reported);
+    tcase_add_test(tc, hang_times_out);
+    tcase_add_loop_test(tc, bad_replies_are_refused, 0, (int)(sizeof spoilt / sizeof spoilt[0]));
+    tcase_add_test(tc, batch_stops_where_the_helper_died);
+    tcase_add_test(tc, close_reaps_a_broken_session); /* no descriptor left behind either */
+    tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("process");

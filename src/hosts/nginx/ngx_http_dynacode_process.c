@@ -1,6 +1,6 @@
-/* ngx_http_dynacode_process.c - each worker's engine, event hub and poller: made in
- * init_process (with the first start from the offline file and the timer that stops the
- * poller of a worker shutting down), freed in exit_process.
+/* ngx_http_dynacode_process.c - each worker's compiler spawner, engine, event hub and poller:
+ * made in init_process (with the first start from the offline file and the timer that stops
+ * the poller of a worker shutting down), freed in exit_process.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -144,6 +144,18 @@ ngx_http_dynacode_init_process(ngx_cycle_t *cycle)
 
     ngx_memzero(w, sizeof(ngx_http_dynacode_worker_t));
     w->store = mcf->shm_zone->data;
+
+    /* First, while the worker has no thread of ours: the process that forks the compiler
+     * helpers, so that nginx never reaps one and dynacode_harden can refuse new processes. */
+    err[0] = '\0';
+    rc = dc_compiler_spawner_start(err, sizeof(err));
+    if (rc != DC_OK) {
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "dynacode: compiler spawner: %s; this worker forks each compiler "
+                      "helper itself%s", err[0] ? err : dc_strerror(rc),
+                      mcf->harden ? ", which \"dynacode_harden\" refuses: no bundle "
+                                    "compiles here" : "");
+    }
 
     /* The library's threads (poller, watchdog) must never take nginx's signals: a SIGQUIT
      * handled there would not wake the event loop. They inherit this mask. */
@@ -323,4 +335,7 @@ ngx_http_dynacode_exit_process(ngx_cycle_t *cycle)
     dc_shdicts_close(w->shdicts);
     w->shdicts = NULL;
     w->store = NULL;
+
+    /* last: nothing compiles any more; the spawner is reaped here, not by nginx */
+    dc_compiler_spawner_stop();
 }
