@@ -268,7 +268,7 @@ static uint64_t event_count(const dc_status_source *src, unsigned i)
     return src->events ? dc_events_count(src->events, (dc_event) i) : 0;
 }
 
-/* What the page draws besides the bundle: the store's facts and the time it was drawn. */
+/* What the page draws besides the bundle: the store's facts, and the bundle's age then. */
 typedef struct facts {
     dc_store_info si;
     dc_store_usage use;
@@ -367,6 +367,7 @@ static void render_prometheus(out *o, const dc_status_source *src, const facts *
     gauge(o, "dynacode_bundle_generation",
           "Generation of the bundle in the shared store (0: none yet).", "%" PRIu64,
           si->generation);
+    /* bundles declare no version yet: 0 until they do */
     gauge(o, "dynacode_bundle_version",
           "Version the bundle in force declares (0: none declared).", "%d", 0);
 
@@ -416,8 +417,7 @@ static void render_prometheus(out *o, const dc_status_source *src, const facts *
           "%" PRIu32, f->use.metrics_entries);
     gauge(o, "dynacode_shm_metrics_entries_used",
           "Per-plugin metrics entries in use (when all are, new plugins go uncounted).",
-          "%" PRIu32,
-          f->use.metrics_used);
+          "%" PRIu32, f->use.metrics_used);
 
     if (src->engine && b) {
         for (unsigned i = 0; i < PM_COUNT; i++) {
