@@ -5,7 +5,8 @@
 # +Inf), every metric that usage/prometheus/alerts.yml and usage/grafana/dynacode.json name is
 # exposed, the values agree with what was served, and the poll gauges follow an API that fails
 # and comes back. With promtool (or DC_PROMTOOL), also `promtool check rules` on the alert rules
-# and on the dashboard's expressions, and `promtool check metrics` on the page.
+# and on the dashboard's expressions, `promtool test rules` on usage/prometheus/alerts_test.yml,
+# and `promtool check metrics` on the page.
 . "$(dirname "$0")/lib.sh"
 
 RULES="$SRC/usage/prometheus/alerts.yml"
@@ -144,6 +145,9 @@ if [ -n "$PROMTOOL" ] && [ -x "$PROMTOOL" ]; then
     if "$PROMTOOL" check rules "$RULES" >"$T/promtool.out" 2>&1
     then ok "promtool check rules: $(grep -o '[0-9]* rules found' "$T/promtool.out")"
     else fail "promtool check rules"; sed 's/^/    | /' "$T/promtool.out"; fi
+    if (cd "$(dirname "$RULES")" && "$PROMTOOL" test rules alerts_test.yml) >"$T/promtool.out" 2>&1
+    then ok "promtool test rules: each alert fires when it should (alerts_test.yml)"
+    else fail "promtool test rules"; sed 's/^/    | /' "$T/promtool.out" | head -30; fi
     if "$PROMTOOL" check rules "$T/exprs.yml" >"$T/promtool.out" 2>&1
     then ok "promtool: the dashboard's and rules' expressions parse"
     else fail "promtool: expressions"; sed 's/^/    | /' "$T/promtool.out" | head -20; fi
