@@ -31,8 +31,9 @@ expect_eq "module: architecture" "$(field "$MOD_DEB" Architecture)" "$(dpkg --pr
 depends=$(field "$MOD_DEB" Depends)
 if [ -n "$ABI" ]; then
     expect_contains "module: depends on the nginx ABI ($ABI)" ", $depends," ", $ABI,"
-    expect_contains "the installed nginx provides that ABI" \
-        "$(dpkg-query -W -f='${Provides}' nginx 2>/dev/null)" "$ABI"
+    owner=$(dpkg-query -S "$(readlink -f "$NGINX")" 2>/dev/null | head -n 1 | cut -d: -f1)
+    expect_contains "the nginx the tests run ($NGINX, package ${owner:-?}) provides that ABI" \
+        "$(dpkg-query -W -f='${Provides}' "${owner:-nginx}" 2>/dev/null)" "$ABI"
 else
     echo "# note: no nginx-abi-* known to the build: the ABI dependency is not checked"
 fi
@@ -62,6 +63,8 @@ mkdir -p "$R/var/lib/dpkg/info" "$R/var/lib/dpkg/updates" "$R/var/lib/dpkg/trigg
     "$R/etc/nginx/modules-enabled"
 : >"$R/var/lib/dpkg/status"
 : >"$R/var/lib/dpkg/available"
+host_link=/etc/nginx/modules-enabled/50-mod-http-dynacode.conf
+host_before=$(ls -l "$host_link" 2>&1)
 DPKG=(dpkg --root="$R" --force-script-chrootless --force-depends --no-triggers)
 [ "$(id -u)" -eq 0 ] || DPKG+=(--force-not-root)
 if "${DPKG[@]}" -i "$MOD_DEB" "$CLI_DEB" >"$T/dpkg.out" 2>&1
@@ -77,8 +80,7 @@ ok "every file of both packages is in the root"
 link="$R/etc/nginx/modules-enabled/50-mod-http-dynacode.conf"
 expect_eq "postinst enabled the module (Debian's link)" "$(readlink "$link")" \
     /usr/share/nginx/modules-available/mod-http-dynacode.conf
-expect_eq "nothing written outside the root" \
-    "$(test -e /etc/nginx/modules-enabled/50-mod-http-dynacode.conf && echo yes || echo no)" no
+expect_eq "the maintainer scripts stayed in the root" "$(ls -l "$host_link" 2>&1)" "$host_before"
 expect_eq "the snippet loads the module from nginx's modules folder" \
     "$(cat "$R/usr/share/nginx/modules-available/mod-http-dynacode.conf")" \
     "load_module modules/ngx_http_dynacode_module.so;"
