@@ -68,6 +68,7 @@ if(NOT DC_PKG_NGINX_ABI AND DC_DPKG_QUERY)
     endif()
   endforeach()
 endif()
+set(DC_MODULE_DEPENDS "nginx")
 if(DC_PKG_NGINX_ABI)
   set(DC_MODULE_DEPENDS "${DC_PKG_NGINX_ABI}")
   if(TARGET ngx_http_dynacode_module)
@@ -76,9 +77,6 @@ if(DC_PKG_NGINX_ABI)
 elseif(TARGET ngx_http_dynacode_module)
   message(WARNING "packages: no nginx-abi-* found among the installed nginx packages; "
                   "libnginx-mod-http-dynacode depends on nginx only (set DC_NGINX_ABI)")
-  set(DC_MODULE_DEPENDS "nginx")
-else()
-  set(DC_MODULE_DEPENDS "nginx")
 endif()
 
 # ---- CPack ----
