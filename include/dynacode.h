@@ -422,6 +422,13 @@ DC_API dc_bundle *dc_engine_bundle(const dc_engine *e); /* borrowed; NULL before
 DC_API void dc_engine_on_run(dc_engine *e, dc_run_cb cb, void *ud);
 DC_API uint32_t dc_engine_live_states(const dc_engine *e);
 
+/* Plugin call times are counted in DC_TIME_BUCKETS buckets: bucket i counts the calls that took
+ * at most dc_time_bucket_us(i) microseconds and more than bucket i - 1's bound; the bounds go
+ * 1, 2, 5, 10, 20, 50... up to 10 s, and the last bucket (bound UINT64_MAX) counts all longer
+ * calls. */
+#define DC_TIME_BUCKETS 23u
+DC_API uint64_t dc_time_bucket_us(unsigned i);
+
 /* One plugin of the bundle in force as the status page shows it: the counts of every
  * process sharing the engine's store. Strings are the bundle's, valid during the callback. */
 typedef struct dc_plugin_stats {
@@ -438,6 +445,7 @@ typedef struct dc_plugin_stats {
     int quarantined;             /* skipped now (quarantine) */
     double quarantined_until;    /* Unix seconds; 0 when never quarantined */
     uint64_t quarantines;        /* times quarantined (trips or watchdog; store only) */
+    uint64_t time_buckets[DC_TIME_BUCKETS]; /* calls per time bucket (each bucket's own) */
 } dc_plugin_stats;
 
 typedef void (*dc_plugin_stats_cb)(void *ud, const dc_plugin_stats *st);
@@ -549,7 +557,23 @@ typedef struct dc_store_info {
     char last_error[256];        /* the last fetch or load problem, "" when none */
     double last_error_at;
     size_t snapshot_bytes;
+    double poll_ok_at;           /* Unix time of the last poll the API answered (0: none yet) */
+    uint64_t poll_failures;      /* polls failed since then */
 } dc_store_info;
+
+/* How the region is used. It holds a fixed part (header, counters, quarantine and metrics
+ * tables) and two snapshot slots of snapshot_capacity bytes each: the slot in force and the one
+ * the next bundle is written into. used counts the fixed part and the snapshot in force twice
+ * (a bundle of the same size needs as much again in the other slot); free is size - used, so a
+ * snapshot may grow by about free / 2 before publishing it fails. */
+typedef struct dc_store_usage {
+    size_t size;
+    size_t used;
+    size_t free;
+    size_t snapshot_capacity;    /* the largest snapshot a slot holds */
+    uint32_t metrics_entries;    /* per-plugin metrics entries in the region */
+    uint32_t metrics_used;       /* of which in use */
+} dc_store_usage;
 
 /* The smallest region dc_store_attach accepts. */
 #define DC_STORE_MIN_SIZE (64u * 1024u)
@@ -580,6 +604,10 @@ DC_API dc_rc dc_store_read(dc_store *s, uint64_t *gen, unsigned char **snap, siz
                            char *err, size_t errlen);
 DC_API void dc_store_info_get(dc_store *s, dc_store_info *out);
 DC_API void dc_store_set_error(dc_store *s, const char *msg, double at);
+/* Records one poll at Unix time at: ok (the API answered with a bundle or "not modified") sets
+ * poll_ok_at and clears poll_failures; a failed poll adds one to poll_failures. */
+DC_API void dc_store_note_poll(dc_store *s, int ok, double at);
+DC_API void dc_store_usage_get(dc_store *s, dc_store_usage *out);
 /* The poller lease: one process at a time polls. Returns 1 when self now holds it (taken, or
  * renewed, for ttl_ms); a lease whose holder died or let it expire can be taken. */
 DC_API int dc_store_lease(dc_store *s, int32_t self_pid, uint32_t ttl_ms);

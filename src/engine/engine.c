@@ -228,6 +228,8 @@ uint32_t dc_engine_plugin_stats(dc_engine *e, dc_plugin_stats_cb each, void *ud)
             st.quota_memory = __atomic_load_n(&m->quota_memory, __ATOMIC_RELAXED);
             st.total_ms = (double)__atomic_load_n(&m->total_us, __ATOMIC_RELAXED) / 1000.0;
             st.p99_ms = (double)dc_metrics_p99_us(m) / 1000.0;
+            for (unsigned b = 0; b < DC_TIME_BUCKETS; b++)
+                st.time_buckets[b] = __atomic_load_n(&m->latency[b], __ATOMIC_RELAXED);
         }
         double until = dc_ledger_until(&e->ledger, g->qkeys[i], &st.quarantines);
         st.quarantined = until > now;

@@ -308,6 +308,9 @@ dc_rc dc_poller_poll(dc_poller *p)
         note_error(p, DC_EIO, res.error);
         break;
     }
+    if (st) /* for the status page: when the API last answered, and the failures since */
+        dc_store_note_poll(st, res.status == DC_FETCH_OK || res.status == DC_FETCH_NOT_MODIFIED,
+                           unix_now());
     dc_fetch_result_clear(&res);
     return rc;
 }

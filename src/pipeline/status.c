@@ -1,12 +1,15 @@
 /* status.c - the status page as bytes (dc_status_render): the shared event counters, the bundle
- * in the store (generation, source, ETag, fetch time, last error), the per-plugin metrics and
- * quarantine read through the engine, and the answering worker, as JSON or Prometheus text.
+ * in the store (generation, source, ETag, fetch time and age, last error), the poller's record
+ * (last answered poll, failures since), the shared zone's usage, the per-plugin metrics (time
+ * histogram included) and quarantine read through the engine, and the answering worker, as JSON
+ * or Prometheus text (names and units as docs/metrics.md lists them).
  */
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dynacode.h"
 
@@ -132,10 +135,13 @@ static void json_plugin(void *ud, const dc_plugin_stats *st)
         ",\"phase\":\"%s\",\"runs\":%" PRIu64 ",\"errors\":%" PRIu64 ","
         "\"quota\":{\"instructions\":%" PRIu64 ",\"time\":%" PRIu64 ",\"memory\":%" PRIu64 "},"
         "\"total_ms\":%.3f,\"p99_ms\":%.3f,\"quarantined\":%s,"
-        "\"quarantined_until\":%.3f,\"quarantines\":%" PRIu64 "}",
+        "\"quarantined_until\":%.3f,\"quarantines\":%" PRIu64 ",\"time_buckets\":[",
         dc_phase_name((dc_phase) st->phase), st->runs, st->errors, st->quota_instructions,
         st->quota_time, st->quota_memory, st->total_ms, st->p99_ms,
         st->quarantined ? "true" : "false", st->quarantined_until, st->quarantines);
+    for (unsigned b = 0; b < DC_TIME_BUCKETS; b++)
+        put(o, "%s%" PRIu64, b ? "," : "", st->time_buckets[b]);
+    put(o, "]}");
 }
 
 /* What one Prometheus pass over the plugins prints: the samples of one metric family (the text
@@ -149,9 +155,8 @@ static const char *const pm_head[PM_COUNT] = {
     "# TYPE dynacode_plugin_errors_total counter\n",
     "# HELP dynacode_plugin_quota_trips_total Calls stopped by a quota, by kind.\n"
     "# TYPE dynacode_plugin_quota_trips_total counter\n",
-    "# HELP dynacode_plugin_time_seconds Time of the plugin's calls: the 0.99 quantile "
-    "(upper bound of its bucket), the total and the count.\n"
-    "# TYPE dynacode_plugin_time_seconds summary\n",
+    "# HELP dynacode_plugin_time_seconds Time of the plugin's calls in every worker.\n"
+    "# TYPE dynacode_plugin_time_seconds histogram\n",
     "# HELP dynacode_plugin_quarantined 1 while the plugin is quarantined (skipped).\n"
     "# TYPE dynacode_plugin_quarantined gauge\n",
     "# HELP dynacode_plugin_quarantines_total Times the plugin was quarantined.\n"
@@ -172,6 +177,25 @@ static void prom_labels(out *o, const char *name, const dc_plugin_stats *st)
     put(o, "\",plugin=\"");
     escape(o, st->plugin, 0);
     put(o, "\",phase=\"%s\"", dc_phase_name((dc_phase) st->phase));
+}
+
+/* A bucket bound in microseconds as seconds, exactly ("0.0005", "2", "+Inf"): no float. */
+static const char *le_text(char buf[32], uint64_t us)
+{
+    if (us == UINT64_MAX)
+        return "+Inf";
+    uint64_t sec = us / 1000000u, frac = us % 1000000u;
+    if (frac == 0) {
+        snprintf(buf, 32, "%" PRIu64, sec);
+        return buf;
+    }
+    unsigned digits = 6;
+    while (frac % 10 == 0) {
+        frac /= 10;
+        digits--;
+    }
+    snprintf(buf, 32, "%" PRIu64 ".%0*" PRIu64, sec, (int) digits, frac);
+    return buf;
 }
 
 static void prom_plugin(void *ud, const dc_plugin_stats *st)
@@ -197,14 +221,22 @@ static void prom_plugin(void *ud, const dc_plugin_stats *st)
         prom_labels(o, name, st);
         put(o, "} %" PRIu64 "\n", st->errors);
         return;
-    case PM_TIME:
-        prom_labels(o, name, st);
-        put(o, ",quantile=\"0.99\"} %.6f\n", st->p99_ms / 1000.0);
+    case PM_TIME: {
+        /* cumulative buckets; the count is their sum (runs is a counter of its own, which a
+         * call in progress may have bumped already) */
+        uint64_t cum = 0;
+        char le[32];
+        for (unsigned b = 0; b < DC_TIME_BUCKETS; b++) {
+            cum += st->time_buckets[b];
+            prom_labels(o, "dynacode_plugin_time_seconds_bucket", st);
+            put(o, ",le=\"%s\"} %" PRIu64 "\n", le_text(le, dc_time_bucket_us(b)), cum);
+        }
         prom_labels(o, "dynacode_plugin_time_seconds_sum", st);
         put(o, "} %.6f\n", st->total_ms / 1000.0);
         prom_labels(o, "dynacode_plugin_time_seconds_count", st);
-        put(o, "} %" PRIu64 "\n", st->runs);
+        put(o, "} %" PRIu64 "\n", cum);
         return;
+    }
     case PM_QUARANTINED:
         prom_labels(o, name, st);
         put(o, "} %d\n", st->quarantined ? 1 : 0);
@@ -236,17 +268,24 @@ static uint64_t event_count(const dc_status_source *src, unsigned i)
     return src->events ? dc_events_count(src->events, (dc_event) i) : 0;
 }
 
-static void render_json(out *o, const dc_status_source *src, const dc_store_info *si,
-                        dc_bundle *b)
+/* What the page draws besides the bundle: the store's facts, and the bundle's age then. */
+typedef struct facts {
+    dc_store_info si;
+    dc_store_usage use;
+    double age_s; /* of the bundle in force (0: none) */
+} facts;
+
+static void render_json(out *o, const dc_status_source *src, const facts *f, dc_bundle *b)
 {
+    const dc_store_info *si = &f->si;
     put(o, "{\"bundle\":{\"generation\":%" PRIu64 ",", si->generation);
     json_str(o, "source", si->source);
     put(o, ",");
     json_str(o, "etag", si->etag);
     put(o, ",\"fetched_at\":%.3f,", si->fetched_at);
     json_str(o, "last_error", si->last_error);
-    put(o, ",\"last_error_at\":%.3f,\"snapshot_bytes\":%zu", si->last_error_at,
-        si->snapshot_bytes);
+    put(o, ",\"last_error_at\":%.3f,\"snapshot_bytes\":%zu,\"age_seconds\":%.3f",
+        si->last_error_at, si->snapshot_bytes, f->age_s);
 
     if (b) {
         put(o, ",\"enabled\":%s,\"domains\":%" PRIu32 ",\"plugins\":%" PRIu32 ",\"problems\":[",
@@ -270,7 +309,17 @@ static void render_json(out *o, const dc_status_source *src, const dc_store_info
         put(o, "]");
     }
 
-    put(o, "},\"events\":{");
+    put(o, "},\"poll\":{\"ok_at\":%.3f,\"failures\":%" PRIu64 "}", si->poll_ok_at,
+        si->poll_failures);
+    put(o,
+        ",\"shm\":{\"size\":%zu,\"used\":%zu,\"free\":%zu,\"snapshot_capacity\":%zu,"
+        "\"metrics_entries\":%" PRIu32 ",\"metrics_used\":%" PRIu32 "}",
+        f->use.size, f->use.used, f->use.free, f->use.snapshot_capacity,
+        f->use.metrics_entries, f->use.metrics_used);
+    put(o, ",\"time_bucket_bounds_us\":[");
+    for (unsigned i = 0; i + 1 < DC_TIME_BUCKETS; i++)
+        put(o, "%s%" PRIu64, i ? "," : "", dc_time_bucket_us(i));
+    put(o, "],\"events\":{");
     for (unsigned i = 0; i < DC_EVENT_COUNT; i++) {
         put(o, "%s\"%s\":%" PRIu64, i ? "," : "", dc_event_name((dc_event) i),
             event_count(src, i));
@@ -289,9 +338,25 @@ static void render_json(out *o, const dc_status_source *src, const dc_store_info
         src->engine ? dc_engine_live_states(src->engine) : 0);
 }
 
-static void render_prometheus(out *o, const dc_status_source *src, const dc_store_info *si,
+/* One gauge family of a single sample. */
+static void gauge(out *o, const char *name, const char *help, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void gauge(out *o, const char *name, const char *help, const char *fmt, ...)
+{
+    put(o, "# HELP %s %s\n# TYPE %s gauge\n%s ", name, help, name, name);
+    va_list ap;
+    va_start(ap, fmt);
+    char num[64];
+    vsnprintf(num, sizeof num, fmt, ap);
+    va_end(ap);
+    put(o, "%s\n", num);
+}
+
+static void render_prometheus(out *o, const dc_status_source *src, const facts *f,
                               dc_bundle *b)
 {
+    const dc_store_info *si = &f->si;
     put(o, "# HELP dynacode_events_total Events of every worker since the shared zone was "
            "created.\n# TYPE dynacode_events_total counter\n");
     for (unsigned i = 0; i < DC_EVENT_COUNT; i++) {
@@ -299,11 +364,12 @@ static void render_prometheus(out *o, const dc_status_source *src, const dc_stor
             event_count(src, i));
     }
 
-    put(o,
-        "# HELP dynacode_bundle_generation Generation of the bundle in the shared store "
-        "(0: none yet).\n# TYPE dynacode_bundle_generation gauge\n"
-        "dynacode_bundle_generation %" PRIu64 "\n",
-        si->generation);
+    gauge(o, "dynacode_bundle_generation",
+          "Generation of the bundle in the shared store (0: none yet).", "%" PRIu64,
+          si->generation);
+    /* bundles declare no version yet: 0 until they do */
+    gauge(o, "dynacode_bundle_version",
+          "Version the bundle in force declares (0: none declared).", "%d", 0);
 
     put(o, "# HELP dynacode_bundle_info Where the bundle in force came from.\n"
            "# TYPE dynacode_bundle_info gauge\ndynacode_bundle_info{source=\"");
@@ -312,34 +378,46 @@ static void render_prometheus(out *o, const dc_status_source *src, const dc_stor
     escape(o, si->etag, 0);
     put(o, "\"} 1\n");
 
-    put(o,
-        "# HELP dynacode_bundle_fetched_at_seconds Unix time of the fetch that produced "
-        "the bundle.\n# TYPE dynacode_bundle_fetched_at_seconds gauge\n"
-        "dynacode_bundle_fetched_at_seconds %.3f\n",
-        si->fetched_at);
+    gauge(o, "dynacode_bundle_fetched_timestamp_seconds",
+          "Unix time of the fetch (or offline load) that produced the bundle in force (0: none).",
+          "%.3f", si->fetched_at);
+    gauge(o, "dynacode_bundle_age_seconds",
+          "Seconds since the bundle in force was fetched or loaded (0: none).", "%.3f",
+          f->age_s);
+    gauge(o, "dynacode_bundle_plugins", "Plugins loaded from the bundle in force.",
+          "%" PRIu32, b ? dc_bundle_plugin_count(b) : 0);
+    gauge(o, "dynacode_bundle_domains", "Domains in the bundle in force.", "%" PRIu32,
+          b ? dc_bundle_domain_count(b) : 0);
+    gauge(o, "dynacode_bundle_problems",
+          "Problems the loader reported for the bundle in force (plugins or domains left "
+          "out...).",
+          "%" PRIu32, b ? dc_bundle_problem_count(b) : 0);
+    gauge(o, "dynacode_last_error_timestamp_seconds",
+          "Unix time of the last fetch or load problem (0: none).", "%.3f", si->last_error_at);
+    gauge(o, "dynacode_poll_last_success_timestamp_seconds",
+          "Unix time of the last poll the API answered, with a bundle or not modified (0: none "
+          "yet).",
+          "%.3f", si->poll_ok_at);
+    gauge(o, "dynacode_poll_consecutive_failures",
+          "Polls failed since the API last answered.", "%" PRIu64, si->poll_failures);
 
-    put(o,
-        "# HELP dynacode_last_error_at_seconds Unix time of the last fetch or load "
-        "problem (0: none).\n# TYPE dynacode_last_error_at_seconds gauge\n"
-        "dynacode_last_error_at_seconds %.3f\n",
-        si->last_error_at);
-
-    put(o,
-        "# HELP dynacode_snapshot_bytes Size of the snapshot in the shared store.\n"
-        "# TYPE dynacode_snapshot_bytes gauge\ndynacode_snapshot_bytes %zu\n",
-        si->snapshot_bytes);
-
-    if (b) {
-        put(o,
-            "# HELP dynacode_bundle_plugins Plugins loaded in the bundle in force.\n"
-            "# TYPE dynacode_bundle_plugins gauge\ndynacode_bundle_plugins %" PRIu32 "\n"
-            "# HELP dynacode_bundle_domains Domains in the bundle in force.\n"
-            "# TYPE dynacode_bundle_domains gauge\ndynacode_bundle_domains %" PRIu32 "\n"
-            "# HELP dynacode_bundle_problems Problems the loader reported (plugins or "
-            "domains left out...).\n# TYPE dynacode_bundle_problems gauge\n"
-            "dynacode_bundle_problems %" PRIu32 "\n",
-            dc_bundle_plugin_count(b), dc_bundle_domain_count(b), dc_bundle_problem_count(b));
-    }
+    gauge(o, "dynacode_snapshot_bytes", "Size of the snapshot in force in the shared zone.",
+          "%zu", si->snapshot_bytes);
+    gauge(o, "dynacode_shm_size_bytes", "Size of the shared zone.", "%zu", f->use.size);
+    gauge(o, "dynacode_shm_used_bytes",
+          "Bytes of the shared zone the bundle in force needs: tables, and its snapshot twice "
+          "(in force, and the slot the next bundle is written into).",
+          "%zu", f->use.used);
+    gauge(o, "dynacode_shm_free_bytes",
+          "Shared zone bytes left: a snapshot may grow by about half of them.", "%zu",
+          f->use.free);
+    gauge(o, "dynacode_shm_snapshot_capacity_bytes",
+          "The largest snapshot the shared zone holds.", "%zu", f->use.snapshot_capacity);
+    gauge(o, "dynacode_shm_metrics_entries", "Per-plugin metrics entries in the shared zone.",
+          "%" PRIu32, f->use.metrics_entries);
+    gauge(o, "dynacode_shm_metrics_entries_used",
+          "Per-plugin metrics entries in use (when all are, new plugins go uncounted).",
+          "%" PRIu32, f->use.metrics_used);
 
     if (src->engine && b) {
         for (unsigned i = 0; i < PM_COUNT; i++) {
@@ -371,9 +449,16 @@ dc_rc dc_status_render(const dc_status_source *src, dc_status_format fmt, char *
         return DC_EINVAL;
     }
 
-    dc_store_info si;
-    memset(&si, 0, sizeof si);
-    dc_store_info_get(src->store, &si);
+    facts f;
+    memset(&f, 0, sizeof f);
+    dc_store_info_get(src->store, &f.si);
+    dc_store_usage_get(src->store, &f.use);
+    if (f.si.generation != 0 && f.si.fetched_at > 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        double now = (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+        f.age_s = now > f.si.fetched_at ? now - f.si.fetched_at : 0;
+    }
 
     /* The page shows the bundle the store holds now, not the one the engine last saw. */
     dc_bundle *b = NULL;
@@ -385,9 +470,9 @@ dc_rc dc_status_render(const dc_status_source *src, dc_status_format fmt, char *
     out o;
     memset(&o, 0, sizeof o);
     if (fmt == DC_STATUS_PROMETHEUS) {
-        render_prometheus(&o, src, &si, b);
+        render_prometheus(&o, src, &f, b);
     } else {
-        render_json(&o, src, &si, b);
+        render_json(&o, src, &f, b);
     }
     if (o.failed || reserve(&o, 1) == NULL) {
         free(o.buf);

@@ -1,5 +1,6 @@
 /* store_info.c - the status info block (source, etag, generation, last error): written under
- * an owner word and a sequence counter, read as a consistent copy, even after a writer died.
+ * an owner word and a sequence counter, read as a consistent copy, even after a writer died;
+ * the poller's record of its polls (last answered poll, failures since) and the region's usage.
  */
 #include <sched.h>
 #include <string.h>
@@ -53,6 +54,39 @@ void dc_store_set_error(dc_store *s, const char *msg, double at)
     dc_store_info_end(ib, me);
 }
 
+void dc_store_note_poll(dc_store *s, int ok, double at)
+{
+    if (!s)
+        return;
+    if (ok) {
+        STORE_RLX(&s->hdr->poll_ok_ms, at > 0 ? (uint64_t)(at * 1000.0) : 0);
+        STORE_RLX(&s->hdr->poll_failures, 0);
+    } else {
+        __atomic_fetch_add(&s->hdr->poll_failures, 1, __ATOMIC_RELAXED);
+    }
+}
+
+void dc_store_usage_get(dc_store *s, dc_store_usage *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!s)
+        return;
+    const dc_store_hdr *h = s->hdr;
+    uint64_t cur = LOAD_ACQ(&h->current);
+    uint64_t snap = cur ? LOAD_RLX(&s->slot[cur & 1]->len) : 0; /* a publish may be under way:
+                                                                  either size will do */
+    if (snap > s->slot_cap)
+        snap = s->slot_cap;
+    uint64_t used = h->slot_off[0] + 2 * (sizeof(dc_store_slot) + snap);
+    out->size = (size_t)h->region_bytes;
+    out->used = (size_t)(used < h->region_bytes ? used : h->region_bytes);
+    out->free = out->size - out->used;
+    out->snapshot_capacity = (size_t)s->slot_cap;
+    out->metrics_entries = s->nmet;
+    for (uint32_t i = 0; i < s->nmet; i++)
+        out->metrics_used += LOAD_RLX(&s->met[i].key) != 0;
+}
+
 void dc_store_info_get(dc_store *s, dc_store_info *out)
 {
     memset(out, 0, sizeof *out);
@@ -86,6 +120,8 @@ void dc_store_info_get(dc_store *s, dc_store_info *out)
         struct timespec ts = {0, 50 * 1000};
         nanosleep(&ts, NULL);
     }
+    out->poll_ok_at = (double)LOAD_RLX(&s->hdr->poll_ok_ms) / 1000.0;
+    out->poll_failures = LOAD_RLX(&s->hdr->poll_failures);
     out->generation = c.generation;
     out->snapshot_bytes = (size_t)c.snapshot_bytes;
     out->fetched_at = c.fetched_at;

@@ -17,12 +17,12 @@
 #include "dynacode.h"
 
 #define DC_STORE_MAGIC 0x3145524F54534344ull /* "DCSTORE1" read as a little-endian u64 */
-#define DC_STORE_LAYOUT_VERSION 2u
+#define DC_STORE_LAYOUT_VERSION 3u
 #define DC_STORE_ALIGN 64u
 #define DC_STORE_EVENT_SLOTS 64u        /* DC_EVENT_COUNT of them used; room for new events */
 #define DC_STORE_QUARANTINE_ENTRIES 256u
 #define DC_STORE_METRICS_MAX 1024u      /* fewer in a small region: at most a quarter of it */
-#define DC_STORE_LAT_BUCKETS 16u
+#define DC_STORE_LAT_BUCKETS DC_TIME_BUCKETS /* dynacode.h: bounds by dc_time_bucket_us */
 #define DC_STORE_SLOT_MIN 4096u         /* a region that leaves less per slot is too small */
 
 /* Quarantine of one plugin (key: its quarantine identity, name and code), shared by all
@@ -35,7 +35,8 @@ typedef struct dc_quarantine_slot {
     uint32_t quarantines;      /* times put in quarantine */
 } dc_quarantine_slot;
 
-/* Latency bucket k counts calls under 2^(k+1) microseconds (the last one: all longer). */
+/* Latency bucket k counts calls of at most dc_time_bucket_us(k) microseconds and more than the
+ * bound of bucket k - 1 (the last one: all longer). */
 typedef struct dc_plugin_metrics {
     uint64_t key;              /* 0: free */
     uint64_t last_ms_unix;     /* last update, Unix ms: the stalest entry is reused when full */
@@ -46,6 +47,7 @@ typedef struct dc_plugin_metrics {
     uint64_t quota_memory;
     uint64_t total_us;
     uint64_t latency[DC_STORE_LAT_BUCKETS];
+    uint64_t pad;              /* to whole cache lines */
 } dc_plugin_metrics;
 
 /* A snapshot slot's header; slot_cap bytes of snapshot follow it. seq is odd while a writer
@@ -86,7 +88,10 @@ typedef struct dc_store_hdr {
     uint64_t slot_cap;
     uint64_t quarantine_made;  /* quarantine entries ever claimed: while 0, a lookup (one per
                                   plugin call) skips the table */
-    uint64_t pad0[5];
+    /* the poller's record (dc_store_note_poll), each word on its own: no seqlock */
+    uint64_t poll_ok_ms;       /* Unix ms of the last poll the API answered (0: none yet) */
+    uint64_t poll_failures;    /* polls failed since that one */
+    uint64_t pad0[3];
     /* hot words, one cache line each */
     uint64_t current;          /* generation << 1 | slot in force (0: nothing published) */
     uint64_t pad1[7];

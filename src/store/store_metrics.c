@@ -1,5 +1,6 @@
 /* store_metrics.c - per-plugin metrics in the region: finding or making a plugin's entry,
- * recording each call (result, duration in latency buckets) and the 99th percentile.
+ * recording each call (result, duration in latency buckets), the buckets' bounds and the 99th
+ * percentile.
  */
 #include "store_internal.h"
 
@@ -60,10 +61,23 @@ dc_plugin_metrics *dc_store_metrics(dc_store *s, uint64_t key, int create)
     return victim;
 }
 
+/* The bucket bounds in microseconds, 1-2-5 in every decade up to 10 s; the last bucket takes
+ * every longer call. */
+static const uint64_t lat_bound[DC_STORE_LAT_BUCKETS - 1] = {
+    1,     2,     5,      10,     20,     50,      100,     200,     500,     1000,    2000,
+    5000,  10000, 20000,  50000,  100000, 200000,  500000,  1000000, 2000000, 5000000, 10000000,
+};
+
+uint64_t dc_time_bucket_us(unsigned i)
+{
+    return i < DC_STORE_LAT_BUCKETS - 1 ? lat_bound[i] : UINT64_MAX;
+}
+
+/* Compares from the shortest bound: most calls end in the first few buckets. */
 static unsigned lat_bucket(uint64_t us)
 {
     unsigned k = 0;
-    while (k < DC_STORE_LAT_BUCKETS - 1 && us >= (2ull << k))
+    while (k < DC_STORE_LAT_BUCKETS - 1 && us > lat_bound[k])
         k++;
     return k;
 }
@@ -106,12 +120,14 @@ uint64_t dc_metrics_p99_us(const dc_plugin_metrics *m)
         return 0;
     uint64_t want = total - total / 100; /* calls at or under the 99th percentile */
     uint64_t cum = 0;
-    for (unsigned b = 0; b < DC_STORE_LAT_BUCKETS; b++) {
+    unsigned b = 0;
+    for (; b < DC_STORE_LAT_BUCKETS; b++) {
         cum += c[b];
         if (cum >= want)
-            return 2ull << b;
+            break;
     }
-    return 2ull << (DC_STORE_LAT_BUCKETS - 1);
+    /* the last bucket has no upper bound: its lower one stands for it */
+    return lat_bound[b < DC_STORE_LAT_BUCKETS - 1 ? b : DC_STORE_LAT_BUCKETS - 2];
 }
 
 dc_plugin_metrics *dc_store_metrics_at(dc_store *s, uint32_t i, uint32_t *n)

@@ -103,14 +103,15 @@ hello = 'domain="^m\\\\.test$",plugin="hello",phase="content"'
 assert val("dynacode_plugin_runs_total", hello) == n
 assert val("dynacode_plugin_errors_total", hello) == 0
 assert val("dynacode_plugin_quota_trips_total", hello + ',kind="time"') == 0
-assert val("dynacode_plugin_time_seconds", hello + ',quantile="0.99"') > 0
+assert val("dynacode_plugin_time_seconds_bucket", hello + ',le="+Inf"') == n
+assert val("dynacode_plugin_time_seconds_bucket", hello + ',le="10"') == n
 assert val("dynacode_plugin_time_seconds_sum", hello) > 0
 assert val("dynacode_plugin_time_seconds_count", hello) == n
 assert val("dynacode_plugin_quarantined", hello) == 0
 weird = 'domain="^m\\\\.test$",plugin="we\\"ird\\\\name",phase="log"'
 assert val("dynacode_plugin_errors_total", weird) == n
 assert "# TYPE dynacode_plugin_runs_total counter" in text
-assert "# TYPE dynacode_plugin_time_seconds summary" in text
+assert "# TYPE dynacode_plugin_time_seconds histogram" in text
 EOF
 then ok "Prometheus: per-plugin samples, label values escaped"
 else fail "Prometheus text"; grep dynacode_plugin "$T/status.txt" | head -30; fi

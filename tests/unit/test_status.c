@@ -1,6 +1,7 @@
 /* test_status.c - the status page rendered by the library (dc_status_render) from a store with
- * a published bundle and recorded calls: the key lines of the JSON and Prometheus forms, and that
- * text from the bundle author or the fetched server (plugin names, ETag) is escaped in both.
+ * a published bundle, recorded polls and calls: the key lines of the JSON and Prometheus forms
+ * (the time histogram, the bundle, poll and shared zone gauges), and that text from the bundle
+ * author or the fetched server (plugin names, ETag) is escaped in both.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,9 @@ static void setup(void)
     ck_assert_int_eq(dc_store_publish(store, snap, len, "api", ETAG, 1700000000.5), DC_OK);
     free(snap);
     dc_bundle_unref(b);
+    dc_store_note_poll(store, 1, 1700000001.5);
+    dc_store_note_poll(store, 0, 1700000002.5);
+    dc_store_note_poll(store, 0, 1700000003.5);
 
     dc_engine_config cfg;
     dc_engine_config_default(&cfg);
@@ -78,7 +82,8 @@ static char *render(dc_status_format fmt, size_t *len)
     return text;
 }
 
-#define HAS(text, needle) ck_assert_msg(strstr(text, needle) != NULL, "missing %s in:\n%s", \
+/* (the page is cut in the message: Check refuses long ones) */
+#define HAS(text, needle) ck_assert_msg(strstr(text, needle) != NULL, "missing %s in:\n%.1500s", \
                                         needle, text)
 
 START_TEST(json_has_the_bundle_plugins_and_worker)
@@ -110,6 +115,31 @@ START_TEST(json_has_the_bundle_plugins_and_worker)
     ck_assert_double_eq(cJSON_GetObjectItem(fine, "runs")->valuedouble, 3);
     ck_assert_double_eq(cJSON_GetObjectItem(fine, "errors")->valuedouble, 0);
 
+    /* the time buckets: each bucket's own count, as many as the bounds plus the last */
+    cJSON *buckets = cJSON_GetObjectItem(fine, "time_buckets");
+    ck_assert_int_eq(cJSON_GetArraySize(buckets), DC_TIME_BUCKETS);
+    double calls = 0;
+    for (int i = 0; i < cJSON_GetArraySize(buckets); i++)
+        calls += cJSON_GetArrayItem(buckets, i)->valuedouble;
+    ck_assert_double_eq(calls, 3);
+    cJSON *bounds = cJSON_GetObjectItem(doc, "time_bucket_bounds_us");
+    ck_assert_int_eq(cJSON_GetArraySize(bounds), DC_TIME_BUCKETS - 1);
+    ck_assert_double_eq(cJSON_GetArrayItem(bounds, 0)->valuedouble, 1);
+    ck_assert_double_eq(cJSON_GetArrayItem(bounds, DC_TIME_BUCKETS - 2)->valuedouble, 1e7);
+
+    /* the bundle's age, the poller's record and the zone's usage */
+    ck_assert(cJSON_GetObjectItem(bundle, "age_seconds")->valuedouble > 0);
+    cJSON *poll = cJSON_GetObjectItem(doc, "poll");
+    ck_assert_double_eq(cJSON_GetObjectItem(poll, "ok_at")->valuedouble, 1700000001.5);
+    ck_assert_double_eq(cJSON_GetObjectItem(poll, "failures")->valuedouble, 2);
+    cJSON *shm = cJSON_GetObjectItem(doc, "shm");
+    ck_assert_double_eq(cJSON_GetObjectItem(shm, "size")->valuedouble, REGION);
+    ck_assert_double_eq(cJSON_GetObjectItem(shm, "used")->valuedouble +
+                            cJSON_GetObjectItem(shm, "free")->valuedouble,
+                        REGION);
+    ck_assert(cJSON_GetObjectItem(shm, "snapshot_capacity")->valuedouble > 0);
+    ck_assert_double_eq(cJSON_GetObjectItem(shm, "metrics_used")->valuedouble, 2);
+
     cJSON *worker = cJSON_GetObjectItem(doc, "worker");
     ck_assert_double_eq(cJSON_GetObjectItem(worker, "pid")->valuedouble, 4242);
     ck_assert_double_eq(cJSON_GetObjectItem(worker, "id")->valuedouble, 3);
@@ -135,7 +165,13 @@ START_TEST(prometheus_has_the_families_and_escapes_labels)
     HAS(text, "# TYPE dynacode_events_total counter\n");
     HAS(text, "\ndynacode_bundle_generation 1\n");
     HAS(text, "\ndynacode_bundle_info{source=\"api\",etag=\"\\\"e\\\\t\\ng\\\"\"} 1\n");
-    HAS(text, "\ndynacode_bundle_fetched_at_seconds 1700000000.500\n");
+    HAS(text, "\ndynacode_bundle_fetched_timestamp_seconds 1700000000.500\n");
+    HAS(text, "\ndynacode_bundle_version 0\n");
+    HAS(text, "\ndynacode_poll_last_success_timestamp_seconds 1700000001.500\n");
+    HAS(text, "\ndynacode_poll_consecutive_failures 2\n");
+    HAS(text, "\ndynacode_shm_size_bytes 1048576\n");
+    HAS(text, "\ndynacode_shm_metrics_entries_used 2\n");
+    HAS(text, "# TYPE dynacode_bundle_age_seconds gauge\n");
     HAS(text, "\ndynacode_bundle_plugins 2\n");
     HAS(text, "\ndynacode_bundle_problems 1\n");
     HAS(text, "\ndynacode_plugin_runs_total{domain=\"*\",plugin=\"fine\",phase=\"access\"} 3\n");
@@ -143,8 +179,34 @@ START_TEST(prometheus_has_the_families_and_escapes_labels)
               "phase=\"access\"} 3\n");
     HAS(text, "\ndynacode_plugin_quota_trips_total{domain=\"*\",plugin=\"fine\","
               "phase=\"access\",kind=\"memory\"} 0\n");
+    HAS(text, "# TYPE dynacode_plugin_time_seconds histogram\n");
     HAS(text, "\ndynacode_plugin_time_seconds_count{domain=\"*\",plugin=\"fine\","
               "phase=\"access\"} 3\n");
+    HAS(text, "\ndynacode_plugin_time_seconds_bucket{domain=\"*\",plugin=\"fine\","
+              "phase=\"access\",le=\"+Inf\"} 3\n");
+    HAS(text, "\ndynacode_plugin_time_seconds_bucket{domain=\"*\",plugin=\"fine\","
+              "phase=\"access\",le=\"0.0005\"} ");
+    HAS(text, "\ndynacode_plugin_time_seconds_bucket{domain=\"*\",plugin=\"fine\","
+              "phase=\"access\",le=\"10\"} ");
+
+    /* the buckets of "fine": one per bound, in order, counts never falling, +Inf last */
+    const char *prefix = "\ndynacode_plugin_time_seconds_bucket{domain=\"*\",plugin=\"fine\","
+                         "phase=\"access\",le=\"";
+    const char *at = text;
+    unsigned seen = 0;
+    unsigned long long prev = 0;
+    while ((at = strstr(at, prefix)) != NULL) {
+        at += strlen(prefix);
+        char le[32];
+        unsigned long long count = 0;
+        ck_assert_int_eq(sscanf(at, "%31[^\"]\"} %llu", le, &count), 2);
+        ck_assert_uint_ge(count, prev);
+        prev = count;
+        ck_assert_str_eq(le, seen + 1 < DC_TIME_BUCKETS ? (seen == 0 ? "0.000001" : le) : "+Inf");
+        seen++;
+    }
+    ck_assert_uint_eq(seen, DC_TIME_BUCKETS);
+    ck_assert_uint_eq(prev, 3);
     HAS(text, "\ndynacode_worker_live_states{pid=\"4242\",worker=\"3\"} ");
     ck_assert_int_eq(text[len - 1], '\n');
 
@@ -174,6 +236,8 @@ START_TEST(without_engine_or_events_the_store_facts_remain)
     ck_assert_int_eq(dc_status_render(&src, DC_STATUS_PROMETHEUS, &text, &len), DC_OK);
     ck_assert_ptr_null(strstr(text, "dynacode_plugin_runs_total"));
     HAS(text, "dynacode_events_total{event=");
+    HAS(text, "\ndynacode_bundle_plugins 0\n"); /* no engine: no bundle loaded here */
+    HAS(text, "\ndynacode_shm_size_bytes 1048576\n");
     free(text);
 }
 END_TEST

@@ -904,7 +904,7 @@ START_TEST(metrics_shared)
     for (unsigned b = 0; b < DC_STORE_LAT_BUCKETS; b++)
         hist += m->latency[b];
     ck_assert_uint_eq(hist, m->runs);
-    ck_assert_uint_eq(dc_metrics_p99_us(m), 64); /* k % 50 < 64 */
+    ck_assert_uint_eq(dc_metrics_p99_us(m), 50); /* k % 50 <= 50 */
 
     /* p99 by hand: 99 fast calls and 1 slow: the fast bucket; 2 slow: the slow one */
     dc_plugin_metrics *p = dc_store_metrics(s, 99, 1);
@@ -912,15 +912,32 @@ START_TEST(metrics_shared)
     for (int k = 0; k < 99; k++)
         dc_metrics_record(p, DC_RESULT_OK, 10, 1);
     dc_metrics_record(p, DC_RESULT_OK, 5000, 1);
-    ck_assert_uint_eq(dc_metrics_p99_us(p), 16);
+    ck_assert_uint_eq(dc_metrics_p99_us(p), 10);
     dc_metrics_record(p, DC_RESULT_OK, 5000, 1);
     dc_metrics_record(p, DC_RESULT_OK, 1u << 30, 1); /* very slow: the last bucket */
-    ck_assert_uint_eq(dc_metrics_p99_us(p), 8192);
+    ck_assert_uint_eq(dc_metrics_p99_us(p), 5000);
     ck_assert_uint_eq(p->latency[DC_STORE_LAT_BUCKETS - 1], 1);
     ck_assert_uint_eq(p->latency[0], 0);
     dc_metrics_record(p, DC_RESULT_OK, 0, 1);
     dc_metrics_record(p, DC_RESULT_OK, 1, 1);
     ck_assert_uint_eq(p->latency[0], 2);
+
+    /* a bucket counts the calls up to its bound, the bound included; the last has no bound */
+    dc_plugin_metrics *q = dc_store_metrics(s, 98, 1);
+    ck_assert_uint_eq(dc_time_bucket_us(0), 1);
+    ck_assert_uint_eq(dc_time_bucket_us(DC_TIME_BUCKETS - 2), 10000000);
+    ck_assert_uint_eq(dc_time_bucket_us(DC_TIME_BUCKETS - 1), UINT64_MAX);
+    ck_assert_uint_eq(dc_time_bucket_us(DC_TIME_BUCKETS), UINT64_MAX);
+    for (unsigned b = 0; b + 1 < DC_TIME_BUCKETS; b++) {
+        uint64_t bound = dc_time_bucket_us(b);
+        ck_assert_uint_lt(bound, dc_time_bucket_us(b + 1));
+        dc_metrics_record(q, DC_RESULT_OK, bound, 1);     /* in b */
+        dc_metrics_record(q, DC_RESULT_OK, bound + 1, 1); /* in b + 1 */
+    }
+    ck_assert_uint_eq(q->latency[0], 1);
+    for (unsigned b = 1; b + 1 < DC_TIME_BUCKETS; b++)
+        ck_assert_uint_eq(q->latency[b], 2);
+    ck_assert_uint_eq(q->latency[DC_TIME_BUCKETS - 1], 1);
 
     /* full around a key's place: NULL, unless an entry there has been idle for ten minutes */
     for (uint32_t i = 0; i < n; i++) {
@@ -977,6 +994,64 @@ START_TEST(large_read_time)
 }
 END_TEST
 
+/* The poller's record and the region's usage, as the status page reads them. */
+START_TEST(polls_and_usage)
+{
+    size_t size = 4 * MIB;
+    void *r = region_new(size);
+    dc_store *s = attach(r, size, 1);
+    dc_store_info si;
+    dc_store_info_get(s, &si);
+    ck_assert(si.poll_ok_at == 0);
+    ck_assert_uint_eq(si.poll_failures, 0);
+    dc_store_note_poll(s, 0, 100.0);
+    dc_store_note_poll(s, 0, 101.0);
+    dc_store_info_get(s, &si);
+    ck_assert(si.poll_ok_at == 0);
+    ck_assert_uint_eq(si.poll_failures, 2);
+    dc_store_note_poll(s, 1, 1700000000.25);
+    dc_store_info_get(s, &si);
+    ck_assert_double_eq_tol(si.poll_ok_at, 1700000000.25, 0.0015);
+    ck_assert_uint_eq(si.poll_failures, 0);
+    dc_store_note_poll(s, 0, 1700000001.0);
+    dc_store_info_get(s, &si);
+    ck_assert_double_eq_tol(si.poll_ok_at, 1700000000.25, 0.0015); /* kept */
+    ck_assert_uint_eq(si.poll_failures, 1);
+
+    dc_store_usage u;
+    dc_store_usage_get(s, &u);
+    ck_assert_uint_eq(u.size, size);
+    ck_assert_uint_eq(u.used + u.free, size);
+    ck_assert_uint_gt(u.snapshot_capacity, size / 2 - size / 4);
+    ck_assert_uint_lt(u.snapshot_capacity, size / 2);
+    ck_assert_uint_eq(u.metrics_entries, DC_STORE_METRICS_MAX);
+    ck_assert_uint_eq(u.metrics_used, 0);
+    size_t empty = u.used;
+
+    unsigned char *snap = calloc(1, 100000);
+    ck_assert_int_eq(dc_store_publish(s, snap, 100000, "api", "e", 1.0), DC_OK);
+    ck_assert_ptr_nonnull(dc_store_metrics(s, 7, 1));
+    dc_store_usage_get(s, &u);
+    ck_assert_uint_eq(u.used, empty + 2 * 100000); /* the snapshot, twice */
+    ck_assert_uint_eq(u.used + u.free, size);
+    ck_assert_uint_eq(u.metrics_used, 1);
+    free(snap);
+
+    /* a snapshot that fills a slot leaves (almost) nothing free */
+    snap = calloc(1, u.snapshot_capacity);
+    ck_assert_int_eq(dc_store_publish(s, snap, u.snapshot_capacity, "api", "e", 1.0), DC_OK);
+    dc_store_usage_get(s, &u);
+    ck_assert_uint_lt(u.free, 2 * DC_STORE_ALIGN);
+    free(snap);
+
+    dc_store_usage_get(NULL, &u);
+    ck_assert_uint_eq(u.size, 0);
+    dc_store_note_poll(NULL, 1, 1.0);
+    dc_store_detach(s);
+    munmap(r, size);
+}
+END_TEST
+
 Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
@@ -1010,6 +1085,7 @@ Suite *store_suite(void)
     tcase_add_test(tc, event_counters_shared);
     tcase_add_test(tc, quarantine_shared);
     tcase_add_test(tc, metrics_shared);
+    tcase_add_test(tc, polls_and_usage);
     suite_add_tcase(s, tc);
     return s;
 }
