@@ -280,8 +280,8 @@ static dc_rc fetch_signature(dc_poller *p, char **sig, size_t *len, char *err, s
                    "answered 404");
         rc = DC_ESIG;
     } else {
-        dc_set_err(err, errlen, "cannot fetch the signature (the bundle's URL plus .sig): %s",
-                   r.error);
+        dc_set_err(err, errlen, "no signature: cannot fetch it (the bundle's URL plus .sig): "
+                   "%s", r.error);
         rc = DC_ESIG;
     }
     dc_fetch_result_clear(&r);
