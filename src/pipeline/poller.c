@@ -225,6 +225,19 @@ static dc_rc write_offline_sig(dc_poller *p, char *err, size_t errlen)
     return rc;
 }
 
+/* The offline file (and with verify keys its signature) now holds json. */
+static void write_offline(dc_poller *p, const char *json, size_t len)
+{
+    char err[512] = "";
+    if (p->offline_file && (dc_offline_write(p->offline_file, json, len, err, sizeof err) !=
+                                DC_OK ||
+                            write_offline_sig(p, err, sizeof err) != DC_OK)) {
+        /* The bundle is good and in force; only the copy on disk is stale. */
+        emit(p, DC_EV_ON_ERROR, NULL, NULL, err, 0, 0);
+        note_error(p, DC_EIO, err);
+    }
+}
+
 /* Publishes b (the store and the offline file) and puts it in force here. Takes b. */
 static dc_rc adopt(dc_poller *p, dc_bundle *b, const char *json, size_t len, const char *source,
                    const char *etag)
@@ -250,14 +263,19 @@ static dc_rc adopt(dc_poller *p, dc_bundle *b, const char *json, size_t len, con
         gen = dc_store_generation(p->cfg.store);
     }
     set_bundle(p, b, gen);
-    if (p->offline_file && strcmp(source, "api") == 0 &&
-        (dc_offline_write(p->offline_file, json, len, err, sizeof err) != DC_OK ||
-         write_offline_sig(p, err, sizeof err) != DC_OK)) {
-        /* The bundle is good and in force; only the copy on disk is stale. */
-        emit(p, DC_EV_ON_ERROR, NULL, NULL, err, 0, 0);
-        note_error(p, DC_EIO, err);
-    }
+    if (strcmp(source, "api") == 0)
+        write_offline(p, json, len);
     return DC_OK;
+}
+
+/* The unchanged bundle of a poll: said at every poll, so only at the info level. */
+static void unchanged(dc_poller *p)
+{
+    if (p->cfg.events) {
+        dc_event_info info = {DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, -1,
+                              "the bundle did not change", 0, 0, DC_SEV_INFO};
+        dc_events_emit(p->cfg.events, &info);
+    }
 }
 
 /* Fetches the signature beside the bundle (always unconditionally: it is small) into *sig;
@@ -318,17 +336,22 @@ static dc_rc take_body(dc_poller *p, dc_fetch_result *res)
 {
     char err[1024] = "";
     uint64_t hash = dc_hash64(res->body, res->len);
-    if (p->bundle && p->bundle->hash == hash && (!p->keys || p->verified_hash == hash)) {
-        /* said at every poll of an unchanged bundle: only a refusal is news */
-        if (p->cfg.events) {
-            dc_event_info info = {DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, -1,
-                                  "the bundle did not change", 0, 0, DC_SEV_INFO};
-            dc_events_emit(p->cfg.events, &info);
-        }
+    int same = p->bundle && p->bundle->hash == hash;
+    if (same && (!p->keys || p->verified_hash == hash)) {
+        unchanged(p);
         return DC_OK;
     }
+    /* With verify keys, a bundle this poller has not verified yet (a new one, or the one in
+     * force when another process published it) must show its signature. */
     if (p->keys && check_signature(p, res->body, res->len, hash) != DC_OK)
         return DC_ESIG;
+    if (same) {
+        /* verified only now (verify keys added by a reload): the offline file gets the
+         * signature it lacked */
+        write_offline(p, res->body, res->len);
+        unchanged(p);
+        return DC_OK;
+    }
     dc_bundle *b = NULL;
     dc_rc rc = dc_bundle_load(res->body, res->len, &p->limits, p->bundle, &b, err, sizeof err);
     if (rc == DC_OK && dc_version_refused(p->bundle, b, p->cfg.allow_downgrade, err,
@@ -478,14 +501,10 @@ dc_rc dc_poller_load_offline(dc_poller *p)
                                sizeof err);
     if (rc == DC_OK && p->keys)
         rc = verify_offline(p, json, len, err, sizeof err);
+    /* Loaded only when nothing is in force: its general.version becomes the version in force,
+     * which the first poll's bundle is then held to. */
     if (rc == DC_OK)
         rc = dc_bundle_load(json, len, &p->limits, NULL, &b, err, sizeof err);
-    if (rc == DC_OK && dc_version_refused(p->bundle, b, p->cfg.allow_downgrade, err,
-                                          sizeof err)) {
-        dc_bundle_unref(b);
-        b = NULL;
-        rc = DC_EBUNDLE;
-    }
     if (rc != DC_OK) {
         snprintf(msg, sizeof msg, "offline file %s refused: %s", p->offline_file, err);
         emit(p, DC_EV_ON_ERROR, NULL, NULL, msg, 0, 0);

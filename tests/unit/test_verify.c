@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -332,7 +333,8 @@ static void publish(const char *code, int version, const char *key)
     }
 }
 
-static dc_poller *poller(int allow_downgrade, const char *a, const char *b)
+static dc_poller *poller_in(dc_store *store, int32_t pid, int allow_downgrade, const char *a,
+                            const char *b)
 {
     static char pa[320], pb[320];
     const char *keys[2] = {file(pa, sizeof pa, a, ".pub"), b ? file(pb, sizeof pb, b, ".pub")
@@ -344,10 +346,17 @@ static dc_poller *poller(int allow_downgrade, const char *a, const char *b)
     cfg.verify_keys = keys;
     cfg.nverify_keys = b ? 2 : 1;
     cfg.allow_downgrade = allow_downgrade;
+    cfg.store = store;
+    cfg.pid = pid;
     dc_poller *p = NULL;
     char err[512] = "";
     ck_assert_msg(dc_poller_new(&cfg, &p, err, sizeof err) == DC_OK, "%s", err);
     return p;
+}
+
+static dc_poller *poller(int allow_downgrade, const char *a, const char *b)
+{
+    return poller_in(NULL, 0, allow_downgrade, a, b);
 }
 
 /* general.version of the poller's bundle in force (which must exist). */
@@ -470,6 +479,45 @@ START_TEST(offline_file_with_a_bad_signature_is_not_loaded)
 }
 END_TEST
 
+START_TEST(a_bundle_from_the_store_is_verified_once_and_not_published_again)
+{
+    size_t size = 1u << 20;
+    void *region = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(region, MAP_FAILED);
+    dc_store *store = NULL;
+    char err[256] = "", osp[320];
+    ck_assert_msg(dc_store_attach(region, size, 1, &store, err, sizeof err) == DC_OK, "%s", err);
+    publish("ngx.say(1)", 1, k1);
+    dc_poller *a = poller_in(store, 1001, 0, k1, NULL);
+    ck_assert_int_eq(dc_poller_poll(a), DC_OK);
+    uint64_t gen = dc_store_generation(store);
+    ck_assert_uint_ne(gen, 0);
+    dc_poller_free(a); /* its lease holder id is no live process: the next poller takes it */
+    snprintf(osp, sizeof osp, "%s.sig", opath);
+    ck_assert_int_eq(unlink(osp), 0);
+    /* the next process starts from the store's bundle: it checks the signature once, writes
+     * the offline file's signature it found missing, and publishes nothing new */
+    dc_poller *b = poller_in(store, 1002, 0, k1, NULL);
+    ck_assert_int_eq(dc_poller_poll(b), DC_OK);
+    ck_assert_uint_eq(dc_store_generation(store), gen);
+    ck_assert_int_eq(access(osp, R_OK), 0);
+    /* the same bundle whose signature no longer verifies is refused; the bundle stays */
+    dc_poller_free(b);
+    char *other = sign(k2, "x");
+    char sp[320];
+    snprintf(sp, sizeof sp, "%s.sig", bpath);
+    put(sp, other);
+    free(other);
+    b = poller_in(store, 1003, 0, k1, NULL);
+    ck_assert_int_eq(dc_poller_poll(b), DC_ESIG);
+    ck_assert_uint_eq(dc_store_generation(store), gen);
+    ck_assert_int_eq(in_force_version(b), 1);
+    dc_poller_free(b);
+    dc_store_detach(store);
+    munmap(region, size);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("verify");
@@ -491,6 +539,7 @@ int main(void)
     tcase_add_test(tc, poller_refuses_unsigned_and_tampered_bundles_and_keeps_the_last_good);
     tcase_add_test(tc, poller_rotation_and_rollback_guard);
     tcase_add_test(tc, offline_file_with_a_bad_signature_is_not_loaded);
+    tcase_add_test(tc, a_bundle_from_the_store_is_verified_once_and_not_published_again);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
