@@ -619,7 +619,7 @@ typedef struct dc_poller_config {
     dc_store *store;                /* publish there, under the lease; may be NULL */
     const char *offline_file;       /* last good bundle, written atomically; may be NULL */
     int32_t pid;                    /* lease holder id (getpid() when 0) */
-    /* Public key files (PEM, Ed25519; copied, read by dc_poller_new): when any, a bundle loads
+    /* Public key files (PEM, Ed25519; read by dc_poller_new, not kept): when any, a bundle loads
      * only with a signature from one of them, fetched from the URL plus ".sig" (the offline file
      * keeps its own beside it, and is verified again when loaded). */
     const char *const *verify_keys;

@@ -245,7 +245,8 @@ char *dc_sig_path(const char *path)
 
 /* ---- keys and signing ---- */
 
-/* Writes text to path, created with mode (O_EXCL when excl). */
+/* Writes key as PEM (its private or its public part) to path, created with mode (O_EXCL when
+ * excl: a private key is never overwritten). */
 static dc_rc write_pem(const char *path, int excl, mode_t mode, EVP_PKEY *key, int private,
                        char *err, size_t errlen)
 {
