@@ -267,6 +267,25 @@ START_TEST(version_travels_in_the_snapshot)
     ck_assert_msg(dc_snapshot_decode(snap, len, &b, err, sizeof err) == DC_OK, "%s", err);
     ck_assert_int_eq(dc_bundle_version(b, &v), 1);
     ck_assert_int_eq(v, 9007199254740992LL);
+    /* the format before general.version (a zone kept across a reload that upgraded the
+     * module): the same without the 12 bytes of the version, read as "no version" */
+    unsigned char *old = malloc(len - 12);
+    ck_assert_ptr_nonnull(old);
+    memcpy(old, snap, 56);
+    memcpy(old + 56, snap + 68, len - 68);
+    size_t olen = len - 12;
+    old[8] = 2;
+    for (int i = 0; i < 8; i++)
+        old[16 + i] = (unsigned char)((uint64_t)olen >> (8 * i));
+    uint64_t sum = dc_checksum64(old, olen - 8);
+    for (int i = 0; i < 8; i++)
+        old[olen - 8 + i] = (unsigned char)(sum >> (8 * i));
+    dc_bundle *o = NULL;
+    ck_assert_msg(dc_snapshot_decode(old, olen, &o, err, sizeof err) == DC_OK, "%s", err);
+    ck_assert_int_eq(dc_bundle_version(o, &v), 0);
+    ck_assert_uint_eq(dc_bundle_domain_count(o), 0);
+    dc_bundle_unref(o);
+    free(old);
     free(snap);
     dc_bundle *none = versioned(NULL);
     ck_assert_int_eq(dc_snapshot_encode(none, &snap, &len), DC_OK);
