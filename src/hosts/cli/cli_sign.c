@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "offline.h"
 #include "verify.h"
 
 int cli_keys_add(cli_keys *k, const char *cmd, const char *path)
@@ -156,14 +157,14 @@ int cmd_sign(int argc, char **argv)
         goto out;
     }
     out = dc_sig_path(path);
-    FILE *f = out ? fopen(out, "w") : NULL;
-    if (!f) {
-        fprintf(stderr, "dynacode sign: cannot create %s.sig\n", path);
+    if (!out) {
+        fprintf(stderr, "dynacode sign: out of memory\n");
         goto out;
     }
-    int ok = fputs(sig, f) >= 0;
-    if (fclose(f) != 0 || !ok) {
-        fprintf(stderr, "dynacode sign: cannot write %s\n", out);
+    /* atomically, as the offline file: an upload running at the same time sees the old
+     * signature or the new one */
+    if (dc_offline_write(out, sig, strlen(sig), err, sizeof err) != DC_OK) {
+        fprintf(stderr, "dynacode sign: %s\n", err);
         goto out;
     }
     printf("wrote %s\n", out);
