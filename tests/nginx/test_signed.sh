@@ -35,9 +35,10 @@ sign k1
 API_ARGS=--sig start_api "$T/bundle.json"
 api=$API_PORT
 
-# conf "KEY DIRECTIVES" [EXTRA]
+# conf "KEY DIRECTIVES" [EXTRA]: one worker, so that the poller never changes hands between
+# two polls (a new holder checks the signature of the bundle in force once)
 conf() {
-    write_conf 2 "
+    write_conf 1 "
     dynacode_api_uri http://127.0.0.1:$api/bundle.json;
     dynacode_offline_file $T/state/bundle.json;
     dynacode_poll_interval 300ms;
@@ -55,7 +56,7 @@ conf() {
 "
 }
 
-# serves TEXT: N requests on new connections (both workers) all answered TEXT by the plugin
+# serves TEXT: 6 requests on new connections, all answered TEXT by the plugin
 serves() {
     local _
     for _ in 1 2 3 4 5 6; do
