@@ -46,6 +46,7 @@ extern "C" {
  *   DC_ECORRUPT  shared or stored data fails its checks (checksum, header, layout): not the
  *                caller's fault, and trying again reads the same bytes
  *   DC_ETHREAD   a thread could not be started
+ *   DC_ESIG      a signature is missing, malformed or does not verify with any trusted key
  */
 #define DC_RC_LIST(X)                                                                 \
     X(DC_OK, 0, "ok", "ok")                                                           \
@@ -60,7 +61,8 @@ extern "C" {
     X(DC_ELUA, 9, "elua", "Lua runtime error")                                        \
     X(DC_EBUSY, 10, "ebusy", "busy: held by someone else")                            \
     X(DC_ECORRUPT, 11, "ecorrupt", "corrupt data")                                    \
-    X(DC_ETHREAD, 12, "ethread", "cannot start a thread")
+    X(DC_ETHREAD, 12, "ethread", "cannot start a thread")                             \
+    X(DC_ESIG, 13, "esig", "signature refused")
 
 typedef enum dc_rc {
 #define DC_RC_ENUM(code, value, name, text) code = value,
@@ -250,6 +252,9 @@ DC_API uint32_t dc_bundle_problem_count(const dc_bundle *b);
 /* Every problem met, kept or not; *left_out (may be NULL) gets those that are not mere
  * warnings (unknown fields). */
 DC_API uint32_t dc_bundle_problem_total(const dc_bundle *b, uint32_t *left_out);
+/* general.version: returns 1 and sets *version when the bundle has one; 0 (and *version 0)
+ * when it has none, which the rollback guard counts as version 0. */
+DC_API int dc_bundle_version(const dc_bundle *b, int64_t *version);
 #define DC_BUNDLE_PROBLEMS_KEPT 100
 DC_API const dc_problem *dc_bundle_problem(const dc_bundle *b, uint32_t i);
 
@@ -538,6 +543,29 @@ DC_API void dc_fetcher_reset_validators(dc_fetcher *f);
 DC_API void dc_fetch_result_clear(dc_fetch_result *res);
 DC_API void dc_fetcher_free(dc_fetcher *f);
 
+/* ---- signatures: Ed25519 over a bundle's exact bytes, detached, as base64 text ----
+ * Keys are PEM files (a private key: PKCS#8; a public key: SubjectPublicKeyInfo). A signed
+ * bundle's signature is served at the bundle's URL with ".sig" added to its path. */
+typedef struct dc_keyring dc_keyring;
+
+DC_API dc_rc dc_keyring_new(dc_keyring **out);
+/* Adds the Ed25519 public key of a PEM file. DC_EIO when the file cannot be read, DC_ESIG when
+ * it holds no Ed25519 public key (err names the file and says why). */
+DC_API dc_rc dc_keyring_add_file(dc_keyring *k, const char *path, char *err, size_t errlen);
+DC_API size_t dc_keyring_count(const dc_keyring *k);
+/* DC_OK when sig (siglen bytes of base64 text, white space around it ignored) is a signature
+ * of data by one of the keys; DC_ESIG otherwise, err saying why (not base64, wrong length,
+ * verifies with none of the keys). */
+DC_API dc_rc dc_keyring_verify(const dc_keyring *k, const void *data, size_t len,
+                               const char *sig, size_t siglen, char *err, size_t errlen);
+DC_API void dc_keyring_free(dc_keyring *k);
+/* Makes a new key pair: NAME.key (private, mode 0600, never overwritten) and NAME.pub. */
+DC_API dc_rc dc_sign_keygen(const char *name, char *err, size_t errlen);
+/* Signs data with the private key of key_file; *sig gets malloc'd base64 text ending in a
+ * newline (free it). */
+DC_API dc_rc dc_sign_data(const char *key_file, const void *data, size_t len, char **sig,
+                          char *err, size_t errlen);
+
 /* ---- snapshots: a validated bundle with its bytecode, as bytes (checksummed) ----
  * Workers load plugins only from snapshots, never from source. */
 DC_API dc_rc dc_snapshot_encode(const dc_bundle *b, unsigned char **out, size_t *len);
@@ -626,6 +654,12 @@ typedef struct dc_poller_config {
     dc_store *store;                /* publish there, under the lease; may be NULL */
     const char *offline_file;       /* last good bundle, written atomically; may be NULL */
     int32_t pid;                    /* lease holder id (getpid() when 0) */
+    /* Public key files (PEM, Ed25519; read by dc_poller_new, not kept): when any, a bundle loads
+     * only with a signature from one of them, fetched from the URL plus ".sig" (the offline file
+     * keeps its own beside it, and is verified again when loaded). */
+    const char *const *verify_keys;
+    size_t nverify_keys;
+    int allow_downgrade;            /* accept a general.version lower than the one in force */
 } dc_poller_config;
 
 DC_API void dc_poller_config_default(dc_poller_config *cfg);

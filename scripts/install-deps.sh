@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # install-deps.sh - installs the Debian 12 packages dynacode needs, only those missing.
-# Build: compiler, CMake, LuaJIT (OpenResty's branch), libcurl, cJSON, PCRE2, Hyperscan,
+# Build: compiler, CMake, LuaJIT (OpenResty's branch), libcurl, OpenSSL's libcrypto, cJSON, PCRE2, Hyperscan,
 # libseccomp, Check.
 # Tests: curl, python3 (the test API server), python3-yaml (reads the alert rules), valgrind,
 # nginx and wrk; clang and its runtime libraries (libFuzzer, sanitizers) for the fuzz targets of
@@ -9,7 +9,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake pkg-config
-  libluajit2-5.1-dev libcurl4-openssl-dev libcjson-dev libpcre2-dev libhyperscan-dev libseccomp-dev check
+  libluajit2-5.1-dev libcurl4-openssl-dev libssl-dev libcjson-dev libpcre2-dev libhyperscan-dev libseccomp-dev check
   curl python3 valgrind openssl
   python3-yaml
   nginx nginx-dev libnginx-mod-http-lua wrk

@@ -21,12 +21,14 @@ target_compile_definitions(dynacode_test_obj PUBLIC DC_TESTING)
 target_include_directories(dynacode_test_obj PUBLIC ${CMAKE_SOURCE_DIR}/include
                            PRIVATE ${DC_ALL_LAYER_DIRS} ${DC_GEN_DIR})
 target_link_libraries(dynacode_test_obj PUBLIC PkgConfig::LUAJIT PkgConfig::CJSON PkgConfig::PCRE2
-                      PkgConfig::SECCOMP PkgConfig::CURL PkgConfig::HS Threads::Threads m)
+                      PkgConfig::SECCOMP PkgConfig::CURL PkgConfig::CRYPTO PkgConfig::HS
+                      Threads::Threads m)
 add_library(dynacode_test STATIC $<TARGET_OBJECTS:dynacode_test_obj>)
 target_compile_definitions(dynacode_test PUBLIC DC_TESTING)
 target_include_directories(dynacode_test PUBLIC ${CMAKE_SOURCE_DIR}/include)
 target_link_libraries(dynacode_test PUBLIC PkgConfig::LUAJIT PkgConfig::CJSON PkgConfig::PCRE2
-                      PkgConfig::SECCOMP PkgConfig::CURL PkgConfig::HS Threads::Threads m)
+                      PkgConfig::SECCOMP PkgConfig::CURL PkgConfig::CRYPTO PkgConfig::HS
+                      Threads::Threads m)
 add_library(dc_sim_test STATIC ${DC_SIM_SOURCES})
 target_include_directories(dc_sim_test PUBLIC ${CMAKE_SOURCE_DIR}/src/hosts/sim
                            PRIVATE ${DC_ALL_LAYER_DIRS})

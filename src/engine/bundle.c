@@ -10,7 +10,7 @@
 #include "bundle_load.h"
 
 static const char *const top_fields[] = {"general", "domains", "plugins", NULL};
-static const char *const general_fields[] = {"status", "skip_domains", NULL};
+static const char *const general_fields[] = {"status", "skip_domains", "version", NULL};
 static const char *const domain_fields[] = {"name", "plugins", NULL};
 
 /* An entry of the top-level "plugins" list, validated once whatever references it. */
@@ -215,6 +215,29 @@ int dc_ld_control_byte(const char *s)
     return -1;
 }
 
+/* general.version: the publisher's number for the bundle, a whole number that JSON's doubles
+ * carry exactly (0 .. 2^53). */
+static int version_ok(const cJSON *v)
+{
+    if (!cJSON_IsNumber(v))
+        return 0;
+    double d = v->valuedouble;
+    return d >= 0 && d <= 9007199254740992.0 && d == (double)(int64_t)d;
+}
+
+static const char *version_shape(const cJSON *v)
+{
+    if (cJSON_IsNumber(v))
+        return v->valuedouble < 0 ? "a negative number" : "a fraction or a number too large";
+    if (cJSON_IsString(v))
+        return "a string";
+    if (cJSON_IsBool(v))
+        return "a boolean";
+    if (cJSON_IsNull(v))
+        return "null";
+    return cJSON_IsArray(v) ? "an array" : "an object";
+}
+
 static dc_rc check_general(const cJSON *g, const dc_limits *lim, char *err, size_t errlen)
 {
     if (!cJSON_IsObject(g))
@@ -222,6 +245,11 @@ static dc_rc check_general(const cJSON *g, const dc_limits *lim, char *err, size
     const cJSON *v = get(g, "status");
     if (v && !cJSON_IsString(v))
         return whole(DC_EBUNDLE, err, errlen, "general.status: expected a string");
+    v = get(g, "version");
+    if (v && !version_ok(v))
+        return whole(DC_EBUNDLE, err, errlen,
+                     "general.version: expected a whole number from 0 to 2^53 (got %s)",
+                     version_shape(v));
     v = get(g, "skip_domains");
     if (!v)
         return DC_OK;
@@ -322,6 +350,9 @@ static dc_rc load_general(dc_loader *ld, const cJSON *g, char *err, size_t errle
     dc_ld_unknown_fields(ld, g, "general", general_fields, NULL, NULL);
     const cJSON *st = get(g, "status");
     b->enabled = st && strcmp(st->valuestring, "enabled") == 0;
+    const cJSON *ver = get(g, "version");
+    b->has_version = ver != NULL;
+    b->version = ver ? (int64_t)ver->valuedouble : 0;
     const cJSON *sk = get(g, "skip_domains");
     int n = sk ? cJSON_GetArraySize(sk) : 0;
     if (n == 0)
@@ -843,4 +874,11 @@ uint32_t dc_bundle_problem_total(const dc_bundle *b, uint32_t *left_out)
 const dc_problem *dc_bundle_problem(const dc_bundle *b, uint32_t i)
 {
     return b && i < b->nproblems ? &b->problems[i] : NULL;
+}
+
+int dc_bundle_version(const dc_bundle *b, int64_t *version)
+{
+    if (version)
+        *version = b && b->has_version ? b->version : 0;
+    return b && b->has_version;
 }

@@ -35,6 +35,8 @@ typedef struct dc_domain {
 struct dc_bundle {
     atomic_uint refs;
     int enabled;            /* general.status == "enabled" */
+    int has_version;        /* general.version was given */
+    int64_t version;        /* general.version; 0 when absent */
     pcre2_code **skip;      /* general.skip_domains, compiled (owned) */
     uint32_t nskip;
     dc_domain *domains;     /* usable domains only, bundle order (owned) */

@@ -15,6 +15,7 @@
 
 #include "sync.h"
 #include "offline.h"
+#include "verify.h"
 
 struct dc_poller {
     dc_poller_config cfg;       /* strings below are the poller's own copies */
@@ -26,6 +27,10 @@ struct dc_poller {
     dc_policy *own_policy;      /* the built-in default when cfg.policy is NULL */
     dc_limits limits;
     dc_fetcher *fetcher;
+    dc_keyring *keys;           /* verify keys; NULL when bundles need no signature */
+    dc_fetcher *sig_fetcher;    /* the signature beside the bundle (keys only) */
+    char *sig;                  /* the signature text of the bundle being adopted */
+    uint64_t verified_hash;     /* dc_hash64 of the last bundle whose signature verified */
     dc_bundle *bundle;          /* the last good bundle */
     uint64_t seen_gen;          /* the store generation that bundle is (0: none) */
     pthread_mutex_t bmu;        /* bundle and seen_gen as other threads read them: written
@@ -88,6 +93,26 @@ static int copy_strings(dc_poller *p, const dc_poller_config *cfg)
     return 0;
 }
 
+/* Reads the verify keys and makes the fetcher of the signature: the bundle fetch's settings
+ * (headers, timeouts, TLS), its URL plus ".sig", a signature's size as the cap. */
+static dc_rc load_keys(dc_poller *p, const dc_poller_config *cfg, char *err, size_t errlen)
+{
+    dc_rc rc = dc_keyring_new(&p->keys);
+    for (size_t i = 0; rc == DC_OK && i < cfg->nverify_keys; i++)
+        rc = dc_keyring_add_file(p->keys, cfg->verify_keys[i], err, errlen);
+    if (rc != DC_OK)
+        return rc;
+    dc_fetch_config fc = p->cfg.fetch;
+    char *url = dc_sig_url(fc.url);
+    if (!url)
+        return DC_ENOMEM;
+    fc.url = url;
+    fc.max_bytes = dc_sig_text_max();
+    rc = dc_fetcher_new(&fc, &p->sig_fetcher, err, errlen);
+    free(url);
+    return rc;
+}
+
 dc_rc dc_poller_new(const dc_poller_config *cfg, dc_poller **out, char *err, size_t errlen)
 {
     if (!cfg || !cfg->fetch.url) {
@@ -115,6 +140,10 @@ dc_rc dc_poller_new(const dc_poller_config *cfg, dc_poller **out, char *err, siz
         dc_policy_limits(p->cfg.policy, &p->limits);
         rc = dc_fetcher_new(&p->cfg.fetch, &p->fetcher, err, errlen);
     }
+    if (rc == DC_OK && cfg->nverify_keys > 0)
+        rc = load_keys(p, cfg, err, errlen);
+    p->cfg.verify_keys = NULL; /* the keys are read: the paths are not kept */
+    p->cfg.nverify_keys = 0;
     if (rc != DC_OK) {
         dc_poller_free(p);
         return rc;
@@ -180,6 +209,35 @@ static void report_problems(dc_poller *p, const dc_bundle *b)
     emit(p, DC_EV_BG_COMPILE_SUCCESS, NULL, NULL, NULL, 0, dc_bundle_plugin_count(b));
 }
 
+/* With verify keys, the offline file's signature beside it (OFFLINE.sig), written atomically
+ * too, so that the file can be verified again when it is loaded. */
+static dc_rc write_offline_sig(dc_poller *p, char *err, size_t errlen)
+{
+    if (!p->keys || !p->sig)
+        return DC_OK;
+    char *path = dc_sig_path(p->offline_file);
+    if (!path) {
+        dc_set_err(err, errlen, "out of memory");
+        return DC_ENOMEM;
+    }
+    dc_rc rc = dc_offline_write(path, p->sig, strlen(p->sig), err, errlen);
+    free(path);
+    return rc;
+}
+
+/* The offline file (and with verify keys its signature) now holds json. */
+static void write_offline(dc_poller *p, const char *json, size_t len)
+{
+    char err[512] = "";
+    if (p->offline_file && (dc_offline_write(p->offline_file, json, len, err, sizeof err) !=
+                                DC_OK ||
+                            write_offline_sig(p, err, sizeof err) != DC_OK)) {
+        /* The bundle is good and in force; only the copy on disk is stale. */
+        emit(p, DC_EV_ON_ERROR, NULL, NULL, err, 0, 0);
+        note_error(p, DC_EIO, err);
+    }
+}
+
 /* Publishes b (the store and the offline file) and puts it in force here. Takes b. */
 static dc_rc adopt(dc_poller *p, dc_bundle *b, const char *json, size_t len, const char *source,
                    const char *etag)
@@ -205,29 +263,103 @@ static dc_rc adopt(dc_poller *p, dc_bundle *b, const char *json, size_t len, con
         gen = dc_store_generation(p->cfg.store);
     }
     set_bundle(p, b, gen);
-    if (p->offline_file && strcmp(source, "api") == 0 &&
-        dc_offline_write(p->offline_file, json, len, err, sizeof err) != DC_OK) {
-        /* The bundle is good and in force; only the copy on disk is stale. */
-        emit(p, DC_EV_ON_ERROR, NULL, NULL, err, 0, 0);
-        note_error(p, DC_EIO, err);
+    if (strcmp(source, "api") == 0)
+        write_offline(p, json, len);
+    return DC_OK;
+}
+
+/* The unchanged bundle of a poll: said at every poll, so only at the info level. */
+static void unchanged(dc_poller *p)
+{
+    if (p->cfg.events) {
+        dc_event_info info = {DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, -1,
+                              "the bundle did not change", 0, 0, DC_SEV_INFO};
+        dc_events_emit(p->cfg.events, &info);
     }
+}
+
+/* Fetches the signature beside the bundle (always unconditionally: it is small) into *sig;
+ * on failure says why in err. */
+static dc_rc fetch_signature(dc_poller *p, char **sig, size_t *len, char *err, size_t errlen)
+{
+    dc_fetch_result r;
+    dc_fetcher_reset_validators(p->sig_fetcher);
+    if (dc_fetcher_fetch(p->sig_fetcher, &r) != DC_OK) {
+        dc_set_err(err, errlen, "cannot fetch the signature: out of memory");
+        return DC_ENOMEM;
+    }
+    dc_rc rc = DC_OK;
+    if (r.status == DC_FETCH_OK) {
+        *sig = r.body;
+        *len = r.len;
+        r.body = NULL;
+    } else if (r.status == DC_FETCH_HTTP_ERROR && r.http_status == 404) {
+        dc_set_err(err, errlen, "no signature: the signature URL (the bundle's plus .sig) "
+                   "answered 404");
+        rc = DC_ESIG;
+    } else {
+        dc_set_err(err, errlen, "no signature: cannot fetch it (the bundle's URL plus .sig): "
+                   "%s", r.error);
+        rc = DC_ESIG;
+    }
+    dc_fetch_result_clear(&r);
+    return rc;
+}
+
+/* With verify keys: the bundle's exact bytes must carry a signature by one of them. A refusal
+ * keeps the last good bundle and forgets the validators, so that the next poll fetches the
+ * bundle and its signature again: a signature uploaded after its bundle is then picked up
+ * although the bundle itself did not change. On success p->sig holds the signature text. */
+static dc_rc check_signature(dc_poller *p, const char *body, size_t len, uint64_t hash)
+{
+    char err[512] = "", msg[700];
+    char *sig = NULL;
+    size_t siglen = 0;
+    dc_rc rc = fetch_signature(p, &sig, &siglen, err, sizeof err);
+    if (rc == DC_OK)
+        rc = dc_keyring_verify(p->keys, body, len, sig, siglen, err, sizeof err);
+    if (rc != DC_OK) {
+        free(sig);
+        snprintf(msg, sizeof msg, "bundle refused (%s): %s", dc_strerror(DC_ESIG), err);
+        emit(p, DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, msg, 0, 0);
+        note_error(p, DC_ESIG, msg);
+        dc_fetcher_reset_validators(p->fetcher);
+        return DC_ESIG;
+    }
+    free(p->sig);
+    p->sig = sig;
+    p->verified_hash = hash;
     return DC_OK;
 }
 
 static dc_rc take_body(dc_poller *p, dc_fetch_result *res)
 {
     char err[1024] = "";
-    if (p->bundle && p->bundle->hash == dc_hash64(res->body, res->len)) {
-        /* said at every poll of an unchanged bundle: only a refusal is news */
-        if (p->cfg.events) {
-            dc_event_info info = {DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, -1,
-                                  "the bundle did not change", 0, 0, DC_SEV_INFO};
-            dc_events_emit(p->cfg.events, &info);
-        }
+    uint64_t hash = dc_hash64(res->body, res->len);
+    int same = p->bundle && p->bundle->hash == hash;
+    if (same && (!p->keys || p->verified_hash == hash)) {
+        unchanged(p);
+        return DC_OK;
+    }
+    /* With verify keys, a bundle this poller has not verified yet (a new one, or the one in
+     * force when another process published it) must show its signature. */
+    if (p->keys && check_signature(p, res->body, res->len, hash) != DC_OK)
+        return DC_ESIG;
+    if (same) {
+        /* verified only now (verify keys added by a reload): the offline file gets the
+         * signature it lacked */
+        write_offline(p, res->body, res->len);
+        unchanged(p);
         return DC_OK;
     }
     dc_bundle *b = NULL;
     dc_rc rc = dc_bundle_load(res->body, res->len, &p->limits, p->bundle, &b, err, sizeof err);
+    if (rc == DC_OK && dc_version_refused(p->bundle, b, p->cfg.allow_downgrade, err,
+                                          sizeof err)) {
+        dc_bundle_unref(b);
+        b = NULL;
+        rc = DC_EBUNDLE;
+    }
     if (rc != DC_OK) {
         /* Refused whole: the last good bundle stays. The validators are forgotten so that a
          * fixed bundle with an old ETag is fetched again. */
@@ -333,6 +465,31 @@ dc_rc dc_poller_start_offline(dc_poller *p, uint32_t wait_ms)
     return dc_store_generation(st) != 0 ? DC_OK : DC_EBUSY;
 }
 
+/* With verify keys, the offline file is loaded only with a good signature beside it. */
+static dc_rc verify_offline(dc_poller *p, const char *json, size_t len, char *err,
+                            size_t errlen)
+{
+    char *path = dc_sig_path(p->offline_file), *sig = NULL;
+    size_t siglen = 0;
+    char why[512] = "";
+    if (!path)
+        return DC_ENOMEM;
+    dc_rc rc = dc_offline_read(path, dc_sig_text_max(), &sig, &siglen, why, sizeof why);
+    if (rc == DC_OK)
+        rc = dc_keyring_verify(p->keys, json, len, sig, siglen, why, sizeof why);
+    if (rc != DC_OK) {
+        dc_set_err(err, errlen, "signature %s: %s", path, why);
+        free(sig);
+        free(path);
+        return DC_ESIG;
+    }
+    free(path);
+    free(p->sig);
+    p->sig = sig;
+    p->verified_hash = dc_hash64(json, len);
+    return DC_OK;
+}
+
 dc_rc dc_poller_load_offline(dc_poller *p)
 {
     if (p->bundle)
@@ -345,6 +502,10 @@ dc_rc dc_poller_load_offline(dc_poller *p)
     dc_bundle *b = NULL;
     dc_rc rc = dc_offline_read(p->offline_file, p->limits.max_bundle_bytes, &json, &len, err,
                                sizeof err);
+    if (rc == DC_OK && p->keys)
+        rc = verify_offline(p, json, len, err, sizeof err);
+    /* Loaded only when nothing is in force: its general.version becomes the version in force,
+     * which the first poll's bundle is then held to. */
     if (rc == DC_OK)
         rc = dc_bundle_load(json, len, &p->limits, NULL, &b, err, sizeof err);
     if (rc != DC_OK) {
@@ -442,6 +603,9 @@ void dc_poller_free(dc_poller *p)
         return;
     dc_poller_stop(p);
     dc_fetcher_free(p->fetcher);
+    dc_fetcher_free(p->sig_fetcher);
+    dc_keyring_free(p->keys);
+    free(p->sig);
     dc_bundle_unref(p->bundle);
     dc_policy_free(p->own_policy);
     for (size_t i = 0; p->headers && p->headers[i]; i++)

@@ -3,11 +3,11 @@
  * the shared store uses too. Relies on PCRE2 (skip list serialized) and on the host matcher's
  * own serialization (hostset.h), so that a worker compiles no domain regex.
  *
- * Format, version 2 (every integer little-endian; str = u32 length + bytes, no NUL; ostr = a
+ * Format, version 3 (every integer little-endian; str = u32 length + bytes, no NUL; ostr = a
  * str whose length 0xFFFFFFFF means NULL):
- *   header   "DCSNAP1\0", u32 version (2), u32 flags (0), u64 total length (trailer included)
+ *   header   "DCSNAP1\0", u32 version (3), u32 flags (0), u64 total length (trailer included)
  *   bundle   u64 hash, u32 enabled, u32 nskip, u32 nplugins, u32 ndomains, u32 nproblems,
- *            u32 problems met in all; when nskip: u64 n + n bytes of pcre2_serialize_encode
+ *            u32 problems met in all, u32 has_version, i64 general.version; when nskip: u64 n + n bytes of pcre2_serialize_encode
  *            (all skips); u64 n + n bytes of dc_hostset_serialize (skips, then domains), n = 0
  *            for a bundle without a matcher (its domain regexes are then recompiled)
  *   plugin   str name, u8 phase, u8 skip, u8 has_id, u8 kept_previous, f64 sampling, i64 id,
@@ -16,6 +16,8 @@
  *   domain   str name, u32 n, n x u32 plugin index (the matcher holds its pattern)
  *   problem  u32 kind, ostr path, ostr domain, ostr plugin, ostr message
  *   trailer  u64 dc_checksum64 of every byte before it
+ * Version 2 (the same without has_version and general.version) is still decoded, as a bundle
+ * without a version.
  * The checksum detects corruption, not forgery: only our own processes write snapshots. Even so
  * the decoder checks every length, count and index against the buffer, so that bytes which pass
  * the checksum by accident still cannot make it read out of bounds or allocate without bound.
@@ -28,7 +30,10 @@
 #include "store.h"
 
 #define SNAP_MAGIC "DCSNAP1"  /* 8 bytes with the NUL */
-#define SNAP_VERSION 2u
+#define SNAP_VERSION 3u
+/* Still read: the same without general.version (what a zone kept across an nginx reload that
+ * upgraded the module may hold). */
+#define SNAP_VERSION_OLD 2u
 #define SNAP_HEADER 24u
 #define SNAP_TRAILER 8u
 #define OSTR_NULL 0xFFFFFFFFu
@@ -175,6 +180,8 @@ dc_rc dc_snapshot_encode(const dc_bundle *b, unsigned char **out, size_t *len)
     put_u32(&e, b->ndomains);
     put_u32(&e, b->nproblems);
     put_u32(&e, b->problems_total); /* was reserved (0): older snapshots decode as before */
+    put_u32(&e, b->has_version ? 1 : 0);
+    put_u64(&e, (uint64_t)b->version);
     dc_rc rc = put_skip(&e, b);
     if (rc == DC_OK)
         rc = put_hosts(&e, b);
@@ -239,6 +246,7 @@ typedef struct dec {
     size_t errlen;
     int failed;        /* first error wins */
     dc_rc rc;
+    uint32_t format;   /* the snapshot's format version */
 } dec;
 
 static void fail(dec *d, dc_rc rc, const char *what)
@@ -522,11 +530,12 @@ static int dec_envelope(dec *d, size_t len)
     }
     uint32_t version = (uint32_t)(load_le64(d->p + 8) & 0xFFFFFFFFu);
     uint64_t total = load_le64(d->p + 16);
-    if (version != SNAP_VERSION) {
-        dc_set_err(d->err, d->errlen, "snapshot: format version %u, this library reads %u",
-                   version, SNAP_VERSION);
+    if (version != SNAP_VERSION && version != SNAP_VERSION_OLD) {
+        dc_set_err(d->err, d->errlen, "snapshot: format version %u, this library reads %u "
+                   "and %u", version, SNAP_VERSION_OLD, SNAP_VERSION);
         return -1;
     }
+    d->format = version;
     if (total != len) {
         dc_set_err(d->err, d->errlen, "snapshot: %zu bytes where its header says %llu%s", len,
                    (unsigned long long)total, total > len ? " (truncated)" : "");
@@ -565,10 +574,14 @@ dc_rc dc_snapshot_decode(const unsigned char *data, size_t len, dc_bundle **out,
     uint32_t nd = get_count(&d, MIN_DOMAIN, "domain count");
     uint32_t nq = get_count(&d, MIN_PROBLEM, "problem count");
     uint32_t total = get_u32(&d, "problem total");
-    if (!d.failed && (enabled > 1 || (uint64_t)np * MIN_PLUGIN + (uint64_t)nd * MIN_DOMAIN +
+    uint32_t has_version = d.format >= 3 ? get_u32(&d, "has_version") : 0;
+    uint64_t version = d.format >= 3 ? get_u64(&d, "version") : 0;
+    if (!d.failed && (enabled > 1 || has_version > 1 || version > (1ull << 53) || (uint64_t)np * MIN_PLUGIN + (uint64_t)nd * MIN_DOMAIN +
                                          (uint64_t)nq * MIN_PROBLEM > d.end - d.off))
         fail(&d, DC_EBUNDLE, "counts");
     b->enabled = (int)enabled;
+    b->has_version = (int)has_version;
+    b->version = (int64_t)version;
     dec_skip(&d, b, nskip);
     dec_hosts(&d, b);
     /* The arrays are zeroed and counted in full at once, so that dc_bundle_unref frees a

@@ -19,7 +19,8 @@
 
 #define TRAILER 8u
 #define NSKIP_AT 36u /* header, u64 hash, u32 enabled, then u32 nskip */
-#define HOSTS_AT 56u /* after the four other counts, with no skip list: u64 matcher length */
+#define HOSTS_AT 68u /* after the four other counts and general.version (u32 has_version,
+                            i64 version), with no skip list: u64 matcher length */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

@@ -49,10 +49,12 @@ wait_until() {
 
 # ---- the API server ----
 
-# start_api BUNDLE_FILE [NAME]: API_PORT, API_PID (NAME, default "api", names its output files)
+# start_api BUNDLE_FILE [NAME]: API_PORT, API_PID (NAME, default "api", names its output files);
+# API_ARGS (optional) adds options of the server (e.g. --sig)
 start_api() {
     local name=${2:-api}
-    python3 "$API_SERVER" --bundle "$1" --port 0 --max-seconds 300 \
+    # shellcheck disable=SC2086
+    python3 "$API_SERVER" --bundle "$1" --port 0 --max-seconds 300 ${API_ARGS:-} \
         >"$T/$name.out" 2>"$T/$name.err" &
     API_PID=$!
     if ! wait_until 10 test -s "$T/$name.out"; then

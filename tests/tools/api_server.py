@@ -22,6 +22,9 @@ without); notjson and wrongstructure answer 200 with text that is not JSON, or J
 redirects to URL; close closes the connection without answering; garbage answers a line that is
 not HTTP, then closes. With --tls-cert and --tls-key the server speaks https.
 
+With --sig, a path ending in .sig is the bundle's signature: the file --bundle names plus .sig
+(200, re-read on every request; 404 when there is none), whatever the mode; counted as "sig".
+
 Prints the port on the first line of standard output. Ends on SIGTERM/SIGINT, or after
 --max-seconds whatever happens.
 """
@@ -53,7 +56,7 @@ class State:
         self.reset()
 
     def reset(self):
-        self.counts = {"bundle": 0, "hops": 0, "control": 0, "connections": 0}
+        self.counts = {"bundle": 0, "hops": 0, "control": 0, "connections": 0, "sig": 0}
         self.paths = {}
         self.last_headers = {}
 
@@ -139,6 +142,8 @@ class Handler(BaseHTTPRequestHandler):
             with st.lock:
                 st.counts["control"] += 1
             return self.control(parse_qs(parts.query, keep_blank_values=True))
+        if st.args.sig and parts.path.endswith(".sig"):
+            return self.signature()
         with st.lock:
             if parts.path.startswith(HOP_PREFIX):
                 st.counts["hops"] += 1
@@ -156,6 +161,17 @@ class Handler(BaseHTTPRequestHandler):
         if parts.path.startswith(HOP_PREFIX):
             return self.hop(parts.path)
         self.serve(st.take_mode())
+
+    def signature(self):
+        st = self.state
+        with st.lock:
+            st.counts["sig"] += 1
+        try:
+            with open((st.args.bundle or "") + ".sig", "rb") as f:
+                body = f.read()
+        except OSError as e:
+            return self.send_body(404, ("no signature: %s\n" % e).encode(), "text/plain")
+        self.send_body(200, body, "text/plain")
 
     def do_HEAD(self):
         self.send_body(405, b"")
@@ -329,6 +345,8 @@ def main():
     ap.add_argument("--max-seconds", type=float, default=600.0)
     ap.add_argument("--tls-cert", help="PEM certificate: serve https")
     ap.add_argument("--tls-key", help="PEM key of --tls-cert")
+    ap.add_argument("--sig", action="store_true",
+                    help="serve BUNDLE.sig at every path ending in .sig")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
 

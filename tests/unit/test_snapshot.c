@@ -417,11 +417,11 @@ START_TEST(header_errors_say_why)
     ck_assert_int_eq(dc_snapshot_encode(a, &snap, &len), DC_OK);
     char err[256];
     dc_bundle *b = NULL;
-    snap[8] = 3; /* version */
+    snap[8] = 4; /* version */
     reseal(snap, len);
     ck_assert_int_eq(dc_snapshot_decode(snap, len, &b, err, sizeof err), DC_EBUNDLE);
-    ck_assert_msg(strstr(err, "version 3") != NULL, "%s", err);
-    snap[8] = 2;
+    ck_assert_msg(strstr(err, "version 4") != NULL, "%s", err);
+    snap[8] = 3;
     snap[0] = 'X';
     ck_assert_int_eq(dc_snapshot_decode(snap, len, &b, err, sizeof err), DC_EBUNDLE);
     ck_assert_msg(strstr(err, "magic") != NULL, "%s", err);

@@ -104,7 +104,7 @@ dc_policy *cli_load_policy(const char *path)
     return p;
 }
 
-dc_bundle *cli_load_bundle(const char *arg, const dc_policy *policy)
+dc_bundle *cli_load_bundle(const char *arg, const dc_policy *policy, const cli_keys *keys)
 {
     dc_limits lim;
     dc_policy_limits(policy, &lim);
@@ -113,6 +113,10 @@ dc_bundle *cli_load_bundle(const char *arg, const dc_policy *policy)
     char err[1024];
     if (cli_read_bundle(arg, lim.max_bundle_bytes, &data, &len, err, sizeof err) != 0) {
         fprintf(stderr, "dynacode: %s\n", err);
+        return NULL;
+    }
+    if (keys && keys->n > 0 && cli_verify_bundle(arg, data, len, keys) != 0) {
+        free(data);
         return NULL;
     }
     dc_bundle *b = NULL;

@@ -9,11 +9,13 @@
 
 static void check_usage(FILE *out)
 {
-    fputs("usage: dynacode check [--policy FILE] [--json] BUNDLE\n"
+    fputs("usage: dynacode check [--policy FILE] [--json] [--verify-key FILE]... BUNDLE\n"
           "\n"
           "Validates BUNDLE and compiles every plugin, with the limits of the policy FILE (the\n"
           "built-in default when not given). Prints one line per problem, naming the JSON path,\n"
-          "the domain, the plugin and the reason.\n"
+          "the domain, the plugin and the reason. With --verify-key (repeatable: any one key\n"
+          "is enough), BUNDLE must carry a good signature from one of the public keys, in\n"
+          "BUNDLE.sig (file) or at its URL plus .sig, or it is unusable.\n"
           "Exit status: 0 all well, 1 some plugin or domain would be left out, 2 unusable.\n",
           out);
 }
@@ -98,14 +100,20 @@ int cmd_check(int argc, char **argv)
     static const struct option opts[] = {
         {"json", no_argument, NULL, 'j'},
         {"policy", required_argument, NULL, 'p'},
+        {"verify-key", required_argument, NULL, 'k'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int json = 0, c;
     const char *policy_path = NULL;
+    cli_keys keys = {.n = 0};
     optind = 1;
-    while ((c = getopt_long(argc, argv, "jp:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "jp:k:h", opts, NULL)) != -1) {
         switch (c) {
+        case 'k':
+            if (cli_keys_add(&keys, "check", optarg) != 0)
+                return DC_EXIT_UNUSABLE;
+            break;
         case 'j': json = 1; break;
         case 'p': policy_path = optarg; break;
         case 'h': check_usage(stdout); return DC_EXIT_OK;
@@ -120,7 +128,7 @@ int cmd_check(int argc, char **argv)
     dc_policy *policy = cli_load_policy(policy_path);
     if (!policy)
         return DC_EXIT_UNUSABLE;
-    dc_bundle *b = cli_load_bundle(argv[optind], policy);
+    dc_bundle *b = cli_load_bundle(argv[optind], policy, &keys);
     dc_policy_free(policy);
     if (!b)
         return DC_EXIT_UNUSABLE;

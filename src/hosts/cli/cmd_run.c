@@ -22,7 +22,8 @@
 
 static void run_usage(FILE *out)
 {
-    fputs("usage: dynacode run [--policy FILE] --host HOST [--method M] [--uri URI]\n"
+    fputs("usage: dynacode run [--policy FILE] [--verify-key FILE]... --host HOST\n"
+          "                    [--method M] [--uri URI]\n"
           "                    [--header 'Name: value']... [--remote-addr IP]\n"
           "                    [--upstream-status N] [--upstream-body FILE] [--body FILE]\n"
           "                    BUNDLE\n"
@@ -35,6 +36,8 @@ static void run_usage(FILE *out)
           "When no content plugin runs, the response is --upstream-status (200) with\n"
           "--upstream-body (empty). --body gives the request a body (as nginx: over 1m, 413;\n"
           "over 16k, kept out of memory). Each --header line at most 8k, all of them 32k.\n"
+          "--verify-key (repeatable): BUNDLE must be signed by one of these public keys\n"
+          "(BUNDLE.sig, or its URL plus .sig).\n"
           "Exit status: 0 simulated, 2 unusable input, 3 a plugin\n"
           "call crashed the process (after its result=crash trace line).\n",
           out);
@@ -85,6 +88,7 @@ struct run_opts {
     const char *body_file;
     const char *req_body_file;
     const char *policy;
+    cli_keys keys;
 };
 
 /* Parses options; returns -1 after printing why when they are unusable, 1 for --help. */
@@ -100,15 +104,20 @@ static int parse(int argc, char **argv, struct run_opts *o)
         {"upstream-body", required_argument, NULL, 'b'},
         {"policy", required_argument, NULL, 'p'},
         {"body", required_argument, NULL, 'B'},
+        {"verify-key", required_argument, NULL, 'k'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int c;
     char *end;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "H:m:u:e:r:s:b:p:B:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "H:m:u:e:r:s:b:p:B:k:h", opts, NULL)) != -1) {
         switch (c) {
         case 'p': o->policy = optarg; break;
+        case 'k':
+            if (cli_keys_add(&o->keys, "run", optarg) != 0)
+                return -1;
+            break;
         case 'H': o->sim.host = optarg; break;
         case 'm': o->sim.method = optarg; break;
         case 'u': o->sim.uri = optarg; break;
@@ -244,7 +253,7 @@ int cmd_run(int argc, char **argv)
     o.sim.body_len = rblen;
 
     dc_policy *policy = cli_load_policy(o.policy);
-    dc_bundle *b = policy ? cli_load_bundle(argv[optind], policy) : NULL;
+    dc_bundle *b = policy ? cli_load_bundle(argv[optind], policy, &o.keys) : NULL;
     if (!b) {
         dc_policy_free(policy);
         free(body);

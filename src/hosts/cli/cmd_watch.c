@@ -25,12 +25,16 @@ static void watch_usage(FILE *out)
 {
     fputs("usage: dynacode watch [--interval SECONDS] [--jitter SECONDS] [--count N]\n"
           "                      [--policy FILE] [--offline-file FILE]\n"
-          "                      [--header 'Name: value']... URL\n"
+          "                      [--header 'Name: value']... [--verify-key FILE]...\n"
+          "                      [--allow-downgrade] URL\n"
           "\n"
           "Runs the background pipeline in the foreground: polls URL (http, https or file; the\n"
           "first poll at once, then every interval plus a random jitter, 0 unless given),\n"
           "validates and compiles each new bundle, keeps the last good one, and writes it to\n"
           "the offline file. When the first poll brings no bundle, the offline file is loaded.\n"
+          "With --verify-key (repeatable, any one key is enough), a bundle loads only with a\n"
+          "good signature at its URL plus .sig (the offline file: FILE.sig). A bundle whose\n"
+          "general.version is lower than the one in force is refused unless --allow-downgrade.\n"
           "Prints one JSON object per event on standard output:\n"
           "  {\"ts\":1700000000.123,\"event\":\"bg_updated_plugins\",\"count\":3}\n"
           "Runs for --count polls, or until interrupted. Exit status: 0, or 2 on unusable\n"
@@ -82,6 +86,7 @@ struct watch_opts {
     dc_poller_config cfg;
     const char *headers[MAX_HEADERS];
     const char *policy;
+    cli_keys keys;
     long count;
 };
 
@@ -94,13 +99,15 @@ static int parse(int argc, char **argv, struct watch_opts *o)
         {"policy", required_argument, NULL, 'p'},
         {"offline-file", required_argument, NULL, 'o'},
         {"header", required_argument, NULL, 'e'},
+        {"verify-key", required_argument, NULL, 'k'},
+        {"allow-downgrade", no_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int c;
     char *end;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "i:j:n:p:o:e:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "i:j:n:p:o:e:k:Dh", opts, NULL)) != -1) {
         switch (c) {
         case 'i':
             if (parse_seconds("--interval", optarg, &o->cfg.interval_s) != 0)
@@ -124,6 +131,11 @@ static int parse(int argc, char **argv, struct watch_opts *o)
             }
             break;
         case 'p': o->policy = optarg; break;
+        case 'k':
+            if (cli_keys_add(&o->keys, "watch", optarg) != 0)
+                return -1;
+            break;
+        case 'D': o->cfg.allow_downgrade = 1; break;
         case 'o': o->cfg.offline_file = optarg; break;
         case 'e':
             if (o->cfg.fetch.nheaders == MAX_HEADERS || !strchr(optarg, ':') || optarg[0] == ':') {
@@ -143,6 +155,8 @@ static int parse(int argc, char **argv, struct watch_opts *o)
     }
     o->cfg.fetch.url = argv[optind];
     o->cfg.fetch.headers = o->headers;
+    o->cfg.verify_keys = o->keys.paths;
+    o->cfg.nverify_keys = o->keys.n;
     return 0;
 }
 

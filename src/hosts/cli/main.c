@@ -1,4 +1,4 @@
-/* main.c - the `dynacode` command: dispatches to check, run and watch. */
+/* main.c - the `dynacode` command: dispatches to check, run, watch, keygen and sign. */
 #include <stdio.h>
 #include <string.h>
 
@@ -12,6 +12,8 @@ static void usage(FILE *out)
           "  check   validate and compile a bundle; one line per problem\n"
           "  run     take one simulated request through every phase\n"
           "  watch   run the background pipeline in the foreground, one JSON event per line\n"
+          "  keygen  make an Ed25519 key pair for signing bundles (--out NAME)\n"
+          "  sign    write BUNDLE.sig, the signature of a bundle file (--key NAME.key)\n"
           "\n"
           "BUNDLE is a file path, - for standard input, or an http://, https:// or file://\n"
           "URL (fetched with the poller's code and limits).\n"
@@ -36,6 +38,10 @@ int main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (strcmp(cmd, "watch") == 0)
         return cmd_watch(argc - 1, argv + 1);
+    if (strcmp(cmd, "keygen") == 0)
+        return cmd_keygen(argc - 1, argv + 1);
+    if (strcmp(cmd, "sign") == 0)
+        return cmd_sign(argc - 1, argv + 1);
     fprintf(stderr, "dynacode: unknown command \"%s\"\n", cmd);
     usage(stderr);
     return DC_EXIT_UNUSABLE;

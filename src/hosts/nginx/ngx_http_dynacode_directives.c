@@ -18,6 +18,8 @@ static char *ngx_http_dynacode_offline_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_dynacode_content(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_dynacode_verify_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_dynacode_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_dynacode_check_positive(ngx_conf_t *cf, void *post,
@@ -127,6 +129,20 @@ ngx_command_t  ngx_http_dynacode_commands[] = {
       ngx_http_dynacode_status,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("dynacode_verify_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_dynacode_verify_key,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("dynacode_allow_downgrade"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_dynacode_main_conf_t, allow_downgrade),
       NULL },
 
       ngx_null_command
@@ -456,6 +472,59 @@ ngx_http_dynacode_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_dynacode_module);
     mcf->used = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+/* A public key bundles must be signed with (repeatable: any one of them is enough). The file
+ * is read now, so that a missing or unusable key fails `nginx -t`; the poller of each worker
+ * reads it again. */
+static char *
+ngx_http_dynacode_verify_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_dynacode_main_conf_t *mcf = conf;
+
+    dc_rc         rc;
+    ngx_str_t    *value, path, *k;
+    dc_keyring   *ring;
+    char          err[1024];
+
+    value = cf->args->elts;
+    path = value[1];
+
+    /* relative to the configuration's folder, as ssl_certificate */
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (dc_keyring_new(&ring) != DC_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    err[0] = '\0';
+    rc = dc_keyring_add_file(ring, (char *) path.data, err, sizeof(err));
+    dc_keyring_free(ring);
+
+    if (rc != DC_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%V\": %s", &cmd->name,
+                           err[0] ? err : dc_strerror(rc));
+        return NGX_CONF_ERROR;
+    }
+
+    if (mcf->verify_keys == NULL) {
+        mcf->verify_keys = ngx_array_create(cf->pool, 2, sizeof(ngx_str_t));
+        if (mcf->verify_keys == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    k = ngx_array_push(mcf->verify_keys);
+    if (k == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *k = path;
 
     return NGX_CONF_OK;
 }

@@ -32,7 +32,7 @@ ngx_http_dynacode_new_poller(ngx_cycle_t *cycle, ngx_http_dynacode_main_conf_t *
     ngx_str_t                     *h;
     ngx_uint_t                     i;
     dc_poller_config               pc;
-    const char                   **headers;
+    const char                   **headers, **keys;
     ngx_http_dynacode_worker_t    *w = &ngx_http_dynacode_worker;
 
     dc_poller_config_default(&pc);
@@ -64,6 +64,22 @@ ngx_http_dynacode_new_poller(ngx_cycle_t *cycle, ngx_http_dynacode_main_conf_t *
     pc.offline_file = mcf->offline_file.len ? (const char *) mcf->offline_file.data
                                             : NULL;
     pc.pid = (int32_t) ngx_pid;
+    pc.allow_downgrade = mcf->allow_downgrade ? 1 : 0;
+
+    if (mcf->verify_keys && mcf->verify_keys->nelts) {
+        keys = ngx_palloc(cycle->pool, mcf->verify_keys->nelts * sizeof(char *));
+        if (keys == NULL) {
+            return NGX_ERROR;
+        }
+
+        h = mcf->verify_keys->elts;
+        for (i = 0; i < mcf->verify_keys->nelts; i++) {
+            keys[i] = (const char *) h[i].data;
+        }
+
+        pc.verify_keys = keys;
+        pc.nverify_keys = mcf->verify_keys->nelts;
+    }
 
     err[0] = '\0';
     rc = dc_poller_new(&pc, &w->poller, err, sizeof(err));
