@@ -288,8 +288,11 @@ static void render_json(out *o, const dc_status_source *src, const facts *f, dc_
         si->last_error_at, si->snapshot_bytes, f->age_s);
 
     if (b) {
-        put(o, ",\"enabled\":%s,\"domains\":%" PRIu32 ",\"plugins\":%" PRIu32 ",\"problems\":[",
-            dc_bundle_enabled(b) ? "true" : "false", dc_bundle_domain_count(b),
+        int64_t version = 0;
+        (void)dc_bundle_version(b, &version);
+        put(o, ",\"version\":%" PRId64 ",\"enabled\":%s,\"domains\":%" PRIu32
+               ",\"plugins\":%" PRIu32 ",\"problems\":[",
+            version, dc_bundle_enabled(b) ? "true" : "false", dc_bundle_domain_count(b),
             dc_bundle_plugin_count(b));
         uint32_t n = dc_bundle_problem_count(b);
         for (uint32_t i = 0; i < n; i++) {
@@ -367,9 +370,11 @@ static void render_prometheus(out *o, const dc_status_source *src, const facts *
     gauge(o, "dynacode_bundle_generation",
           "Generation of the bundle in the shared store (0: none yet).", "%" PRIu64,
           si->generation);
-    /* bundles declare no version yet: 0 until they do */
+    int64_t version = 0;
+    if (b)
+        (void)dc_bundle_version(b, &version);
     gauge(o, "dynacode_bundle_version",
-          "Version the bundle in force declares (0: none declared).", "%d", 0);
+          "general.version of the bundle in force (0: none declared).", "%" PRId64, version);
 
     put(o, "# HELP dynacode_bundle_info Where the bundle in force came from.\n"
            "# TYPE dynacode_bundle_info gauge\ndynacode_bundle_info{source=\"");

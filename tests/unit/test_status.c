@@ -15,7 +15,8 @@
 /* Plugin "fine", plugin w"ei\rd (quote and backslash), and a plugin whose name holds a newline
  * (the loader leaves it out, so it reaches the page as a problem whose message quotes it). */
 #define BUNDLE_JSON                                                                              \
-    "{\"general\":{\"status\":\"enabled\"},\"domains\":[{\"name\":\"*\",\"plugins\":["       \
+    "{\"general\":{\"status\":\"enabled\",\"version\":7},\"domains\":[{\"name\":\"*\","   \
+    "\"plugins\":["                                                                           \
     "{\"name\":\"fine\",\"phase\":\"access\",\"code\":\"local x = 1\"},"                      \
     "{\"name\":\"w\\\"ei\\\\rd\",\"phase\":\"access\",\"code\":\"error('no')\"},"             \
     "{\"name\":\"new\\nline\",\"phase\":\"access\",\"code\":\"local y = 2\"}]}]}"
@@ -147,6 +148,7 @@ START_TEST(json_has_the_bundle_plugins_and_worker)
     ck_assert(cJSON_GetObjectItem(doc, "events") != NULL);
     cJSON_Delete(doc);
 
+    HAS(text, "\"version\":7,");
     /* the escapes themselves, as bytes */
     HAS(text, "\"etag\":\"\\\"e\\\\t\\ng\\\"\"");
     HAS(text, "\"plugin\":\"w\\\"ei\\\\rd\"");
@@ -166,7 +168,7 @@ START_TEST(prometheus_has_the_families_and_escapes_labels)
     HAS(text, "\ndynacode_bundle_generation 1\n");
     HAS(text, "\ndynacode_bundle_info{source=\"api\",etag=\"\\\"e\\\\t\\ng\\\"\"} 1\n");
     HAS(text, "\ndynacode_bundle_fetched_timestamp_seconds 1700000000.500\n");
-    HAS(text, "\ndynacode_bundle_version 0\n");
+    HAS(text, "\ndynacode_bundle_version 7\n");
     HAS(text, "\ndynacode_poll_last_success_timestamp_seconds 1700000001.500\n");
     HAS(text, "\ndynacode_poll_consecutive_failures 2\n");
     HAS(text, "\ndynacode_shm_size_bytes 1048576\n");
