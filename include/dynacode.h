@@ -491,14 +491,18 @@ typedef struct dc_fetch_config {
     size_t max_bytes;                /* body cap, enforced while receiving (default 8 MiB) */
     uint32_t max_redirects;          /* default 3 */
     const char *ca_file;             /* optional CA bundle for https; copied */
+    int follow_redirects;            /* 0 (default): a redirect is an answer like any non-200
+                                        (DC_FETCH_HTTP_ERROR, its Location in error); 1: followed,
+                                        up to max_redirects, never to file: nor https -> http */
 } dc_fetch_config;
 
 typedef enum dc_fetch_status {
     DC_FETCH_OK = 0,                 /* 200 with a body */
     DC_FETCH_NOT_MODIFIED = 1,       /* 304: the validators still match */
     DC_FETCH_HTTP_ERROR = 2,         /* an answer other than 200/304 (http_status says which) */
-    DC_FETCH_TRANSPORT_ERROR = 3,    /* down, refused, timeout, slow drip, TLS, truncated */
-    DC_FETCH_TOO_BIG = 4             /* body over max_bytes */
+    DC_FETCH_TRANSPORT_ERROR = 3,    /* down, refused, timeout, slow drip, TLS */
+    DC_FETCH_TOO_BIG = 4,            /* body over max_bytes */
+    DC_FETCH_TRUNCATED = 5           /* a 200 whose body ended before its announced length */
 } dc_fetch_status;
 
 typedef struct dc_fetch_result {
@@ -510,6 +514,8 @@ typedef struct dc_fetch_result {
     char last_modified[64];
     char error[256];                 /* what went wrong, for events and logs */
     double ms;                       /* duration */
+    char final_url[256];             /* where the answer came from after redirects (shown
+                                        without credentials or query); "" when none followed */
 } dc_fetch_result;
 
 DC_API void dc_fetch_config_default(dc_fetch_config *cfg);

@@ -28,6 +28,10 @@ struct dc_poller {
     dc_fetcher *fetcher;
     dc_bundle *bundle;          /* the last good bundle */
     uint64_t seen_gen;          /* the store generation that bundle is (0: none) */
+    int refused_kept;           /* the fetcher's validators are a refused bundle's: its 304
+                                   means "still the refused one", the last good one stays */
+    uint64_t refused_hash;      /* that refused body's hash (a 200 with it is not parsed) */
+    int poll_noted;             /* an error was noted during the current poll */
     pthread_mutex_t bmu;        /* bundle and seen_gen as other threads read them: written
                                    together by the poller's thread, under it */
     uint64_t rng;
@@ -64,6 +68,7 @@ static void emit(dc_poller *p, dc_event ev, const char *domain, const char *plug
 
 static void note_error(dc_poller *p, dc_rc rc, const char *msg)
 {
+    p->poll_noted = 1;
     dc_errbuf_note(&p->first_error, rc, "%s", msg);
     if (p->cfg.store)
         dc_store_set_error(p->cfg.store, msg, unix_now());
@@ -133,6 +138,14 @@ dc_bundle *dc_poller_bundle(dc_poller *p)
     return p->bundle;
 }
 
+/* The next fetch is unconditional, and no body is taken for a refused one. */
+static void forget_refusal(dc_poller *p)
+{
+    p->refused_kept = 0;
+    p->refused_hash = 0;
+    dc_fetcher_reset_validators(p->fetcher);
+}
+
 /* Puts b (taken) in force in this poller as store generation gen. */
 static void set_bundle(dc_poller *p, dc_bundle *b, uint64_t gen)
 {
@@ -200,6 +213,8 @@ static dc_rc adopt(dc_poller *p, dc_bundle *b, const char *json, size_t len, con
             emit(p, DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, err, 0, 0);
             note_error(p, rc, err);
             dc_bundle_unref(b);
+            /* not in force: the next poll fetches it again (a 304 would hide it) */
+            forget_refusal(p);
             return rc;
         }
         gen = dc_store_generation(p->cfg.store);
@@ -214,30 +229,56 @@ static dc_rc adopt(dc_poller *p, dc_bundle *b, const char *json, size_t len, con
     return DC_OK;
 }
 
+/* bg_didnt_update_plugins as news of no importance (said at every poll of the same bundle). */
+static void unchanged(dc_poller *p, const char *msg)
+{
+    if (p->cfg.events) {
+        dc_event_info info = {DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, -1, msg, 0, 0,
+                              DC_SEV_INFO};
+        dc_events_emit(p->cfg.events, &info);
+    }
+}
+
+/* A bundle refused for what it is (its bytes, under this policy): the fetcher keeps its
+ * validators, so the API answers 304 while it stays the same and nothing is parsed again. Out
+ * of memory says nothing of the bundle: then it is fetched whole again. */
+static void remember_refusal(dc_poller *p, dc_rc rc, uint64_t hash)
+{
+    if (rc == DC_ENOMEM) {
+        forget_refusal(p);
+        return;
+    }
+    p->refused_kept = 1;
+    p->refused_hash = hash;
+}
+
 static dc_rc take_body(dc_poller *p, dc_fetch_result *res)
 {
     char err[1024] = "";
-    if (p->bundle && p->bundle->hash == dc_hash64(res->body, res->len)) {
+    uint64_t hash = dc_hash64(res->body, res->len);
+    if (p->bundle && p->bundle->hash == hash) {
         /* said at every poll of an unchanged bundle: only a refusal is news */
-        if (p->cfg.events) {
-            dc_event_info info = {DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, -1,
-                                  "the bundle did not change", 0, 0, DC_SEV_INFO};
-            dc_events_emit(p->cfg.events, &info);
-        }
+        p->refused_kept = 0;
+        unchanged(p, "the bundle did not change");
+        return DC_OK;
+    }
+    if (p->refused_kept && p->refused_hash == hash) {
+        /* an API that ignored the validators: the same refused bytes, not parsed again */
+        unchanged(p, "the refused bundle did not change: the last good bundle stays");
         return DC_OK;
     }
     dc_bundle *b = NULL;
     dc_rc rc = dc_bundle_load(res->body, res->len, &p->limits, p->bundle, &b, err, sizeof err);
     if (rc != DC_OK) {
-        /* Refused whole: the last good bundle stays. The validators are forgotten so that a
-         * fixed bundle with an old ETag is fetched again. */
+        /* Refused whole: the last good bundle stays. */
         char msg[1100];
         snprintf(msg, sizeof msg, "bundle refused (%s): %s", dc_strerror(rc), err);
         emit(p, DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, msg, 0, 0);
         note_error(p, rc, msg);
-        dc_fetcher_reset_validators(p->fetcher);
+        remember_refusal(p, rc, hash);
         return rc;
     }
+    p->refused_kept = 0;
     report_problems(p, b);
     uint32_t n = dc_bundle_plugin_count(b);
     rc = adopt(p, b, res->body, res->len, "api", res->etag);
@@ -265,7 +306,7 @@ static void catch_up(dc_poller *p)
         return;
     }
     set_bundle(p, b, got);
-    dc_fetcher_reset_validators(p->fetcher); /* its validators may be another bundle's */
+    forget_refusal(p); /* its validators may be another bundle's */
 }
 
 /* How long the store's lease lasts without renewal: three intervals, plus the longest a fetch
@@ -276,6 +317,18 @@ static uint32_t lease_ttl_ms(const dc_poller *p)
            (p->cfg.fetch.timeout_ms ? p->cfg.fetch.timeout_ms : 5000);
 }
 
+/* A poll that ended well with the last good bundle in force: the store's last_error is a
+ * past problem, no longer shown (the events and the log keep it). */
+static void clear_error(dc_poller *p)
+{
+    if (!p->cfg.store)
+        return;
+    dc_store_info si;
+    dc_store_info_get(p->cfg.store, &si);
+    if (si.last_error[0] || si.last_error_at != 0)
+        dc_store_set_error(p->cfg.store, NULL, 0);
+}
+
 dc_rc dc_poller_poll(dc_poller *p)
 {
     dc_store *st = p->cfg.store;
@@ -283,17 +336,29 @@ dc_rc dc_poller_poll(dc_poller *p)
         return DC_OK; /* another process polls this time */
     if (st)
         catch_up(p);
+    p->poll_noted = 0;
     dc_fetch_result res;
     dc_rc rc = dc_fetcher_fetch(p->fetcher, &res);
     if (rc != DC_OK)
         return rc;
+    char msg[300];
     switch (res.status) {
     case DC_FETCH_OK:
-        emit(p, DC_EV_BG_FETCH_API_SUCCESS, NULL, NULL, NULL, res.http_status, res.len);
+        if (res.final_url[0])
+            snprintf(msg, sizeof msg, "redirected to %s", res.final_url);
+        emit(p, DC_EV_BG_FETCH_API_SUCCESS, NULL, NULL, res.final_url[0] ? msg : NULL,
+             res.http_status, res.len);
         rc = take_body(p, &res);
         break;
     case DC_FETCH_NOT_MODIFIED:
         emit(p, DC_EV_BG_FETCH_NOT_MODIFIED, NULL, NULL, NULL, res.http_status, 0);
+        if (p->refused_kept)
+            unchanged(p, "the refused bundle did not change: the last good bundle stays");
+        break;
+    case DC_FETCH_TRUNCATED:
+        snprintf(msg, sizeof msg, "bundle refused: %s", res.error);
+        emit(p, DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, msg, res.http_status, 0);
+        note_error(p, DC_EIO, msg);
         break;
     case DC_FETCH_HTTP_ERROR:
         emit(p, DC_EV_BG_FETCH_API_STATUS_CODE_ERROR, NULL, NULL, res.error, res.http_status, 0);
@@ -308,6 +373,9 @@ dc_rc dc_poller_poll(dc_poller *p)
         note_error(p, DC_EIO, res.error);
         break;
     }
+    if (!p->poll_noted && !p->refused_kept &&
+        (res.status == DC_FETCH_OK || res.status == DC_FETCH_NOT_MODIFIED))
+        clear_error(p);
     dc_fetch_result_clear(&res);
     return rc;
 }
