@@ -283,8 +283,11 @@ static dc_rc take_body(dc_poller *p, dc_fetch_result *res)
     uint32_t n = dc_bundle_plugin_count(b);
     rc = adopt(p, b, res->body, res->len, "api", res->etag);
     release_garbage();
+    char msg[300];
+    if (res->final_url[0]) /* a bundle from elsewhere than the configured URL is news */
+        snprintf(msg, sizeof msg, "redirected to %s", res->final_url);
     if (rc == DC_OK)
-        emit(p, DC_EV_BG_UPDATED_PLUGINS, NULL, NULL, NULL, 0, n);
+        emit(p, DC_EV_BG_UPDATED_PLUGINS, NULL, NULL, res->final_url[0] ? msg : NULL, 0, n);
     return rc;
 }
 

@@ -9,11 +9,12 @@
 
 static void check_usage(FILE *out)
 {
-    fputs("usage: dynacode check [--policy FILE] [--json] BUNDLE\n"
+    fputs("usage: dynacode check [--policy FILE] [--json] [--follow-redirects] BUNDLE\n"
           "\n"
           "Validates BUNDLE and compiles every plugin, with the limits of the policy FILE (the\n"
           "built-in default when not given). Prints one line per problem, naming the JSON path,\n"
-          "the domain, the plugin and the reason.\n"
+          "the domain, the plugin and the reason. A URL's redirects are followed only with\n"
+          "--follow-redirects.\n"
           "Exit status: 0 all well, 1 some plugin or domain would be left out, 2 unusable.\n",
           out);
 }
@@ -98,6 +99,7 @@ int cmd_check(int argc, char **argv)
     static const struct option opts[] = {
         {"json", no_argument, NULL, 'j'},
         {"policy", required_argument, NULL, 'p'},
+        {"follow-redirects", no_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -108,6 +110,7 @@ int cmd_check(int argc, char **argv)
         switch (c) {
         case 'j': json = 1; break;
         case 'p': policy_path = optarg; break;
+        case 'R': cli_follow_redirects(1); break;
         case 'h': check_usage(stdout); return DC_EXIT_OK;
         default: check_usage(stderr); return DC_EXIT_UNUSABLE;
         }

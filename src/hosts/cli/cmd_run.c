@@ -25,7 +25,7 @@ static void run_usage(FILE *out)
     fputs("usage: dynacode run [--policy FILE] --host HOST [--method M] [--uri URI]\n"
           "                    [--header 'Name: value']... [--remote-addr IP]\n"
           "                    [--upstream-status N] [--upstream-body FILE] [--body FILE]\n"
-          "                    BUNDLE\n"
+          "                    [--follow-redirects] BUNDLE\n"
           "\n"
           "Takes one simulated request through rewrite, access, content, header_filter,\n"
           "body_filter and log. Prints the response (HTTP/1.1) on standard output and one line\n"
@@ -35,6 +35,7 @@ static void run_usage(FILE *out)
           "When no content plugin runs, the response is --upstream-status (200) with\n"
           "--upstream-body (empty). --body gives the request a body (as nginx: over 1m, 413;\n"
           "over 16k, kept out of memory). Each --header line at most 8k, all of them 32k.\n"
+          "A URL's redirects are followed only with --follow-redirects.\n"
           "Exit status: 0 simulated, 2 unusable input, 3 a plugin\n"
           "call crashed the process (after its result=crash trace line).\n",
           out);
@@ -100,6 +101,7 @@ static int parse(int argc, char **argv, struct run_opts *o)
         {"upstream-body", required_argument, NULL, 'b'},
         {"policy", required_argument, NULL, 'p'},
         {"body", required_argument, NULL, 'B'},
+        {"follow-redirects", no_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -115,6 +117,7 @@ static int parse(int argc, char **argv, struct run_opts *o)
         case 'r': o->sim.remote_addr = optarg; break;
         case 'b': o->body_file = optarg; break;
         case 'B': o->req_body_file = optarg; break;
+        case 'R': cli_follow_redirects(1); break;
         case 'e': {
             size_t len = strlen(optarg) + 2; /* with its CRLF */
             if (!strchr(optarg, ':') || optarg[0] == ':') {

@@ -24,7 +24,7 @@ static void on_signal(int sig)
 static void watch_usage(FILE *out)
 {
     fputs("usage: dynacode watch [--interval SECONDS] [--jitter SECONDS] [--count N]\n"
-          "                      [--policy FILE] [--offline-file FILE]\n"
+          "                      [--policy FILE] [--offline-file FILE] [--follow-redirects]\n"
           "                      [--header 'Name: value']... URL\n"
           "\n"
           "Runs the background pipeline in the foreground: polls URL (http, https or file; the\n"
@@ -94,6 +94,7 @@ static int parse(int argc, char **argv, struct watch_opts *o)
         {"policy", required_argument, NULL, 'p'},
         {"offline-file", required_argument, NULL, 'o'},
         {"header", required_argument, NULL, 'e'},
+        {"follow-redirects", no_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -125,6 +126,7 @@ static int parse(int argc, char **argv, struct watch_opts *o)
             break;
         case 'p': o->policy = optarg; break;
         case 'o': o->cfg.offline_file = optarg; break;
+        case 'R': o->cfg.fetch.follow_redirects = 1; break;
         case 'e':
             if (o->cfg.fetch.nheaders == MAX_HEADERS || !strchr(optarg, ':') || optarg[0] == ':') {
                 fprintf(stderr, "dynacode watch: --header \"%s\": expected 'Name: value' "

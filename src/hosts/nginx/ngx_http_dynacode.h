@@ -23,6 +23,7 @@ typedef struct {
     ngx_str_t                   policy_file;     /* full path, NUL-terminated */
     ngx_str_t                   offline_file;    /* full path, NUL-terminated */
     ngx_flag_t                  harden;
+    ngx_flag_t                  api_follow_redirects;
 
     ngx_uint_t                  used;            /* some dynacode directive is in the conf */
     ngx_uint_t                  run_phases;      /* `dynacode on` or dynacode_content somewhere */

@@ -64,6 +64,7 @@ ngx_http_dynacode_create_main_conf(ngx_conf_t *cf)
     mcf->api_timeout = NGX_CONF_UNSET_MSEC;
     mcf->shm_size = NGX_CONF_UNSET_SIZE;
     mcf->harden = NGX_CONF_UNSET;
+    mcf->api_follow_redirects = NGX_CONF_UNSET;
 
     return mcf;
 }
@@ -238,6 +239,7 @@ ngx_http_dynacode_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(mcf->api_timeout, 5000);
     ngx_conf_init_size_value(mcf->shm_size, 16 * 1024 * 1024);
     ngx_conf_init_value(mcf->harden, 0);
+    ngx_conf_init_value(mcf->api_follow_redirects, 0);
 
     if (mcf->run_phases || mcf->api_uri.len) {
         mcf->used = 1;
