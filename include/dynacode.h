@@ -590,7 +590,8 @@ typedef struct dc_poller dc_poller;
 typedef struct dc_poller_config {
     dc_fetch_config fetch;          /* where and how to fetch */
     double interval_s;              /* between polls (default 15) */
-    double jitter_s;                /* random extra delay in [0, jitter_s) (default 0) */
+    double jitter_s;                /* polls at a phase in [0, jitter_s) chosen once at random,
+                                       then every interval (default 0) */
     int poll_at_start;              /* first poll at once (default 1) */
     const dc_policy *policy;        /* limits for bundles; NULL: built-in default; not owned */
     dc_events *events;              /* not owned; may be NULL */
@@ -600,6 +601,13 @@ typedef struct dc_poller_config {
 } dc_poller_config;
 
 DC_API void dc_poller_config_default(dc_poller_config *cfg);
+/* The poll schedule, for hosts that run their own loop as the poller's thread does: a phase
+ * chosen once, jitter_s * u for a random u in [0, 1), then a poll at phase + k * interval_s
+ * (k = 1, 2, ...) seconds after the start. dc_poll_next gives the first of those times
+ * strictly after now_s (seconds since the start): a poll that ran long skips the slots it
+ * missed, and the cadence never drifts by the time polls take. */
+DC_API double dc_poll_phase(double jitter_s, double u);
+DC_API double dc_poll_next(double interval_s, double phase_s, double now_s);
 DC_API dc_rc dc_poller_new(const dc_poller_config *cfg, dc_poller **out, char *err,
                            size_t errlen);
 /* One poll in the calling thread: fetch, and on a new bundle validate, compile (only plugins
@@ -614,7 +622,8 @@ DC_API dc_rc dc_poller_load_offline(dc_poller *p);
  * when it did not come). DC_OK when a bundle is in force or there is nothing to load. Without a
  * store: dc_poller_load_offline when an offline file is configured. */
 DC_API dc_rc dc_poller_start_offline(dc_poller *p, uint32_t wait_ms);
-/* Polls in a thread of its own every interval (+ jitter) until dc_poller_stop. */
+/* Polls in a thread of its own until dc_poller_stop: at once when poll_at_start, then on the
+ * schedule of dc_poll_next (a random phase within the jitter, then every interval). */
 DC_API dc_rc dc_poller_start(dc_poller *p);
 DC_API void dc_poller_stop(dc_poller *p);
 /* The bundle in force in this poller (borrowed), NULL before the first. */

@@ -453,25 +453,36 @@ static int wait_ms(dc_poller *p, double ms)
     return atomic_load(&p->stop);
 }
 
-static double next_delay_ms(dc_poller *p)
+static double mono_s(void)
 {
-    double d = p->cfg.interval_s;
-    if (p->cfg.jitter_s > 0) {
-        p->rng ^= p->rng << 13;
-        p->rng ^= p->rng >> 7;
-        p->rng ^= p->rng << 17;
-        d += p->cfg.jitter_s * (double)(p->rng >> 11) / 9007199254740992.0;
-    }
-    return d * 1000.0;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A number in [0, 1) from the poller's own generator (seeded by time, pid and address, so the
+ * workers and servers of a fleet draw different phases). */
+static double draw(dc_poller *p)
+{
+    p->rng ^= p->rng << 13;
+    p->rng ^= p->rng >> 7;
+    p->rng ^= p->rng << 17;
+    return (double)(p->rng >> 11) / 9007199254740992.0;
 }
 
 static void *run(void *arg)
 {
     dc_poller *p = arg;
+    double start = mono_s();
+    double phase = dc_poll_phase(p->cfg.jitter_s, draw(p));
     if (p->cfg.poll_at_start)
         dc_poller_poll(p);
-    while (!wait_ms(p, next_delay_ms(p)))
+    for (;;) {
+        double now = mono_s() - start;
+        if (wait_ms(p, (dc_poll_next(p->cfg.interval_s, phase, now) - now) * 1000.0))
+            break;
         dc_poller_poll(p);
+    }
     return NULL;
 }
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -28,7 +29,8 @@ static void watch_usage(FILE *out)
           "                      [--header 'Name: value']... URL\n"
           "\n"
           "Runs the background pipeline in the foreground: polls URL (http, https or file; the\n"
-          "first poll at once, then every interval plus a random jitter, 0 unless given),\n"
+          "first poll at once, then every interval from a random phase within the jitter, 0\n"
+          "unless given; redirects are followed only with --follow-redirects),\n"
           "validates and compiles each new bundle, keeps the last good one, and writes it to\n"
           "the offline file. When the first poll brings no bundle, the offline file is loaded.\n"
           "Prints one JSON object per event on standard output:\n"
@@ -148,6 +150,13 @@ static int parse(int argc, char **argv, struct watch_opts *o)
     return 0;
 }
 
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* Sleeps ms in small steps so that a signal ends the wait promptly. */
 static void nap(double ms)
 {
@@ -187,10 +196,13 @@ int cmd_watch(int argc, char **argv)
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
+    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    double start = mono_s();
+    double phase = dc_poll_phase(o.cfg.jitter_s, (double)rand() / ((double)RAND_MAX + 1.0));
     for (long n = 0; !stop && (o.count == 0 || n < o.count); n++) {
         if (n > 0) {
-            double jitter = o.cfg.jitter_s * ((double)rand() / ((double)RAND_MAX + 1.0));
-            nap((o.cfg.interval_s + jitter) * 1000.0);
+            double now = mono_s() - start;
+            nap((dc_poll_next(o.cfg.interval_s, phase, now) - now) * 1000.0);
             if (stop)
                 break;
         }
