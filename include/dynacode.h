@@ -578,6 +578,10 @@ DC_API uint64_t dc_store_generation(const dc_store *s);
 DC_API dc_rc dc_store_read(dc_store *s, uint64_t *gen, unsigned char **snap, size_t *len,
                            char *err, size_t errlen);
 DC_API void dc_store_info_get(dc_store *s, dc_store_info *out);
+/* The largest snapshot the store can publish (it keeps two: the one in force and the next). */
+DC_API size_t dc_store_snapshot_room(const dc_store *s);
+/* The smallest region size (for dc_store_attach) whose store publishes a snapshot of len bytes. */
+DC_API size_t dc_store_region_for(size_t len);
 DC_API void dc_store_set_error(dc_store *s, const char *msg, double at);
 /* The poller lease: one process at a time polls. Returns 1 when self now holds it (taken, or
  * renewed, for ttl_ms); a lease whose holder died or let it expire can be taken. */
@@ -598,6 +602,9 @@ typedef struct dc_poller_config {
     dc_store *store;                /* publish there, under the lease; may be NULL */
     const char *offline_file;       /* last good bundle, written atomically; may be NULL */
     int32_t pid;                    /* lease holder id (getpid() when 0) */
+    const char *store_size_name;    /* the host's setting for the store's size (a directive),
+                                       named when a bundle does not fit; NULL: none; copied */
+    size_t store_size_value;        /* that setting's value now, in bytes */
 } dc_poller_config;
 
 DC_API void dc_poller_config_default(dc_poller_config *cfg);

@@ -23,6 +23,7 @@ struct dc_poller {
     char **headers;
     char *offline_file;
     char *ca_file;
+    char *store_size_name;
     dc_policy *own_policy;      /* the built-in default when cfg.policy is NULL */
     dc_limits limits;
     dc_fetcher *fetcher;
@@ -79,9 +80,11 @@ static int copy_strings(dc_poller *p, const dc_poller_config *cfg)
     p->url = cfg->fetch.url ? strdup(cfg->fetch.url) : NULL;
     p->offline_file = cfg->offline_file ? strdup(cfg->offline_file) : NULL;
     p->ca_file = cfg->fetch.ca_file ? strdup(cfg->fetch.ca_file) : NULL;
+    p->store_size_name = cfg->store_size_name ? strdup(cfg->store_size_name) : NULL;
     p->headers = calloc(cfg->fetch.nheaders + 1, sizeof *p->headers);
     if ((cfg->fetch.url && !p->url) || (cfg->offline_file && !p->offline_file) ||
-        (cfg->fetch.ca_file && !p->ca_file) || !p->headers)
+        (cfg->fetch.ca_file && !p->ca_file) || !p->headers ||
+        (cfg->store_size_name && !p->store_size_name))
         return -1;
     for (size_t i = 0; i < cfg->fetch.nheaders; i++)
         if (!(p->headers[i] = strdup(cfg->fetch.headers[i])))
@@ -90,6 +93,7 @@ static int copy_strings(dc_poller *p, const dc_poller_config *cfg)
     p->cfg.fetch.headers = (const char *const *)p->headers;
     p->cfg.fetch.ca_file = p->ca_file;
     p->cfg.offline_file = p->offline_file;
+    p->cfg.store_size_name = p->store_size_name;
     return 0;
 }
 
@@ -193,6 +197,29 @@ static void report_problems(dc_poller *p, const dc_bundle *b)
     emit(p, DC_EV_BG_COMPILE_SUCCESS, NULL, NULL, NULL, 0, dc_bundle_plugin_count(b));
 }
 
+/* Why a snapshot of slen bytes was not published, and what store size would take it: the
+ * host's setting named (with its value raised by what the store lacks, and a margin for the
+ * host's own bookkeeping, rounded up to MiB) when the host gave its name. */
+static void no_room(const dc_poller *p, size_t slen, char *err, size_t errlen)
+{
+    size_t room = dc_store_snapshot_room(p->cfg.store);
+    size_t more = dc_store_region_for(slen) - dc_store_region_for(room);
+    int n = snprintf(err, errlen,
+                     "the bundle's snapshot (%zu bytes) does not fit the shared store, which "
+                     "holds snapshots of up to %zu bytes (two at a time: the one in force and "
+                     "the next): ", slen, room);
+    if (n < 0 || (size_t)n >= errlen)
+        return;
+    if (p->store_size_name && p->cfg.store_size_value) {
+        double want = ((double)p->cfg.store_size_value + (double)more) * 1.01;
+        unsigned long long mib = (unsigned long long)(want / 1048576.0) + 1;
+        snprintf(err + n, errlen - (size_t)n, "%s must be at least %llum (now %zu bytes)",
+                 p->store_size_name, mib, p->cfg.store_size_value);
+    } else {
+        snprintf(err + n, errlen - (size_t)n, "the store needs %zu bytes more", more);
+    }
+}
+
 /* Publishes b (the store and the offline file) and puts it in force here. Takes b. */
 static dc_rc adopt(dc_poller *p, dc_bundle *b, const char *json, size_t len, const char *source,
                    const char *etag)
@@ -207,9 +234,13 @@ static dc_rc adopt(dc_poller *p, dc_bundle *b, const char *json, size_t len, con
             rc = dc_store_publish(p->cfg.store, snap, slen, source, etag ? etag : "",
                                   unix_now());
         free(snap);
-        if (rc != DC_OK) {
+        if (rc == DC_ELIMIT) {
+            no_room(p, slen, err, sizeof err);
+        } else if (rc != DC_OK) {
             snprintf(err, sizeof err, "cannot publish the bundle (%zu bytes): %s", slen,
                      dc_strerror(rc));
+        }
+        if (rc != DC_OK) {
             emit(p, DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, err, 0, 0);
             note_error(p, rc, err);
             dc_bundle_unref(b);
@@ -529,6 +560,7 @@ void dc_poller_free(dc_poller *p)
     free(p->url);
     free(p->offline_file);
     free(p->ca_file);
+    free(p->store_size_name);
     pthread_mutex_destroy(&p->mu);
     pthread_mutex_destroy(&p->bmu);
     pthread_cond_destroy(&p->cv);

@@ -65,6 +65,8 @@ ngx_http_dynacode_new_poller(ngx_cycle_t *cycle, ngx_http_dynacode_main_conf_t *
     pc.offline_file = mcf->offline_file.len ? (const char *) mcf->offline_file.data
                                             : NULL;
     pc.pid = (int32_t) ngx_pid;
+    pc.store_size_name = "dynacode_shm_size";
+    pc.store_size_value = mcf->shm_size;
 
     err[0] = '\0';
     rc = dc_poller_new(&pc, &w->poller, err, sizeof(err));
