@@ -504,13 +504,17 @@ static double draw(dc_poller *p)
 static void *run(void *arg)
 {
     dc_poller *p = arg;
-    double start = mono_s();
+    for (int i = 0; i < 8; i++) /* seeds that differ in a few bits give different phases */
+        draw(p);
+    double start = mono_s(), due = 0;
     double phase = dc_poll_phase(p->cfg.jitter_s, draw(p));
     if (p->cfg.poll_at_start)
         dc_poller_poll(p);
     for (;;) {
+        /* after the slot just polled, even when the wait ended a little early */
         double now = mono_s() - start;
-        if (wait_ms(p, (dc_poll_next(p->cfg.interval_s, phase, now) - now) * 1000.0))
+        due = dc_poll_next(p->cfg.interval_s, phase, now > due ? now : due);
+        if (wait_ms(p, (due - now) * 1000.0))
             break;
         dc_poller_poll(p);
     }

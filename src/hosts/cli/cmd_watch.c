@@ -197,12 +197,13 @@ int cmd_watch(int argc, char **argv)
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     srand((unsigned)time(NULL) ^ (unsigned)getpid());
-    double start = mono_s();
+    double start = mono_s(), due = 0;
     double phase = dc_poll_phase(o.cfg.jitter_s, (double)rand() / ((double)RAND_MAX + 1.0));
     for (long n = 0; !stop && (o.count == 0 || n < o.count); n++) {
         if (n > 0) {
             double now = mono_s() - start;
-            nap((dc_poll_next(o.cfg.interval_s, phase, now) - now) * 1000.0);
+            due = dc_poll_next(o.cfg.interval_s, phase, now > due ? now : due);
+            nap((due - now) * 1000.0);
             if (stop)
                 break;
         }
