@@ -107,6 +107,24 @@ if says "from A"; then ok "the last good bundle stays in force"; else
     fail "plugins changed: $(cat "$T/b")"; fi
 expect_contains "status: last_error still shows the refusal" "$(last_error)" "bundle refused"
 
+# a reload: the new workers know nothing of the refusal; they fetch the bundle whole once,
+# refuse it again, and keep the last good one (the zone kept it) in force
+oks_before=$(count 'c["statuses"].get("200", 0)')
+reload_nginx
+if says "from A"; then ok "after a reload: the last good bundle in force"; else
+    fail "after a reload: $(cat "$T/b")"; fi
+if wait_until 10 sh -c "[ \$(grep -cF 'bundle refused (' '$T/logs/error.log') -ge $((refused_before + 2)) ]"
+then ok "after a reload: the refused bundle fetched and refused again"; else
+    fail "after a reload: not refused again"; fi
+notmod=$(count 'c["statuses"].get("304", 0)')
+if wait_until 10 sh -c "[ \"\$(curl -s http://127.0.0.1:$api/control?count |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)[\"statuses\"].get(\"304\", 0))')\" -ge $((notmod + 2)) ]"
+then ok "after a reload: 304 again"; else fail "after a reload: no 304s: $(api_control count)"; fi
+expect_eq "after a reload: one download more" "$(count 'c["statuses"].get("200", 0)')" \
+    "$((oks_before + 1))"
+if says "from A"; then ok "after a reload: still the last good bundle"; else
+    fail "after a reload: $(cat "$T/b")"; fi
+
 # ---- a changed bundle is fetched normally ----
 bundle "$T/new.json" "from A2"
 mv "$T/new.json" "$T/a.json"
