@@ -32,7 +32,10 @@ struct dc_poller {
     int refused_kept;           /* the fetcher's validators are a refused bundle's: its 304
                                    means "still the refused one", the last good one stays */
     uint64_t refused_hash;      /* that refused body's hash (a 200 with it is not parsed) */
+    char refusal[256];          /* why it was refused, and when: the current problem while */
+    double refused_at;          /* the API keeps serving it */
     int poll_noted;             /* an error was noted during the current poll */
+    double noted_at;            /* when the last one was */
     pthread_mutex_t bmu;        /* bundle and seen_gen as other threads read them: written
                                    together by the poller's thread, under it */
     uint64_t rng;
@@ -70,9 +73,10 @@ static void emit(dc_poller *p, dc_event ev, const char *domain, const char *plug
 static void note_error(dc_poller *p, dc_rc rc, const char *msg)
 {
     p->poll_noted = 1;
+    p->noted_at = unix_now();
     dc_errbuf_note(&p->first_error, rc, "%s", msg);
     if (p->cfg.store)
-        dc_store_set_error(p->cfg.store, msg, unix_now());
+        dc_store_set_error(p->cfg.store, msg, p->noted_at);
 }
 
 static int copy_strings(dc_poller *p, const dc_poller_config *cfg)
@@ -273,7 +277,7 @@ static void unchanged(dc_poller *p, const char *msg)
 /* A bundle refused for what it is (its bytes, under this policy): the fetcher keeps its
  * validators, so the API answers 304 while it stays the same and nothing is parsed again. Out
  * of memory says nothing of the bundle: then it is fetched whole again. */
-static void remember_refusal(dc_poller *p, dc_rc rc, uint64_t hash)
+static void remember_refusal(dc_poller *p, dc_rc rc, uint64_t hash, const char *msg)
 {
     if (rc == DC_ENOMEM) {
         forget_refusal(p);
@@ -281,6 +285,23 @@ static void remember_refusal(dc_poller *p, dc_rc rc, uint64_t hash)
     }
     p->refused_kept = 1;
     p->refused_hash = hash;
+    size_t n = strlen(msg) < sizeof p->refusal ? strlen(msg) : sizeof p->refusal - 1;
+    memcpy(p->refusal, msg, n); /* as much as the store shows */
+    p->refusal[n] = '\0';
+    p->refused_at = p->noted_at; /* as the store says it */
+}
+
+/* The refused bundle is still what the API serves: its refusal is the store's last error
+ * again, when a passing problem (a failed poll in between) took its place. */
+static void still_refused(dc_poller *p)
+{
+    unchanged(p, "the refused bundle did not change: the last good bundle stays");
+    if (!p->cfg.store)
+        return;
+    dc_store_info si;
+    dc_store_info_get(p->cfg.store, &si);
+    if (strncmp(si.last_error, p->refusal, sizeof si.last_error - 1) != 0)
+        dc_store_set_error(p->cfg.store, p->refusal, p->refused_at);
 }
 
 static dc_rc take_body(dc_poller *p, dc_fetch_result *res)
@@ -295,7 +316,7 @@ static dc_rc take_body(dc_poller *p, dc_fetch_result *res)
     }
     if (p->refused_kept && p->refused_hash == hash) {
         /* an API that ignored the validators: the same refused bytes, not parsed again */
-        unchanged(p, "the refused bundle did not change: the last good bundle stays");
+        still_refused(p);
         return DC_OK;
     }
     dc_bundle *b = NULL;
@@ -306,7 +327,7 @@ static dc_rc take_body(dc_poller *p, dc_fetch_result *res)
         snprintf(msg, sizeof msg, "bundle refused (%s): %s", dc_strerror(rc), err);
         emit(p, DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, msg, 0, 0);
         note_error(p, rc, msg);
-        remember_refusal(p, rc, hash);
+        remember_refusal(p, rc, hash, msg);
         return rc;
     }
     p->refused_kept = 0;
@@ -387,7 +408,7 @@ dc_rc dc_poller_poll(dc_poller *p)
     case DC_FETCH_NOT_MODIFIED:
         emit(p, DC_EV_BG_FETCH_NOT_MODIFIED, NULL, NULL, NULL, res.http_status, 0);
         if (p->refused_kept)
-            unchanged(p, "the refused bundle did not change: the last good bundle stays");
+            still_refused(p);
         break;
     case DC_FETCH_TRUNCATED:
         snprintf(msg, sizeof msg, "bundle refused: %s", res.error);

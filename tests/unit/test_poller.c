@@ -193,6 +193,21 @@ START_TEST(refused_bundle_is_not_parsed_again_and_last_error_clears)
     dc_store_info_get(store, &info); /* still refused: still the current problem */
     ck_assert_msg(strstr(info.last_error, "bundle refused") != NULL, "%s", info.last_error);
     ck_assert(info.last_error_at > 0);
+    double refused_at = info.last_error_at;
+
+    /* a poll that fails in between, then the same refused bundle: the refusal is the last
+     * error again, with its own time */
+    char away[300];
+    snprintf(away, sizeof away, "%s.away", bundle_path);
+    ck_assert_int_eq(rename(bundle_path, away), 0);
+    dc_poller_poll(a);
+    dc_store_info_get(store, &info);
+    ck_assert_msg(strstr(info.last_error, "cannot read") != NULL, "%s", info.last_error);
+    ck_assert_int_eq(rename(away, bundle_path), 0);
+    ck_assert_int_eq(dc_poller_poll(a), DC_OK);
+    dc_store_info_get(store, &info);
+    ck_assert_msg(strncmp(info.last_error, "bundle refused", 14) == 0, "%s", info.last_error);
+    ck_assert(info.last_error_at == refused_at);
 
     /* the last good bundle again: nothing to refuse, nothing wrong now */
     write_bundle("ngx.header['X-Auth'] = 'v1'");
