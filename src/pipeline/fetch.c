@@ -1,6 +1,7 @@
 /* fetch.c - the fetcher: one GET of the bundle URL through a reused libcurl easy
  * handle, conditional on the last 200's validators, with every limit enforced while receiving,
- * and each outcome classified for the poller's events. Relies on libcurl and util.c.
+ * redirects followed only when the configuration allows them, and each outcome classified for
+ * the poller's events. Relies on libcurl and util.c.
  */
 #include <curl/curl.h>
 #include <errno.h>
