@@ -304,19 +304,29 @@ static void still_refused(dc_poller *p)
         dc_store_set_error(p->cfg.store, p->refusal, p->refused_at);
 }
 
+/* A 200 came: the fetcher's validators are now this answer's, so a refusal remembered holds
+ * only for the very same bytes (an API that ignored the validators): those are still refused,
+ * not parsed again (returns 1). Any other answer ends the refusal, whatever is then done with
+ * it. */
+static int same_refused_body(dc_poller *p, const dc_fetch_result *res)
+{
+    if (!p->refused_kept)
+        return 0;
+    if (p->refused_hash == dc_hash64(res->body, res->len)) {
+        still_refused(p);
+        return 1;
+    }
+    p->refused_kept = 0;
+    return 0;
+}
+
 static dc_rc take_body(dc_poller *p, dc_fetch_result *res)
 {
     char err[1024] = "";
     uint64_t hash = dc_hash64(res->body, res->len);
     if (p->bundle && p->bundle->hash == hash) {
         /* said at every poll of an unchanged bundle: only a refusal is news */
-        p->refused_kept = 0;
         unchanged(p, "the bundle did not change");
-        return DC_OK;
-    }
-    if (p->refused_kept && p->refused_hash == hash) {
-        /* an API that ignored the validators: the same refused bytes, not parsed again */
-        still_refused(p);
         return DC_OK;
     }
     dc_bundle *b = NULL;
@@ -330,7 +340,6 @@ static dc_rc take_body(dc_poller *p, dc_fetch_result *res)
         remember_refusal(p, rc, hash, msg);
         return rc;
     }
-    p->refused_kept = 0;
     report_problems(p, b);
     uint32_t n = dc_bundle_plugin_count(b);
     rc = adopt(p, b, res->body, res->len, "api", res->etag);
@@ -403,7 +412,8 @@ dc_rc dc_poller_poll(dc_poller *p)
             snprintf(msg, sizeof msg, "redirected to %s", res.final_url);
         emit(p, DC_EV_BG_FETCH_API_SUCCESS, NULL, NULL, res.final_url[0] ? msg : NULL,
              res.http_status, res.len);
-        rc = take_body(p, &res);
+        if (!same_refused_body(p, &res))
+            rc = take_body(p, &res);
         break;
     case DC_FETCH_NOT_MODIFIED:
         emit(p, DC_EV_BG_FETCH_NOT_MODIFIED, NULL, NULL, NULL, res.http_status, 0);
