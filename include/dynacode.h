@@ -511,14 +511,18 @@ typedef struct dc_fetch_config {
     size_t max_bytes;                /* body cap, enforced while receiving (default 8 MiB) */
     uint32_t max_redirects;          /* default 3 */
     const char *ca_file;             /* optional CA bundle for https; copied */
+    int follow_redirects;            /* 0 (default): a redirect is an answer like any non-200
+                                        (DC_FETCH_HTTP_ERROR, its Location in error); 1: followed,
+                                        up to max_redirects, never to file: nor https -> http */
 } dc_fetch_config;
 
 typedef enum dc_fetch_status {
     DC_FETCH_OK = 0,                 /* 200 with a body */
     DC_FETCH_NOT_MODIFIED = 1,       /* 304: the validators still match */
     DC_FETCH_HTTP_ERROR = 2,         /* an answer other than 200/304 (http_status says which) */
-    DC_FETCH_TRANSPORT_ERROR = 3,    /* down, refused, timeout, slow drip, TLS, truncated */
-    DC_FETCH_TOO_BIG = 4             /* body over max_bytes */
+    DC_FETCH_TRANSPORT_ERROR = 3,    /* down, refused, timeout, slow drip, TLS */
+    DC_FETCH_TOO_BIG = 4,            /* body over max_bytes */
+    DC_FETCH_TRUNCATED = 5           /* a 200 whose body ended before its announced length */
 } dc_fetch_status;
 
 typedef struct dc_fetch_result {
@@ -530,6 +534,8 @@ typedef struct dc_fetch_result {
     char last_modified[64];
     char error[256];                 /* what went wrong, for events and logs */
     double ms;                       /* duration */
+    char final_url[256];             /* where the answer came from after redirects (shown
+                                        without credentials or query); "" when none followed */
 } dc_fetch_result;
 
 DC_API void dc_fetch_config_default(dc_fetch_config *cfg);
@@ -631,6 +637,10 @@ DC_API uint64_t dc_store_generation(const dc_store *s);
 DC_API dc_rc dc_store_read(dc_store *s, uint64_t *gen, unsigned char **snap, size_t *len,
                            char *err, size_t errlen);
 DC_API void dc_store_info_get(dc_store *s, dc_store_info *out);
+/* The largest snapshot the store can publish (it keeps two: the one in force and the next). */
+DC_API size_t dc_store_snapshot_room(const dc_store *s);
+/* The smallest region size (for dc_store_attach) whose store publishes a snapshot of len bytes. */
+DC_API size_t dc_store_region_for(size_t len);
 DC_API void dc_store_set_error(dc_store *s, const char *msg, double at);
 /* Records one poll at Unix time at: ok (the API answered with a bundle or "not modified") sets
  * poll_ok_at and clears poll_failures; a failed poll adds one to poll_failures. */
@@ -647,7 +657,8 @@ typedef struct dc_poller dc_poller;
 typedef struct dc_poller_config {
     dc_fetch_config fetch;          /* where and how to fetch */
     double interval_s;              /* between polls (default 15) */
-    double jitter_s;                /* random extra delay in [0, jitter_s) (default 0) */
+    double jitter_s;                /* polls at a phase in [0, jitter_s) chosen once at random,
+                                       then every interval (default 0) */
     int poll_at_start;              /* first poll at once (default 1) */
     const dc_policy *policy;        /* limits for bundles; NULL: built-in default; not owned */
     dc_events *events;              /* not owned; may be NULL */
@@ -660,9 +671,19 @@ typedef struct dc_poller_config {
     const char *const *verify_keys;
     size_t nverify_keys;
     int allow_downgrade;            /* accept a general.version lower than the one in force */
+    const char *store_size_name;    /* the host's setting for the store's size (a directive),
+                                       named when a bundle does not fit; NULL: none; copied */
+    size_t store_size_value;        /* that setting's value now, in bytes */
 } dc_poller_config;
 
 DC_API void dc_poller_config_default(dc_poller_config *cfg);
+/* The poll schedule, for hosts that run their own loop as the poller's thread does: a phase
+ * chosen once, jitter_s * u for a random u in [0, 1), then a poll at phase + k * interval_s
+ * (k = 1, 2, ...) seconds after the start. dc_poll_next gives the first of those times
+ * strictly after now_s (seconds since the start): a poll that ran long skips the slots it
+ * missed, and the cadence never drifts by the time polls take. */
+DC_API double dc_poll_phase(double jitter_s, double u);
+DC_API double dc_poll_next(double interval_s, double phase_s, double now_s);
 DC_API dc_rc dc_poller_new(const dc_poller_config *cfg, dc_poller **out, char *err,
                            size_t errlen);
 /* One poll in the calling thread: fetch, and on a new bundle validate, compile (only plugins
@@ -677,7 +698,8 @@ DC_API dc_rc dc_poller_load_offline(dc_poller *p);
  * when it did not come). DC_OK when a bundle is in force or there is nothing to load. Without a
  * store: dc_poller_load_offline when an offline file is configured. */
 DC_API dc_rc dc_poller_start_offline(dc_poller *p, uint32_t wait_ms);
-/* Polls in a thread of its own every interval (+ jitter) until dc_poller_stop. */
+/* Polls in a thread of its own until dc_poller_stop: at once when poll_at_start, then on the
+ * schedule of dc_poll_next (a random phase within the jitter, then every interval). */
 DC_API dc_rc dc_poller_start(dc_poller *p);
 DC_API void dc_poller_stop(dc_poller *p);
 /* The bundle in force in this poller (borrowed), NULL before the first. */

@@ -1,6 +1,7 @@
 /* fetch.c - the fetcher: one GET of the bundle URL through a reused libcurl easy
  * handle, conditional on the last 200's validators, with every limit enforced while receiving,
- * and each outcome classified for the poller's events. Relies on libcurl and util.c.
+ * redirects followed only when the configuration allows them, and each outcome classified for
+ * the poller's events. Relies on libcurl and util.c.
  */
 #include <curl/curl.h>
 #include <errno.h>
@@ -94,6 +95,22 @@ static int header_ok(const char *h)
     return 1;
 }
 
+/* scheme://host[:port]/path of u into out: what messages show of a URL (credentials and query
+ * may hold secrets). Non-zero on ENOMEM. */
+static int shown_form(CURLU *u, const char *scheme, dc_buf *out)
+{
+    char *host = NULL, *port = NULL, *path = NULL;
+    curl_url_get(u, CURLUPART_HOST, &host, 0);
+    curl_url_get(u, CURLUPART_PORT, &port, 0); /* absent when the URL names none */
+    curl_url_get(u, CURLUPART_PATH, &path, 0);
+    int bad = dc_buf_printf(out, "%s://%s%s%s%s", scheme, host ? host : "", port ? ":" : "",
+                            port ? port : "", path ? path : "/");
+    curl_free(host);
+    curl_free(port);
+    curl_free(path);
+    return bad;
+}
+
 /* Splits url with curl's own parser (so we judge it as curl will), keeps the scheme, a form fit
  * for messages and, for file URLs, the path. */
 static dc_rc parse_url(dc_fetcher *f, char *err, size_t errlen)
@@ -102,7 +119,7 @@ static dc_rc parse_url(dc_fetcher *f, char *err, size_t errlen)
     if (!u)
         return DC_ENOMEM;
     dc_rc rc = DC_OK;
-    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
+    char *scheme = NULL, *path = NULL;
     CURLUcode uc = curl_url_set(u, CURLUPART_URL, f->url, 0);
     if (uc != CURLUE_OK) {
         dc_set_err(err, errlen, "bad URL \"%s\": %s", f->url, curl_url_strerror(uc));
@@ -133,10 +150,7 @@ static dc_rc parse_url(dc_fetcher *f, char *err, size_t errlen)
             bad = !f->file_path;
         }
     } else {
-        curl_url_get(u, CURLUPART_HOST, &host, 0);
-        curl_url_get(u, CURLUPART_PORT, &port, 0); /* absent when the URL names none */
-        bad = dc_buf_printf(&shown, "%s://%s%s%s%s", scheme, host ? host : "", port ? ":" : "",
-                            port ? port : "", path ? path : "/");
+        bad = shown_form(u, scheme, &shown);
     }
     if (bad) {
         dc_buf_free(&shown);
@@ -146,11 +160,25 @@ static dc_rc parse_url(dc_fetcher *f, char *err, size_t errlen)
     f->shown_url = shown.data;
 out:
     curl_free(scheme);
-    curl_free(host);
-    curl_free(port);
     curl_free(path);
     curl_url_cleanup(u);
     return rc;
+}
+
+/* An http(s) URL as messages show it (no credentials, no query), in out; "(unreadable URL)"
+ * when curl cannot parse it. */
+static void show_url(const char *url, char *out, size_t outlen)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL;
+    dc_buf shown = {0};
+    int bad = !u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+              curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+              shown_form(u, scheme, &shown) != 0;
+    snprintf(out, outlen, "%s", bad ? "(unreadable URL)" : shown.data);
+    dc_buf_free(&shown);
+    curl_free(scheme);
+    curl_url_cleanup(u);
 }
 
 /* Copies the value of a header line (after the colon) into out when it fits and is printable;
@@ -273,7 +301,7 @@ static dc_rc setup_handle(dc_fetcher *f, char *err, size_t errlen)
         SET(CURLOPT_LOW_SPEED_TIME, (long)cfg->low_speed_seconds);
     }
     SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)cfg->max_bytes);
-    SET(CURLOPT_FOLLOWLOCATION, 1L);
+    SET(CURLOPT_FOLLOWLOCATION, cfg->follow_redirects ? 1L : 0L);
     SET(CURLOPT_MAXREDIRS, (long)cfg->max_redirects);
     SET(CURLOPT_USERAGENT, "dynacode/0.1");
     SET(CURLOPT_ERRORBUFFER, f->errbuf);
@@ -533,6 +561,35 @@ static void transport_reason(const dc_fetcher *f, CURLcode e, size_t got,
     }
 }
 
+/* A redirect the fetcher does not follow: the status and where it led, for the operator who
+ * decides whether to allow it. */
+static void redirect_refused(const dc_fetcher *f, long status, dc_fetch_result *res)
+{
+    char *to = NULL, shown[200];
+    if (curl_easy_getinfo(f->curl, CURLINFO_REDIRECT_URL, &to) == CURLE_OK && to)
+        show_url(to, shown, sizeof shown);
+    else
+        snprintf(shown, sizeof shown, "%s", "(no Location)");
+    if (f->cfg.follow_redirects) /* followed, but not to there (scheme or limit) */
+        dc_set_err(res->error, sizeof res->error, "answered %ld, a redirect to %s", status,
+                   shown);
+    else
+        dc_set_err(res->error, sizeof res->error,
+                   "answered %ld, a redirect to %s, not followed (redirects are off)", status,
+                   shown);
+}
+
+/* After redirects were followed: where the body came from, in res->final_url. */
+static void note_final_url(const dc_fetcher *f, dc_fetch_result *res)
+{
+    long hops = 0;
+    char *eff = NULL;
+    if (curl_easy_getinfo(f->curl, CURLINFO_REDIRECT_COUNT, &hops) != CURLE_OK || hops <= 0 ||
+        curl_easy_getinfo(f->curl, CURLINFO_EFFECTIVE_URL, &eff) != CURLE_OK || !eff)
+        return;
+    show_url(eff, res->final_url, sizeof res->final_url);
+}
+
 dc_rc dc_fetcher_fetch(dc_fetcher *f, dc_fetch_result *res)
 {
     if (!f || !res)
@@ -581,6 +638,7 @@ dc_rc dc_fetcher_fetch(dc_fetcher *f, dc_fetch_result *res)
         snprintf(res->last_modified, sizeof res->last_modified, "%s", c.last_modified);
         memcpy(f->etag, c.etag, sizeof f->etag);
         memcpy(f->last_modified, c.last_modified, sizeof f->last_modified);
+        note_final_url(f, res);
         return DC_OK;
     }
     size_t got = c.body.len;
@@ -601,6 +659,8 @@ dc_rc dc_fetcher_fetch(dc_fetcher *f, dc_fetch_result *res)
         if (e == CURLE_TOO_MANY_REDIRECTS)
             dc_set_err(res->error, sizeof res->error, "answered %ld: more than %u redirects",
                        status, f->cfg.max_redirects);
+        else if (status >= 300 && status < 400 && status != 304)
+            redirect_refused(f, status, res);
         else if (status == 304)
             dc_set_err(res->error, sizeof res->error, "answered 304 to an unconditional request");
         else
@@ -613,7 +673,8 @@ dc_rc dc_fetcher_fetch(dc_fetcher *f, dc_fetch_result *res)
                    f->cfg.max_bytes);
         return DC_OK;
     }
-    res->status = DC_FETCH_TRANSPORT_ERROR;
+    res->status = e == CURLE_PARTIAL_FILE && (f->is_file || status == 200)
+                      ? DC_FETCH_TRUNCATED : DC_FETCH_TRANSPORT_ERROR;
     if (e == CURLE_OK) /* cannot happen: a file with no status; keep the outcome honest */
         dc_set_err(res->error, sizeof res->error, "%s: no answer", f->shown_url);
     else

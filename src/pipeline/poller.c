@@ -24,6 +24,7 @@ struct dc_poller {
     char **headers;
     char *offline_file;
     char *ca_file;
+    char *store_size_name;
     dc_policy *own_policy;      /* the built-in default when cfg.policy is NULL */
     dc_limits limits;
     dc_fetcher *fetcher;
@@ -33,6 +34,13 @@ struct dc_poller {
     uint64_t verified_hash;     /* dc_hash64 of the last bundle whose signature verified */
     dc_bundle *bundle;          /* the last good bundle */
     uint64_t seen_gen;          /* the store generation that bundle is (0: none) */
+    int refused_kept;           /* the fetcher's validators are a refused bundle's: its 304
+                                   means "still the refused one", the last good one stays */
+    uint64_t refused_hash;      /* that refused body's hash (a 200 with it is not parsed) */
+    char refusal[256];          /* why it was refused, and when: the current problem while */
+    double refused_at;          /* the API keeps serving it */
+    int poll_noted;             /* an error was noted during the current poll */
+    double noted_at;            /* when the last one was */
     pthread_mutex_t bmu;        /* bundle and seen_gen as other threads read them: written
                                    together by the poller's thread, under it */
     uint64_t rng;
@@ -69,9 +77,11 @@ static void emit(dc_poller *p, dc_event ev, const char *domain, const char *plug
 
 static void note_error(dc_poller *p, dc_rc rc, const char *msg)
 {
+    p->poll_noted = 1;
+    p->noted_at = unix_now();
     dc_errbuf_note(&p->first_error, rc, "%s", msg);
     if (p->cfg.store)
-        dc_store_set_error(p->cfg.store, msg, unix_now());
+        dc_store_set_error(p->cfg.store, msg, p->noted_at);
 }
 
 static int copy_strings(dc_poller *p, const dc_poller_config *cfg)
@@ -79,9 +89,11 @@ static int copy_strings(dc_poller *p, const dc_poller_config *cfg)
     p->url = cfg->fetch.url ? strdup(cfg->fetch.url) : NULL;
     p->offline_file = cfg->offline_file ? strdup(cfg->offline_file) : NULL;
     p->ca_file = cfg->fetch.ca_file ? strdup(cfg->fetch.ca_file) : NULL;
+    p->store_size_name = cfg->store_size_name ? strdup(cfg->store_size_name) : NULL;
     p->headers = calloc(cfg->fetch.nheaders + 1, sizeof *p->headers);
     if ((cfg->fetch.url && !p->url) || (cfg->offline_file && !p->offline_file) ||
-        (cfg->fetch.ca_file && !p->ca_file) || !p->headers)
+        (cfg->fetch.ca_file && !p->ca_file) || !p->headers ||
+        (cfg->store_size_name && !p->store_size_name))
         return -1;
     for (size_t i = 0; i < cfg->fetch.nheaders; i++)
         if (!(p->headers[i] = strdup(cfg->fetch.headers[i])))
@@ -90,6 +102,7 @@ static int copy_strings(dc_poller *p, const dc_poller_config *cfg)
     p->cfg.fetch.headers = (const char *const *)p->headers;
     p->cfg.fetch.ca_file = p->ca_file;
     p->cfg.offline_file = p->offline_file;
+    p->cfg.store_size_name = p->store_size_name;
     return 0;
 }
 
@@ -160,6 +173,14 @@ dc_rc dc_poller_last_error(dc_poller *p, char *msg, size_t len)
 dc_bundle *dc_poller_bundle(dc_poller *p)
 {
     return p->bundle;
+}
+
+/* The next fetch is unconditional, and no body is taken for a refused one. */
+static void forget_refusal(dc_poller *p)
+{
+    p->refused_kept = 0;
+    p->refused_hash = 0;
+    dc_fetcher_reset_validators(p->fetcher);
 }
 
 /* Puts b (taken) in force in this poller as store generation gen. */
@@ -238,6 +259,29 @@ static void write_offline(dc_poller *p, const char *json, size_t len)
     }
 }
 
+/* Why a snapshot of slen bytes was not published, and what store size would take it: the
+ * host's setting named (with its value raised by what the store lacks, and a margin for the
+ * host's own bookkeeping, rounded up to MiB) when the host gave its name. */
+static void no_room(const dc_poller *p, size_t slen, char *err, size_t errlen)
+{
+    size_t room = dc_store_snapshot_room(p->cfg.store);
+    size_t more = dc_store_region_for(slen) - dc_store_region_for(room);
+    int n = snprintf(err, errlen,
+                     "the bundle's snapshot (%zu bytes) does not fit the shared store, which "
+                     "holds snapshots of up to %zu bytes (two at a time: the one in force and "
+                     "the next): ", slen, room);
+    if (n < 0 || (size_t)n >= errlen)
+        return;
+    if (p->store_size_name && p->cfg.store_size_value) {
+        double want = ((double)p->cfg.store_size_value + (double)more) * 1.01;
+        unsigned long long mib = (unsigned long long)(want / 1048576.0) + 1;
+        snprintf(err + n, errlen - (size_t)n, "%s must be at least %llum (now %zu bytes)",
+                 p->store_size_name, mib, p->cfg.store_size_value);
+    } else {
+        snprintf(err + n, errlen - (size_t)n, "the store needs %zu bytes more", more);
+    }
+}
+
 /* Publishes b (the store and the offline file) and puts it in force here. Takes b. */
 static dc_rc adopt(dc_poller *p, dc_bundle *b, const char *json, size_t len, const char *source,
                    const char *etag)
@@ -252,12 +296,18 @@ static dc_rc adopt(dc_poller *p, dc_bundle *b, const char *json, size_t len, con
             rc = dc_store_publish(p->cfg.store, snap, slen, source, etag ? etag : "",
                                   unix_now());
         free(snap);
-        if (rc != DC_OK) {
+        if (rc == DC_ELIMIT) {
+            no_room(p, slen, err, sizeof err);
+        } else if (rc != DC_OK) {
             snprintf(err, sizeof err, "cannot publish the bundle (%zu bytes): %s", slen,
                      dc_strerror(rc));
+        }
+        if (rc != DC_OK) {
             emit(p, DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, err, 0, 0);
             note_error(p, rc, err);
             dc_bundle_unref(b);
+            /* not in force: the next poll fetches it again (a 304 would hide it) */
+            forget_refusal(p);
             return rc;
         }
         gen = dc_store_generation(p->cfg.store);
@@ -266,16 +316,6 @@ static dc_rc adopt(dc_poller *p, dc_bundle *b, const char *json, size_t len, con
     if (strcmp(source, "api") == 0)
         write_offline(p, json, len);
     return DC_OK;
-}
-
-/* The unchanged bundle of a poll: said at every poll, so only at the info level. */
-static void unchanged(dc_poller *p)
-{
-    if (p->cfg.events) {
-        dc_event_info info = {DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, -1,
-                              "the bundle did not change", 0, 0, DC_SEV_INFO};
-        dc_events_emit(p->cfg.events, &info);
-    }
 }
 
 /* Fetches the signature beside the bundle (always unconditionally: it is small) into *sig;
@@ -332,13 +372,70 @@ static dc_rc check_signature(dc_poller *p, const char *body, size_t len, uint64_
     return DC_OK;
 }
 
+/* bg_didnt_update_plugins as news of no importance (said at every poll of the same bundle). */
+static void unchanged(dc_poller *p, const char *msg)
+{
+    if (p->cfg.events) {
+        dc_event_info info = {DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, -1, msg, 0, 0,
+                              DC_SEV_INFO};
+        dc_events_emit(p->cfg.events, &info);
+    }
+}
+
+/* A bundle refused for what it is (its bytes, under this policy): the fetcher keeps its
+ * validators, so the API answers 304 while it stays the same and nothing is parsed again. Out
+ * of memory says nothing of the bundle: then it is fetched whole again. */
+static void remember_refusal(dc_poller *p, dc_rc rc, uint64_t hash, const char *msg)
+{
+    if (rc == DC_ENOMEM) {
+        forget_refusal(p);
+        return;
+    }
+    p->refused_kept = 1;
+    p->refused_hash = hash;
+    size_t n = strlen(msg) < sizeof p->refusal ? strlen(msg) : sizeof p->refusal - 1;
+    memcpy(p->refusal, msg, n); /* as much as the store shows */
+    p->refusal[n] = '\0';
+    p->refused_at = p->noted_at; /* as the store says it */
+}
+
+/* The refused bundle is still what the API serves: its refusal is the store's last error
+ * again, when a passing problem (a failed poll in between) took its place. */
+static void still_refused(dc_poller *p)
+{
+    unchanged(p, "the refused bundle did not change: the last good bundle stays");
+    if (!p->cfg.store)
+        return;
+    dc_store_info si;
+    dc_store_info_get(p->cfg.store, &si);
+    if (strncmp(si.last_error, p->refusal, sizeof si.last_error - 1) != 0)
+        dc_store_set_error(p->cfg.store, p->refusal, p->refused_at);
+}
+
+/* A 200 came: the fetcher's validators are now this answer's, so a refusal remembered holds
+ * only for the very same bytes (an API that ignored the validators): those are still refused,
+ * not parsed again (returns 1). Any other answer ends the refusal, whatever is then done with
+ * it. */
+static int same_refused_body(dc_poller *p, const dc_fetch_result *res)
+{
+    if (!p->refused_kept)
+        return 0;
+    if (p->refused_hash == dc_hash64(res->body, res->len)) {
+        still_refused(p);
+        return 1;
+    }
+    p->refused_kept = 0;
+    return 0;
+}
+
 static dc_rc take_body(dc_poller *p, dc_fetch_result *res)
 {
     char err[1024] = "";
     uint64_t hash = dc_hash64(res->body, res->len);
     int same = p->bundle && p->bundle->hash == hash;
     if (same && (!p->keys || p->verified_hash == hash)) {
-        unchanged(p);
+        /* said at every poll of an unchanged bundle: only a refusal is news */
+        unchanged(p, "the bundle did not change");
         return DC_OK;
     }
     /* With verify keys, a bundle this poller has not verified yet (a new one, or the one in
@@ -349,7 +446,7 @@ static dc_rc take_body(dc_poller *p, dc_fetch_result *res)
         /* verified only now (verify keys added by a reload): the offline file gets the
          * signature it lacked */
         write_offline(p, res->body, res->len);
-        unchanged(p);
+        unchanged(p, "the bundle did not change");
         return DC_OK;
     }
     dc_bundle *b = NULL;
@@ -361,21 +458,23 @@ static dc_rc take_body(dc_poller *p, dc_fetch_result *res)
         rc = DC_EBUNDLE;
     }
     if (rc != DC_OK) {
-        /* Refused whole: the last good bundle stays. The validators are forgotten so that a
-         * fixed bundle with an old ETag is fetched again. */
+        /* Refused whole: the last good bundle stays. */
         char msg[1100];
         snprintf(msg, sizeof msg, "bundle refused (%s): %s", dc_strerror(rc), err);
         emit(p, DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, msg, 0, 0);
         note_error(p, rc, msg);
-        dc_fetcher_reset_validators(p->fetcher);
+        remember_refusal(p, rc, hash, msg);
         return rc;
     }
     report_problems(p, b);
     uint32_t n = dc_bundle_plugin_count(b);
     rc = adopt(p, b, res->body, res->len, "api", res->etag);
     release_garbage();
+    char msg[300];
+    if (res->final_url[0]) /* a bundle from elsewhere than the configured URL is news */
+        snprintf(msg, sizeof msg, "redirected to %s", res->final_url);
     if (rc == DC_OK)
-        emit(p, DC_EV_BG_UPDATED_PLUGINS, NULL, NULL, NULL, 0, n);
+        emit(p, DC_EV_BG_UPDATED_PLUGINS, NULL, NULL, res->final_url[0] ? msg : NULL, 0, n);
     return rc;
 }
 
@@ -397,7 +496,7 @@ static void catch_up(dc_poller *p)
         return;
     }
     set_bundle(p, b, got);
-    dc_fetcher_reset_validators(p->fetcher); /* its validators may be another bundle's */
+    forget_refusal(p); /* its validators may be another bundle's */
 }
 
 /* How long the store's lease lasts without renewal: three intervals, plus the longest a fetch
@@ -408,6 +507,18 @@ static uint32_t lease_ttl_ms(const dc_poller *p)
            (p->cfg.fetch.timeout_ms ? p->cfg.fetch.timeout_ms : 5000);
 }
 
+/* A poll that ended well with the last good bundle in force: the store's last_error is a
+ * past problem, no longer shown (the events and the log keep it). */
+static void clear_error(dc_poller *p)
+{
+    if (!p->cfg.store)
+        return;
+    dc_store_info si;
+    dc_store_info_get(p->cfg.store, &si);
+    if (si.last_error[0] || si.last_error_at != 0)
+        dc_store_set_error(p->cfg.store, NULL, 0);
+}
+
 dc_rc dc_poller_poll(dc_poller *p)
 {
     dc_store *st = p->cfg.store;
@@ -415,17 +526,30 @@ dc_rc dc_poller_poll(dc_poller *p)
         return DC_OK; /* another process polls this time */
     if (st)
         catch_up(p);
+    p->poll_noted = 0;
     dc_fetch_result res;
     dc_rc rc = dc_fetcher_fetch(p->fetcher, &res);
     if (rc != DC_OK)
         return rc;
+    char msg[300];
     switch (res.status) {
     case DC_FETCH_OK:
-        emit(p, DC_EV_BG_FETCH_API_SUCCESS, NULL, NULL, NULL, res.http_status, res.len);
-        rc = take_body(p, &res);
+        if (res.final_url[0])
+            snprintf(msg, sizeof msg, "redirected to %s", res.final_url);
+        emit(p, DC_EV_BG_FETCH_API_SUCCESS, NULL, NULL, res.final_url[0] ? msg : NULL,
+             res.http_status, res.len);
+        if (!same_refused_body(p, &res))
+            rc = take_body(p, &res);
         break;
     case DC_FETCH_NOT_MODIFIED:
         emit(p, DC_EV_BG_FETCH_NOT_MODIFIED, NULL, NULL, NULL, res.http_status, 0);
+        if (p->refused_kept)
+            still_refused(p);
+        break;
+    case DC_FETCH_TRUNCATED:
+        snprintf(msg, sizeof msg, "bundle refused: %s", res.error);
+        emit(p, DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, msg, res.http_status, 0);
+        note_error(p, DC_EIO, msg);
         break;
     case DC_FETCH_HTTP_ERROR:
         emit(p, DC_EV_BG_FETCH_API_STATUS_CODE_ERROR, NULL, NULL, res.error, res.http_status, 0);
@@ -443,6 +567,9 @@ dc_rc dc_poller_poll(dc_poller *p)
     if (st) /* for the status page: when the API last answered, and the failures since */
         dc_store_note_poll(st, res.status == DC_FETCH_OK || res.status == DC_FETCH_NOT_MODIFIED,
                            unix_now());
+    if (!p->poll_noted && !p->refused_kept &&
+        (res.status == DC_FETCH_OK || res.status == DC_FETCH_NOT_MODIFIED))
+        clear_error(p);
     dc_fetch_result_clear(&res);
     return rc;
 }
@@ -546,25 +673,40 @@ static int wait_ms(dc_poller *p, double ms)
     return atomic_load(&p->stop);
 }
 
-static double next_delay_ms(dc_poller *p)
+static double mono_s(void)
 {
-    double d = p->cfg.interval_s;
-    if (p->cfg.jitter_s > 0) {
-        p->rng ^= p->rng << 13;
-        p->rng ^= p->rng >> 7;
-        p->rng ^= p->rng << 17;
-        d += p->cfg.jitter_s * (double)(p->rng >> 11) / 9007199254740992.0;
-    }
-    return d * 1000.0;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A number in [0, 1) from the poller's own generator (seeded by time, pid and address, so the
+ * workers and servers of a fleet draw different phases). */
+static double draw(dc_poller *p)
+{
+    p->rng ^= p->rng << 13;
+    p->rng ^= p->rng >> 7;
+    p->rng ^= p->rng << 17;
+    return (double)(p->rng >> 11) / 9007199254740992.0;
 }
 
 static void *run(void *arg)
 {
     dc_poller *p = arg;
+    for (int i = 0; i < 8; i++) /* seeds that differ in a few bits give different phases */
+        draw(p);
+    double start = mono_s(), due = 0;
+    double phase = dc_poll_phase(p->cfg.jitter_s, draw(p));
     if (p->cfg.poll_at_start)
         dc_poller_poll(p);
-    while (!wait_ms(p, next_delay_ms(p)))
+    for (;;) {
+        /* after the slot just polled, even when the wait ended a little early */
+        double now = mono_s() - start;
+        due = dc_poll_next(p->cfg.interval_s, phase, now > due ? now : due);
+        if (wait_ms(p, (due - now) * 1000.0))
+            break;
         dc_poller_poll(p);
+    }
     return NULL;
 }
 
@@ -614,6 +756,7 @@ void dc_poller_free(dc_poller *p)
     free(p->url);
     free(p->offline_file);
     free(p->ca_file);
+    free(p->store_size_name);
     pthread_mutex_destroy(&p->mu);
     pthread_mutex_destroy(&p->bmu);
     pthread_cond_destroy(&p->cv);

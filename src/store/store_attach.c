@@ -150,3 +150,29 @@ uint64_t dc_store_generation(const dc_store *s)
 {
     return s ? LOAD_ACQ(&s->hdr->current) >> 1 : 0;
 }
+
+size_t dc_store_snapshot_room(const dc_store *s)
+{
+    return s ? (size_t)s->slot_cap : 0;
+}
+
+size_t dc_store_region_for(size_t snapshot_len)
+{
+    /* the smallest region whose layout gives slots of snapshot_len bytes: the slots are about
+     * half of what the header, counters and metrics leave, so a search over sizes */
+    uint64_t lo = DC_STORE_MIN_SIZE, hi = lo;
+    layout l;
+    while (layout_compute(hi, &l) != 0 || l.slot_cap < snapshot_len) {
+        if (hi > (uint64_t)SIZE_MAX / 4)
+            return SIZE_MAX;
+        hi *= 2;
+    }
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (layout_compute(mid, &l) == 0 && l.slot_cap >= snapshot_len)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return (size_t)hi;
+}

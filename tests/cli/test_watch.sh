@@ -87,6 +87,20 @@ grep -q "'two'" "$TMP/offline.json" && ok "last good bundle kept on disk" || fai
 control "mode=normal"
 kill "$WATCH_PID" 2>/dev/null; wait "$WATCH_PID" 2>/dev/null; WATCH_PID=
 
+# --- redirects: followed only with --follow-redirects, and then the final URL is said
+control "mode=redirect:1"
+expect_exit "check: a redirect is not followed" 2 -- "$DYNACODE" check "$URL"
+expect_in "check: saying where it led" "$TMP/err" "a redirect to http://127.0.0.1:$PORT/hop/1/1, not followed"
+expect_exit "check --follow-redirects" 0 -- "$DYNACODE" check --follow-redirects "$URL"
+expect_exit "run: a redirect is not followed" 2 -- "$DYNACODE" run --host a.com "$URL"
+expect_exit "run --follow-redirects" 0 -- "$DYNACODE" run --follow-redirects --host a.com "$URL"
+expect_exit "watch: a redirect is not followed" 0 -- "$DYNACODE" watch --count 1 "$URL"
+expect_in "watch: a status code error" "$TMP/out" '"event":"bg_fetch_api_status_code_error","status":302'
+expect_not_in "watch: nothing loaded" "$TMP/out" '"event":"bg_updated_plugins"'
+expect_exit "watch --follow-redirects" 0 -- "$DYNACODE" watch --count 1 --follow-redirects "$URL"
+expect_in "watch: the final URL said" "$TMP/out" "\"message\":\"redirected to http://127.0.0.1:$PORT/hop/1/1\""
+control "mode=normal"
+
 # --- server stopped: the offline file
 kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null; SERVER_PID=
 expect_exit "watch with the server down" 0 -- "$DYNACODE" watch --count 1 --offline-file "$TMP/offline.json" "$URL"

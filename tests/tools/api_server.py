@@ -9,8 +9,10 @@ steers the following requests and reports what the server saw:
                               the mode applies to the next K bundle requests, then "normal"
                               is back.
   /control?count              {"bundle": n, "hops": n, "control": n, "connections": n,
-                               "paths": {path: n}}; "connections": connections that carried a
-                              bundle request (keep-alive reuse shows as fewer connections).
+                               "paths": {path: n}, "statuses": {"200": n, "304": n, ...}};
+                              "connections": connections that carried a bundle request
+                              (keep-alive reuse shows as fewer connections); "statuses": the
+                              status codes of the answers to bundle and hop requests.
   /control?last_headers       the headers of the last bundle request, names in lower case.
   /control?reset              counts and last headers back to nothing.
 
@@ -58,6 +60,7 @@ class State:
     def reset(self):
         self.counts = {"bundle": 0, "hops": 0, "control": 0, "connections": 0, "sig": 0}
         self.paths = {}
+        self.statuses = {}
         self.last_headers = {}
 
     def take_mode(self):
@@ -112,6 +115,13 @@ class Handler(BaseHTTPRequestHandler):
             self.connection.settimeout(10)
             self.connection.do_handshake()  # a failure ends this connection (handle_error)
 
+    def send_response(self, code, message=None):
+        st = self.state
+        if getattr(self, "counts_status", False):
+            with st.lock:
+                st.statuses[str(code)] = st.statuses.get(str(code), 0) + 1
+        super().send_response(code, message)
+
     # ---- small writers ----
     def send_body(self, code, body, ctype="application/json", extra=None):
         self.send_response(code)
@@ -138,6 +148,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         st = self.state
         parts = urlsplit(self.path)
+        self.counts_status = parts.path != "/control"
         if parts.path == "/control":
             with st.lock:
                 st.counts["control"] += 1
@@ -174,6 +185,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_body(200, body, "text/plain")
 
     def do_HEAD(self):
+        self.counts_status = False
         self.send_body(405, b"")
 
     def control(self, q):
@@ -190,6 +202,7 @@ class Handler(BaseHTTPRequestHandler):
             with st.lock:
                 out = dict(st.counts)
                 out["paths"] = dict(st.paths)
+                out["statuses"] = dict(st.statuses)
             return self.send_json(out)
         if "last_headers" in q:
             with st.lock:

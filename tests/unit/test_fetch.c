@@ -499,7 +499,8 @@ START_TEST(truncated_body)
     dc_fetcher *f = fetcher_for(url("/bundle"));
     dc_fetch_result r;
     fetch(f, &r);
-    expect(&r, DC_FETCH_TRANSPORT_ERROR, "truncated");
+    expect(&r, DC_FETCH_TRUNCATED, "truncated");
+    ck_assert_int_eq(r.http_status, 200);
     char want[96];
     say(want, sizeof want, "after %zu of %zu bytes", strlen(BUNDLE1), strlen(BUNDLE1) + 100);
     ck_assert_msg(strstr(r.error, want), "%s", r.error);
@@ -638,18 +639,65 @@ END_TEST
 
 /* ---- redirects ---- */
 
+/* A fetcher that follows redirects. */
+static dc_fetcher *following(const char *u, uint32_t max_redirects)
+{
+    dc_fetch_config cfg;
+    dc_fetch_config_default(&cfg);
+    cfg.url = u;
+    cfg.follow_redirects = 1;
+    cfg.max_redirects = max_redirects;
+    return fetcher(&cfg);
+}
+
+START_TEST(redirects_are_not_followed_by_default)
+{
+    /* another port of this host: where a redirect may lead without the operator knowing */
+    set_mode("location:http://127.0.0.1:9/elsewhere/bundle.json?token=secret");
+    dc_fetcher *f = fetcher_for(url("/bundle"));
+    dc_fetch_result r;
+    fetch(f, &r);
+    expect(&r, DC_FETCH_HTTP_ERROR,
+           "answered 302, a redirect to http://127.0.0.1:9/elsewhere/bundle.json, not followed");
+    ck_assert_int_eq(r.http_status, 302);
+    ck_assert_ptr_null(strstr(r.error, "secret")); /* no query in messages */
+    ck_assert_str_eq(r.final_url, "");
+    dc_fetch_result_clear(&r);
+    dc_fetcher_free(f);
+
+    set_mode("redirect:1"); /* a relative Location, shown absolute */
+    f = fetcher_for(url("/bundle"));
+    fetch(f, &r);
+    char want[128];
+    say(want, sizeof want, "a redirect to http://127.0.0.1:%d/hop/1/1, not followed", S.port);
+    expect(&r, DC_FETCH_HTTP_ERROR, want);
+    dc_fetch_result_clear(&r);
+    ck_assert_int_eq(count_of("hops"), 0);
+    dc_fetcher_free(f);
+}
+END_TEST
+
 START_TEST(redirects_within_the_limit)
 {
     set_mode("redirect:3");
-    dc_fetcher *f = fetcher_for(url("/bundle")); /* default limit: 3 */
+    dc_fetcher *f = following(url("/bundle"), 3);
     dc_fetch_result r;
     fetch(f, &r);
     expect(&r, DC_FETCH_OK, NULL);
     ck_assert_str_eq(r.body, BUNDLE1);
     ck_assert_int_eq(r.http_status, 200);
     ck_assert_int_ne(r.etag[0], '\0');
+    char want[128];
+    say(want, sizeof want, "http://127.0.0.1:%d/hop/3/3", S.port);
+    ck_assert_str_eq(r.final_url, want);
     dc_fetch_result_clear(&r);
     ck_assert_int_eq(count_of("hops"), 3);
+
+    set_mode("normal"); /* no redirect: no final URL */
+    fetch(f, &r);
+    ck_assert_int_ne(r.status, DC_FETCH_TRANSPORT_ERROR);
+    ck_assert_str_eq(r.final_url, "");
+    dc_fetch_result_clear(&r);
     dc_fetcher_free(f);
 }
 END_TEST
@@ -657,7 +705,7 @@ END_TEST
 START_TEST(redirects_over_the_limit)
 {
     set_mode("redirect:4");
-    dc_fetcher *f = fetcher_for(url("/bundle"));
+    dc_fetcher *f = following(url("/bundle"), 3);
     dc_fetch_result r;
     fetch(f, &r);
     expect(&r, DC_FETCH_HTTP_ERROR, "more than 3 redirects");
@@ -669,6 +717,7 @@ START_TEST(redirects_over_the_limit)
     dc_fetch_config cfg;
     dc_fetch_config_default(&cfg);
     cfg.url = url("/bundle");
+    cfg.follow_redirects = 1;
     cfg.max_redirects = 0;
     f = fetcher(&cfg);
     fetch(f, &r);
@@ -685,7 +734,7 @@ START_TEST(no_redirect_to_a_file)
     char mode[300];
     say(mode, sizeof mode, "location:file://%s", path_in_dir("exact.json"));
     set_mode(mode);
-    dc_fetcher *f = fetcher_for(url("/bundle"));
+    dc_fetcher *f = following(url("/bundle"), 3);
     dc_fetch_result r;
     fetch(f, &r);
     expect(&r, DC_FETCH_TRANSPORT_ERROR, "redirect to file: refused");
@@ -846,6 +895,7 @@ static void https_fetch(const char *ca, dc_fetch_status want, const char *in_err
     dc_fetch_config_default(&cfg);
     cfg.url = u;
     cfg.ca_file = ca;
+    cfg.follow_redirects = 1;
     dc_fetcher *f = fetcher(&cfg);
     dc_fetch_result r;
     fetch(f, &r);
@@ -914,6 +964,7 @@ static Suite *fetch_suite(void)
     tcase_add_test(tc, too_big_while_receiving);
     tcase_add_test(tc, cap_is_inclusive);
     tcase_add_test(tc, file_url_is_capped_too);
+    tcase_add_test(tc, redirects_are_not_followed_by_default);
     tcase_add_test(tc, redirects_within_the_limit);
     tcase_add_test(tc, redirects_over_the_limit);
     tcase_add_test(tc, no_redirect_to_a_file);

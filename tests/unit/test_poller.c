@@ -3,6 +3,7 @@
  * starts from the store's bundle (an unchanged bundle is not published again, a refused plugin
  * keeps its previous version); offline file loading. Bundles are file:// URLs (same fetcher).
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,6 +151,122 @@ START_TEST(refused_bundle_keeps_the_last_good_one)
 }
 END_TEST
 
+/* The messages of bg_didnt_update_plugins, in order ("|"-separated). */
+static char didnt[4096];
+
+static void on_didnt(void *ud, const dc_event_info *i)
+{
+    (void)ud;
+    size_t n = strlen(didnt);
+    snprintf(didnt + n, sizeof didnt - n, "%s|", i->message ? i->message : "");
+}
+
+static void write_text(const char *text)
+{
+    FILE *f = fopen(bundle_path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+START_TEST(refused_bundle_is_not_parsed_again_and_last_error_clears)
+{
+    char buf[64];
+    didnt[0] = '\0';
+    dc_events_subscribe(events, 1ull << DC_EV_BG_DIDNT_UPDATE_PLUGINS, on_didnt, NULL);
+    write_bundle("ngx.header['X-Auth'] = 'v1'");
+    dc_poller *a = poller((int32_t)getpid(), NULL);
+    dc_engine *e = tu_engine(NULL);
+    ck_assert_int_eq(dc_poller_poll(a), DC_OK);
+
+    /* a file has no validators: the refused bytes are known by their hash */
+    write_text("{\"domains\": []}");
+    ck_assert_int_ne(dc_poller_poll(a), DC_OK);
+    ck_assert_int_eq(dc_poller_poll(a), DC_OK);
+    ck_assert_int_eq(dc_poller_poll(a), DC_OK);
+    ck_assert_msg(strncmp(didnt, "bundle refused (", 16) == 0, "%s", didnt);
+    const char *again = strchr(didnt, '|') + 1;
+    ck_assert_str_eq(again, "the refused bundle did not change: the last good bundle stays|"
+                            "the refused bundle did not change: the last good bundle stays|");
+    ck_assert_str_eq(auth_header(e, buf, sizeof buf), "v1");
+    dc_store_info info;
+    dc_store_info_get(store, &info); /* still refused: still the current problem */
+    ck_assert_msg(strstr(info.last_error, "bundle refused") != NULL, "%s", info.last_error);
+    ck_assert(info.last_error_at > 0);
+    double refused_at = info.last_error_at;
+
+    /* a poll that fails in between, then the same refused bundle: the refusal is the last
+     * error again, with its own time */
+    char away[300];
+    snprintf(away, sizeof away, "%s.away", bundle_path);
+    ck_assert_int_eq(rename(bundle_path, away), 0);
+    dc_poller_poll(a);
+    dc_store_info_get(store, &info);
+    ck_assert_msg(strstr(info.last_error, "cannot read") != NULL, "%s", info.last_error);
+    ck_assert_int_eq(rename(away, bundle_path), 0);
+    ck_assert_int_eq(dc_poller_poll(a), DC_OK);
+    dc_store_info_get(store, &info);
+    ck_assert_msg(strncmp(info.last_error, "bundle refused", 14) == 0, "%s", info.last_error);
+    ck_assert(info.last_error_at == refused_at);
+
+    /* the last good bundle again: nothing to refuse, nothing wrong now */
+    write_bundle("ngx.header['X-Auth'] = 'v1'");
+    ck_assert_int_eq(dc_poller_poll(a), DC_OK);
+    dc_store_info_get(store, &info);
+    ck_assert_str_eq(info.last_error, "");
+    ck_assert(info.last_error_at == 0);
+
+    /* refused again, then a poll that fails, then a new good bundle */
+    write_text("not json");
+    dc_poller_poll(a);
+    char missing[300];
+    snprintf(missing, sizeof missing, "%s.gone", bundle_path);
+    ck_assert_int_eq(rename(bundle_path, missing), 0);
+    dc_poller_poll(a);
+    dc_store_info_get(store, &info);
+    ck_assert_msg(strstr(info.last_error, "cannot read") != NULL, "%s", info.last_error);
+    write_bundle("ngx.header['X-Auth'] = 'v2'");
+    ck_assert_int_eq(dc_poller_poll(a), DC_OK);
+    ck_assert_str_eq(auth_header(e, buf, sizeof buf), "v2");
+    dc_store_info_get(store, &info);
+    ck_assert_str_eq(info.last_error, "");
+    dc_engine_free(e);
+    dc_poller_free(a);
+}
+END_TEST
+
+/* The schedule: a phase within the jitter chosen once, then every interval exactly. */
+START_TEST(schedule_is_a_phase_then_every_interval)
+{
+    ck_assert(dc_poll_phase(5, 0) == 0);
+    ck_assert(dc_poll_phase(5, 0.5) == 2.5);
+    ck_assert(dc_poll_phase(0, 0.7) == 0);
+    ck_assert(dc_poll_phase(5, 0.9999999) < 5);
+    const double us[] = {0, 0.25, 0.5, 0.84, 0.9999999};
+    for (size_t i = 0; i < sizeof us / sizeof us[0]; i++) {
+        double phase = dc_poll_phase(5, us[i]);
+        ck_assert(phase >= 0 && phase < 5);
+        /* the first scheduled poll: at most interval + jitter after the start */
+        double t = dc_poll_next(15, phase, 0);
+        ck_assert_msg(t >= 15 && t < 20, "first poll at %f", t);
+        /* then phase + k * interval, whatever each poll took (fetches of 0 to 14 s) */
+        for (int k = 1; k <= 20; k++) {
+            ck_assert_msg(fabs(t - (phase + k * 15.0)) < 1e-9, "poll %d at %f (phase %f)", k, t,
+                          phase);
+            double took = (k * 7) % 15;
+            double next = dc_poll_next(15, phase, t + took);
+            ck_assert_msg(next - t <= 15 + 1e-9, "gap %f", next - t);
+            t = next;
+        }
+    }
+    /* a poll that ran past the next slot: that slot is skipped, the cadence kept */
+    ck_assert(fabs(dc_poll_next(15, 2, 17 + 20) - 47) < 1e-9);
+    /* woken at its slot exactly: the next one */
+    ck_assert(fabs(dc_poll_next(15, 2, 17) - 32) < 1e-9);
+    ck_assert(fabs(dc_poll_next(15, 2, 16.99) - 17) < 1e-9);
+}
+END_TEST
+
 START_TEST(offline_file_written_then_loaded_when_the_api_is_gone)
 {
     char offline[300], buf[64];
@@ -285,6 +402,8 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, publish_lease_and_handover);
     tcase_add_test(tc, refused_bundle_keeps_the_last_good_one);
+    tcase_add_test(tc, refused_bundle_is_not_parsed_again_and_last_error_clears);
+    tcase_add_test(tc, schedule_is_a_phase_then_every_interval);
     tcase_add_test(tc, offline_file_written_then_loaded_when_the_api_is_gone);
     tcase_add_test(tc, offline_start_loads_once_and_the_others_wait);
     tcase_add_test(tc, corrupt_offline_file_is_refused_with_a_message);

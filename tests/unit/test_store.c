@@ -198,6 +198,30 @@ START_TEST(generation_increments_and_limit)
 }
 END_TEST
 
+/* The size a snapshot needs: a store of that size takes it, a smaller one does not. */
+START_TEST(region_for_a_snapshot)
+{
+    const size_t lens[] = {1, 100000, 417025, 2170262, 9 * 1024 * 1024};
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        size_t need = dc_store_region_for(lens[i]);
+        ck_assert_uint_ge(need, DC_STORE_MIN_SIZE);
+        void *r = region_new(need);
+        dc_store *s = attach(r, need, 1);
+        ck_assert_uint_ge(dc_store_snapshot_room(s), lens[i]);
+        dc_store_detach(s);
+        munmap(r, need);
+        if (need - DC_STORE_ALIGN < DC_STORE_MIN_SIZE)
+            continue;
+        r = region_new(need);
+        s = attach(r, need - DC_STORE_ALIGN, 1);
+        ck_assert_uint_lt(dc_store_snapshot_room(s), lens[i]);
+        dc_store_detach(s);
+        munmap(r, need);
+    }
+    ck_assert_uint_eq(dc_store_snapshot_room(NULL), 0);
+}
+END_TEST
+
 START_TEST(snapshot_through_store)
 {
     size_t size = MIB;
@@ -1059,6 +1083,7 @@ Suite *store_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, publish_read_round_trip);
     tcase_add_test(tc, generation_increments_and_limit);
+    tcase_add_test(tc, region_for_a_snapshot);
     tcase_add_test(tc, snapshot_through_store);
     tcase_add_test(tc, large_read_time);
     suite_add_tcase(s, tc);

@@ -18,6 +18,9 @@
  * message in err. */
 int cli_read_bundle(const char *arg, size_t max, char **data, size_t *len, char *err,
                     size_t errlen);
+/* --follow-redirects: cli_read_bundle follows an API's redirects (off by default: a redirect
+ * is an error naming where it led). */
+void cli_follow_redirects(int on);
 /* Loads the policy FILE, or the built-in default when path is NULL; on failure prints the
  * reason (file, key, why) and returns NULL. */
 dc_policy *cli_load_policy(const char *path);

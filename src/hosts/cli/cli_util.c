@@ -37,6 +37,13 @@ static int read_stream(FILE *f, size_t max, char **data, size_t *len)
     return 0;
 }
 
+static int follow_redirects;
+
+void cli_follow_redirects(int on)
+{
+    follow_redirects = on;
+}
+
 /* A URL, fetched with the poller's code and limits (one unconditional GET). */
 static int fetch_url(const char *url, size_t max, char **data, size_t *len, char *err,
                      size_t errlen)
@@ -45,6 +52,7 @@ static int fetch_url(const char *url, size_t max, char **data, size_t *len, char
     dc_fetch_config_default(&cfg);
     cfg.url = url;
     cfg.max_bytes = max;
+    cfg.follow_redirects = follow_redirects;
     dc_fetcher *f = NULL;
     if (dc_fetcher_new(&cfg, &f, err, errlen) != DC_OK)
         return -1;

@@ -9,13 +9,15 @@
 
 static void check_usage(FILE *out)
 {
-    fputs("usage: dynacode check [--policy FILE] [--json] [--verify-key FILE]... BUNDLE\n"
+    fputs("usage: dynacode check [--policy FILE] [--json] [--verify-key FILE]...\n"
+          "                      [--follow-redirects] BUNDLE\n"
           "\n"
           "Validates BUNDLE and compiles every plugin, with the limits of the policy FILE (the\n"
           "built-in default when not given). Prints one line per problem, naming the JSON path,\n"
           "the domain, the plugin and the reason. With --verify-key (repeatable: any one key\n"
           "is enough), BUNDLE must carry a good signature from one of the public keys, in\n"
-          "BUNDLE.sig (file) or at its URL plus .sig, or it is unusable.\n"
+          "BUNDLE.sig (file) or at its URL plus .sig, or it is unusable. A URL's redirects are\n"
+          "followed only with --follow-redirects.\n"
           "Exit status: 0 all well, 1 some plugin or domain would be left out, 2 unusable.\n",
           out);
 }
@@ -101,6 +103,7 @@ int cmd_check(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},
         {"policy", required_argument, NULL, 'p'},
         {"verify-key", required_argument, NULL, 'k'},
+        {"follow-redirects", no_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -116,6 +119,7 @@ int cmd_check(int argc, char **argv)
             break;
         case 'j': json = 1; break;
         case 'p': policy_path = optarg; break;
+        case 'R': cli_follow_redirects(1); break;
         case 'h': check_usage(stdout); return DC_EXIT_OK;
         default: check_usage(stderr); return DC_EXIT_UNUSABLE;
         }

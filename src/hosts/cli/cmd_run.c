@@ -26,7 +26,7 @@ static void run_usage(FILE *out)
           "                    [--method M] [--uri URI]\n"
           "                    [--header 'Name: value']... [--remote-addr IP]\n"
           "                    [--upstream-status N] [--upstream-body FILE] [--body FILE]\n"
-          "                    BUNDLE\n"
+          "                    [--follow-redirects] BUNDLE\n"
           "\n"
           "Takes one simulated request through rewrite, access, content, header_filter,\n"
           "body_filter and log. Prints the response (HTTP/1.1) on standard output and one line\n"
@@ -38,6 +38,7 @@ static void run_usage(FILE *out)
           "over 16k, kept out of memory). Each --header line at most 8k, all of them 32k.\n"
           "--verify-key (repeatable): BUNDLE must be signed by one of these public keys\n"
           "(BUNDLE.sig, or its URL plus .sig).\n"
+          "A URL's redirects are followed only with --follow-redirects.\n"
           "Exit status: 0 simulated, 2 unusable input, 3 a plugin\n"
           "call crashed the process (after its result=crash trace line).\n",
           out);
@@ -105,6 +106,7 @@ static int parse(int argc, char **argv, struct run_opts *o)
         {"policy", required_argument, NULL, 'p'},
         {"body", required_argument, NULL, 'B'},
         {"verify-key", required_argument, NULL, 'k'},
+        {"follow-redirects", no_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -124,6 +126,7 @@ static int parse(int argc, char **argv, struct run_opts *o)
         case 'r': o->sim.remote_addr = optarg; break;
         case 'b': o->body_file = optarg; break;
         case 'B': o->req_body_file = optarg; break;
+        case 'R': cli_follow_redirects(1); break;
         case 'e': {
             size_t len = strlen(optarg) + 2; /* with its CRLF */
             if (!strchr(optarg, ':') || optarg[0] == ':') {

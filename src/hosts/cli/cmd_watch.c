@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -24,12 +25,13 @@ static void on_signal(int sig)
 static void watch_usage(FILE *out)
 {
     fputs("usage: dynacode watch [--interval SECONDS] [--jitter SECONDS] [--count N]\n"
-          "                      [--policy FILE] [--offline-file FILE]\n"
+          "                      [--policy FILE] [--offline-file FILE] [--follow-redirects]\n"
           "                      [--header 'Name: value']... [--verify-key FILE]...\n"
           "                      [--allow-downgrade] URL\n"
           "\n"
           "Runs the background pipeline in the foreground: polls URL (http, https or file; the\n"
-          "first poll at once, then every interval plus a random jitter, 0 unless given),\n"
+          "first poll at once, then every interval from a random phase within the jitter, 0\n"
+          "unless given; redirects are followed only with --follow-redirects),\n"
           "validates and compiles each new bundle, keeps the last good one, and writes it to\n"
           "the offline file. When the first poll brings no bundle, the offline file is loaded.\n"
           "With --verify-key (repeatable, any one key is enough), a bundle loads only with a\n"
@@ -101,6 +103,7 @@ static int parse(int argc, char **argv, struct watch_opts *o)
         {"header", required_argument, NULL, 'e'},
         {"verify-key", required_argument, NULL, 'k'},
         {"allow-downgrade", no_argument, NULL, 'D'},
+        {"follow-redirects", no_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -137,6 +140,7 @@ static int parse(int argc, char **argv, struct watch_opts *o)
             break;
         case 'D': o->cfg.allow_downgrade = 1; break;
         case 'o': o->cfg.offline_file = optarg; break;
+        case 'R': o->cfg.fetch.follow_redirects = 1; break;
         case 'e':
             if (o->cfg.fetch.nheaders == MAX_HEADERS || !strchr(optarg, ':') || optarg[0] == ':') {
                 fprintf(stderr, "dynacode watch: --header \"%s\": expected 'Name: value' "
@@ -158,6 +162,13 @@ static int parse(int argc, char **argv, struct watch_opts *o)
     o->cfg.verify_keys = o->keys.paths;
     o->cfg.nverify_keys = o->keys.n;
     return 0;
+}
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Sleeps ms in small steps so that a signal ends the wait promptly. */
@@ -199,10 +210,14 @@ int cmd_watch(int argc, char **argv)
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
+    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+    double start = mono_s(), due = 0;
+    double phase = dc_poll_phase(o.cfg.jitter_s, (double)rand() / ((double)RAND_MAX + 1.0));
     for (long n = 0; !stop && (o.count == 0 || n < o.count); n++) {
         if (n > 0) {
-            double jitter = o.cfg.jitter_s * ((double)rand() / ((double)RAND_MAX + 1.0));
-            nap((o.cfg.interval_s + jitter) * 1000.0);
+            double now = mono_s() - start;
+            due = dc_poll_next(o.cfg.interval_s, phase, now > due ? now : due);
+            nap((due - now) * 1000.0);
             if (stop)
                 break;
         }

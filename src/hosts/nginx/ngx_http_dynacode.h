@@ -25,6 +25,7 @@ typedef struct {
     ngx_flag_t                  harden;
     ngx_array_t                *verify_keys;     /* of ngx_str_t, full paths, NUL-terminated */
     ngx_flag_t                  allow_downgrade;
+    ngx_flag_t                  api_follow_redirects;
 
     ngx_uint_t                  used;            /* some dynacode directive is in the conf */
     ngx_uint_t                  run_phases;      /* `dynacode on` or dynacode_content somewhere */

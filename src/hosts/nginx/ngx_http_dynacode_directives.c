@@ -145,6 +145,13 @@ ngx_command_t  ngx_http_dynacode_commands[] = {
       offsetof(ngx_http_dynacode_main_conf_t, allow_downgrade),
       NULL },
 
+    { ngx_string("dynacode_api_follow_redirects"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_dynacode_main_conf_t, api_follow_redirects),
+      NULL },
+
       ngx_null_command
 };
 

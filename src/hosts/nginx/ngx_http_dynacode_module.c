@@ -65,6 +65,7 @@ ngx_http_dynacode_create_main_conf(ngx_conf_t *cf)
     mcf->shm_size = NGX_CONF_UNSET_SIZE;
     mcf->harden = NGX_CONF_UNSET;
     mcf->allow_downgrade = NGX_CONF_UNSET;
+    mcf->api_follow_redirects = NGX_CONF_UNSET;
 
     return mcf;
 }
@@ -240,6 +241,7 @@ ngx_http_dynacode_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_size_value(mcf->shm_size, 16 * 1024 * 1024);
     ngx_conf_init_value(mcf->harden, 0);
     ngx_conf_init_value(mcf->allow_downgrade, 0);
+    ngx_conf_init_value(mcf->api_follow_redirects, 0);
 
     if (mcf->run_phases || mcf->api_uri.len) {
         mcf->used = 1;

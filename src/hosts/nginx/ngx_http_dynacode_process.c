@@ -55,6 +55,7 @@ ngx_http_dynacode_new_poller(ngx_cycle_t *cycle, ngx_http_dynacode_main_conf_t *
 
     pc.fetch.url = (const char *) mcf->api_uri.data;
     pc.fetch.timeout_ms = (uint32_t) mcf->api_timeout;
+    pc.fetch.follow_redirects = mcf->api_follow_redirects ? 1 : 0;
     pc.interval_s = mcf->poll_interval / 1000.0;
     pc.jitter_s = mcf->poll_jitter / 1000.0;
     pc.poll_at_start = mcf->poll_at_init ? 1 : 0;
@@ -80,6 +81,8 @@ ngx_http_dynacode_new_poller(ngx_cycle_t *cycle, ngx_http_dynacode_main_conf_t *
         pc.verify_keys = keys;
         pc.nverify_keys = mcf->verify_keys->nelts;
     }
+    pc.store_size_name = "dynacode_shm_size";
+    pc.store_size_value = mcf->shm_size;
 
     err[0] = '\0';
     rc = dc_poller_new(&pc, &w->poller, err, sizeof(err));
