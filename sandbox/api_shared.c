@@ -103,15 +103,43 @@ static void charge(lua_State *L, uint64_t steps)
     dc_sbx_charge(L, steps + 1);
 }
 
+/* What a keyed method works on: the dictionary (self, checked) and the key (argument 2). */
+typedef struct target {
+    dc_call *call;
+    uint32_t i;
+    const char *key;
+    size_t klen;
+} target;
+
+/* Checks self and the key; 0 when OpenResty answers the key with an error (nil and the
+ * message pushed). */
+static int target_of(lua_State *L, target *t)
+{
+    t->i = check_self(L, &t->call);
+    t->key = check_key(L, &t->klen);
+    return t->key != NULL;
+}
+
+/* After an operation on t: charges its steps, raises when the dictionary stayed locked, and
+ * for any other failure pushes nil and its text (2 values, returned); 0 when it went well. */
+static int failed(lua_State *L, const target *t, int rc, uint64_t steps)
+{
+    charge(L, steps);
+    if (rc == DC_SHD_BUSY)
+        return busy(L, t->call, t->i);
+    if (rc == DC_SHD_OK)
+        return 0;
+    lua_pushnil(L);
+    lua_pushstring(L, errstr(rc));
+    return 2;
+}
+
 /* ---- methods ---- */
 
 static int shd_get(lua_State *L)
 {
-    dc_call *call;
-    uint32_t i = check_self(L, &call);
-    size_t klen;
-    const char *key = check_key(L, &klen);
-    if (!key)
+    target t;
+    if (!target_of(L, &t))
         return 2;
     dc_ubuf *b = dc_sbx_scratch(L);
     size_t cap = 256;
@@ -120,11 +148,11 @@ static int shd_get(lua_State *L)
         dc_shval v;
         size_t need = 0;
         uint64_t steps = 0;
-        int rc = dc_shd_get(call->shd, i, key, klen, dc_shd_now_ms(), &v, b->p, cap, &need,
-                            &steps);
+        int rc = dc_shd_get(t.call->shd, t.i, t.key, t.klen, dc_shd_now_ms(), &v, b->p, cap,
+                            &need, &steps);
         charge(L, steps);
         if (rc == DC_SHD_BUSY)
-            return busy(L, call, i);
+            return busy(L, t.call, t.i);
         if (rc == DC_SHD_TOO_SMALL) {
             cap = need;
             continue;
@@ -146,11 +174,8 @@ static int shd_get(lua_State *L)
 /* set, add, replace and the safe ones: (key, value, exptime, flags) -> ok, err, forcible */
 static int store(lua_State *L, int op)
 {
-    dc_call *call;
-    uint32_t i = check_self(L, &call);
-    size_t klen;
-    const char *key = check_key(L, &klen);
-    if (!key) {
+    target t;
+    if (!target_of(L, &t)) {
         lua_pushboolean(L, 0);
         lua_replace(L, -3);
         return 2;
@@ -190,10 +215,10 @@ static int store(lua_State *L, int op)
     dc_sbx_charge(L, v.len / 64);
     int forcible = 0;
     uint64_t steps = 0;
-    int rc = dc_shd_store(call->shd, i, op, key, klen, &v, exp, now, &forcible, &steps);
+    int rc = dc_shd_store(t.call->shd, t.i, op, t.key, t.klen, &v, exp, now, &forcible, &steps);
     charge(L, steps);
     if (rc == DC_SHD_BUSY)
-        return busy(L, call, i);
+        return busy(L, t.call, t.i);
     lua_pushboolean(L, rc == DC_SHD_OK);
     if (rc == DC_SHD_OK)
         lua_pushnil(L);
@@ -221,11 +246,8 @@ static int shd_delete(lua_State *L)
 
 static int shd_incr(lua_State *L)
 {
-    dc_call *call;
-    uint32_t i = check_self(L, &call);
-    size_t klen;
-    const char *key = check_key(L, &klen);
-    if (!key)
+    target t;
+    if (!target_of(L, &t))
         return 2;
     if (lua_type(L, 3) != LUA_TNUMBER)
         luaL_error(L, "bad \"value\" argument: a number expected, got %s",
@@ -243,19 +265,15 @@ static int shd_incr(lua_State *L)
     double out = 0;
     int forcible = 0;
     uint64_t steps = 0;
-    int rc = dc_shd_incr(call->shd, i, key, klen, delta, has_init, init, exp, now, &out,
-                         &forcible, &steps);
-    charge(L, steps);
-    if (rc == DC_SHD_BUSY)
-        return busy(L, call, i);
-    if (rc != DC_SHD_OK) {
-        lua_pushnil(L);
-        lua_pushstring(L, errstr(rc));
+    int rc = dc_shd_incr(t.call->shd, t.i, t.key, t.klen, delta, has_init, init, exp, now,
+                         &out, &forcible, &steps);
+    int n = failed(L, &t, rc, steps);
+    if (n) {
         if (has_init) {
             lua_pushboolean(L, forcible);
             return 3;
         }
-        return 2;
+        return n;
     }
     lua_pushnumber(L, out);
     if (has_init) {
@@ -268,49 +286,33 @@ static int shd_incr(lua_State *L)
 
 static int shd_ttl(lua_State *L)
 {
-    dc_call *call;
-    uint32_t i = check_self(L, &call);
-    size_t klen;
-    const char *key = check_key(L, &klen);
-    if (!key)
+    target t;
+    if (!target_of(L, &t))
         return 2;
     double ttl = 0;
     uint64_t steps = 0;
-    int rc = dc_shd_ttl(call->shd, i, key, klen, dc_shd_now_ms(), &ttl, &steps);
-    charge(L, steps);
-    if (rc == DC_SHD_BUSY)
-        return busy(L, call, i);
-    if (rc != DC_SHD_OK) {
-        lua_pushnil(L);
-        lua_pushstring(L, errstr(rc));
-        return 2;
-    }
+    int rc = dc_shd_ttl(t.call->shd, t.i, t.key, t.klen, dc_shd_now_ms(), &ttl, &steps);
+    int n = failed(L, &t, rc, steps);
+    if (n)
+        return n;
     lua_pushnumber(L, ttl);
     return 1;
 }
 
 static int shd_expire(lua_State *L)
 {
-    dc_call *call;
-    uint32_t i = check_self(L, &call);
-    size_t klen;
-    const char *key = check_key(L, &klen);
-    if (!key)
+    target t;
+    if (!target_of(L, &t))
         return 2;
     if (lua_type(L, 3) != LUA_TNUMBER)
         luaL_error(L, "bad \"exptime\" argument");
     double now = dc_shd_now_ms();
     double exp = check_exptime(L, 3, "exptime", now);
     uint64_t steps = 0;
-    int rc = dc_shd_expire(call->shd, i, key, klen, exp, now, &steps);
-    charge(L, steps);
-    if (rc == DC_SHD_BUSY)
-        return busy(L, call, i);
-    if (rc != DC_SHD_OK) {
-        lua_pushnil(L);
-        lua_pushstring(L, errstr(rc));
-        return 2;
-    }
+    int rc = dc_shd_expire(t.call->shd, t.i, t.key, t.klen, exp, now, &steps);
+    int n = failed(L, &t, rc, steps);
+    if (n)
+        return n;
     lua_pushboolean(L, 1);
     return 1;
 }

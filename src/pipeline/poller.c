@@ -13,43 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sync.h"
-#include "offline.h"
-#include "verify.h"
-
-struct dc_poller {
-    dc_poller_config cfg;       /* strings below are the poller's own copies */
-    dc_errbuf first_error;      /* dc_poller_last_error */
-    char *url;
-    char **headers;
-    char *offline_file;
-    char *ca_file;
-    char *store_size_name;
-    dc_policy *own_policy;      /* the built-in default when cfg.policy is NULL */
-    dc_limits limits;
-    dc_fetcher *fetcher;
-    dc_keyring *keys;           /* verify keys; NULL when bundles need no signature */
-    dc_fetcher *sig_fetcher;    /* the signature beside the bundle (keys only) */
-    char *sig;                  /* the signature text of the bundle being adopted */
-    uint64_t verified_hash;     /* dc_hash64 of the last bundle whose signature verified */
-    dc_bundle *bundle;          /* the last good bundle */
-    uint64_t seen_gen;          /* the store generation that bundle is (0: none) */
-    int refused_kept;           /* the fetcher's validators are a refused bundle's: its 304
-                                   means "still the refused one", the last good one stays */
-    uint64_t refused_hash;      /* that refused body's hash (a 200 with it is not parsed) */
-    char refusal[256];          /* why it was refused, and when: the current problem while */
-    double refused_at;          /* the API keeps serving it */
-    int poll_noted;             /* an error was noted during the current poll */
-    double noted_at;            /* when the last one was */
-    pthread_mutex_t bmu;        /* bundle and seen_gen as other threads read them: written
-                                   together by the poller's thread, under it */
-    uint64_t rng;
-    pthread_t thread;
-    int running;
-    atomic_int stop;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-};
+#include "poller_priv.h"
 
 void dc_poller_config_default(dc_poller_config *cfg)
 {
@@ -59,15 +23,15 @@ void dc_poller_config_default(dc_poller_config *cfg)
     cfg->poll_at_start = 1;
 }
 
-static double unix_now(void)
+double dc_poller_unix_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void emit(dc_poller *p, dc_event ev, const char *domain, const char *plugin,
-                 const char *msg, int status, uint64_t count)
+void dc_poller_emit(dc_poller *p, dc_event ev, const char *domain, const char *plugin,
+                    const char *msg, int status, uint64_t count)
 {
     if (!p->cfg.events)
         return;
@@ -75,10 +39,10 @@ static void emit(dc_poller *p, dc_event ev, const char *domain, const char *plug
     dc_events_emit(p->cfg.events, &info);
 }
 
-static void note_error(dc_poller *p, dc_rc rc, const char *msg)
+void dc_poller_note_error(dc_poller *p, dc_rc rc, const char *msg)
 {
     p->poll_noted = 1;
-    p->noted_at = unix_now();
+    p->noted_at = dc_poller_unix_now();
     dc_errbuf_note(&p->first_error, rc, "%s", msg);
     if (p->cfg.store)
         dc_store_set_error(p->cfg.store, msg, p->noted_at);
@@ -104,26 +68,6 @@ static int copy_strings(dc_poller *p, const dc_poller_config *cfg)
     p->cfg.offline_file = p->offline_file;
     p->cfg.store_size_name = p->store_size_name;
     return 0;
-}
-
-/* Reads the verify keys and makes the fetcher of the signature: the bundle fetch's settings
- * (headers, timeouts, TLS), its URL plus ".sig", a signature's size as the cap. */
-static dc_rc load_keys(dc_poller *p, const dc_poller_config *cfg, char *err, size_t errlen)
-{
-    dc_rc rc = dc_keyring_new(&p->keys);
-    for (size_t i = 0; rc == DC_OK && i < cfg->nverify_keys; i++)
-        rc = dc_keyring_add_file(p->keys, cfg->verify_keys[i], err, errlen);
-    if (rc != DC_OK)
-        return rc;
-    dc_fetch_config fc = p->cfg.fetch;
-    char *url = dc_sig_url(fc.url);
-    if (!url)
-        return DC_ENOMEM;
-    fc.url = url;
-    fc.max_bytes = dc_sig_text_max();
-    rc = dc_fetcher_new(&fc, &p->sig_fetcher, err, errlen);
-    free(url);
-    return rc;
 }
 
 dc_rc dc_poller_new(const dc_poller_config *cfg, dc_poller **out, char *err, size_t errlen)
@@ -154,7 +98,7 @@ dc_rc dc_poller_new(const dc_poller_config *cfg, dc_poller **out, char *err, siz
         rc = dc_fetcher_new(&p->cfg.fetch, &p->fetcher, err, errlen);
     }
     if (rc == DC_OK && cfg->nverify_keys > 0)
-        rc = load_keys(p, cfg, err, errlen);
+        rc = dc_poller_load_keys(p, cfg, err, errlen);
     p->cfg.verify_keys = NULL; /* the keys are read: the paths are not kept */
     p->cfg.nverify_keys = 0;
     if (rc != DC_OK) {
@@ -173,14 +117,6 @@ dc_rc dc_poller_last_error(dc_poller *p, char *msg, size_t len)
 dc_bundle *dc_poller_bundle(dc_poller *p)
 {
     return p->bundle;
-}
-
-/* The next fetch is unconditional, and no body is taken for a refused one. */
-static void forget_refusal(dc_poller *p)
-{
-    p->refused_kept = 0;
-    p->refused_hash = 0;
-    dc_fetcher_reset_validators(p->fetcher);
 }
 
 /* Puts b (taken) in force in this poller as store generation gen. */
@@ -225,25 +161,9 @@ static void report_problems(dc_poller *p, const dc_bundle *b)
         bad++;
         char msg[1024];
         snprintf(msg, sizeof msg, "%s: %s", pr->path ? pr->path : "", pr->message);
-        emit(p, DC_EV_BG_COMPILE_ERROR, pr->domain, pr->plugin, msg, 0, 0);
+        dc_poller_emit(p, DC_EV_BG_COMPILE_ERROR, pr->domain, pr->plugin, msg, 0, 0);
     }
-    emit(p, DC_EV_BG_COMPILE_SUCCESS, NULL, NULL, NULL, 0, dc_bundle_plugin_count(b));
-}
-
-/* With verify keys, the offline file's signature beside it (OFFLINE.sig), written atomically
- * too, so that the file can be verified again when it is loaded. */
-static dc_rc write_offline_sig(dc_poller *p, char *err, size_t errlen)
-{
-    if (!p->keys || !p->sig)
-        return DC_OK;
-    char *path = dc_sig_path(p->offline_file);
-    if (!path) {
-        dc_set_err(err, errlen, "out of memory");
-        return DC_ENOMEM;
-    }
-    dc_rc rc = dc_offline_write(path, p->sig, strlen(p->sig), err, errlen);
-    free(path);
-    return rc;
+    dc_poller_emit(p, DC_EV_BG_COMPILE_SUCCESS, NULL, NULL, NULL, 0, dc_bundle_plugin_count(b));
 }
 
 /* The offline file (and with verify keys its signature) now holds json. */
@@ -252,10 +172,10 @@ static void write_offline(dc_poller *p, const char *json, size_t len)
     char err[512] = "";
     if (p->offline_file && (dc_offline_write(p->offline_file, json, len, err, sizeof err) !=
                                 DC_OK ||
-                            write_offline_sig(p, err, sizeof err) != DC_OK)) {
+                            dc_poller_write_offline_sig(p, err, sizeof err) != DC_OK)) {
         /* The bundle is good and in force; only the copy on disk is stale. */
-        emit(p, DC_EV_ON_ERROR, NULL, NULL, err, 0, 0);
-        note_error(p, DC_EIO, err);
+        dc_poller_emit(p, DC_EV_ON_ERROR, NULL, NULL, err, 0, 0);
+        dc_poller_note_error(p, DC_EIO, err);
     }
 }
 
@@ -294,7 +214,7 @@ static dc_rc adopt(dc_poller *p, dc_bundle *b, const char *json, size_t len, con
         dc_rc rc = dc_snapshot_encode(b, &snap, &slen);
         if (rc == DC_OK)
             rc = dc_store_publish(p->cfg.store, snap, slen, source, etag ? etag : "",
-                                  unix_now());
+                                  dc_poller_unix_now());
         free(snap);
         if (rc == DC_ELIMIT) {
             no_room(p, slen, err, sizeof err);
@@ -303,11 +223,11 @@ static dc_rc adopt(dc_poller *p, dc_bundle *b, const char *json, size_t len, con
                      dc_strerror(rc));
         }
         if (rc != DC_OK) {
-            emit(p, DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, err, 0, 0);
-            note_error(p, rc, err);
+            dc_poller_emit(p, DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, err, 0, 0);
+            dc_poller_note_error(p, rc, err);
             dc_bundle_unref(b);
             /* not in force: the next poll fetches it again (a 304 would hide it) */
-            forget_refusal(p);
+            dc_poller_forget_refusal(p);
             return rc;
         }
         gen = dc_store_generation(p->cfg.store);
@@ -318,116 +238,6 @@ static dc_rc adopt(dc_poller *p, dc_bundle *b, const char *json, size_t len, con
     return DC_OK;
 }
 
-/* Fetches the signature beside the bundle (always unconditionally: it is small) into *sig;
- * on failure says why in err. */
-static dc_rc fetch_signature(dc_poller *p, char **sig, size_t *len, char *err, size_t errlen)
-{
-    dc_fetch_result r;
-    dc_fetcher_reset_validators(p->sig_fetcher);
-    if (dc_fetcher_fetch(p->sig_fetcher, &r) != DC_OK) {
-        dc_set_err(err, errlen, "cannot fetch the signature: out of memory");
-        return DC_ENOMEM;
-    }
-    dc_rc rc = DC_OK;
-    if (r.status == DC_FETCH_OK) {
-        *sig = r.body;
-        *len = r.len;
-        r.body = NULL;
-    } else if (r.status == DC_FETCH_HTTP_ERROR && r.http_status == 404) {
-        dc_set_err(err, errlen, "no signature: the signature URL (the bundle's plus .sig) "
-                   "answered 404");
-        rc = DC_ESIG;
-    } else {
-        dc_set_err(err, errlen, "no signature: cannot fetch it (the bundle's URL plus .sig): "
-                   "%s", r.error);
-        rc = DC_ESIG;
-    }
-    dc_fetch_result_clear(&r);
-    return rc;
-}
-
-/* With verify keys: the bundle's exact bytes must carry a signature by one of them. A refusal
- * keeps the last good bundle and forgets the validators, so that the next poll fetches the
- * bundle and its signature again: a signature uploaded after its bundle is then picked up
- * although the bundle itself did not change. On success p->sig holds the signature text. */
-static dc_rc check_signature(dc_poller *p, const char *body, size_t len, uint64_t hash)
-{
-    char err[512] = "", msg[700];
-    char *sig = NULL;
-    size_t siglen = 0;
-    dc_rc rc = fetch_signature(p, &sig, &siglen, err, sizeof err);
-    if (rc == DC_OK)
-        rc = dc_keyring_verify(p->keys, body, len, sig, siglen, err, sizeof err);
-    if (rc != DC_OK) {
-        free(sig);
-        snprintf(msg, sizeof msg, "bundle refused (%s): %s", dc_strerror(DC_ESIG), err);
-        emit(p, DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, msg, 0, 0);
-        note_error(p, DC_ESIG, msg);
-        dc_fetcher_reset_validators(p->fetcher);
-        return DC_ESIG;
-    }
-    free(p->sig);
-    p->sig = sig;
-    p->verified_hash = hash;
-    return DC_OK;
-}
-
-/* bg_didnt_update_plugins as news of no importance (said at every poll of the same bundle). */
-static void unchanged(dc_poller *p, const char *msg)
-{
-    if (p->cfg.events) {
-        dc_event_info info = {DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, -1, msg, 0, 0,
-                              DC_SEV_INFO};
-        dc_events_emit(p->cfg.events, &info);
-    }
-}
-
-/* A bundle refused for what it is (its bytes, under this policy): the fetcher keeps its
- * validators, so the API answers 304 while it stays the same and nothing is parsed again. Out
- * of memory says nothing of the bundle: then it is fetched whole again. */
-static void remember_refusal(dc_poller *p, dc_rc rc, uint64_t hash, const char *msg)
-{
-    if (rc == DC_ENOMEM) {
-        forget_refusal(p);
-        return;
-    }
-    p->refused_kept = 1;
-    p->refused_hash = hash;
-    size_t n = strlen(msg) < sizeof p->refusal ? strlen(msg) : sizeof p->refusal - 1;
-    memcpy(p->refusal, msg, n); /* as much as the store shows */
-    p->refusal[n] = '\0';
-    p->refused_at = p->noted_at; /* as the store says it */
-}
-
-/* The refused bundle is still what the API serves: its refusal is the store's last error
- * again, when a passing problem (a failed poll in between) took its place. */
-static void still_refused(dc_poller *p)
-{
-    unchanged(p, "the refused bundle did not change: the last good bundle stays");
-    if (!p->cfg.store)
-        return;
-    dc_store_info si;
-    dc_store_info_get(p->cfg.store, &si);
-    if (strncmp(si.last_error, p->refusal, sizeof si.last_error - 1) != 0)
-        dc_store_set_error(p->cfg.store, p->refusal, p->refused_at);
-}
-
-/* A 200 came: the fetcher's validators are now this answer's, so a refusal remembered holds
- * only for the very same bytes (an API that ignored the validators): those are still refused,
- * not parsed again (returns 1). Any other answer ends the refusal, whatever is then done with
- * it. */
-static int same_refused_body(dc_poller *p, const dc_fetch_result *res)
-{
-    if (!p->refused_kept)
-        return 0;
-    if (p->refused_hash == dc_hash64(res->body, res->len)) {
-        still_refused(p);
-        return 1;
-    }
-    p->refused_kept = 0;
-    return 0;
-}
-
 static dc_rc take_body(dc_poller *p, dc_fetch_result *res)
 {
     char err[1024] = "";
@@ -435,18 +245,18 @@ static dc_rc take_body(dc_poller *p, dc_fetch_result *res)
     int same = p->bundle && p->bundle->hash == hash;
     if (same && (!p->keys || p->verified_hash == hash)) {
         /* said at every poll of an unchanged bundle: only a refusal is news */
-        unchanged(p, "the bundle did not change");
+        dc_poller_unchanged(p, "the bundle did not change");
         return DC_OK;
     }
     /* With verify keys, a bundle this poller has not verified yet (a new one, or the one in
      * force when another process published it) must show its signature. */
-    if (p->keys && check_signature(p, res->body, res->len, hash) != DC_OK)
+    if (p->keys && dc_poller_check_signature(p, res->body, res->len, hash) != DC_OK)
         return DC_ESIG;
     if (same) {
         /* verified only now (verify keys added by a reload): the offline file gets the
          * signature it lacked */
         write_offline(p, res->body, res->len);
-        unchanged(p, "the bundle did not change");
+        dc_poller_unchanged(p, "the bundle did not change");
         return DC_OK;
     }
     dc_bundle *b = NULL;
@@ -461,9 +271,9 @@ static dc_rc take_body(dc_poller *p, dc_fetch_result *res)
         /* Refused whole: the last good bundle stays. */
         char msg[1100];
         snprintf(msg, sizeof msg, "bundle refused (%s): %s", dc_strerror(rc), err);
-        emit(p, DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, msg, 0, 0);
-        note_error(p, rc, msg);
-        remember_refusal(p, rc, hash, msg);
+        dc_poller_emit(p, DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, msg, 0, 0);
+        dc_poller_note_error(p, rc, msg);
+        dc_poller_remember_refusal(p, rc, hash, msg);
         return rc;
     }
     report_problems(p, b);
@@ -474,7 +284,8 @@ static dc_rc take_body(dc_poller *p, dc_fetch_result *res)
     if (res->final_url[0]) /* a bundle from elsewhere than the configured URL is news */
         snprintf(msg, sizeof msg, "redirected to %s", res->final_url);
     if (rc == DC_OK)
-        emit(p, DC_EV_BG_UPDATED_PLUGINS, NULL, NULL, res->final_url[0] ? msg : NULL, 0, n);
+        dc_poller_emit(p, DC_EV_BG_UPDATED_PLUGINS, NULL, NULL, res->final_url[0] ? msg : NULL, 0,
+                       n);
     return rc;
 }
 
@@ -492,11 +303,11 @@ static void catch_up(dc_poller *p)
     if (dc_store_read_bundle(p->cfg.store, &got, &b, err, sizeof err) != DC_OK) {
         char msg[600];
         snprintf(msg, sizeof msg, "shared snapshot refused: %s", err);
-        emit(p, DC_EV_ON_ERROR, NULL, NULL, msg, 0, 0);
+        dc_poller_emit(p, DC_EV_ON_ERROR, NULL, NULL, msg, 0, 0);
         return;
     }
     set_bundle(p, b, got);
-    forget_refusal(p); /* its validators may be another bundle's */
+    dc_poller_forget_refusal(p); /* its validators may be another bundle's */
 }
 
 /* How long the store's lease lasts without renewal: three intervals, plus the longest a fetch
@@ -505,18 +316,6 @@ static uint32_t lease_ttl_ms(const dc_poller *p)
 {
     return (uint32_t)((p->cfg.interval_s + p->cfg.jitter_s) * 3000.0) +
            (p->cfg.fetch.timeout_ms ? p->cfg.fetch.timeout_ms : 5000);
-}
-
-/* A poll that ended well with the last good bundle in force: the store's last_error is a
- * past problem, no longer shown (the events and the log keep it). */
-static void clear_error(dc_poller *p)
-{
-    if (!p->cfg.store)
-        return;
-    dc_store_info si;
-    dc_store_info_get(p->cfg.store, &si);
-    if (si.last_error[0] || si.last_error_at != 0)
-        dc_store_set_error(p->cfg.store, NULL, 0);
 }
 
 dc_rc dc_poller_poll(dc_poller *p)
@@ -536,40 +335,42 @@ dc_rc dc_poller_poll(dc_poller *p)
     case DC_FETCH_OK:
         if (res.final_url[0])
             snprintf(msg, sizeof msg, "redirected to %s", res.final_url);
-        emit(p, DC_EV_BG_FETCH_API_SUCCESS, NULL, NULL, res.final_url[0] ? msg : NULL,
-             res.http_status, res.len);
-        if (!same_refused_body(p, &res))
+        dc_poller_emit(p, DC_EV_BG_FETCH_API_SUCCESS, NULL, NULL, res.final_url[0] ? msg : NULL,
+                       res.http_status, res.len);
+        if (!dc_poller_same_refused_body(p, &res))
             rc = take_body(p, &res);
         break;
     case DC_FETCH_NOT_MODIFIED:
-        emit(p, DC_EV_BG_FETCH_NOT_MODIFIED, NULL, NULL, NULL, res.http_status, 0);
+        dc_poller_emit(p, DC_EV_BG_FETCH_NOT_MODIFIED, NULL, NULL, NULL, res.http_status, 0);
         if (p->refused_kept)
-            still_refused(p);
+            dc_poller_still_refused(p);
         break;
     case DC_FETCH_TRUNCATED:
         snprintf(msg, sizeof msg, "bundle refused: %s", res.error);
-        emit(p, DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, msg, res.http_status, 0);
-        note_error(p, DC_EIO, msg);
+        dc_poller_emit(p, DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, msg, res.http_status, 0);
+        dc_poller_note_error(p, DC_EIO, msg);
         break;
     case DC_FETCH_HTTP_ERROR:
-        emit(p, DC_EV_BG_FETCH_API_STATUS_CODE_ERROR, NULL, NULL, res.error, res.http_status, 0);
-        note_error(p, DC_EIO, res.error);
+        dc_poller_emit(p, DC_EV_BG_FETCH_API_STATUS_CODE_ERROR, NULL, NULL, res.error,
+                       res.http_status, 0);
+        dc_poller_note_error(p, DC_EIO, res.error);
         break;
     case DC_FETCH_TOO_BIG:
-        emit(p, DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, res.error, res.http_status, 0);
-        note_error(p, DC_ELIMIT, res.error);
+        dc_poller_emit(p, DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, res.error, res.http_status, 0);
+        dc_poller_note_error(p, DC_ELIMIT, res.error);
         break;
     case DC_FETCH_TRANSPORT_ERROR:
-        emit(p, DC_EV_BG_FETCH_API_GENERIC_ERROR, NULL, NULL, res.error, res.http_status, 0);
-        note_error(p, DC_EIO, res.error);
+        dc_poller_emit(p, DC_EV_BG_FETCH_API_GENERIC_ERROR, NULL, NULL, res.error,
+                       res.http_status, 0);
+        dc_poller_note_error(p, DC_EIO, res.error);
         break;
     }
     if (st) /* for the status page: when the API last answered, and the failures since */
         dc_store_note_poll(st, res.status == DC_FETCH_OK || res.status == DC_FETCH_NOT_MODIFIED,
-                           unix_now());
+                           dc_poller_unix_now());
     if (!p->poll_noted && !p->refused_kept &&
         (res.status == DC_FETCH_OK || res.status == DC_FETCH_NOT_MODIFIED))
-        clear_error(p);
+        dc_poller_clear_error(p);
     dc_fetch_result_clear(&res);
     return rc;
 }
@@ -592,31 +393,6 @@ dc_rc dc_poller_start_offline(dc_poller *p, uint32_t wait_ms)
     return dc_store_generation(st) != 0 ? DC_OK : DC_EBUSY;
 }
 
-/* With verify keys, the offline file is loaded only with a good signature beside it. */
-static dc_rc verify_offline(dc_poller *p, const char *json, size_t len, char *err,
-                            size_t errlen)
-{
-    char *path = dc_sig_path(p->offline_file), *sig = NULL;
-    size_t siglen = 0;
-    char why[512] = "";
-    if (!path)
-        return DC_ENOMEM;
-    dc_rc rc = dc_offline_read(path, dc_sig_text_max(), &sig, &siglen, why, sizeof why);
-    if (rc == DC_OK)
-        rc = dc_keyring_verify(p->keys, json, len, sig, siglen, why, sizeof why);
-    if (rc != DC_OK) {
-        dc_set_err(err, errlen, "signature %s: %s", path, why);
-        free(sig);
-        free(path);
-        return DC_ESIG;
-    }
-    free(path);
-    free(p->sig);
-    p->sig = sig;
-    p->verified_hash = dc_hash64(json, len);
-    return DC_OK;
-}
-
 dc_rc dc_poller_load_offline(dc_poller *p)
 {
     if (p->bundle)
@@ -630,15 +406,15 @@ dc_rc dc_poller_load_offline(dc_poller *p)
     dc_rc rc = dc_offline_read(p->offline_file, p->limits.max_bundle_bytes, &json, &len, err,
                                sizeof err);
     if (rc == DC_OK && p->keys)
-        rc = verify_offline(p, json, len, err, sizeof err);
+        rc = dc_poller_verify_offline(p, json, len, err, sizeof err);
     /* Loaded only when nothing is in force: its general.version becomes the version in force,
      * which the first poll's bundle is then held to. */
     if (rc == DC_OK)
         rc = dc_bundle_load(json, len, &p->limits, NULL, &b, err, sizeof err);
     if (rc != DC_OK) {
         snprintf(msg, sizeof msg, "offline file %s refused: %s", p->offline_file, err);
-        emit(p, DC_EV_ON_ERROR, NULL, NULL, msg, 0, 0);
-        note_error(p, rc, msg);
+        dc_poller_emit(p, DC_EV_ON_ERROR, NULL, NULL, msg, 0, 0);
+        dc_poller_note_error(p, rc, msg);
         free(json);
         return rc;
     }
@@ -648,7 +424,7 @@ dc_rc dc_poller_load_offline(dc_poller *p)
     free(json);
     if (rc == DC_OK) {
         snprintf(msg, sizeof msg, "loaded from %s", p->offline_file);
-        emit(p, DC_EV_BG_OFFLINE_LOADED, NULL, NULL, msg, 0, n);
+        dc_poller_emit(p, DC_EV_BG_OFFLINE_LOADED, NULL, NULL, msg, 0, n);
     }
     return rc;
 }
