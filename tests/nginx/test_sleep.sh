@@ -8,7 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 
 cat >"$T/policy.json" <<'EOF'
-{"bounds": {"sleep_ms_per_call": 3000, "sleep_ms_per_request": 4000}}
+{"bounds": {"sleep_ms_per_call": 6000, "sleep_ms_per_request": 8000}}
 EOF
 cat >"$T/bundle.json" <<'EOF'
 {"general": {"status": "enabled"}, "domains": [{"name": "*", "plugins": [
@@ -55,36 +55,36 @@ else ok "answered once the sleep was over ($took s)"; fi
 req www.test "/?rewrite=0.1&deny=1"
 expect_eq "rewrite sleep then ngx.exit(403)" "$STATUS" "403"
 
-# one worker: while a request sleeps 3 s in access, others are served
-curl -s --max-time 20 -D "$T/slow.h" -o "$T/slow.b" "http://127.0.0.1:$PORT/?access=3" &
+# one worker: while a request sleeps 5 s in access, others are served
+curl -s --max-time 20 -D "$T/slow.h" -o "$T/slow.b" "http://127.0.0.1:$PORT/?access=5" &
 slow=$!
 EXTRA_PIDS+=("$slow")
 t0=$(now)
 sleep 0.2
 served=0
-for i in $(seq 20); do
+for i in $(seq 10); do
     [ "$(curl -s --max-time 10 "http://127.0.0.1:$PORT/")" = fast ] && served=$((served + 1))
 done
 if kill -0 "$slow" 2>/dev/null; then
-    ok "20 requests served while one sleeps in the only worker ($served answered fast)"
+    ok "10 requests served while one sleeps in the only worker ($served answered fast)"
 else
-    fail "the sleeping request ended before the 20 others were served ($(elapsed "$t0") s)"
+    fail "the sleeping request ended before the 10 others were served ($(elapsed "$t0") s)"
 fi
-expect_eq "every request served during the sleep answered" "$served" "20"
+expect_eq "every request served during the sleep answered" "$served" "10"
 wait "$slow"
-if grep -qi '^X-Slept: access' "$T/slow.h"; then ok "the sleeping request went on after 3 s"
+if grep -qi '^X-Slept: access' "$T/slow.h"; then ok "the sleeping request went on after 5 s"
 else fail "the sleeping request: $(head -1 "$T/slow.h")"; fi
-if lt "$(elapsed "$t0")" 2.9; then fail "the 3 s sleep ended after $(elapsed "$t0") s"; fi
+if lt "$(elapsed "$t0")" 4.9; then fail "the 5 s sleep ended after $(elapsed "$t0") s"; fi
 
 # many requests asleep in the one plugin at once
 seq 30 | xargs -P 30 -I{} curl -s --max-time 20 -o /dev/null -D - "http://127.0.0.1:$PORT/?access=0.5" \
     | tr -d '\r' >"$T/many.h"
 expect_eq "30 requests asleep at once all went on" "$(grep -c '^X-Slept: access' "$T/many.h")" "30"
 
-# the policy's bound: a 5 s sleep is refused, the request goes on without it
-req www.test "/?access=5"
+# the policy's bound: a 7 s sleep is refused, the request goes on without it
+req www.test "/?access=7"
 expect_eq "a sleep over the bound: the request is served" "$STATUS:$(cat "$T/b")" "200:fast"
-if grep -q "ngx.sleep: 5 s is over the policy's bound of 3 s per call" "$T/logs/error.log"
+if grep -q "ngx.sleep: 7 s is over the policy's bound of 6 s per call" "$T/logs/error.log"
 then ok "the refusal is logged with the bound"; else fail "no refusal in the error log"; fi
 
 # the client leaves during a sleep: the worker drops the request and serves on
