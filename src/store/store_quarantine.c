@@ -108,11 +108,15 @@ int dc_store_quarantine_trip(dc_quarantine_slot *q, uint32_t trips, uint32_t win
     uint64_t w = LOAD_ACQ(&q->window), nw;
     int tripped;
     /* start and count change together in one word, so concurrent trips are all counted and
-     * exactly one of them closes the window */
+     * exactly one of them closes the window. A trip whose clock reads a little before the
+     * window's start (another process read the time a moment later and opened the window)
+     * belongs to that window; only a clock gone back by more than a window starts a new one. */
     do {
         uint64_t start = w >> 32;
         uint32_t n = (uint32_t)w;
-        if (n == 0 || now_s < start || now_s - start >= window_s) {
+        int behind = now_s < start;
+        if (n == 0 || (behind && start - now_s >= window_s) ||
+            (!behind && now_s - start >= window_s)) {
             start = now_s;
             n = 0;
         }

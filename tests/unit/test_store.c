@@ -803,7 +803,9 @@ static void trip_many(dc_store *s, int i)
     dc_quarantine_slot *q = dc_store_quarantine(s, 0xABCDEF, 1);
     if (!q)
         _exit(1);
-    double now = unix_now_ms();
+    /* every other process a second behind, as processes that read the clock on either side
+     * of a second's change: their trips still fall in the one window */
+    double now = unix_now_ms() - (i % 2) * 1000.0;
     /* threshold 2000 in a long window: 20,000 trips close exactly 10 windows across processes */
     for (int k = 0; k < PER_PROCESS; k++)
         dc_store_quarantine_trip(q, 2000, 3600, 1, now);
@@ -833,6 +835,17 @@ START_TEST(quarantine_shared)
     ck_assert_int_eq(dc_store_quarantine_active(q, now + 2000 + 61000), 0);
     ck_assert_uint_eq(q->quarantines, 1);
     ck_assert_uint_eq(q->trips, 3);
+    /* a trip whose clock reads a moment before the window's start counts in it (two processes
+     * reading the time on either side of a second's change); one a window behind starts anew */
+    dc_quarantine_slot *sk = dc_store_quarantine(s, 44, 1);
+    ck_assert_ptr_nonnull(sk);
+    ck_assert_int_eq(dc_store_quarantine_trip(sk, 3, 10, 60, now + 1000), 0);
+    ck_assert_int_eq(dc_store_quarantine_trip(sk, 3, 10, 60, now), 0);
+    ck_assert_int_eq(dc_store_quarantine_trip(sk, 3, 10, 60, now + 500), 1);
+    ck_assert_int_eq(dc_store_quarantine_trip(sk, 3, 10, 60, now + 100000), 0);
+    ck_assert_int_eq(dc_store_quarantine_trip(sk, 3, 10, 60, now + 50000), 0); /* anew */
+    ck_assert_int_eq(dc_store_quarantine_trip(sk, 3, 10, 60, now + 50000), 0);
+    ck_assert_int_eq(dc_store_quarantine_trip(sk, 3, 10, 60, now + 50000), 1);
     /* trips spread over more than a window do not add up */
     dc_quarantine_slot *p = dc_store_quarantine(s, 43, 1);
     ck_assert_ptr_nonnull(p);
