@@ -73,21 +73,6 @@ static int ngx_encode_base64(lua_State *L)
     return 1;
 }
 
-static int b64val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
 /* ngx.decode_base64(s): nil when s is not base64. As nginx: decoding stops at the first '=',
  * padding may be missing, a length of 4n+1 is invalid. Stack: [-0, +1] */
 static int ngx_decode_base64(lua_State *L)
@@ -101,7 +86,7 @@ static int ngx_decode_base64(lua_State *L)
     while (n < len) {
         size_t end = n + dc_cost_piece(L, len - n);
         for (; n < end && s[n] != '='; n++)
-            if (b64val(s[n]) < 0) {
+            if (dc_b64_value(s[n]) < 0) {
                 lua_pushnil(L);
                 return 1;
             }
@@ -119,7 +104,7 @@ static int ngx_decode_base64(lua_State *L)
     for (size_t i = 0; i < n;) {
         size_t end = i + dc_cost_piece(L, n - i);
         for (; i < end; i++) {
-            acc = (acc << 6) | (uint32_t)b64val(s[i]);
+            acc = (acc << 6) | (uint32_t)dc_b64_value(s[i]);
             bits += 6;
             if (bits >= 8) {
                 bits -= 8;

@@ -46,6 +46,8 @@ DC_HIDDEN void dc_errbuf_note(dc_errbuf *b, dc_rc rc, const char *fmt, ...)
 /* The code held (DC_OK when none), its message copied into msg; empties the buffer. */
 DC_HIDDEN dc_rc dc_errbuf_take(dc_errbuf *b, char *msg, size_t len);
 DC_HIDDEN uint64_t dc_hash64(const void *p, size_t n); /* FNV-1a */
+/* The value of a base64 digit (standard alphabet: A-Z a-z 0-9 + /), -1 for any other byte. */
+DC_HIDDEN int dc_b64_value(unsigned char c);
 DC_HIDDEN double dc_now_ms(void);                       /* CLOCK_MONOTONIC in ms */
 /* What time quotas and the watchdog's deadlines are multiplied by: 1 on a real CPU, more under
  * Valgrind's synthetic CPU, where code runs tens of times slower than the clock. */

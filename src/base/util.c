@@ -1,5 +1,5 @@
-/* util.c - small shared helpers: growable buffers, error strings, hashing, clocks, and the
- * names of codes, phases and results. Relies on libc only.
+/* util.c - small shared helpers: growable buffers, error strings, hashing, base64 digits, clocks,
+ * and the names of codes, phases and results. Relies on libc only.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -217,3 +217,18 @@ const char *dc_result_name(dc_result r)
 }
 
 /* dc_limits_default and dc_quota_default read the built-in policy: policy/policy.c. */
+
+int dc_b64_value(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+')
+        return 62;
+    if (c == '/')
+        return 63;
+    return -1;
+}

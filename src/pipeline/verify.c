@@ -101,21 +101,6 @@ dc_rc dc_keyring_add_file(dc_keyring *k, const char *path, char *err, size_t err
 
 /* ---- base64 (RFC 4648, standard alphabet, padded), strict ---- */
 
-static int b64_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
 static int is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n';
@@ -149,7 +134,7 @@ dc_rc dc_sig_decode(const char *text, size_t len, unsigned char *out, size_t out
                 pad++;
                 continue;
             }
-            v[j] = pad ? -1 : b64_value(c);
+            v[j] = pad ? -1 : dc_b64_value(c);
             if (v[j] < 0) {
                 size_t at = i + (size_t)j - a + 1;
                 if (c > 0x20 && c < 0x7f)
