@@ -37,6 +37,12 @@ static void on_watchdog(void *ud, const dc_watchdog_info *i)
         _exit(87);
 }
 
+/* compile_first: every bundle here is compiled before dc_engine_new starts the watchdog
+ * thread. Compiling forks the confined helper, and under AddressSanitizer (GCC 12's runtime has
+ * no fork handlers for its allocator) a fork while a thread just created still sets itself up
+ * can leave the child waiting on an allocator lock forever: seen under load, a test timing out
+ * in the helper's first realloc. The product's nginx workers fork their helpers from the
+ * compiler spawner, started before any thread. */
 static dc_engine *engine(dc_watchdog_cb cb)
 {
     dc_env_test_hook = add_blocker;
@@ -45,13 +51,14 @@ static dc_engine *engine(dc_watchdog_cb cb)
     cfg.host = dc_sim_host();
     cfg.watchdog_grace_ms = 200;
     cfg.watchdog_cb = cb;
-    dc_engine *e;
-    ck_assert_int_eq(dc_engine_new(&cfg, &e, NULL, 0), DC_OK);
+    /* compiled (a fork) before the engine starts its watchdog thread: see compile_first */
     dc_bundle *b = tu_bundle("{\"general\":{\"status\":\"enabled\"},\"domains\":[{\"name\":\"*\","
                              "\"plugins\":[{\"name\":\"stuck\",\"phase\":\"access\","
                              "\"quota\":{\"time_ms\":20},\"code\":\"block_in_c()\"},"
                              "{\"name\":\"spin\",\"phase\":\"log\",\"quota\":{\"time_ms\":20},"
                              "\"code\":\"while true do end\"}]}]}");
+    dc_engine *e;
+    ck_assert_int_eq(dc_engine_new(&cfg, &e, NULL, 0), DC_OK);
     dc_engine_set_bundle(e, b);
     dc_bundle_unref(b);
     return e;
@@ -86,11 +93,11 @@ START_TEST(a_loop_stopped_by_its_quota_does_not_fire)
     dc_engine_config_default(&cfg);
     cfg.host = dc_sim_host();
     cfg.watchdog_grace_ms = LOOP_GRACE_MS;
-    dc_engine *e;
-    ck_assert_int_eq(dc_engine_new(&cfg, &e, NULL, 0), DC_OK);
     dc_bundle *b = tu_bundle("{\"general\":{\"status\":\"enabled\"},\"domains\":[{\"name\":\"*\","
                              "\"plugins\":[{\"name\":\"spin\",\"phase\":\"access\","
                              "\"quota\":{\"time_ms\":20},\"code\":\"while true do end\"}]}]}");
+    dc_engine *e;
+    ck_assert_int_eq(dc_engine_new(&cfg, &e, NULL, 0), DC_OK);
     dc_engine_set_bundle(e, b);
     dc_bundle_unref(b);
     for (int i = 0; i < 5; i++)
@@ -152,10 +159,10 @@ START_TEST(the_store_knows_before_the_end)
     ck_assert_int_ge(kid, 0);
     if (kid == 0) { /* a worker: its plugin gets stuck, the watchdog ends it */
         cfg.watchdog_grace_ms = 200;
+        dc_bundle *b = tu_bundle(json);
         dc_engine *e;
         if (dc_engine_new(&cfg, &e, NULL, 0) != DC_OK)
             _exit(3);
-        dc_bundle *b = tu_bundle(json);
         dc_engine_set_bundle(e, b);
         dc_sim_free(tu_request(e, "a.com", "/"));
         _exit(4); /* the request returned: the watchdog did not fire */
@@ -166,9 +173,9 @@ START_TEST(the_store_knows_before_the_end)
                   "child status 0x%x", status);
 
     /* the fresh worker: the plugin is quarantined in the store, skipped, and shown so */
+    dc_bundle *b = tu_bundle(json);
     dc_engine *e;
     ck_assert_int_eq(dc_engine_new(&cfg, &e, NULL, 0), DC_OK);
-    dc_bundle *b = tu_bundle(json);
     dc_engine_set_bundle(e, b);
     dc_bundle_unref(b);
     dc_plugin_stats st = {0};
