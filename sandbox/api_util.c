@@ -114,12 +114,31 @@ static void esc_bytes_build(void)
             esc_bytes[t][c] = (uint8_t)esc_byte(esc_tables[t], (unsigned char)c);
 }
 
+/* Non-zero when one of the 8 bytes in w is below 0x20 or is 0x7f (a borrow may mark a byte
+ * above a true hit as well, never a word without one). */
+static uint64_t word_has_ctl(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    uint64_t del = w ^ (ones * 0x7f);
+    return ((w - ones * 0x20) & ~w & highs) | ((del - ones) & ~del & highs);
+}
+
 size_t dc_api_escape_count(const char *src, size_t len, int type)
 {
     pthread_once(&esc_once, esc_bytes_build);
     const uint8_t *t = esc_bytes[type];
     const unsigned char *s = (const unsigned char *)src;
     size_t n = 0, i = 0;
+    /* header values, on every header a plugin sets: 8 bytes at a time while none is a
+     * control byte (the value table escapes only those, and DEL), then byte by byte */
+    if (type == DC_ESC_HEADER_VALUE) {
+        for (; i + 8 <= len; i += 8) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if (word_has_ctl(w))
+                break;
+        }
+    }
     /* four at a time: header names and values go through here on every request */
     for (; i + 4 <= len; i += 4)
         n += (size_t)(t[s[i]] + t[s[i + 1]] + t[s[i + 2]] + t[s[i + 3]]);

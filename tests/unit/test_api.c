@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api_table.h"
+#include "api_util.h"
 #include "testutil.h"
 
 /* ---- helper: a bundle of (phase, code) plugins for every host, run once ---- */
@@ -173,6 +174,34 @@ START_TEST(header_set_get_and_remove)
     ck_assert_ptr_null(dc_sim_header(r.sim, "X-Evil"));
     ck_assert_str_eq(dc_sim_header(r.sim, "Bad%0AName"), "1");
     dc_sim_free(r.sim);
+}
+END_TEST
+
+START_TEST(header_value_escape_count_matches_bytes)
+{
+    /* the count of bytes a header value escapes (8 at a time while none is a control byte)
+     * against the rule byte by byte: every byte value, at every place of values that span
+     * one word, several and a tail, with a tab (kept) before it or not */
+    char v[40];
+    for (size_t len = 1; len <= sizeof v; len += 3) {
+        for (size_t at = 0; at < len; at++) {
+            for (int c = 0; c < 256; c++) {
+                for (int tab = 0; tab < 2; tab++) {
+                    memset(v, 'a' + (int)(len % 26), len);
+                    if (tab && at > 0)
+                        v[at - 1] = '\t';
+                    v[at] = (char)c;
+                    size_t want = (c < 0x20 && c != '\t') || c == 0x7f;
+                    ck_assert_uint_eq(dc_api_escape_count(v, len, DC_ESC_HEADER_VALUE), want);
+                }
+            }
+        }
+    }
+    /* two in one value, far apart */
+    memset(v, 'x', sizeof v);
+    v[3] = '\r';
+    v[37] = 0x7f;
+    ck_assert_uint_eq(dc_api_escape_count(v, sizeof v, DC_ESC_HEADER_VALUE), 2);
 }
 END_TEST
 
@@ -595,6 +624,7 @@ int main(void)
     tcase_add_test(tc, redirect_refuses_bad_status_and_unsafe_uri);
     tcase_add_test(tc, var_reads_and_writes);
     tcase_add_test(tc, header_set_get_and_remove);
+    tcase_add_test(tc, header_value_escape_count_matches_bytes);
     tcase_add_test(tc, header_and_status_after_headers_sent_log_an_error);
     tcase_add_test(tc, status_get_and_set);
     tcase_add_test(tc, req_get_headers);

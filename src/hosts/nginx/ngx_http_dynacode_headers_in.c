@@ -149,7 +149,7 @@ ngx_http_dynacode_set_server(ngx_http_request_t *r, const dc_str *v)
         return NGX_ERROR;
     }
 
-    ngx_strlow(p, (u_char *) v->data, len);
+    ngx_http_dynacode_strlow(p, (u_char *) v->data, len);
     r->headers_in.server.data = p;
     r->headers_in.server.len = len;
 

@@ -29,6 +29,7 @@ ngx_http_dynacode_ctl(u_char c)
 ngx_int_t ngx_http_dynacode_header_ok(ngx_http_request_t *r, dc_str name,
     const dc_str *values, size_t n);
 ngx_int_t ngx_http_dynacode_path_ok(const u_char *p, size_t len);
+void ngx_http_dynacode_strlow(u_char *dst, const u_char *src, size_t len);
 u_char *ngx_http_dynacode_store(ngx_http_request_t *r, u_char *old, const char *data,
     size_t len);
 void ngx_http_dynacode_release(ngx_http_request_t *r, u_char *old);

@@ -61,6 +61,60 @@ ngx_http_dynacode_refused_init(void)
 }
 
 
+/* The length of the longest prefix of p, in words of 8 bytes, with no control byte or DEL:
+ * 8 bytes at a time, as header values are checked on every header a plugin sets. */
+static size_t
+ngx_http_dynacode_no_ctl_prefix(const u_char *p, size_t len)
+{
+    size_t    i;
+    uint64_t  w, del;
+
+    static const uint64_t  ones = 0x0101010101010101ULL;
+    static const uint64_t  highs = 0x8080808080808080ULL;
+
+    for (i = 0; i + 8 <= len; i += 8) {
+        ngx_memcpy(&w, p + i, 8);
+        del = w ^ (ones * 0x7f);
+
+        /* non-zero when a byte is below 0x20 or is 0x7f */
+        if (((w - ones * 0x20) & ~w & highs) | ((del - ones) & ~del & highs)) {
+            break;
+        }
+    }
+
+    return i;
+}
+
+
+/* Lowercases len bytes of src into dst (ASCII letters only), 8 bytes at a time. */
+void
+ngx_http_dynacode_strlow(u_char *dst, const u_char *src, size_t len)
+{
+    uint64_t  w, low7, ge_a, gt_z;
+
+    static const uint64_t  ones = 0x0101010101010101ULL;
+    static const uint64_t  highs = 0x8080808080808080ULL;
+
+    for ( /* void */ ; len >= 8; len -= 8, src += 8, dst += 8) {
+        ngx_memcpy(&w, src, 8);
+        low7 = w & ~highs;
+
+        /* per byte, without carries: the high bit set where low7 >= 'A', and where
+         * low7 > 'Z'; a letter is a byte with the first, not the second, below 0x80 */
+        ge_a = low7 + ones * (0x80 - 'A');
+        gt_z = low7 + ones * (0x80 - 'Z' - 1);
+        w |= (ge_a & ~gt_z & ~w & highs) >> 2;
+
+        ngx_memcpy(dst, &w, 8);
+    }
+
+    while (len--) {
+        *dst++ = ngx_tolower(*src);
+        src++;
+    }
+}
+
+
 ngx_int_t
 ngx_http_dynacode_header_ok(ngx_http_request_t *r, dc_str name, const dc_str *values,
     size_t n)
@@ -86,8 +140,9 @@ ngx_http_dynacode_header_ok(ngx_http_request_t *r, dc_str name, const dc_str *va
 
     for (k = 0; k < n; k++) {
         p = (const u_char *) values[k].data;
+        i = ngx_http_dynacode_no_ctl_prefix(p, values[k].len);
 
-        for (i = 0; i < values[k].len; i++) {
+        for ( /* void */ ; i < values[k].len; i++) {
             bad |= ngx_http_dynacode_refused[p[i]] & NGX_HTTP_DYNACODE_BAD_VALUE;
         }
     }
@@ -355,7 +410,7 @@ ngx_http_dynacode_fill(ngx_http_request_t *r, ngx_table_elt_t *h, ngx_uint_t fre
         ngx_memcpy(key, name.data, name.len);
         key[name.len] = '\0';
         low = key + name.len + 1;
-        ngx_strlow(low, key, name.len);
+        ngx_http_dynacode_strlow(low, key, name.len);
         low[name.len] = '\0';
 
         h->key.data = key;
@@ -383,7 +438,7 @@ ngx_http_dynacode_fill(ngx_http_request_t *r, ngx_table_elt_t *h, ngx_uint_t fre
         return NGX_ERROR;
     }
 
-    ngx_strlow(low, h->key.data, name.len);
+    ngx_http_dynacode_strlow(low, h->key.data, name.len);
     h->lowcase_key = low;
 
 value:
