@@ -270,3 +270,18 @@ echo "dynacode $first domains, random / one host:        $(ratio "${RPS[d$first-
 echo "by worker CPU per request: lua-nginx-module / dynacode ($first domains): $(ratio "${CPU[lua-one]:-0}" "${CPU[d$first-one]}"),  plain / dynacode: $(ratio "$pc" "${CPU[d$first-one]}"),  dynacode $first / $last domains: $(ratio "${CPU[d$first-one]}" "${CPU[d$last-one]}")"
 echo "CPU per request over plain nginx: dynacode ($first domains) $(awk -v a="${CPU[d$first-one]}" -v b="$pc" 'BEGIN { printf "%+.2f", a - b }') us$(
     [ -z "${BENCH_SKIP_LUA:-}" ] && awk -v a="${CPU[lua-one]}" -v b="$pc" 'BEGIN { printf ", lua-nginx-module %+.2f us", a - b }')"
+# Round by round: the contenders of one round ran minutes apart at most, so their ratio moves
+# less with the machine than a ratio of medians. plain / lua-nginx-module is the most any
+# module could reach against lua-nginx-module: none answers faster than `return 200`.
+if [ -z "${BENCH_SKIP_LUA:-}" ]; then
+    per_round() {  # per_round FILE_A FILE_B: "r1 r2 ... (median m)" of A / B, row by row
+        paste -d' ' <(awk '{ print $2 }' "$1") <(awk '{ print $2 }' "$2") |
+            awk '{ if ($2 > 0) printf "%.2f\n", $1 / $2 }' >"$T/per-round"
+        printf '%s (median %s)' "$(tr '\n' ' ' <"$T/per-round" | sed 's/ $//')" "$(median "$T/per-round" 1)"
+    }
+    idx_of() { local i; for i in "${!CONTENDERS[@]}"; do [[ ${CONTENDERS[$i]} == *"|$1" ]] && echo "$i"; done; }
+    ip=$(idx_of "plain|one") il=$(idx_of "lua|one") id=$(idx_of "d$first|one")
+    echo "round by round, dynacode ($first domains) / lua-nginx-module: $(per_round "$T/res-$id" "$T/res-$il")"
+    echo "round by round, dynacode ($first domains) / plain nginx: $(per_round "$T/res-$id" "$T/res-$ip")"
+    echo "round by round, plain nginx / lua-nginx-module (the ceiling of the first ratio): $(per_round "$T/res-$ip" "$T/res-$il")"
+fi
