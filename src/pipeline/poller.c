@@ -170,13 +170,20 @@ static void report_problems(dc_poller *p, const dc_bundle *b)
 static void write_offline(dc_poller *p, const char *json, size_t len)
 {
     char err[512] = "";
-    if (p->offline_file && (dc_offline_write(p->offline_file, json, len, err, sizeof err) !=
-                                DC_OK ||
-                            dc_poller_write_offline_sig(p, err, sizeof err) != DC_OK)) {
-        /* The bundle is good and in force; only the copy on disk is stale. */
+    if (!p->offline_file)
+        return;
+    if (dc_offline_write(p->offline_file, json, len, err, sizeof err) != DC_OK ||
+        dc_poller_write_offline_sig(p, err, sizeof err) != DC_OK) {
+        /* The bundle is good and in force; only the copy on disk is stale. The next polls
+         * fetch it whole (a 304 carries no body to write) and try again, until it is written
+         * or a new bundle comes. */
         dc_poller_emit(p, DC_EV_ON_ERROR, NULL, NULL, err, 0, 0);
         dc_poller_note_error(p, DC_EIO, err);
+        p->offline_stale = 1;
+        dc_fetcher_reset_validators(p->fetcher);
+        return;
     }
+    p->offline_stale = 0;
 }
 
 /* Why a snapshot of slen bytes was not published, and what store size would take it: the
@@ -244,6 +251,9 @@ static dc_rc take_body(dc_poller *p, dc_fetch_result *res)
     uint64_t hash = dc_hash64(res->body, res->len);
     int same = p->bundle && p->bundle->hash == hash;
     if (same && (!p->keys || p->verified_hash == hash)) {
+        /* the copy on disk a failed write left stale, written now */
+        if (p->offline_stale)
+            write_offline(p, res->body, res->len);
         /* said at every poll of an unchanged bundle: only a refusal is news */
         dc_poller_unchanged(p, "the bundle did not change");
         return DC_OK;

@@ -35,6 +35,8 @@ struct dc_poller {
     uint64_t refused_hash;      /* that refused body's hash (a 200 with it is not parsed) */
     char refusal[256];          /* why it was refused, and when: the current problem while */
     double refused_at;          /* the API keeps serving it */
+    int offline_stale;          /* the offline file could not take the bundle in force: the
+                                   next polls fetch it whole (no 304) to write it again */
     int poll_noted;             /* an error was noted during the current poll */
     double noted_at;            /* when the last one was */
     pthread_mutex_t bmu;        /* bundle and seen_gen as other threads read them: written

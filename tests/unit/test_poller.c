@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -300,6 +301,47 @@ START_TEST(offline_file_written_then_loaded_when_the_api_is_gone)
 }
 END_TEST
 
+/* An offline file that could not be written (here a directory stands in its way) is written
+ * at a later poll, though the bundle did not change meanwhile. */
+START_TEST(offline_file_written_again_after_a_failed_write)
+{
+    char offline[300], buf[4096];
+    snprintf(offline, sizeof offline, "%s/offline.json", dir);
+    ck_assert_int_eq(mkdir(offline, 0755), 0);
+    write_bundle("ngx.header['X-Auth'] = 'kept'");
+    dc_poller *a = poller((int32_t)getpid(), offline);
+    ck_assert_int_eq(dc_poller_poll(a), DC_OK); /* in force; only the copy on disk failed */
+    ck_assert_uint_eq(count(DC_EV_BG_UPDATED_PLUGINS), 1);
+    ck_assert_uint_eq(count(DC_EV_ON_ERROR), 1);
+    dc_store_info info;
+    dc_store_info_get(store, &info);
+    ck_assert_msg(strstr(info.last_error, "offline.json") != NULL, "last error: %s",
+                  info.last_error);
+
+    /* still in the way: tried again, and said again */
+    ck_assert_int_eq(dc_poller_poll(a), DC_OK);
+    ck_assert_uint_eq(count(DC_EV_ON_ERROR), 2);
+
+    ck_assert_int_eq(rmdir(offline), 0);
+    ck_assert_int_eq(dc_poller_poll(a), DC_OK);
+    ck_assert_uint_eq(count(DC_EV_BG_UPDATED_PLUGINS), 1); /* the same bundle */
+    ck_assert_uint_eq(count(DC_EV_ON_ERROR), 2);
+    FILE *f = fopen(offline, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    ck_assert_ptr_nonnull(strstr(buf, "'kept'"));
+    dc_store_info_get(store, &info);
+    ck_assert_str_eq(info.last_error, ""); /* nothing wrong any more */
+
+    /* written: the next unchanged poll leaves it be */
+    ck_assert_int_eq(dc_poller_poll(a), DC_OK);
+    ck_assert_uint_eq(count(DC_EV_ON_ERROR), 2);
+    dc_poller_free(a);
+}
+END_TEST
+
 /* A first start of several processes on one store: the lease holder loads the offline file,
  * the others wait for its publication; one that finds nobody publishing gives up with EBUSY. */
 START_TEST(offline_start_loads_once_and_the_others_wait)
@@ -405,6 +447,7 @@ int main(void)
     tcase_add_test(tc, refused_bundle_is_not_parsed_again_and_last_error_clears);
     tcase_add_test(tc, schedule_is_a_phase_then_every_interval);
     tcase_add_test(tc, offline_file_written_then_loaded_when_the_api_is_gone);
+    tcase_add_test(tc, offline_file_written_again_after_a_failed_write);
     tcase_add_test(tc, offline_start_loads_once_and_the_others_wait);
     tcase_add_test(tc, corrupt_offline_file_is_refused_with_a_message);
     tcase_add_test(tc, corrupted_snapshot_keeps_the_plugins_in_force);
