@@ -3,10 +3,13 @@
  * process's), a helper killed from outside is reaped by the spawner and its end reported, many
  * sessions in a row leave no zombie, concurrent sessions from threads work, the spawner ends
  * when its parent's socket closes (stop, or the parent's death), and a process forked from the
- * one that started it forks its own helpers. Each test runs in its own process (Check forks).
+ * one that started it forks its own helpers, and a malformed control request (short, long, a
+ * wrong field, descriptors attached) is answered "bad request" with nothing carried, after
+ * which the spawner still serves. Each test runs in its own process (Check forks).
  */
 #include <dirent.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,6 +21,7 @@
 #include <valgrind/valgrind.h>
 
 #include "compiler.h"
+#include "compiler_wire.h"
 #include "testutil.h"
 
 #define ON_VALGRIND() (RUNNING_ON_VALGRIND != 0)
@@ -393,6 +397,137 @@ START_TEST(a_forked_child_forks_its_own_helpers)
 }
 END_TEST
 
+/* One control reply (bounded wait): its size, with the descriptors it carried closed and
+ * counted in *nfds. */
+static ssize_t ctl_reply(int fd, sp_rep *rep, int *nfds)
+{
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(4 * sizeof(int))];
+    } cb;
+    struct iovec iov = {rep, sizeof *rep};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.buf,
+                        .msg_controllen = sizeof cb.buf};
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    *nfds = 0;
+    memset(rep, 0, sizeof *rep);
+    if (poll(&p, 1, 60000) != 1)
+        return -1;
+    ssize_t r = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < n; i++) {
+            int got;
+            memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof got);
+            close(got);
+        }
+        *nfds += (int)n;
+    }
+    return r;
+}
+
+/* Sends len bytes of rq on fd, with fd_along attached when it is >= 0. */
+static void ctl_send(int fd, const void *rq, size_t len, int fd_along)
+{
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } cb;
+    memset(&cb, 0, sizeof cb);
+    struct iovec iov = {(void *)rq, len};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (fd_along >= 0) {
+        mh.msg_control = cb.buf;
+        mh.msg_controllen = sizeof cb.buf;
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd_along, sizeof fd_along);
+    }
+    ck_assert_int_eq(sendmsg(fd, &mh, MSG_NOSIGNAL), (ssize_t)len);
+}
+
+START_TEST(malformed_control_requests_are_refused_and_the_spawner_goes_on)
+{
+    /* the spawner's process on a control socket of our own, as the host would start it */
+    int sv[2];
+    ck_assert_int_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    pid_t self = getpid();
+    pid_t sp = fork();
+    ck_assert_int_ge(sp, 0);
+    if (sp == 0) {
+        close(sv[0]);
+        dc_compiler_spawner_main(sv[1], self);
+    }
+    close(sv[1]);
+    sp_rep rep;
+    int nfds;
+    ck_assert_int_eq(ctl_reply(sv[0], &rep, &nfds), (ssize_t)sizeof rep); /* hello */
+    ck_assert_uint_eq(rep.seq, 0);
+    ck_assert_int_eq(rep.pid, sp);
+
+    uint32_t unconfined = ON_VALGRIND() ? 1 : 0; /* honoured only there, in the test build */
+    const struct {
+        const char *what;
+        sp_req rq;
+        size_t len;
+        int with_fd;
+        uint32_t seq; /* echoed when the message holds one */
+    } bad[] = {
+        {"one byte", {SP_MAGIC, SP_OP_SESSION, 21, 0, unconfined}, 1, 0, 0},
+        {"no sequence number", {SP_MAGIC, SP_OP_SESSION, 22, 0, unconfined}, 8, 0, 0},
+        {"a field short", {SP_MAGIC, SP_OP_SESSION, 23, 0, unconfined}, sizeof(sp_req) - 4, 0, 23},
+        {"wrong magic", {0x41414141u, SP_OP_SESSION, 24, 0, unconfined}, sizeof(sp_req), 0, 24},
+        {"unknown op", {SP_MAGIC, 7, 25, 0, unconfined}, sizeof(sp_req), 0, 25},
+        {"sequence 0", {SP_MAGIC, SP_OP_SESSION, 0, 0, unconfined}, sizeof(sp_req), 0, 0},
+        {"allow_probe 2", {SP_MAGIC, SP_OP_SESSION, 26, 2, unconfined}, sizeof(sp_req), 0, 26},
+        {"unconfined 9", {SP_MAGIC, SP_OP_SESSION, 27, 0, 9}, sizeof(sp_req), 0, 27},
+        {"a descriptor attached", {SP_MAGIC, SP_OP_SESSION, 28, 0, unconfined}, sizeof(sp_req), 1,
+         28},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int along = bad[i].with_fd ? dup(2) : -1;
+        ctl_send(sv[0], &bad[i].rq, bad[i].len, along);
+        if (along >= 0)
+            close(along);
+        ck_assert_msg(ctl_reply(sv[0], &rep, &nfds) == (ssize_t)sizeof rep, "%s: no reply",
+                      bad[i].what);
+        ck_assert_msg(rep.magic == SP_MAGIC && rep.err == EINVAL && nfds == 0 && rep.nfds == 0,
+                      "%s: err %d, %d descriptors", bad[i].what, rep.err, nfds);
+        ck_assert_msg(rep.seq == bad[i].seq, "%s: seq %u", bad[i].what, rep.seq);
+        ck_assert_str_eq(rep.msg, "bad request");
+    }
+    /* longer than a request: cut, and refused */
+    char longer[sizeof(sp_req) + 16] = {0};
+    sp_req ok = {SP_MAGIC, SP_OP_SESSION, 29, 0, unconfined};
+    memcpy(longer, &ok, sizeof ok);
+    ctl_send(sv[0], longer, sizeof longer, -1);
+    ck_assert_int_eq(ctl_reply(sv[0], &rep, &nfds), (ssize_t)sizeof rep);
+    ck_assert_int_eq(rep.err, EINVAL);
+    ck_assert_int_eq(nfds, 0);
+
+    /* still serving: a good request gets a session (its socket, status pipe, maybe a pidfd) */
+    ok.seq = 30;
+    ctl_send(sv[0], &ok, sizeof ok, -1);
+    ck_assert_int_eq(ctl_reply(sv[0], &rep, &nfds), (ssize_t)sizeof rep);
+    ck_assert_msg(rep.err == 0, "session refused: %s", rep.msg);
+    ck_assert_uint_eq(rep.seq, 30);
+    ck_assert_int_gt(rep.pid, 0);
+    ck_assert_int_ge(nfds, 2);
+    ck_assert_int_eq(nfds, (int)rep.nfds);
+
+    /* EOF on the control socket: it ends, with its helper */
+    close(sv[0]);
+    int st = 0;
+    ck_assert_int_eq(waitpid(sp, &st, 0), sp);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "spawner status %d", st);
+    ck_assert(gone_within(rep.pid, 30));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("spawner");
@@ -406,6 +541,7 @@ int main(void)
     tcase_add_test(tc, stop_ends_the_spawner_and_its_sessions);
     tcase_add_test(tc, the_spawner_ends_with_its_parent);
     tcase_add_test(tc, a_forked_child_forks_its_own_helpers);
+    tcase_add_test(tc, malformed_control_requests_are_refused_and_the_spawner_goes_on);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
