@@ -671,6 +671,15 @@ dc_rc dc_fetcher_fetch(dc_fetcher *f, dc_fetch_result *res)
         res->status = DC_FETCH_TOO_BIG;
         dc_set_err(res->error, sizeof res->error, "body over the limit of %zu bytes",
                    f->cfg.max_bytes);
+        if (answered && status == 200 && (c.etag[0] || c.last_modified[0])) {
+            /* The next request names this answer: while the API serves the same oversized
+             * bundle it answers 304, and nothing is downloaded again up to the limit. The
+             * caller learns it from res (the poller keeps it as a refusal). */
+            snprintf(res->etag, sizeof res->etag, "%s", c.etag);
+            snprintf(res->last_modified, sizeof res->last_modified, "%s", c.last_modified);
+            memcpy(f->etag, c.etag, sizeof f->etag);
+            memcpy(f->last_modified, c.last_modified, sizeof f->last_modified);
+        }
         return DC_OK;
     }
     res->status = e == CURLE_PARTIAL_FILE && (f->is_file || status == 200)

@@ -368,6 +368,10 @@ dc_rc dc_poller_poll(dc_poller *p)
     case DC_FETCH_TOO_BIG:
         dc_poller_emit(p, DC_EV_BG_DIDNT_UPDATE_PLUGINS, NULL, NULL, res.error, res.http_status, 0);
         dc_poller_note_error(p, DC_ELIMIT, res.error);
+        /* with validators the fetcher now names this answer: its 304 means the same oversized
+         * bundle, refused again without a download (no hash: its bytes were never all read) */
+        if (res.etag[0] || res.last_modified[0])
+            dc_poller_remember_refusal(p, DC_ELIMIT, 0, res.error);
         break;
     case DC_FETCH_TRANSPORT_ERROR:
         dc_poller_emit(p, DC_EV_BG_FETCH_API_GENERIC_ERROR, NULL, NULL, res.error,

@@ -4,7 +4,8 @@
 # final URL is logged); a body cut mid-transfer is a refused bundle (bg_didnt_update_plugins),
 # not a fetch error; the status page's last_error goes once a poll succeeds; a refused bundle
 # is not downloaded again while the API answers 304 to its validator, and the last good bundle
-# stays in force until a changed one comes.
+# stays in force until a changed one comes; an oversized bundle (chunked, its size unknown until
+# the limit) is likewise downloaded once, then named by its validator.
 . "$(dirname "$0")/lib.sh"
 
 bundle() { # bundle FILE TEXT: a bundle whose content plugin says TEXT
@@ -132,6 +133,23 @@ if wait_until 10 says "from A2"; then ok "the fixed bundle is in force"; else
     fail "fixed bundle not in force: $(cat "$T/b")"; fi
 if wait_until 10 no_last_error; then ok "status: last_error cleared by the fixed bundle"; else
     fail "status: last_error still \"$(last_error)\""; fi
+
+# ---- an oversized bundle sent chunked (no size announced) is downloaded once, then 304 ----
+api_control "reset" >/dev/null
+api_control "mode=bigchunked" >/dev/null
+expect_log "the oversized bundle is refused" "body over the limit of"
+if wait_until 15 sh -c "[ \"\$(curl -s http://127.0.0.1:$api/control?count |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)[\"statuses\"].get(\"304\", 0))')\" -ge 3 ]"
+then ok "oversized: three polls more answered 304"; else fail "oversized: no 304s: $(api_control count)"; fi
+expect_eq "oversized: downloaded (up to the limit) once" "$(count 'c["statuses"].get("200", 0)')" 1
+if says "from A2"; then ok "oversized: the last good bundle stays in force"; else
+    fail "oversized: plugins changed: $(cat "$T/b")"; fi
+expect_contains "oversized: last_error still says so" "$(last_error)" "over the limit"
+api_control "mode=normal" >/dev/null
+if wait_until 10 no_last_error; then ok "oversized: gone from the API, last_error cleared"; else
+    fail "oversized: last_error still \"$(last_error)\""; fi
+if says "from A2"; then ok "oversized: the same bundle in force after"; else
+    fail "oversized: after: $(cat "$T/b")"; fi
 
 # ---- with dynacode_api_follow_redirects on, the redirect is followed and logged ----
 api_control "mode=location:http://127.0.0.1:$api_b/bundle" >/dev/null

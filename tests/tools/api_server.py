@@ -19,7 +19,7 @@ steers the following requests and reports what the server saw:
 Modes: normal serves the bundle; status:N answers N; hang accepts and never answers; drip[:MS]
 sends the headers, then one byte every MS ms (1000); truncate announces 100 bytes more than it
 sends, then closes; big and bigchunked send --big-bytes bytes (with Content-Length, or chunked
-without); notjson and wrongstructure answer 200 with text that is not JSON, or JSON without
+without) with the ETag "big-N" (N: that size), and 304 to a request that names it; notjson and wrongstructure answer 200 with text that is not JSON, or JSON without
 "general"; redirect:N chains N redirects (/hop/1/N ... /hop/N/N) before the bundle; location:URL
 redirects to URL; close closes the connection without answering; garbage answers a line that is
 not HTTP, then closes. With --tls-cert and --tls-key the server speaks https.
@@ -320,7 +320,15 @@ class Handler(BaseHTTPRequestHandler):
     def big(self, chunked):
         total = self.state.args.big_bytes
         piece = b" " * 65536
+        etag = '"big-%d"' % total
+        inm = self.headers.get("If-None-Match")
+        if inm is not None and etag in [t.strip() for t in inm.split(",")]:
+            self.send_response(304)
+            self.send_header("ETag", etag)
+            self.end_headers()
+            return
         self.send_response(200)
+        self.send_header("ETag", etag)
         self.send_header("Content-Type", "application/json")
         if chunked:
             self.send_header("Transfer-Encoding", "chunked")
