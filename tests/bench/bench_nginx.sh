@@ -6,7 +6,8 @@
 # usage: tests/bench/bench_nginx.sh [BUILD_DIR]     (default: $DC_BUILD_DIR or build)
 # env:   BENCH_D=seconds per wrk run (5), BENCH_R=rounds (3), BENCH_SWAP_D=seconds per swap
 #        run (10), BENCH_QUICK=1 (1 s runs, 2 rounds, 4 s swap runs), BENCH_SKIP_SWAP=1,
-#        BENCH_SKIP_LUA=1 (no lua-nginx-module on the machine), DC_KEEP=1 (keep the folder).
+#        BENCH_SKIP_LUA=1 (no lua-nginx-module on the machine), BENCH_SIZES="2 1002 10002"
+#        (the dynacode bundles' domain counts), DC_KEEP=1 (keep the folder).
 #
 # Every nginx runs 2 workers; wrk -t2 -c32. Contenders run one after the other (A B C ...),
 # the whole round repeated R times; the tables give medians. Worker CPU per request is the
