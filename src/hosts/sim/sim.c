@@ -161,14 +161,10 @@ static int add_final(dc_sim *s, dc_str out)
 {
     if (out.len == 0)
         return 0;
-    if (s->nfcuts == s->capfcuts) {
-        size_t cap = s->capfcuts ? s->capfcuts * 2 : 16;
-        size_t *c = realloc(s->fcuts, cap * sizeof *c);
-        if (!c)
-            return -1;
-        s->fcuts = c;
-        s->capfcuts = cap;
-    }
+    size_t *c = dc_sim_room(s->fcuts, &s->capfcuts, s->nfcuts, sizeof *c, 16);
+    if (!c)
+        return -1;
+    s->fcuts = c;
     if (dc_buf_append(&s->final_body, out.data, out.len) != 0)
         return -1;
     s->fcuts[s->nfcuts++] = s->final_body.len;

@@ -1,5 +1,6 @@
 /* sim_headers.c - the header lists of the simulated request and response: add, set, find,
- * remove, free, with names compared as HTTP does (case-insensitively).
+ * remove, free, with names compared as HTTP does (case-insensitively); and the growth of the
+ * simulated request's arrays (these lists, the output cuts).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -7,16 +8,23 @@
 
 #include "sim_priv.h"
 
+void *dc_sim_room(void *p, size_t *cap, size_t n, size_t size, size_t first)
+{
+    if (n < *cap)
+        return p;
+    size_t c = *cap ? *cap * 2 : first;
+    void *q = realloc(p, c * size);
+    if (q)
+        *cap = c;
+    return q;
+}
+
 int dc_sim_hdrs_add(sim_hdrs *h, const char *name, size_t nlen, const char *val, size_t vlen)
 {
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 8;
-        sim_hdr *v = realloc(h->v, cap * sizeof *v);
-        if (!v)
-            return -1;
-        h->v = v;
-        h->cap = cap;
-    }
+    sim_hdr *hv = dc_sim_room(h->v, &h->cap, h->n, sizeof *hv, 8);
+    if (!hv)
+        return -1;
+    h->v = hv;
     char *n = dc_strndup(name, nlen), *v = dc_strndup(val, vlen);
     if (!n || !v) {
         free(n);

@@ -88,17 +88,24 @@ static int sim_output(void *hreq, const char *data, size_t len)
      * ngx.say/ngx.print is one output in nginx (an empty one sends nothing) */
     if (len == 0)
         return 0;
-    if (s->ncuts == s->capcuts) {
-        size_t cap = s->capcuts ? s->capcuts * 2 : 16;
-        size_t *c = realloc(s->cuts, cap * sizeof *c);
-        if (!c)
-            return -1;
-        s->cuts = c;
-        s->capcuts = cap;
-    }
+    size_t *c = dc_sim_room(s->cuts, &s->capcuts, s->ncuts, sizeof *c, 16);
+    if (!c)
+        return -1;
+    s->cuts = c;
     if (dc_buf_append(&s->body, data, len) != 0)
         return -1;
     s->cuts[s->ncuts++] = s->body.len;
+    return 0;
+}
+
+/* *dst (NUL-terminated, owned) becomes a copy of v: 0, or -1 with *dst unchanged. */
+static int replace_text(char **dst, dc_str v)
+{
+    char *c = dc_strndup(v.data, v.len);
+    if (!c)
+        return -1;
+    free(*dst);
+    *dst = c;
     return 0;
 }
 
@@ -107,14 +114,7 @@ static int sim_set_uri(void *hreq, dc_str uri, int jump)
 {
     dc_sim *s = hreq;
     (void)jump;
-    if (!dc_sim_path_ok(uri))
-        return -1;
-    char *p = dc_strndup(uri.data, uri.len);
-    if (!p)
-        return -1;
-    free(s->path);
-    s->path = p;
-    return 0;
+    return dc_sim_path_ok(uri) ? replace_text(&s->path, uri) : -1;
 }
 
 static const char *const level_names[] = {
@@ -184,12 +184,7 @@ static int sim_set_method(void *hreq, int method, dc_str name)
 {
     dc_sim *s = hreq;
     (void)method;
-    char *m = dc_strndup(name.data, name.len);
-    if (!m)
-        return -1;
-    free(s->method);
-    s->method = m;
-    return 0;
+    return replace_text(&s->method, name);
 }
 
 /* As nginx keeps them: Content-Type apart from the others (so first, in lower case), then the

@@ -59,6 +59,11 @@ DC_HIDDEN int dc_sim_header_ok(dc_str name, const dc_str *values, size_t n);
 /* A path as nginx may take it. */
 DC_HIDDEN int dc_sim_path_ok(dc_str u);
 
+/* The array p of *cap items of size bytes, with room for item n: p itself when it has, else p
+ * grown (capacity doubled, first the first time); NULL when out of memory, p then unchanged
+ * (sim_headers.c). */
+DC_HIDDEN void *dc_sim_room(void *p, size_t *cap, size_t n, size_t size, size_t first);
+
 /* Header lists (sim_headers.c): 0 or -1 (no memory); names compared case-insensitively. */
 DC_HIDDEN int dc_sim_hdrs_add(sim_hdrs *h, const char *name, size_t nlen, const char *val,
                               size_t vlen);

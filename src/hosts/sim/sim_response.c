@@ -10,53 +10,51 @@
 
 #include "sim_priv.h"
 
+/* nginx's status lines and its own pages: for each code, the status line's phrase and the
+ * title of nginx's page when it differs from the phrase (302 "Found", 401 "Authorization
+ * Required"). 2xx and 304 have no page. */
+static const struct status_text {
+    int code;
+    const char *phrase, *title;
+} status_texts[] = {
+    {200, "OK", NULL}, {201, "Created", NULL}, {202, "Accepted", NULL},
+    {204, "No Content", NULL}, {206, "Partial Content", NULL},
+    {301, "Moved Permanently", NULL}, {302, "Moved Temporarily", "Found"},
+    {303, "See Other", NULL}, {304, "Not Modified", NULL}, {307, "Temporary Redirect", NULL},
+    {308, "Permanent Redirect", NULL}, {400, "Bad Request", NULL},
+    {401, "Unauthorized", "Authorization Required"}, {402, "Payment Required", NULL},
+    {403, "Forbidden", NULL}, {404, "Not Found", NULL}, {405, "Not Allowed", NULL},
+    {406, "Not Acceptable", NULL}, {408, "Request Time-out", NULL}, {409, "Conflict", NULL},
+    {410, "Gone", NULL}, {411, "Length Required", NULL}, {412, "Precondition Failed", NULL},
+    {413, "Request Entity Too Large", NULL}, {414, "Request-URI Too Large", NULL},
+    {415, "Unsupported Media Type", NULL}, {416, "Requested Range Not Satisfiable", NULL},
+    {421, "Misdirected Request", NULL}, {429, "Too Many Requests", NULL},
+    {500, "Internal Server Error", NULL}, {501, "Not Implemented", NULL},
+    {502, "Bad Gateway", NULL}, {503, "Service Temporarily Unavailable", NULL},
+    {504, "Gateway Time-out", NULL}, {505, "HTTP Version Not Supported", NULL},
+    {507, "Insufficient Storage", NULL},
+};
+
+static const struct status_text *status_text(int status)
+{
+    for (size_t i = 0; i < sizeof status_texts / sizeof status_texts[0]; i++)
+        if (status_texts[i].code == status)
+            return &status_texts[i];
+    return NULL;
+}
+
 /* The reason phrase of nginx's status line ("" for a code it has none for). */
 static const char *reason(int status)
 {
-    static const struct { int code; const char *text; } r[] = {
-        {200, "OK"}, {201, "Created"}, {202, "Accepted"}, {204, "No Content"},
-        {206, "Partial Content"}, {301, "Moved Permanently"}, {302, "Moved Temporarily"},
-        {303, "See Other"}, {304, "Not Modified"}, {307, "Temporary Redirect"},
-        {308, "Permanent Redirect"}, {400, "Bad Request"}, {401, "Unauthorized"},
-        {402, "Payment Required"}, {403, "Forbidden"}, {404, "Not Found"},
-        {405, "Not Allowed"}, {406, "Not Acceptable"}, {408, "Request Time-out"},
-        {409, "Conflict"}, {410, "Gone"}, {411, "Length Required"},
-        {412, "Precondition Failed"}, {413, "Request Entity Too Large"},
-        {414, "Request-URI Too Large"}, {415, "Unsupported Media Type"},
-        {416, "Requested Range Not Satisfiable"}, {421, "Misdirected Request"},
-        {429, "Too Many Requests"}, {500, "Internal Server Error"},
-        {501, "Not Implemented"}, {502, "Bad Gateway"}, {503, "Service Temporarily Unavailable"},
-        {504, "Gateway Time-out"}, {505, "HTTP Version Not Supported"},
-        {507, "Insufficient Storage"},
-    };
-    for (size_t i = 0; i < sizeof r / sizeof r[0]; i++)
-        if (r[i].code == status)
-            return r[i].text;
-    return "";
+    const struct status_text *t = status_text(status);
+    return t ? t->phrase : "";
 }
 
-/* The title of nginx's own page for status, or NULL when nginx has no page for it. The titles
- * are not always the status line's phrase (302 "Found", 401 "Authorization Required"). */
+/* The title of nginx's own page for status, or NULL when nginx has no page for it. */
 static const char *page_title(int status)
 {
-    static const struct { int code; const char *text; } p[] = {
-        {301, "Moved Permanently"}, {302, "Found"}, {303, "See Other"},
-        {307, "Temporary Redirect"}, {308, "Permanent Redirect"}, {400, "Bad Request"},
-        {401, "Authorization Required"}, {402, "Payment Required"}, {403, "Forbidden"},
-        {404, "Not Found"}, {405, "Not Allowed"}, {406, "Not Acceptable"},
-        {408, "Request Time-out"}, {409, "Conflict"}, {410, "Gone"},
-        {411, "Length Required"}, {412, "Precondition Failed"},
-        {413, "Request Entity Too Large"}, {414, "Request-URI Too Large"},
-        {415, "Unsupported Media Type"}, {416, "Requested Range Not Satisfiable"},
-        {421, "Misdirected Request"}, {429, "Too Many Requests"},
-        {500, "Internal Server Error"}, {501, "Not Implemented"}, {502, "Bad Gateway"},
-        {503, "Service Temporarily Unavailable"}, {504, "Gateway Time-out"},
-        {505, "HTTP Version Not Supported"}, {507, "Insufficient Storage"},
-    };
-    for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
-        if (p[i].code == status)
-            return p[i].text;
-    return NULL;
+    const struct status_text *t = status < 300 || status == 304 ? NULL : status_text(status);
+    return !t ? NULL : t->title ? t->title : t->phrase;
 }
 
 int dc_sim_set_header_str(dc_sim *s, const char *name, const char *value)
