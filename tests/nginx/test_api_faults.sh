@@ -138,7 +138,7 @@ if wait_until 10 no_last_error; then ok "status: last_error cleared by the fixed
 api_control "reset" >/dev/null
 api_control "mode=bigchunked" >/dev/null
 expect_log "the oversized bundle is refused" "body over the limit of"
-if wait_until 15 sh -c "[ \"\$(curl -s http://127.0.0.1:$api/control?count |
+if wait_until 60 sh -c "[ \"\$(curl -s http://127.0.0.1:$api/control?count |
         python3 -c 'import json,sys; print(json.load(sys.stdin)[\"statuses\"].get(\"304\", 0))')\" -ge 3 ]"
 then ok "oversized: three polls more answered 304"; else fail "oversized: no 304s: $(api_control count)"; fi
 expect_eq "oversized: downloaded (up to the limit) once" "$(count 'c["statuses"].get("200", 0)')" 1
@@ -146,7 +146,7 @@ if says "from A2"; then ok "oversized: the last good bundle stays in force"; els
     fail "oversized: plugins changed: $(cat "$T/b")"; fi
 expect_contains "oversized: last_error still says so" "$(last_error)" "over the limit"
 api_control "mode=normal" >/dev/null
-if wait_until 10 no_last_error; then ok "oversized: gone from the API, last_error cleared"; else
+if wait_until 60 no_last_error; then ok "oversized: gone from the API, last_error cleared"; else
     fail "oversized: last_error still \"$(last_error)\""; fi
 if says "from A2"; then ok "oversized: the same bundle in force after"; else
     fail "oversized: after: $(cat "$T/b")"; fi
