@@ -20,11 +20,13 @@ PY
 run() { "$DYNACODE" run --host t.example "$@" "$TMP/b.json" >"$TMP/out" 2>"$TMP/err"; }
 # body: what follows the blank line after the headers, as sent
 body() { python3 -c 'import sys; d = open(sys.argv[1], "rb").read(); sys.stdout.buffer.write(d.split(b"\r\n\r\n", 1)[1])' "$TMP/out"; }
-# dechunk: the body of a chunked answer without its framing
-dechunk() {
+# payload: the body as a client reads it (without the chunked framing when there is one)
+payload() {
   python3 -c '
 import sys
-d = open(sys.argv[1], "rb").read().split(b"\r\n\r\n", 1)[1]
+head, d = open(sys.argv[1], "rb").read().split(b"\r\n\r\n", 1)
+if b"\r\nTransfer-Encoding: chunked" not in head:
+    sys.stdout.buffer.write(d); sys.exit(0)
 out = b""
 while True:
     size, d = d.split(b"\r\n", 1)
@@ -65,7 +67,7 @@ bundle 'content=local n = 0 for _ in pairs(ngx.req.get_headers(0)) do n = n + 1 
 args=()
 for i in $(seq 1 200); do args+=(--header "X-H$i: $i"); done
 expect_exit "200 headers are taken" 0 -- "$DYNACODE" run --host t.example "${args[@]}" "$TMP/b.json"
-expect_eq "every header reaches the plugin (200 and Host)" "$(dechunk)" "201"
+expect_eq "every header reaches the plugin (200 and Host)" "$(payload)" "201"
 long=$(head -c 9000 /dev/zero | tr '\0' a)
 expect_exit "a header line over 8k is refused" 2 -- "$DYNACODE" run --host t.example --header "X-Long: $long" "$TMP/b.json"
 expect_in "the refusal names nginx's limit" "$TMP/err" "large_client_header_buffers"
@@ -78,24 +80,24 @@ expect_exit "headers over 32k in all are refused" 2 -- "$DYNACODE" run --host t.
 bundle 'access=ngx.say("early") ngx.exit(403)' 'content=ngx.say("content")'
 run
 expect_in "printed, then ngx.exit(403): 200 as already sent" "$TMP/out" "HTTP/1.1 200 OK"
-expect_eq "the answer is what was printed" "$(dechunk)" "early"
+expect_eq "the answer is what was printed" "$(payload)" "early"
 expect_not_in "no 403 page after output" "$TMP/out" "403"
 expect_not_in "the content phase does not run" "$TMP/err" 'plugin="p2"'
 bundle 'rewrite=ngx.print("r") ngx.exit(200)' 'access=ngx.say("a")'
 run
-expect_eq "rewrite output with ngx.exit(200) ends the request there" "$(dechunk)" "r"
+expect_eq "rewrite output with ngx.exit(200) ends the request there" "$(payload)" "r"
 
 # --- the body filter is called per output buffer, the last call with eof (nginx's output
 # chain: one buffer per ngx.say/ngx.print, then an empty last buffer)
 bundle 'content=ngx.say("a") ngx.print("b")' \
        'body_filter=ngx.arg[1] = ngx.arg[1] .. "[" .. tostring(ngx.arg[2]) .. "]"'
 run
-expect_eq "one body filter call per output, then eof" "$(dechunk)" "$(printf 'a\n[false]b[false][true]')"
+expect_eq "one body filter call per output, then eof" "$(payload)" "$(printf 'a\n[false]b[false][true]')"
 expect_eq "each call's output is a chunk of its own" "$(body | head -c 5 | od -c | head -1)" "$(printf '9\r\na\n' | od -c | head -1)"
 printf 'upstream says hi' >"$TMP/up"
 bundle 'body_filter=ngx.arg[1] = ngx.arg[1] .. "[" .. tostring(ngx.arg[2]) .. "]"'
 run --upstream-body "$TMP/up"
-expect_eq "a static answer is one buffer with eof" "$(dechunk)" "upstream says hi[true]"
+expect_eq "a static answer is one buffer with eof" "$(payload)" "upstream says hi[true]"
 
 # --- $sent_http_NAME: nginx 1.22 gives the first value of a header it does not keep as a
 # list, and joins Cache-Control and Link with ", "
@@ -106,11 +108,12 @@ expect_in "\$sent_http_*: first, joined, joined (as nginx 1.22)" "$TMP/err" "[1]
 bundle 'content=ngx.say(ngx.var.http_cookie, "|", ngx.var.http_x_forwarded_for, "|", ngx.var.http_x_b)'
 run --header 'Cookie: a=1' --header 'Cookie: b=2' --header 'X-Forwarded-For: 1.1.1.1' \
     --header 'X-Forwarded-For: 2.2.2.2' --header 'X-B: 1' --header 'X-B: 2'
-expect_eq "\$http_cookie joined by '; ', X-Forwarded-For by ', ', others first (nginx 1.22)" "$(dechunk)" "a=1; b=2|1.1.1.1, 2.2.2.2|1"
+expect_eq "\$http_cookie joined by '; ', X-Forwarded-For by ', ', others first (nginx 1.22)" "$(payload)" "a=1; b=2|1.1.1.1, 2.2.2.2|1"
 
 # --- framing: a static answer keeps its Content-Length; a body filter plugin removes it
 # (the module's header filter, as the body may change) and the answer goes chunked; a
-# content plugin's answer is chunked unless it sets Content-Length itself
+# content plugin's answer has its length (the module sends the header with the whole body),
+# or the one it set itself (more cases, checked against nginx too: tests/compat/cases/framing.t)
 bundle 'log=ngx.log(ngx.INFO, "x")'
 run --upstream-body "$TMP/up"
 expect_in "static answer: its Content-Length" "$TMP/out" "Content-Length: 16"
@@ -120,7 +123,19 @@ bundle 'body_filter=ngx.arg[1] = string.upper(ngx.arg[1])'
 run --upstream-body "$TMP/up"
 expect_not_in "body filter plugin: no Content-Length" "$TMP/out" "Content-Length"
 expect_in "body filter plugin: chunked" "$TMP/out" "Transfer-Encoding: chunked"
-expect_eq "body filter plugin: the changed body" "$(dechunk)" "UPSTREAM SAYS HI"
+expect_eq "body filter plugin: the changed body" "$(payload)" "UPSTREAM SAYS HI"
+bundle 'content=ngx.say("hello") ngx.print("!")'
+run
+expect_in "content plugin: the length of its output" "$TMP/out" "Content-Length: 7"
+expect_not_in "content plugin: not chunked" "$TMP/out" "Transfer-Encoding"
+expect_eq "content plugin: plain body" "$(body)" "hello
+!"
+bundle 'content=ngx.say("a") ngx.sleep(0.001) ngx.say("b")'
+run
+expect_in "content output before ngx.sleep: chunked" "$TMP/out" "Transfer-Encoding: chunked"
+expect_not_in "content output before ngx.sleep: no Content-Length" "$TMP/out" "Content-Length"
+expect_eq "content output before ngx.sleep: both parts" "$(payload)" "a
+b"
 bundle 'content=ngx.header.content_length = 3 ngx.print("abc")'
 run
 expect_in "content plugin setting Content-Length: kept" "$TMP/out" "Content-Length: 3"
@@ -163,7 +178,7 @@ expect_in "a content plugin's answer is not a static one: 200" "$TMP/out" "HTTP/
 # --- core variables nginx has
 bundle 'content=for _, n in ipairs({"pid", "hostname", "nginx_version", "msec", "time_local", "time_iso8601", "request", "server_port", "remote_port", "https", "connection", "connection_requests", "request_length", "request_time"}) do ngx.say(n, "=", ngx.var[n]) end'
 run --uri '/a?b=1'
-dechunk >"$TMP/vars"
+payload >"$TMP/vars"
 expect_in "\$pid: the process id" "$TMP/vars" "pid="
 expect_match "\$pid is a number" '^pid=[0-9]+$' "$TMP/vars"
 expect_match "\$msec: seconds.milliseconds" '^msec=[0-9]+\.[0-9]{3}$' "$TMP/vars"
@@ -178,11 +193,11 @@ expect_not_in "no core variable left nil" "$TMP/vars" "=nil"
 bundle 'access=ngx.req.read_body() local a = ngx.req.get_post_args() ngx.say(ngx.req.get_body_data(), "|", a.x, "|", ngx.var.http_content_length, "|", ngx.var.request_body)'
 printf 'x=1+2%%21&y' >"$TMP/rb"
 run --method POST --body "$TMP/rb"
-expect_eq "--body: data, post args, Content-Length, \$request_body" "$(dechunk)" "x=1+2%21&y|1 2!|10|x=1+2%21&y"
+expect_eq "--body: data, post args, Content-Length, \$request_body" "$(payload)" "x=1+2%21&y|1 2!|10|x=1+2%21&y"
 head -c 20000 /dev/zero | tr '\0' a >"$TMP/rb"
 bundle 'access=ngx.req.read_body() local a, err = ngx.req.get_post_args() ngx.say(tostring(ngx.req.get_body_data()), "|", tostring(a), "|", err)'
 run --method POST --body "$TMP/rb"
-expect_eq "--body over 16k: out of memory, as nginx keeps it in a file" "$(dechunk)" "nil|nil|the request body is in a temporary file, not in memory"
+expect_eq "--body over 16k: out of memory, as nginx keeps it in a file" "$(payload)" "nil|nil|the request body is in a temporary file, not in memory"
 head -c 1048577 /dev/zero >"$TMP/rb"
 run --method POST --body "$TMP/rb"
 expect_in "--body over 1m: 413 as nginx's client_max_body_size" "$TMP/out" "HTTP/1.1 413 Request Entity Too Large"

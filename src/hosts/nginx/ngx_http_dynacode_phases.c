@@ -197,11 +197,15 @@ ngx_http_dynacode_run(ngx_http_request_t *r, ngx_http_dynacode_ctx_t *ctx,
 
 /* ---- sending what plugins produced ---- */
 
-/* Sends the header (once) and what ngx.say kept, with the last buffer when last is set. */
+/* Sends the header (once) and what ngx.say kept, with the last buffer when last is set.
+ * When the header goes out with the last buffer, the whole body is at hand: it gets a
+ * Content-Length (unless a plugin set one) instead of chunked framing, as a static answer
+ * would. Output sent before the end (content before an ngx.sleep) stays chunked. */
 static ngx_int_t
 ngx_http_dynacode_send(ngx_http_request_t *r, ngx_http_dynacode_ctx_t *ctx,
     ngx_uint_t last)
 {
+    off_t         len;
     ngx_int_t     rc;
     ngx_chain_t  *out, *cl;
 
@@ -221,6 +225,17 @@ ngx_http_dynacode_send(ngx_http_request_t *r, ngx_http_dynacode_ctx_t *ctx,
             && ngx_http_set_content_type(r) != NGX_OK)
         {
             return NGX_ERROR;
+        }
+
+        if (last && r->headers_out.content_length == NULL
+            && r->headers_out.content_length_n < 0)
+        {
+            len = 0;
+            for (cl = out; cl; cl = cl->next) {
+                len += ngx_buf_size(cl->buf);
+            }
+
+            r->headers_out.content_length_n = len;
         }
 
         rc = ngx_http_send_header(r);

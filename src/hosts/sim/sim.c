@@ -117,10 +117,13 @@ void dc_sim_set_log_stream(dc_sim *s, FILE *f)
 
 /* Runs the plugins of phase; a plugin asleep in ngx.sleep is waited for, really (the command
  * serves one request, so nothing else could run meanwhile), then taken up again. */
-static dc_action run_phase(dc_request *r, dc_phase phase, int *st)
+static dc_action run_phase(dc_sim *s, dc_request *r, dc_phase phase, int *st)
 {
     dc_action a = dc_request_run(r, phase, st);
     while (a == DC_ACTION_SLEEP) {
+        /* nginx sends what content wrote so far before it sleeps: the length is unknown */
+        if (phase == DC_PHASE_CONTENT && s->body.len > 0)
+            s->streamed = 1;
         uint32_t ms = dc_request_sleep_ms(r);
         struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
         while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
@@ -128,6 +131,18 @@ static dc_action run_phase(dc_request *r, dc_phase phase, int *st)
         a = dc_request_run(r, phase, st);
     }
     return a;
+}
+
+/* An answer the plugins wrote: 200 unless they set a status, and, as the module sends the
+ * header with the whole body when nothing went out before, its length instead of chunked
+ * framing (unless a plugin set one). */
+static int plugin_answer(dc_sim *s)
+{
+    if (s->status == 0)
+        s->status = 200;
+    if (s->streamed || dc_sim_hdrs_get(&s->resp, "Content-Length", 14))
+        return 0;
+    return dc_sim_set_length(s, s->body.len);
 }
 
 static int content(dc_sim *s, dc_request *r)
@@ -149,12 +164,10 @@ static int content(dc_sim *s, dc_request *r)
     if (!dc_sim_hdrs_get(&s->resp, "Content-Type", 12) &&
         dc_sim_set_header_str(s, "Content-Type", "text/plain") != 0)
         return -1;
-    dc_action a = run_phase(r, DC_PHASE_CONTENT, &st);
+    dc_action a = run_phase(s, r, DC_PHASE_CONTENT, &st);
     if (a != DC_ACTION_CONTINUE && !s->output_started)
         return dc_sim_special_response(s, st);
-    if (s->status == 0)
-        s->status = 200;
-    return 0;
+    return plugin_answer(s);
 }
 
 static int add_final(dc_sim *s, dc_str out)
@@ -212,14 +225,13 @@ int dc_sim_run(dc_sim *s, dc_engine *e)
         rc = dc_sim_special_response(s, 413);
         last_apart = 0;
     } else {
-        a = run_phase(r, DC_PHASE_REWRITE, &st);
+        a = run_phase(s, r, DC_PHASE_REWRITE, &st);
         /* Output in rewrite or access ends the request after that phase, as in OpenResty:
          * what was written is the answer, whatever ngx.exit says after it. */
         if (a == DC_ACTION_CONTINUE && !s->eof && !s->output_started)
-            a = run_phase(r, DC_PHASE_ACCESS, &st);
+            a = run_phase(s, r, DC_PHASE_ACCESS, &st);
         if (s->output_started || s->eof) {
-            if (s->status == 0)
-                s->status = 200;
+            rc = plugin_answer(s);
         } else if (a != DC_ACTION_CONTINUE) {
             rc = dc_sim_special_response(s, st);
             last_apart = 0;

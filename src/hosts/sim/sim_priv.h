@@ -36,6 +36,7 @@ struct dc_sim {
     int eof;                 /* ngx.eof ran: the body is over */
     int header_only;         /* HEAD, 304, 204: the header goes out, the body does not */
     int from_upstream;       /* the answer is the upstream's (a static answer) */
+    int streamed;            /* content output went out before a sleep: chunked */
     size_t *cuts, ncuts, capcuts;   /* where each output call ended, in body */
     size_t *fcuts, nfcuts, capfcuts; /* where each body filter output ended, in final_body */
     dc_buf vbuf;             /* longer values handed out by var_get */

@@ -88,22 +88,23 @@ int dc_sim_one_chunk(dc_sim *s)
 
 /* The response nginx sends for a request ended with `status` before any output: its own page
  * for the codes it has one for (as with server_tokens off, keeping the headers plugins set),
- * an empty body with Content-Length 0 for another code from 300, no body for 204, and for
- * another code under 300 the empty answer OpenResty sends. */
+ * no body for 204 and 304, and an empty body with Content-Length 0 for any other code (under
+ * 300 with nginx's default_type). */
 int dc_sim_special_response(dc_sim *s, int status)
 {
     s->status = status;
     s->body.len = 0;
     s->ncuts = 0;
-    if (status == 204) {
+    if (status == 204 || status == 304) {
         s->header_only = 1;
         return 0;
     }
-    if (status < 300)
-        return 0;
-    if (status == 304) {
-        s->header_only = 1;
-        return 0;
+    if (status < 300) {
+        /* an empty answer: as the module sends it, with nginx's default_type */
+        if (!dc_sim_hdrs_get(&s->resp, "Content-Type", 12) &&
+            dc_sim_set_header_str(s, "Content-Type", "text/plain") != 0)
+            return -1;
+        return dc_sim_set_length(s, 0);
     }
     const char *why = page_title(status);
     if (!why)
@@ -189,6 +190,8 @@ int dc_sim_after_header_filter(dc_sim *s, dc_request *r)
     }
     if (s->status == 304 || s->status == 204 || s->status < 200)
         s->header_only = 1;
+    if (s->status == 204) /* nginx's header filter drops the length of a 204 */
+        dc_sim_hdrs_remove(&s->resp, "Content-Length", 14);
     if (s->header_only || dc_request_plugin_count(r, DC_PHASE_BODY_FILTER) == 0)
         return 0;
     dc_sim_hdrs_remove(&s->resp, "Content-Length", 14);
