@@ -52,8 +52,9 @@ DC_HIDDEN double dc_now_ms(void);                       /* CLOCK_MONOTONIC in ms
 /* What time quotas and the watchdog's deadlines are multiplied by: 1 on a real CPU, more under
  * Valgrind's synthetic CPU, where code runs tens of times slower than the clock. */
 DC_HIDDEN double dc_quota_time_scale(void);
-/* 1 under AddressSanitizer or Valgrind: caches of freed memory are then left out, so that
- * every free reaches the checker. */
+/* 1 under AddressSanitizer or a Valgrind tool that tracks the heap (memcheck, helgrind, drd,
+ * massif, dhat; not callgrind or cachegrind): caches of freed memory are then left out, so
+ * that every free reaches the checker. */
 DC_HIDDEN int dc_memcheck_active(void);
 /* 1 when process pid has ended: no such process, or a zombie its parent has not reaped yet (a
  * crashed nginx worker stays one until the master's SIGCHLD handler runs) (pid.c). */

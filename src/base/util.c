@@ -2,6 +2,7 @@
  * and the names of codes, phases and results. Relies on libc only.
  */
 #include <errno.h>
+#include <link.h> /* dl_iterate_phdr */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,6 +152,16 @@ double dc_quota_time_scale(void)
     return RUNNING_ON_VALGRIND ? 50 : 1; /* a few no-op instructions on a real CPU */
 }
 
+/* dl_iterate_phdr callback: 1 for the preload of a Valgrind tool that replaces malloc
+ * (vgpreload_memcheck, _helgrind, _drd, _massif, _dhat); every tool preloads vgpreload_core */
+static int heap_tool_object(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    (void)data;
+    const char *n = info->dlpi_name ? strstr(info->dlpi_name, "vgpreload_") : NULL;
+    return n && strncmp(n + 10, "core", 4) != 0;
+}
+
 int dc_memcheck_active(void)
 {
 #if defined(__SANITIZE_ADDRESS__)
@@ -160,7 +171,9 @@ int dc_memcheck_active(void)
     return 1;
 #endif
 #endif
-    return RUNNING_ON_VALGRIND ? 1 : 0;
+    /* callgrind and cachegrind leave malloc alone: what they count is the product's path.
+     * The loaded objects, not LD_PRELOAD, tell: nginx clears its workers' environment. */
+    return RUNNING_ON_VALGRIND ? dl_iterate_phdr(heap_tool_object, NULL) != 0 : 0;
 }
 
 const char *dc_strerror(dc_rc rc)

@@ -4,6 +4,8 @@
 # with the three bench snippets, and dynacode with the same three plugins. Instructions do not
 # depend on the machine's load, so this compares builds and changes on a shared, noisy machine
 # where req/s moves by 30%; it is not a throughput figure (no cache, no lock, no kernel time).
+# Under callgrind the module keeps its allocator's block cache (only heap-checking tools turn
+# it off), so the count is the product's path.
 # Prints figures only.
 #
 # usage: tests/bench/bench_callgrind.sh [BUILD_DIR]   (default: $DC_BUILD_DIR or build)

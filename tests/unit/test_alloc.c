@@ -73,6 +73,30 @@ START_TEST(memory_quota_counts_what_is_held)
 }
 END_TEST
 
+/* The cache of freed blocks is left out under AddressSanitizer and under Valgrind's memcheck
+ * (scripts/valgrind.sh), where every free must reach the checker, and kept elsewhere: on a
+ * real CPU, and under callgrind, which counts the product's own path. Valgrind names each
+ * tool's preload in LD_PRELOAD, which this process still has. */
+START_TEST(block_cache_off_only_under_a_heap_checker)
+{
+    int expect = 0;
+#if defined(__SANITIZE_ADDRESS__)
+    expect = 1;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    expect = 1;
+#endif
+#endif
+    const char *pre = getenv("LD_PRELOAD");
+    if (pre && strstr(pre, "vgpreload_memcheck"))
+        expect = 1;
+    ck_assert_int_eq(dc_memcheck_active(), expect);
+    dc_sbx_blocks *b = dc_sbx_blocks_new();
+    ck_assert_int_eq(b == NULL, expect);
+    dc_sbx_blocks_free(b);
+}
+END_TEST
+
 /* The allocator itself, on a state's bookkeeping: blocks kept never pass the cap, every
  * byte asked for is counted, and a block moved between classes keeps its bytes. */
 START_TEST(allocator_bookkeeping)
@@ -127,6 +151,7 @@ static Suite *suite(void)
     tcase_add_test(tc, values_keep_their_bytes_across_requests);
     tcase_add_test(tc, memory_quota_counts_what_is_held);
     tcase_add_test(tc, allocator_bookkeeping);
+    tcase_add_test(tc, block_cache_off_only_under_a_heap_checker);
     suite_add_tcase(s, tc);
     return s;
 }
