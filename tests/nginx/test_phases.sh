@@ -198,6 +198,12 @@ expect_eq "ngx.say then ngx.exit(200) in access: body" "$(cat "$T/b")" "early"
 req exit.test "/"
 expect_eq "ngx.status = 202 in content" "$STATUS" 202
 expect_eq "content body" "$(cat "$T/b")" "accepted"
+expect_eq "content answer: its length, not chunked" "$(header Content-Length)" "9"
+# with that length an HTTP/1.0 client keeps its connection (chunked needs HTTP/1.1)
+conns=$(curl -s --http1.0 -H "Host: exit.test" -H "Connection: keep-alive" -o /dev/null \
+        -o /dev/null -w '%{http_code}/%{num_connects} ' "http://127.0.0.1:$PORT/" \
+        "http://127.0.0.1:$PORT/")
+expect_eq "HTTP/1.0 keep-alive: the second answer on the same connection" "$conns" "202/1 202/0 "
 STATUS=$(curl -s -I -o "$T/h" -w '%{http_code}' -H "Host: exit.test" "http://127.0.0.1:$PORT/")
 expect_eq "HEAD on a content plugin" "$STATUS" 202
 
