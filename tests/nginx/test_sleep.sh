@@ -2,7 +2,8 @@
 # test_sleep.sh - ngx.sleep under nginx: a plugin that sleeps in rewrite, access or content
 # does not hold its worker (one worker serves other requests meanwhile, and many requests
 # sleep in one plugin at once); the phase goes on after the sleep (output before and after
-# it, ngx.exit after it, header filter plugins); time asleep is not quota time; the policy's
+# it, ngx.exit after it, header filter plugins; after ngx.eof the answer goes out before the
+# sleep); time asleep is not quota time; the policy's
 # bound refuses a longer sleep; a client that leaves during a sleep, and a reload while
 # requests sleep, leave the worker serving and the requests answered.
 . "$(dirname "$0")/lib.sh"
@@ -15,9 +16,9 @@ cat >"$T/bundle.json" <<'EOF'
   {"name": "slow rewrite", "phase": "rewrite",
    "code": "local s = ngx.var.arg_rewrite\nif s then ngx.sleep(tonumber(s)) if ngx.var.arg_deny then return ngx.exit(403) end end"},
   {"name": "slow access", "phase": "access",
-   "code": "local s = ngx.var.arg_access\nif s then ngx.sleep(tonumber(s)) ngx.header['X-Slept'] = 'access' end"},
+   "code": "local s = ngx.var.arg_access\nif s then ngx.sleep(tonumber(s)) ngx.header['X-Slept'] = 'access' end\nif ngx.var.arg_eof == 'access' then ngx.say('done') ngx.eof() ngx.sleep(3) ngx.log(ngx.WARN, 'woke-after-eof access') end"},
   {"name": "content", "phase": "content", "quota": {"time_ms": 20},
-   "code": "local s = ngx.var.arg_content\nif s then ngx.say('a') ngx.sleep(tonumber(s)) ngx.say('b') else ngx.say('fast') end"},
+   "code": "if ngx.var.arg_eof then ngx.say('done') ngx.eof() ngx.sleep(3) ngx.log(ngx.WARN, 'woke-after-eof content') return end\nlocal s = ngx.var.arg_content\nif s then ngx.say('a') ngx.sleep(tonumber(s)) ngx.say('b') else ngx.say('fast') end"},
   {"name": "filter", "phase": "header_filter", "code": "ngx.header['X-Filter'] = 'ran'"}
 ]}]}
 EOF
@@ -50,6 +51,21 @@ expect_eq "content sleep: output before and after it" "$(cat "$T/b")" "$(printf 
 expect_eq "content sleep: the header filter ran" "$(header X-Filter)" "ran"
 if lt "$took" 0.3; then fail "answered in $took s, before the 0.3 s sleep ended"
 else ok "answered once the sleep was over ($took s)"; fi
+
+# ngx.eof, then a sleep: the client has the whole answer while the plugin sleeps on (the
+# marker is logged once the 3 s sleep is over; a client waiting for the end would see it)
+for where in content access; do
+    got=$(curl -s --max-time 20 -D "$T/eof.h" "http://127.0.0.1:$PORT/?eof=$where")
+    expect_eq "ngx.eof then ngx.sleep in $where: the answer" "$got" "done"
+    expect_eq "ngx.eof then ngx.sleep in $where: its length" \
+        "$(tr -d '\r' <"$T/eof.h" | awk -F': ' 'tolower($1) == "content-length" { print $2 }')" "5"
+    if grep -q "woke-after-eof $where" "$T/logs/error.log"; then
+        fail "ngx.eof then ngx.sleep in $where: the answer came only after the sleep"
+    else ok "ngx.eof then ngx.sleep in $where: the answer came while the plugin sleeps"; fi
+    if wait_until 15 grep -q "woke-after-eof $where" "$T/logs/error.log"
+    then ok "ngx.eof then ngx.sleep in $where: the plugin went on after the sleep"
+    else fail "ngx.eof then ngx.sleep in $where: no marker after the sleep"; fi
+done
 
 # rewrite: ngx.exit after the sleep ends the request
 req www.test "/?rewrite=0.1&deny=1"

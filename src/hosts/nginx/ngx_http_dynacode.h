@@ -74,6 +74,7 @@ typedef struct {
     unsigned                    body_ended:1;    /* last_buf sent: later data is dropped */
     unsigned                    eof:1;           /* ngx.eof ran: the answer ends with this
                                                     phase, output is refused */
+    unsigned                    last_sent:1;     /* the answer's last buffer went out */
     unsigned                    body_read:1;     /* the request body is in (_body.c) */
     unsigned                    body_waiting:1;  /* a phase waits for the rest of it */
     unsigned                    body_asked:1;    /* a plugin called ngx.req.read_body */

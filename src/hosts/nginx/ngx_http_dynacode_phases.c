@@ -197,7 +197,8 @@ ngx_http_dynacode_run(ngx_http_request_t *r, ngx_http_dynacode_ctx_t *ctx,
 
 /* ---- sending what plugins produced ---- */
 
-/* Sends the header (once) and what ngx.say kept, with the last buffer when last is set.
+/* Sends the header (once) and what ngx.say kept, with the last buffer when last is set
+ * (once: after an ngx.eof that went out before a sleep, the phase's end sends nothing more).
  * When the header goes out with the last buffer, the whole body is at hand: it gets a
  * Content-Length (unless a plugin set one) instead of chunked framing, as a static answer
  * would. Output sent before the end (content before an ngx.sleep) stays chunked. */
@@ -212,6 +213,14 @@ ngx_http_dynacode_send(ngx_http_request_t *r, ngx_http_dynacode_ctx_t *ctx,
     out = ctx->out;
     ctx->out = NULL;
     ctx->last_out = &ctx->out;
+
+    if (ctx->last_sent) {
+        return NGX_OK;
+    }
+
+    if (last) {
+        ctx->last_sent = 1;
+    }
 
     if (!r->header_sent) {
         /* from here nginx knows: header filter plugins may still change the header */
@@ -358,15 +367,17 @@ ngx_http_dynacode_wake(ngx_event_t *ev)
 /* A plugin of phase sleeps: the worker serves others until its timer fires. Meanwhile a
  * client that goes away ends the request (its cleanup stops the timer and gives the call
  * up), and no event of the request runs the phase early. In content, what the plugins wrote
- * so far goes out first, and the request keeps a reference until the phase ends. */
+ * so far goes out first, and the request keeps a reference until the phase ends. After
+ * ngx.eof, in any phase, the answer goes out whole: the client has it while the plugin
+ * sleeps, and may leave without cutting the plugin's work short (as in OpenResty). */
 static ngx_int_t
 ngx_http_dynacode_sleep(ngx_http_request_t *r, ngx_http_dynacode_ctx_t *ctx,
     dc_phase phase)
 {
     ngx_int_t  rc;
 
-    if (phase == DC_PHASE_CONTENT && ctx->out != NULL) {
-        rc = ngx_http_dynacode_send(r, ctx, 0);
+    if (ctx->eof || (phase == DC_PHASE_CONTENT && ctx->out != NULL)) {
+        rc = ngx_http_dynacode_send(r, ctx, ctx->eof);
         if (rc == NGX_ERROR || rc > NGX_OK) {
             return rc;
         }
@@ -381,7 +392,7 @@ ngx_http_dynacode_sleep(ngx_http_request_t *r, ngx_http_dynacode_ctx_t *ctx,
     ctx->asleep = 1;
     ctx->sleep_phase = phase;
 
-    if (!r->discard_body && !r->reading_body) {
+    if (!ctx->eof && !r->discard_body && !r->reading_body) {
         r->read_event_handler = ngx_http_test_reading;
     }
 

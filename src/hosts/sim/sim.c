@@ -121,8 +121,9 @@ static dc_action run_phase(dc_sim *s, dc_request *r, dc_phase phase, int *st)
 {
     dc_action a = dc_request_run(r, phase, st);
     while (a == DC_ACTION_SLEEP) {
-        /* nginx sends what content wrote so far before it sleeps: the length is unknown */
-        if (phase == DC_PHASE_CONTENT && s->body.len > 0)
+        /* nginx sends what content wrote so far before it sleeps: the length is unknown,
+         * unless ngx.eof ended the body (then it goes out whole, with its length) */
+        if (phase == DC_PHASE_CONTENT && s->body.len > 0 && !s->eof)
             s->streamed = 1;
         uint32_t ms = dc_request_sleep_ms(r);
         struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};

@@ -122,3 +122,27 @@ ngx.say("not reached")
 Content-Length: 0
 Content-Type: text/plain
 Transfer-Encoding:
+=== ngx.eof before an ngx.sleep in content: the answer goes out whole, with its length
+--- mirrors: none (dynacode's framing; t/077-sleep.t)
+--- content
+ngx.say("done")
+ngx.eof()
+ngx.sleep(0.01)
+--- response_body
+done
+--- response_headers
+Content-Length: 5
+Transfer-Encoding:
+=== ngx.eof before an ngx.sleep in access: the answer goes out whole, with its length
+--- mirrors: none (dynacode's framing; t/024-access/sleep.t)
+--- access
+ngx.say("done")
+ngx.eof()
+ngx.sleep(0.01)
+--- content
+ngx.say("not reached")
+--- response_body
+done
+--- response_headers
+Content-Length: 5
+Transfer-Encoding:
