@@ -16,9 +16,9 @@ cat >"$T/bundle.json" <<'EOF'
   {"name": "slow rewrite", "phase": "rewrite",
    "code": "local s = ngx.var.arg_rewrite\nif s then ngx.sleep(tonumber(s)) if ngx.var.arg_deny then return ngx.exit(403) end end"},
   {"name": "slow access", "phase": "access",
-   "code": "local s = ngx.var.arg_access\nif s then ngx.sleep(tonumber(s)) ngx.header['X-Slept'] = 'access' end\nif ngx.var.arg_eof == 'access' then ngx.say('done') ngx.eof() ngx.sleep(3) ngx.log(ngx.WARN, 'woke-after-eof access') end"},
+   "code": "local s = ngx.var.arg_access\nif s then ngx.sleep(tonumber(s)) ngx.header['X-Slept'] = 'access' end\nif ngx.var.arg_eof == 'access' then ngx.say('done') ngx.eof() ngx.sleep(5) ngx.log(ngx.WARN, 'woke-after-eof access') end"},
   {"name": "content", "phase": "content", "quota": {"time_ms": 20},
-   "code": "if ngx.var.arg_eof then ngx.say('done') ngx.eof() ngx.sleep(3) ngx.log(ngx.WARN, 'woke-after-eof content') return end\nlocal s = ngx.var.arg_content\nif s then ngx.say('a') ngx.sleep(tonumber(s)) ngx.say('b') else ngx.say('fast') end"},
+   "code": "if ngx.var.arg_eof then ngx.say('done') ngx.eof() ngx.sleep(5) ngx.log(ngx.WARN, 'woke-after-eof content') return end\nlocal s = ngx.var.arg_content\nif s then ngx.say('a') ngx.sleep(tonumber(s)) ngx.say('b') else ngx.say('fast') end"},
   {"name": "filter", "phase": "header_filter", "code": "ngx.header['X-Filter'] = 'ran'"}
 ]}]}
 EOF
@@ -53,7 +53,7 @@ if lt "$took" 0.3; then fail "answered in $took s, before the 0.3 s sleep ended"
 else ok "answered once the sleep was over ($took s)"; fi
 
 # ngx.eof, then a sleep: the client has the whole answer while the plugin sleeps on (the
-# marker is logged once the 3 s sleep is over; a client waiting for the end would see it)
+# marker is logged once the 5 s sleep is over; a client waiting for the end would see it)
 for where in content access; do
     got=$(curl -s --max-time 20 -D "$T/eof.h" "http://127.0.0.1:$PORT/?eof=$where")
     expect_eq "ngx.eof then ngx.sleep in $where: the answer" "$got" "done"
