@@ -213,6 +213,7 @@ uint32_t dc_engine_plugin_stats(dc_engine *e, dc_plugin_stats_cb each, void *ud)
     const dc_gen *g = e ? e->gen : NULL;
     if (!g)
         return 0;
+    dc_ledger_fold(&e->ledger); /* this process's latest calls too */
     double now = dc_unix_ms();
     for (uint32_t i = 0; i < g->bundle->nplugins; i++) {
         const dc_plugin *p = &g->bundle->plugins[i];

@@ -46,14 +46,41 @@ static dc_plugin_metrics *shared_entry(dc_ledger *l, const dc_runnable *r)
     return m;
 }
 
+/* Counts a call in this process, in the twin of the store's entry m (request thread). */
+static void pending_note(dc_ledger *l, dc_plugin_metrics *m, dc_result res, uint64_t us)
+{
+    uint32_t i = (uint32_t)(m - l->met);
+    dc_pending *p = &l->pend[i];
+    dc_metrics_note(&p->local, res, us);
+    if (!p->listed) {
+        p->listed = 1;
+        l->order[l->nlisted] = i;
+        __atomic_store_n(&l->nlisted, l->nlisted + 1, __ATOMIC_RELEASE);
+    }
+}
+
+/* Adds what entry i counted in this process to the store. Under fold_mu. */
+static void pending_fold(dc_ledger *l, uint32_t i, double now_ms_unix)
+{
+    dc_pending *p = &l->twins[i];
+    dc_metrics_fold(&l->met[i], &p->local, &p->folded, now_ms_unix);
+}
+
 static int shared_record(dc_ledger *l, const dc_runnable *run, dc_result res, uint64_t us)
 {
-    /* shared counters: a few relaxed atomic adds, no lock */
-    dc_metrics_record(shared_entry(l, run), res, us, dc_unix_ms_coarse());
+    dc_plugin_metrics *m = shared_entry(l, run);
+    if (!is_trip(res)) {
+        if (l->pend && m)
+            pending_note(l, m, res, us); /* plain stores: dc_ledger_fold adds them up */
+        else
+            dc_metrics_record(m, res, us, dc_unix_ms_coarse()); /* relaxed atomic adds */
+        return 0;
+    }
+    dc_metrics_record(m, res, us, dc_unix_ms_coarse());
     const dc_quarantine_cfg *cfg = &run->eff->quarantine;
     /* with quarantine off nothing is counted here: the metrics count the trip, which is what
      * shared_clean looks at too */
-    if (!is_trip(res) || !cfg->trips)
+    if (!cfg->trips)
         return 0;
     dc_quarantine_slot *q = dc_store_quarantine(l->store, run->qkey, 1);
     return dc_store_quarantine_trip(q, cfg->trips, cfg->window_s, cfg->duration_s, dc_unix_ms());
@@ -69,6 +96,11 @@ static int shared_clean(dc_ledger *l, uint64_t qkey)
     const dc_plugin_metrics *m = dc_store_metrics(l->store, qkey, 0);
     if (!m)
         return 0;
+    if (l->pend) { /* with this process's latest calls */
+        pthread_mutex_lock(&l->fold_mu);
+        pending_fold(l, (uint32_t)(m - l->met), dc_unix_ms_coarse());
+        pthread_mutex_unlock(&l->fold_mu);
+    }
     uint64_t runs = __atomic_load_n(&m->runs, __ATOMIC_RELAXED);
     uint64_t bad = __atomic_load_n(&m->errors, __ATOMIC_RELAXED);
     uint64_t trips = __atomic_load_n(&m->quota_instructions, __ATOMIC_RELAXED) +
@@ -217,9 +249,57 @@ void dc_ledger_init(dc_ledger *l, dc_store *store)
 {
     l->store = store;
     l->ops = store ? &shared_ops : &private_ops;
+    pthread_mutex_init(&l->fold_mu, NULL);
 }
 
 void dc_ledger_free(dc_ledger *l)
 {
+    dc_ledger_defer(l, 0);
+    free(l->twins);
+    free(l->order);
+    l->twins = NULL;
+    l->order = NULL;
+    pthread_mutex_destroy(&l->fold_mu);
     private_sweep(l, NULL); /* the private table, empty with the shared backend */
+}
+
+void dc_ledger_defer(dc_ledger *l, int on)
+{
+    if (!on) {
+        dc_ledger_fold(l);
+        l->pend = NULL; /* the twins stay (with their folded counts) for the next turn on */
+        return;
+    }
+    if (!l->store || l->pend)
+        return;
+    if (!l->order) {
+        dc_plugin_metrics *met = dc_store_metrics_at(l->store, 0, &l->nmet);
+        if (!met || !l->nmet)
+            return;
+        /* a twin per entry of the store (1,024 at most): calloc maps them untouched, and a
+         * page only becomes memory when a plugin of it runs */
+        dc_pending *pend = calloc(l->nmet, sizeof *pend);
+        uint32_t *order = calloc(l->nmet, sizeof *order);
+        if (!pend || !order) {
+            free(pend);
+            free(order);
+            return;
+        }
+        l->met = met;
+        l->twins = pend;
+        l->order = order;
+    }
+    l->pend = l->twins;
+}
+
+void dc_ledger_fold(dc_ledger *l)
+{
+    if (!l->pend)
+        return; /* off: nothing was counted here since the fold that turned it off */
+    uint32_t n = __atomic_load_n(&l->nlisted, __ATOMIC_ACQUIRE);
+    double now = dc_unix_ms_coarse();
+    pthread_mutex_lock(&l->fold_mu);
+    for (uint32_t k = 0; k < n; k++)
+        pending_fold(l, l->order[k], now);
+    pthread_mutex_unlock(&l->fold_mu);
 }

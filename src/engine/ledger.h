@@ -5,6 +5,8 @@
 #ifndef DC_LEDGER_H
 #define DC_LEDGER_H
 
+#include <pthread.h>
+
 #include "store.h"
 #include "policy.h"
 
@@ -37,10 +39,25 @@ typedef struct dc_ledger_ops {
     void (*sweep)(dc_ledger *l, const struct dc_gen *g);
 } dc_ledger_ops;
 
+/* The calls of one metrics entry of the store, counted in this process (dc_ledger_defer). */
+typedef struct dc_pending {
+    dc_plugin_metrics local;          /* written by the request thread only */
+    dc_plugin_metrics folded;         /* what of local the store has: under fold_mu */
+    int listed;                       /* in order[] (request thread) */
+} dc_pending;
+
 struct dc_ledger {
     const dc_ledger_ops *ops;
     dc_store *store;                  /* the shared backend's; NULL: private */
     dc_qentry *tab[DC_QBUCKETS];      /* the private backend's */
+    /* the shared backend's deferred counts: a twin of the store's metrics table */
+    dc_pending *pend;                 /* twins while on; NULL: calls go to the store at once */
+    dc_pending *twins;                /* nmet of them, made at the first turn on */
+    dc_plugin_metrics *met;           /* the store's table, pend[i] counting for met[i] */
+    uint32_t nmet;
+    uint32_t *order;                  /* the entries of pend in use, as first used */
+    uint32_t nlisted;                 /* written by the request thread (release) */
+    pthread_mutex_t fold_mu;
 };
 
 /* Picks the backend: over store when there is one (every process then sees the same trips and
@@ -48,6 +65,13 @@ struct dc_ledger {
 DC_HIDDEN void dc_ledger_init(dc_ledger *l, dc_store *store);
 /* Forgets everything the private backend holds (the store's entries outlive the engine). */
 DC_HIDDEN void dc_ledger_free(dc_ledger *l);
+/* With on, the shared backend counts the calls that did not trip a quota in this process,, with plain stores, instead of atomic adds on cache lines every worker
+ * writes; dc_ledger_fold adds them to the store. Trips still go to the store at once: they
+ * decide quarantine. Turned on and off by the request thread while no folding thread runs
+ * (off folds what is left). Without memory for the counts it stays off. */
+DC_HIDDEN void dc_ledger_defer(dc_ledger *l, int on);
+/* Adds the calls counted in this process since the last fold to the store (any thread). */
+DC_HIDDEN void dc_ledger_fold(dc_ledger *l);
 
 /* Before a call: 1 while qkey is quarantined. */
 static inline int dc_ledger_quarantined(dc_ledger *l, uint64_t qkey)

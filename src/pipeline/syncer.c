@@ -2,7 +2,8 @@
  * generation it reads, verifies and decodes the snapshot and prepares the generation (regexes
  * compiled, policy per plugin, state keys) and posts it to the engine, so that the request
  * thread only swaps a pointer. It also frees the generations the requests let go of, and adds
- * the counts of the events every request emits to the shared counters (dc_events_defer).
+ * the counts of the events every request emits, and of every plugin call, to the shared
+ * counters (dc_events_defer, dc_ledger_defer).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -53,6 +54,7 @@ static void *run(void *arg)
         }
         dc_engine_reap(y->e);
         dc_events_fold(y->e->events);
+        dc_ledger_fold(&y->e->ledger);
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);
         until.tv_nsec += DC_SYNCER_PERIOD_MS * 1000000L;
@@ -99,10 +101,12 @@ dc_rc dc_syncer_start(dc_engine *e, dc_store *s, dc_poller *shared, dc_syncer **
     atomic_store(&e->prepared_off_thread, 1);
     dc_engine_defer_frees(e, 1);
     dc_events_defer(e->events, 1); /* the thread folds the request path's counts */
+    dc_ledger_defer(&e->ledger, 1);
     if (pthread_create(&y->thread, NULL, run, y) != 0) {
         atomic_store(&e->prepared_off_thread, 0);
         dc_engine_defer_frees(e, 0);
         dc_events_defer(e->events, 0);
+        dc_ledger_defer(&e->ledger, 0);
         pthread_cond_destroy(&y->cv);
         pthread_mutex_destroy(&y->mu);
         pthread_mutex_destroy(&y->pmu);
@@ -139,6 +143,7 @@ void dc_syncer_stop(dc_syncer *y)
     dc_prepared_free(dc_engine_take(e));
     dc_engine_defer_frees(e, 0);
     dc_events_defer(e->events, 0);
+    dc_ledger_defer(&e->ledger, 0);
     pthread_cond_destroy(&y->cv);
     pthread_mutex_destroy(&y->mu);
     pthread_mutex_destroy(&y->pmu);

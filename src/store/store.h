@@ -53,6 +53,15 @@ DC_HIDDEN dc_plugin_metrics *dc_store_metrics(dc_store *s, uint64_t key, int cre
 /* Adds one call with its result and duration. */
 DC_HIDDEN void dc_metrics_record(dc_plugin_metrics *m, dc_result r, uint64_t us,
                                  double now_ms_unix);
+/* The same, into a private copy that only the calling thread writes (plain stores, no atomic
+ * add); another thread adds what it gained to the shared entry with dc_metrics_fold. The
+ * runs count is written last, so a folder that sees it sees the rest of the call. */
+DC_HIDDEN void dc_metrics_note(dc_plugin_metrics *local, dc_result r, uint64_t us);
+/* Adds to m what local gained since folded, then makes folded a copy of local; stamps m with
+ * now_ms_unix when a call was added. Returns the calls added. Folds of one local are to be
+ * serialized by the caller. */
+DC_HIDDEN uint64_t dc_metrics_fold(dc_plugin_metrics *m, const dc_plugin_metrics *local,
+                                   dc_plugin_metrics *folded, double now_ms_unix);
 /* The 99th percentile of the recorded calls, as the upper bound of its latency bucket in
  * microseconds (0 when no call was recorded). */
 DC_HIDDEN uint64_t dc_metrics_p99_us(const dc_plugin_metrics *m);

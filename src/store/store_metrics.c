@@ -109,6 +109,65 @@ void dc_metrics_record(dc_plugin_metrics *m, dc_result r, uint64_t us, double no
     STORE_RLX(&m->last_ms_unix, now_ms_unix > 0 ? (uint64_t)now_ms_unix : 0);
 }
 
+/* the counters of an entry, in order: every word from runs to the end (pad never moves) */
+#define COUNTER_WORDS ((sizeof(dc_plugin_metrics) - offsetof(dc_plugin_metrics, runs)) / 8)
+
+static uint64_t *counter_words(dc_plugin_metrics *m)
+{
+    return &m->runs;
+}
+
+static void bump(uint64_t *w, uint64_t by)
+{
+    STORE_RLX(w, LOAD_RLX(w) + by);
+}
+
+void dc_metrics_note(dc_plugin_metrics *local, dc_result r, uint64_t us)
+{
+    switch (r) {
+    case DC_RESULT_ERROR:
+    case DC_RESULT_DENIED:
+        bump(&local->errors, 1);
+        break;
+    case DC_RESULT_QUOTA_INSTRUCTIONS:
+        bump(&local->quota_instructions, 1);
+        break;
+    case DC_RESULT_QUOTA_TIME:
+        bump(&local->quota_time, 1);
+        break;
+    case DC_RESULT_QUOTA_MEMORY:
+        bump(&local->quota_memory, 1);
+        break;
+    case DC_RESULT_OK:
+        break;
+    }
+    bump(&local->total_us, us);
+    bump(&local->latency[lat_bucket(us)], 1);
+    STORE_REL(&local->runs, LOAD_RLX(&local->runs) + 1);
+}
+
+uint64_t dc_metrics_fold(dc_plugin_metrics *m, const dc_plugin_metrics *local,
+                         dc_plugin_metrics *folded, double now_ms_unix)
+{
+    uint64_t runs = LOAD_ACQ(&local->runs); /* first: what the call wrote before it is seen */
+    if (runs == folded->runs)
+        return 0;
+    const uint64_t *cur = counter_words((dc_plugin_metrics *)local);
+    uint64_t *done = counter_words(folded), *to = counter_words(m);
+    for (size_t i = 1; i < COUNTER_WORDS; i++) {
+        uint64_t v = LOAD_RLX(&cur[i]);
+        if (v != done[i]) {
+            __atomic_fetch_add(&to[i], v - done[i], __ATOMIC_RELAXED);
+            done[i] = v;
+        }
+    }
+    __atomic_fetch_add(&m->runs, runs - folded->runs, __ATOMIC_RELAXED);
+    STORE_RLX(&m->last_ms_unix, now_ms_unix > 0 ? (uint64_t)now_ms_unix : 0);
+    uint64_t added = runs - folded->runs;
+    folded->runs = runs;
+    return added;
+}
+
 uint64_t dc_metrics_p99_us(const dc_plugin_metrics *m)
 {
     if (!m)

@@ -995,6 +995,47 @@ START_TEST(metrics_shared)
 }
 END_TEST
 
+/* Calls counted in a private copy (dc_metrics_note) and folded into the store's entry give
+ * the same counts as calls recorded there at once; a second fold adds nothing twice. */
+START_TEST(metrics_noted_then_folded)
+{
+    size_t size = 16 * MIB;
+    void *r = region_new(size);
+    dc_store *s = attach(r, size, 1);
+    dc_plugin_metrics *direct = dc_store_metrics(s, 0x51, 1);
+    dc_plugin_metrics *folded_to = dc_store_metrics(s, 0x52, 1);
+    ck_assert_ptr_nonnull(direct);
+    ck_assert_ptr_nonnull(folded_to);
+    static const dc_result results[] = {DC_RESULT_OK, DC_RESULT_ERROR, DC_RESULT_DENIED,
+                                        DC_RESULT_QUOTA_TIME, DC_RESULT_QUOTA_MEMORY,
+                                        DC_RESULT_QUOTA_INSTRUCTIONS};
+    dc_plugin_metrics local, folded;
+    memset(&local, 0, sizeof local);
+    memset(&folded, 0, sizeof folded);
+    uint64_t calls = 0;
+    for (int round = 0; round < 3; round++) {
+        for (int k = 0; k < 40; k++) {
+            dc_result res = results[k % 6];
+            uint64_t us = (uint64_t)k * k * 1000u; /* over several buckets */
+            dc_metrics_record(direct, res, us, 1);
+            dc_metrics_note(&local, res, us);
+            calls++;
+        }
+        ck_assert_uint_eq(folded_to->runs, calls - 40); /* nothing before the fold */
+        ck_assert_uint_eq(dc_metrics_fold(folded_to, &local, &folded, 12345), 40);
+        ck_assert_uint_eq(dc_metrics_fold(folded_to, &local, &folded, 12345), 0);
+        ck_assert_uint_eq(folded_to->runs, calls);
+        ck_assert_uint_eq(folded_to->last_ms_unix, 12345);
+        ck_assert_mem_eq(&folded_to->runs, &direct->runs,
+                         sizeof *direct - offsetof(dc_plugin_metrics, runs));
+    }
+    ck_assert_uint_eq(direct->quota_memory, 18); /* k % 6 == 4: six a round */
+    ck_assert_uint_eq(direct->errors, 42);       /* errors and denials: 14 a round */
+    dc_store_detach(s);
+    munmap(r, size);
+}
+END_TEST
+
 /* ---- a large snapshot: the time a worker spends reading it ---- */
 
 START_TEST(large_read_time)
@@ -1123,6 +1164,7 @@ Suite *store_suite(void)
     tcase_add_test(tc, event_counters_shared);
     tcase_add_test(tc, quarantine_shared);
     tcase_add_test(tc, metrics_shared);
+    tcase_add_test(tc, metrics_noted_then_folded);
     tcase_add_test(tc, polls_and_usage);
     suite_add_tcase(s, tc);
     return s;

@@ -264,6 +264,60 @@ START_TEST(stop_with_a_generation_pending)
 }
 END_TEST
 
+static void sum_runs(void *ud, const dc_plugin_stats *st)
+{
+    *(uint64_t *)ud += st->runs;
+}
+
+/* The store's count of calls of every plugin together. */
+static uint64_t store_runs(void)
+{
+    uint32_t n = 0;
+    uint64_t runs = 0;
+    dc_store_metrics_at(store, 0, &n);
+    for (uint32_t i = 0; i < n; i++)
+        runs += __atomic_load_n(&dc_store_metrics_at(store, i, NULL)->runs, __ATOMIC_RELAXED);
+    return runs;
+}
+
+/* With a syncer, the calls a request thread makes are counted in-process and the syncer adds
+ * them to the store: every call is there, once, while it runs and after it stops; the stats
+ * of this process count its latest calls at once. */
+START_TEST(call_counts_folded_by_the_syncer)
+{
+    char buf[64];
+    publish("v1");
+    dc_engine *e = engine();
+    ck_assert_int_eq(dc_engine_sync(e, store), 1);
+    dc_syncer *y = start(e, NULL);
+    for (int i = 0; i < 25; i++)
+        ck_assert_str_eq(auth(e, buf, sizeof buf), "v1");
+    uint64_t runs = 0;
+    dc_engine_plugin_stats(e, sum_runs, &runs);
+    ck_assert_uint_eq(runs, 25);
+    for (int i = 0; i < 25; i++)
+        auth(e, buf, sizeof buf);
+    int seen = 0;
+    for (int i = 0; i < WAIT_ROUNDS && !seen; i++) {
+        seen = store_runs() == 50;
+        if (!seen)
+            usleep(WAIT_US);
+    }
+    ck_assert_msg(seen, "the syncer did not add the calls to the store: %llu",
+                  (unsigned long long)store_runs());
+    for (int i = 0; i < 7; i++)
+        auth(e, buf, sizeof buf);
+    stop(y); /* adds what is left */
+    ck_assert_uint_eq(store_runs(), 57);
+    auth(e, buf, sizeof buf); /* without a syncer: straight to the store */
+    ck_assert_uint_eq(store_runs(), 58);
+    runs = 0;
+    dc_engine_plugin_stats(e, sum_runs, &runs);
+    ck_assert_uint_eq(runs, 58);
+    dc_engine_free(e);
+}
+END_TEST
+
 /* In the worker whose poller published the generation, the engine runs the poller's bundle
  * itself rather than a decoded second copy; detached, it decodes its own. */
 START_TEST(poller_bundle_shared_not_copied)
@@ -325,6 +379,7 @@ static Suite *suite(void)
     tcase_add_test(tc, pinned_generation_freed_by_the_syncer);
     tcase_add_test(tc, stop_with_a_generation_pending);
     tcase_add_test(tc, poller_bundle_shared_not_copied);
+    tcase_add_test(tc, call_counts_folded_by_the_syncer);
     suite_add_tcase(s, tc);
     return s;
 }
