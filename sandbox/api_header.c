@@ -134,8 +134,7 @@ dc_str *dc_api_header_values(lua_State *L, int idx, dc_str few[DC_HEADER_FEW], s
          * built for it */
         few[0].data = lua_tolstring(L, idx, &few[0].len);
         if (dc_api_escape_count(few[0].data, few[0].len, DC_ESC_HEADER_VALUE) == 0) {
-            dc_sbx_charge(L, 1);
-            *n = 1;
+            *n = 1; /* charged with its bytes by dc_api_check_header_set, which follows */
             return few;
         }
     }

@@ -121,8 +121,7 @@ static int output(lua_State *L, const char *fn, int newline)
         return luaL_error(L, "%s: output over the policy's bound of %u bytes in one call",
                           newline ? "ngx.say" : "ngx.print", call->bounds->output_bytes);
     call->output_len += b->len;
-    dc_sbx_charge(L, b->len);
-    dc_sbx_charge_host(L, b->len);
+    dc_sbx_charge_copy(L, b->len, b->len);
     if (b->len > 0 && call->host->output(call->hreq, b->p, b->len) != 0) {
         lua_pushnil(L);
         lua_pushliteral(L, "nginx output filter error");

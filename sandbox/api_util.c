@@ -508,9 +508,7 @@ void dc_api_check_header_set(lua_State *L, dc_call *call, const char *api, dc_st
                                    call->header_len > bd->header_bytes - total))
         luaL_error(L, "%s: headers over the policy's bound of %u bytes in one call", api,
                    bd->header_bytes);
-    /* the host's copies first: what they would take is memory before it is time */
-    dc_sbx_charge_host(L, total);
-    dc_sbx_charge(L, total + n);
+    dc_sbx_charge_copy(L, total, total + n);
     call->header_len += total;
 }
 

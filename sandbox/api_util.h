@@ -69,7 +69,8 @@ DC_HIDDEN dc_str dc_api_header_name(lua_State *L, int idx, int dash, int escape)
  * those; escaped as header values. A string, or an array of at most DC_HEADER_FEW strings,
  * that needs no escaping is returned in few[], its strings kept alive by the value at idx
  * (Stack: [-0, +0]); otherwise the array and strings are kept alive by a table it pushes
- * (Stack: [-0, +1]). */
+ * (Stack: [-0, +1]). Charges the work of building values, not their bytes: the caller
+ * passes them to dc_api_check_header_set, which does. */
 #define DC_HEADER_FEW 8
 DC_HIDDEN dc_str *dc_api_header_values(lua_State *L, int idx, dc_str few[DC_HEADER_FEW],
                                        size_t *n);

@@ -165,35 +165,61 @@ void dc_sbx_hook(lua_State *L, lua_Debug *ar)
     dc_sbx_charge(L, DC_HOOK_STEP);
 }
 
+/* Counts units of work against c's quotas: c->abort says whether they trip it. */
+static void count_units(dc_call *c, uint64_t units)
+{
+    if (c->insn_left != UINT64_MAX) {
+        if (c->insn_left <= units)
+            c->abort = DC_ABORT_INSTRUCTIONS;
+        else
+            c->insn_left -= units;
+    }
+    /* the clock is read once per hook step of work, not on every small charge: the API
+     * functions charge a few units per call, and a clock read costs more than they do */
+    if (c->abort == DC_ABORT_NONE && c->deadline_ms > 0) {
+        c->since_clock += units;
+        if (c->since_clock >= DC_HOOK_STEP) {
+            c->since_clock = 0;
+            if (dc_now_ms() > c->deadline_ms)
+                c->abort = DC_ABORT_TIME;
+        }
+    }
+}
+
+/* Counts n bytes copied into the host against s's memory quota. */
+static void count_host(lua_State *L, dc_sbx *s, dc_call *c, size_t n)
+{
+    c->host_bytes = n > SIZE_MAX - c->host_bytes ? SIZE_MAX : c->host_bytes + n;
+    if (s->mem_limit && c->abort == DC_ABORT_NONE &&
+        (c->host_bytes > s->mem_limit || s->mem_used > s->mem_limit - c->host_bytes)) {
+        /* The state's count includes garbage not yet collected: only what survives a full
+         * collection is held against the plugin. */
+        if (c->host_bytes <= s->mem_limit)
+            lua_gc(L, LUA_GCCOLLECT, 0);
+        if (c->host_bytes > s->mem_limit || s->mem_used > s->mem_limit - c->host_bytes)
+            c->abort = DC_ABORT_MEMORY;
+    }
+}
+
+/* Raises c's abort, if any, arming the hook so that no pcall can keep the call going. */
+static void trip_if_aborted(lua_State *L, dc_sbx *s, dc_call *c)
+{
+    if (c->abort == DC_ABORT_NONE)
+        return;
+    lua_sethook(L, dc_sbx_hook, LUA_MASKCOUNT, 1);
+    s->hook_step = 1;
+    raise_abort(L, s, c->abort);
+}
+
 void dc_sbx_charge(lua_State *L, uint64_t units)
 {
     dc_sbx *s = sbx_of(L);
     dc_call *c = s->call;
     if (!c)
         return;
-    if (c->abort == DC_ABORT_NONE) {
-        if (c->insn_left != UINT64_MAX) {
-            if (c->insn_left <= units)
-                c->abort = DC_ABORT_INSTRUCTIONS;
-            else
-                c->insn_left -= units;
-        }
-        /* the clock is read once per hook step of work, not on every small charge: the API
-         * functions charge a few units per call, and a clock read costs more than they do */
-        if (c->abort == DC_ABORT_NONE && c->deadline_ms > 0) {
-            c->since_clock += units;
-            if (c->since_clock >= DC_HOOK_STEP) {
-                c->since_clock = 0;
-                if (dc_now_ms() > c->deadline_ms)
-                    c->abort = DC_ABORT_TIME;
-            }
-        }
-        if (c->abort == DC_ABORT_NONE)
-            return;
-    }
-    lua_sethook(L, dc_sbx_hook, LUA_MASKCOUNT, 1);
-    s->hook_step = 1;
-    raise_abort(L, s, c->abort);
+    if (c->abort == DC_ABORT_NONE)
+        count_units(c, units);
+    trip_if_aborted(L, s, c); /* also after a memory trip, which the allocator only records */
 }
 
 dc_ubuf *dc_sbx_scratch(lua_State *L)
@@ -219,21 +245,20 @@ void dc_sbx_charge_host(lua_State *L, size_t n)
     dc_call *c = s->call;
     if (!c)
         return;
-    c->host_bytes = n > SIZE_MAX - c->host_bytes ? SIZE_MAX : c->host_bytes + n;
-    if (s->mem_limit && c->abort == DC_ABORT_NONE &&
-        (c->host_bytes > s->mem_limit || s->mem_used > s->mem_limit - c->host_bytes)) {
-        /* The state's count includes garbage not yet collected: only what survives a full
-         * collection is held against the plugin. */
-        if (c->host_bytes <= s->mem_limit)
-            lua_gc(L, LUA_GCCOLLECT, 0);
-        if (c->host_bytes > s->mem_limit || s->mem_used > s->mem_limit - c->host_bytes)
-            c->abort = DC_ABORT_MEMORY;
-    }
-    if (c->abort != DC_ABORT_NONE) {
-        lua_sethook(L, dc_sbx_hook, LUA_MASKCOUNT, 1);
-        s->hook_step = 1;
-        raise_abort(L, s, c->abort);
-    }
+    count_host(L, s, c, n);
+    trip_if_aborted(L, s, c);
+}
+
+void dc_sbx_charge_copy(lua_State *L, size_t n, uint64_t units)
+{
+    dc_sbx *s = sbx_of(L);
+    dc_call *c = s->call;
+    if (!c)
+        return;
+    count_host(L, s, c, n);
+    if (c->abort == DC_ABORT_NONE)
+        count_units(c, units);
+    trip_if_aborted(L, s, c);
 }
 
 void *dc_sbx_grow(lua_State *L, void *ptr, size_t osize, size_t nsize)

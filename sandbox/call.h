@@ -95,6 +95,9 @@ DC_HIDDEN void dc_sbx_charge(lua_State *L, uint64_t units);
  * output) against the memory quota, together with the state's own memory: past the quota the
  * call trips exactly as an allocation failure would (does not return then). */
 DC_HIDDEN void dc_sbx_charge_host(lua_State *L, size_t n);
+/* dc_sbx_charge_host(L, n) then dc_sbx_charge(L, units), for what copies a value into the
+ * host: the memory first (what the copy would take), then the work. */
+DC_HIDDEN void dc_sbx_charge_copy(lua_State *L, size_t n, uint64_t units);
 /* Every path from C back into plugin code (a callback, a metamethod reached through
  * lua_gettable/lua_getfield/lua_settable on a plugin's table, __tostring...) goes through
  * one of these: past a bound on the C stack used by nested calls since the call began, they

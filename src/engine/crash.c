@@ -269,16 +269,20 @@ int dc_crash_arm(dc_crash_call *c)
             return 0; /* without one a stack overflow could not be handled: no promise */
         atomic_store_explicit(&stack_thread, me, memory_order_relaxed);
     }
-    dc_crash_call *none = NULL;
-    return atomic_compare_exchange_strong_explicit(&current, &none, c, memory_order_acq_rel,
-                                                   memory_order_relaxed);
+    /* A load and a store, not a compare-and-swap: a host runs its plugin calls on one thread
+     * (the event loop), and this is on the path of every call. Two threads arming at once may
+     * leave one of them unguarded (a crash there goes to the previous handler), never blame
+     * the wrong call: the handler checks the thread. */
+    if (atomic_load_explicit(&current, memory_order_relaxed) != NULL)
+        return 0;
+    atomic_store_explicit(&current, c, memory_order_release);
+    return 1;
 }
 
 void dc_crash_disarm(dc_crash_call *c)
 {
-    dc_crash_call *mine = c;
-    atomic_compare_exchange_strong_explicit(&current, &mine, NULL, memory_order_release,
-                                            memory_order_relaxed);
+    if (atomic_load_explicit(&current, memory_order_relaxed) == c)
+        atomic_store_explicit(&current, NULL, memory_order_release);
 }
 
 void dc_crash_set_reporter(dc_crash_report_cb cb, void *ud)

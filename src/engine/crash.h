@@ -43,8 +43,8 @@ typedef void (*dc_crash_report_cb)(void *ud, const dc_crash_info *info);
 DC_HIDDEN void dc_crash_set_reporter(dc_crash_report_cb cb, void *ud);
 
 /* Makes c the call in progress of this thread when the guard is installed and no other call
- * is; returns 1 when it did (then dc_crash_disarm must follow), 0 otherwise. Cheap: a load, a
- * compare and one CAS on the common path. */
+ * is; returns 1 when it did (then dc_crash_disarm must follow), 0 otherwise. Cheap: three
+ * loads and a store on the common path, no atomic read-modify-write. */
 DC_HIDDEN int dc_crash_arm(dc_crash_call *c);
 DC_HIDDEN void dc_crash_disarm(dc_crash_call *c);
 

@@ -31,6 +31,28 @@ static ngx_http_dynacode_out_header_t  ngx_http_dynacode_out_headers[] = {
 };
 
 
+/* Bit k set: some name above, or Content-Type, Content-Length, Cache-Control or Link, is k
+ * bytes long; made at the first header set (the event loop's thread only). */
+static uint64_t  ngx_http_dynacode_special_lengths;
+
+
+static void
+ngx_http_dynacode_special_init(void)
+{
+    uint64_t                         m;
+    ngx_http_dynacode_out_header_t  *oh;
+
+    m = (1ULL << (sizeof("Content-Type") - 1)) | (1ULL << (sizeof("Content-Length") - 1))
+        | (1ULL << (sizeof("Cache-Control") - 1)) | (1ULL << (sizeof("Link") - 1));
+
+    for (oh = ngx_http_dynacode_out_headers; oh->name.len; oh++) {
+        m |= 1ULL << oh->name.len;
+    }
+
+    ngx_http_dynacode_special_lengths = m;
+}
+
+
 static ngx_int_t
 ngx_http_dynacode_name_eq(ngx_str_t *key, dc_str name)
 {
@@ -148,6 +170,7 @@ ngx_http_dynacode_resp_header_set(void *hreq, dc_str name, const dc_str *values,
     ngx_str_t                        cl = ngx_string("Content-Length");
     ngx_str_t                        cc = ngx_string("Cache-Control");
     ngx_str_t                        link = ngx_string("Link");
+    ngx_uint_t                       special;
     ngx_table_elt_t                 *h, *first, **ph;
     ngx_http_dynacode_iter_t         it;
     ngx_http_dynacode_out_header_t  *oh;
@@ -158,7 +181,16 @@ ngx_http_dynacode_resp_header_set(void *hreq, dc_str name, const dc_str *values,
         return -1;
     }
 
-    if (ngx_http_dynacode_name_eq(&ct, name)) {
+    /* a name of no length nginx keeps apart (most: X-..., Set-Cookie, Access-Control-...)
+     * goes to the list without comparing it with each of them */
+    if (ngx_http_dynacode_special_lengths == 0) {
+        ngx_http_dynacode_special_init();
+    }
+
+    special = name.len < 64
+              && (ngx_http_dynacode_special_lengths & ((uint64_t) 1 << name.len));
+
+    if (special && ngx_http_dynacode_name_eq(&ct, name)) {
         /* nginx sends Content-Type from r->headers_out.content_type (with the charset) */
         r->headers_out.content_type_lowcase = NULL;
         r->headers_out.content_type_hash = 0;
@@ -182,7 +214,7 @@ ngx_http_dynacode_resp_header_set(void *hreq, dc_str name, const dc_str *values,
     }
 
     len = -1;
-    if (ngx_http_dynacode_name_eq(&cl, name) && n > 0) {
+    if (special && ngx_http_dynacode_name_eq(&cl, name) && n > 0) {
         len = ngx_atoof((u_char *) values[0].data, values[0].len);
         if (len == NGX_ERROR) {
             return -1;
@@ -243,6 +275,10 @@ ngx_http_dynacode_resp_header_set(void *hreq, dc_str name, const dc_str *values,
         if (first == NULL) {
             first = h;
         }
+    }
+
+    if (!special) {
+        return 0;
     }
 
     if (ngx_http_dynacode_name_eq(&cl, name)) {
