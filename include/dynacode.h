@@ -272,7 +272,8 @@ typedef int (*dc_each_header_cb)(void *arg, dc_str name, dc_str value); /* nonze
 typedef int (*dc_each_value_cb)(void *arg, dc_str value);               /* nonzero stops */
 
 typedef struct dc_host {
-    /* ngx.var.NAME: 1 and *val when set, 0 when not found (nil), -1 on error */
+    /* ngx.var.NAME: 1 and *val when set, 0 when not found (nil), -1 on error; the library
+     * passes the name lowercased, as nginx hashes variable names */
     int (*var_get)(void *hreq, dc_str name, dc_str *val);
     /* ngx.var.NAME = v: 0, or -1 when that variable cannot be changed; val.data NULL unsets */
     int (*var_set)(void *hreq, dc_str name, dc_str val);

@@ -5,21 +5,21 @@
  */
 #include "api_util.h"
 
-/* Pushes the variable name at idx lowercased (nginx hashes lowercase names) and returns it.
- * Stack: [-0, +1] */
+/* The variable name at idx (a string) lowercased, as nginx hashes names and the host takes
+ * them: the string itself when it has no capital, else a lowercase copy it pushes.
+ * Stack: [-0, +0|+1] */
 static dc_str var_name(lua_State *L, int idx)
 {
     dc_str n;
     n.data = lua_tolstring(L, idx, &n.len);
     dc_sbx_charge(L, n.len);
-    int upper = 0;
-    for (size_t i = 0; i < n.len && !upper; i++)
-        upper = n.data[i] >= 'A' && n.data[i] <= 'Z';
-    if (upper)
+    unsigned upper = 0;
+    for (size_t i = 0; i < n.len; i++)
+        upper |= (unsigned char)(n.data[i] - 'A') < 26u;
+    if (upper) {
         dc_api_push_lower(L, n.data, n.len, 0);
-    else
-        lua_pushvalue(L, idx);
-    n.data = lua_tolstring(L, -1, &n.len);
+        n.data = lua_tolstring(L, -1, &n.len);
+    }
     return n;
 }
 

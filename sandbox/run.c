@@ -65,6 +65,13 @@ static int ctx_flush_tramp(lua_State *L)
     return 0;
 }
 
+/* Empties L's stack: most often empty already, and the check is cheaper than the call. */
+static void clear(lua_State *L)
+{
+    if (lua_gettop(L) != 0)
+        lua_settop(L, 0);
+}
+
 /* Arms what guards one piece of a call: the C-stack bound, the call in force, the hook. */
 static void piece_begin(dc_sbx *s, dc_call *c)
 {
@@ -80,7 +87,7 @@ static void piece_begin(dc_sbx *s, dc_call *c)
     int step = DC_HOOK_STEP;
     if (c->insn_left < (uint64_t)step)
         step = (int)c->insn_left;
-    lua_settop(s->L, 0);
+    clear(s->L);
     /* The hook stays set between calls: it does nothing without a call (dc_sbx_charge), and
      * turning it off and on again rewrites LuaJIT's dispatch table twice per call. It is set
      * again only when its step changes (an abort sets 1); its count then runs on from the
@@ -181,9 +188,9 @@ static dc_result piece_end(dc_sbx *s, dc_call *c, lua_State *co, int rc, char *m
         /* The state is discarded after a trip: no ctx write-back from a broken call. */
         c->ctx_ref = LUA_NOREF;
     }
-    lua_settop(L, 0);
+    clear(L);
     if (co != L)
-        lua_settop(co, 0); /* a dead one keeps nothing alive until it is replaced */
+        clear(co); /* a dead one keeps nothing alive until it is replaced */
 
     if (c->ctx_ref != LUA_NOREF && lua_cpcall(L, ctx_flush_tramp, c) != 0) {
         if (res == DC_RESULT_OK) {
@@ -235,7 +242,7 @@ dc_result dc_sbx_run(dc_sbx *s, dc_call *c, char *msg, size_t msglen)
         rc = LUA_ERRMEM;
     } else {
         co = c->co = s->co;
-        lua_settop(co, 0);
+        clear(co);
         lua_rawgeti(co, LUA_REGISTRYINDEX, s->fn_ref);
         rc = pump(c, co, lua_resume(co, 0));
     }

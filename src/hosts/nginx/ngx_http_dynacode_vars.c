@@ -55,7 +55,6 @@ ngx_http_dynacode_var_get(void *hreq, dc_str name, dc_str *val)
 {
     ngx_http_request_t *r = ngx_http_dynacode_req(hreq);
 
-    u_char                      low[NGX_HTTP_DYNACODE_NAME_LEN];
     ngx_str_t                   n;
     ngx_uint_t                  key;
     ngx_http_variable_value_t  *vv;
@@ -68,15 +67,11 @@ ngx_http_dynacode_var_get(void *hreq, dc_str name, dc_str *val)
         return ngx_http_dynacode_capture_get(r, name, val);
     }
 
-    /* a plugin may read variables in a loop: short names are lowercased on the stack, not
-     * in the request's pool (nginx reads the name during the call only) */
+    /* the name comes lowercased (dc_host), as nginx hashes it; nginx reads it during the
+     * call only */
     n.len = name.len;
-    n.data = name.len <= sizeof(low) ? low : ngx_pnalloc(r->pool, name.len);
-    if (n.data == NULL) {
-        return -1;
-    }
-
-    key = ngx_hash_strlow(n.data, (u_char *) name.data, name.len);
+    n.data = (u_char *) name.data;
+    key = ngx_hash_key(n.data, n.len);
 
     /* every nginx variable, arg_*, cookie_*, http_*, sent_http_* included */
     vv = ngx_http_get_variable(r, &n, key);

@@ -21,3 +21,12 @@ X-Foo: bar
 ngx.say(ngx.var.cookie_y, " ", ngx.var.http_x_foo, " ", tostring(ngx.var.nonexistent_var))
 --- response_body
 2 bar nil
+=== variable names are case-insensitive, as in nginx
+--- mirrors: t/045-ngx-var.t
+--- request: GET /t?a=1
+--- more_headers
+X-Foo: bar
+--- content
+ngx.say(ngx.var.ARG_A, " ", ngx.var.Http_X_Foo, " ", ngx.var.URI, " ", ngx.var["Request_Method"])
+--- response_body
+1 bar /t GET
