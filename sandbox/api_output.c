@@ -103,10 +103,10 @@ static int seen_eof(lua_State *L, dc_call *call)
 /* ngx.say / ngx.print body. Stack: [-0, +1|+2]: 1, or nil and an error */
 static int output(lua_State *L, const char *fn, int newline)
 {
-    dc_call *call = dc_sbx_current(L);
-    dc_sbx_check_phase(L, newline ? "ngx.say" : "ngx.print",
-                       newline ? DC_API_PHASES(ngx_say) : DC_API_PHASES(ngx_print));
-    DC_API_NEED(L, call, output, newline ? "ngx.say" : "ngx.print");
+    const char *api = newline ? "ngx.say" : "ngx.print";
+    dc_call *call = dc_sbx_check_phase(
+        L, api, newline ? DC_API_PHASES(ngx_say) : DC_API_PHASES(ngx_print));
+    DC_API_NEED(L, call, output, api);
     if (seen_eof(L, call))
         return 2;
     int n = lua_gettop(L);
@@ -114,12 +114,16 @@ static int output(lua_State *L, const char *fn, int newline)
     out o = {b, fn, 0, 0};
     for (o.arg = 1; o.arg <= n; o.arg++)
         add_value(L, &o, o.arg, 0);
-    if (newline)
-        dc_ubuf_add(L, b, "\n", 1);
+    if (newline) {
+        if (b->p && b->len < b->cap)
+            b->p[b->len++] = '\n'; /* most often room is there: no call for one byte */
+        else
+            dc_ubuf_add(L, b, "\n", 1);
+    }
     if (call->bounds && call->bounds->output_bytes &&
         call->output_len + b->len > call->bounds->output_bytes)
-        return luaL_error(L, "%s: output over the policy's bound of %u bytes in one call",
-                          newline ? "ngx.say" : "ngx.print", call->bounds->output_bytes);
+        return luaL_error(L, "%s: output over the policy's bound of %u bytes in one call", api,
+                          call->bounds->output_bytes);
     call->output_len += b->len;
     dc_sbx_charge_copy(L, b->len, b->len);
     if (b->len > 0 && call->host->output(call->hreq, b->p, b->len) != 0) {

@@ -384,11 +384,12 @@ int dc_sbx_exit(lua_State *L, int status)
     return raise_abort(L, s, c->abort);
 }
 
-void dc_sbx_check_phase(lua_State *L, const char *api, unsigned mask)
+dc_call *dc_sbx_check_phase(lua_State *L, const char *api, unsigned mask)
 {
     dc_call *c = dc_sbx_current(L);
     if (!(mask & DC_PHASE_BIT(c->phase)))
         /* OpenResty's words (its handlers are the *_by_lua* directives), then the name */
         luaL_error(L, "API disabled in the context of %s_by_lua* (%s)", dc_phase_name(c->phase),
                    api);
+    return c;
 }

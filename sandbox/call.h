@@ -115,8 +115,8 @@ DC_HIDDEN int dc_sbx_error(lua_State *L, const char *fmt, ...);
  * fit (the call then trips on its memory quota). */
 DC_HIDDEN void *dc_sbx_grow(lua_State *L, void *ptr, size_t osize, size_t nsize);
 /* Raises "API disabled in the context of PHASE_by_lua* (API)" unless phase is in mask (bits
- * 1u << dc_phase). */
-DC_HIDDEN void dc_sbx_check_phase(lua_State *L, const char *api, unsigned mask);
+ * 1u << dc_phase); returns the call in progress (as dc_sbx_current). */
+DC_HIDDEN dc_call *dc_sbx_check_phase(lua_State *L, const char *api, unsigned mask);
 
 /* Registry: the entry coroutines made in this state, as keys of a weak-keyed table (run.c):
  * coroutine.resume refuses them (env_base.c), so that no call can resume another's. */

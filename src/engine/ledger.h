@@ -65,10 +65,11 @@ struct dc_ledger {
 DC_HIDDEN void dc_ledger_init(dc_ledger *l, dc_store *store);
 /* Forgets everything the private backend holds (the store's entries outlive the engine). */
 DC_HIDDEN void dc_ledger_free(dc_ledger *l);
-/* With on, the shared backend counts the calls that did not trip a quota in this process,, with plain stores, instead of atomic adds on cache lines every worker
- * writes; dc_ledger_fold adds them to the store. Trips still go to the store at once: they
- * decide quarantine. Turned on and off by the request thread while no folding thread runs
- * (off folds what is left). Without memory for the counts it stays off. */
+/* With on, the shared backend counts the calls that did not trip a quota in this process,
+ * with plain stores, instead of atomic adds on cache lines every worker writes;
+ * dc_ledger_fold adds them to the store. Trips still go to the store at once: they decide
+ * quarantine. Turned on and off by the request thread while no folding thread runs (off
+ * folds what is left). Without memory for the counts it stays off. */
 DC_HIDDEN void dc_ledger_defer(dc_ledger *l, int on);
 /* Adds the calls counted in this process since the last fold to the store (any thread). */
 DC_HIDDEN void dc_ledger_fold(dc_ledger *l);
