@@ -129,7 +129,8 @@ static int few_strings(lua_State *L, int idx, size_t count, dc_str *few)
 dc_str *dc_api_header_values(lua_State *L, int idx, dc_str few[DC_HEADER_FEW], size_t *n)
 {
     idx = dc_api_absidx(L, idx);
-    if (lua_type(L, idx) == LUA_TSTRING) {
+    int t = lua_type(L, idx);
+    if (t == LUA_TSTRING) {
         /* the usual case, one string to pass as it is: it stays alive at idx, and nothing is
          * built for it */
         few[0].data = lua_tolstring(L, idx, &few[0].len);
@@ -139,9 +140,9 @@ dc_str *dc_api_header_values(lua_State *L, int idx, dc_str few[DC_HEADER_FEW], s
         }
     }
     size_t count = 0;
-    if (lua_type(L, idx) == LUA_TTABLE)
+    if (t == LUA_TTABLE)
         count = lua_objlen(L, idx);
-    else if (!lua_isnil(L, idx))
+    else if (t != LUA_TNIL)
         count = 1;
     /* refused before anything is built for them */
     const dc_call *call = dc_sbx_current(L);
@@ -152,7 +153,7 @@ dc_str *dc_api_header_values(lua_State *L, int idx, dc_str few[DC_HEADER_FEW], s
         luaL_error(L, "too many header values");
     dc_sbx_charge(L, count);
     /* a few plain strings, such as Set-Cookie = {"a=1", "b=2"}: nothing to build either */
-    if (lua_type(L, idx) == LUA_TTABLE && count <= DC_HEADER_FEW && few_strings(L, idx, count, few)) {
+    if (t == LUA_TTABLE && count <= DC_HEADER_FEW && few_strings(L, idx, count, few)) {
         *n = count;
         return few;
     }
@@ -163,7 +164,7 @@ dc_str *dc_api_header_values(lua_State *L, int idx, dc_str few[DC_HEADER_FEW], s
         vals = lua_newuserdata(L, count * sizeof(dc_str));
         lua_rawseti(L, anchor, 0);
     }
-    if (lua_type(L, idx) == LUA_TTABLE) {
+    if (t == LUA_TTABLE) {
         for (size_t i = 0; i < count; i++) {
             lua_rawgeti(L, idx, (int)i + 1);
             header_value(L, lua_gettop(L), anchor, (int)i + 1, &vals[i]);
