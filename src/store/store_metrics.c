@@ -82,28 +82,33 @@ static unsigned lat_bucket(uint64_t us)
     return k;
 }
 
+/* The counter of m that a call ending with r adds one to besides runs (NULL: none). */
+static uint64_t *result_word(dc_plugin_metrics *m, dc_result r)
+{
+    switch (r) {
+    case DC_RESULT_ERROR:
+    case DC_RESULT_DENIED:
+        return &m->errors;
+    case DC_RESULT_QUOTA_INSTRUCTIONS:
+        return &m->quota_instructions;
+    case DC_RESULT_QUOTA_TIME:
+        return &m->quota_time;
+    case DC_RESULT_QUOTA_MEMORY:
+        return &m->quota_memory;
+    case DC_RESULT_OK:
+        break;
+    }
+    return NULL;
+}
+
 void dc_metrics_record(dc_plugin_metrics *m, dc_result r, uint64_t us, double now_ms_unix)
 {
     if (!m)
         return;
     __atomic_fetch_add(&m->runs, 1, __ATOMIC_RELAXED);
-    switch (r) {
-    case DC_RESULT_ERROR:
-    case DC_RESULT_DENIED:
-        __atomic_fetch_add(&m->errors, 1, __ATOMIC_RELAXED);
-        break;
-    case DC_RESULT_QUOTA_INSTRUCTIONS:
-        __atomic_fetch_add(&m->quota_instructions, 1, __ATOMIC_RELAXED);
-        break;
-    case DC_RESULT_QUOTA_TIME:
-        __atomic_fetch_add(&m->quota_time, 1, __ATOMIC_RELAXED);
-        break;
-    case DC_RESULT_QUOTA_MEMORY:
-        __atomic_fetch_add(&m->quota_memory, 1, __ATOMIC_RELAXED);
-        break;
-    case DC_RESULT_OK:
-        break;
-    }
+    uint64_t *w = result_word(m, r);
+    if (w)
+        __atomic_fetch_add(w, 1, __ATOMIC_RELAXED);
     __atomic_fetch_add(&m->total_us, us, __ATOMIC_RELAXED);
     __atomic_fetch_add(&m->latency[lat_bucket(us)], 1, __ATOMIC_RELAXED);
     STORE_RLX(&m->last_ms_unix, now_ms_unix > 0 ? (uint64_t)now_ms_unix : 0);
@@ -124,23 +129,9 @@ static void bump(uint64_t *w, uint64_t by)
 
 void dc_metrics_note(dc_plugin_metrics *local, dc_result r, uint64_t us)
 {
-    switch (r) {
-    case DC_RESULT_ERROR:
-    case DC_RESULT_DENIED:
-        bump(&local->errors, 1);
-        break;
-    case DC_RESULT_QUOTA_INSTRUCTIONS:
-        bump(&local->quota_instructions, 1);
-        break;
-    case DC_RESULT_QUOTA_TIME:
-        bump(&local->quota_time, 1);
-        break;
-    case DC_RESULT_QUOTA_MEMORY:
-        bump(&local->quota_memory, 1);
-        break;
-    case DC_RESULT_OK:
-        break;
-    }
+    uint64_t *w = result_word(local, r);
+    if (w)
+        bump(w, 1);
     bump(&local->total_us, us);
     bump(&local->latency[lat_bucket(us)], 1);
     STORE_REL(&local->runs, LOAD_RLX(&local->runs) + 1);
