@@ -50,7 +50,7 @@ static dc_plugin_metrics *shared_entry(dc_ledger *l, const dc_runnable *r)
 static void pending_note(dc_ledger *l, dc_plugin_metrics *m, dc_result res, uint64_t us)
 {
     uint32_t i = (uint32_t)(m - l->met);
-    dc_pending *p = &l->pend[i];
+    dc_pending *p = &l->twins[i];
     dc_metrics_note(&p->local, res, us);
     if (!p->listed) {
         p->listed = 1;
@@ -70,7 +70,7 @@ static int shared_record(dc_ledger *l, const dc_runnable *run, dc_result res, ui
 {
     dc_plugin_metrics *m = shared_entry(l, run);
     if (!is_trip(res)) {
-        if (l->pend && m)
+        if (l->deferred && m)
             pending_note(l, m, res, us); /* plain stores: dc_ledger_fold adds them up */
         else
             dc_metrics_record(m, res, us, dc_unix_ms_coarse()); /* relaxed atomic adds */
@@ -96,7 +96,7 @@ static int shared_clean(dc_ledger *l, uint64_t qkey)
     const dc_plugin_metrics *m = dc_store_metrics(l->store, qkey, 0);
     if (!m)
         return 0;
-    if (l->pend) { /* with this process's latest calls */
+    if (l->deferred) { /* with this process's latest calls */
         pthread_mutex_lock(&l->fold_mu);
         pending_fold(l, (uint32_t)(m - l->met), dc_unix_ms_coarse());
         pthread_mutex_unlock(&l->fold_mu);
@@ -267,10 +267,10 @@ void dc_ledger_defer(dc_ledger *l, int on)
 {
     if (!on) {
         dc_ledger_fold(l);
-        l->pend = NULL; /* the twins stay (with their folded counts) for the next turn on */
+        l->deferred = 0; /* the twins stay (with their folded counts) for the next turn on */
         return;
     }
-    if (!l->store || l->pend)
+    if (!l->store || l->deferred)
         return;
     if (!l->order) {
         dc_plugin_metrics *met = dc_store_metrics_at(l->store, 0, &l->nmet);
@@ -278,23 +278,23 @@ void dc_ledger_defer(dc_ledger *l, int on)
             return;
         /* a twin per entry of the store (1,024 at most): calloc maps them untouched, and a
          * page only becomes memory when a plugin of it runs */
-        dc_pending *pend = calloc(l->nmet, sizeof *pend);
+        dc_pending *twins = calloc(l->nmet, sizeof *twins);
         uint32_t *order = calloc(l->nmet, sizeof *order);
-        if (!pend || !order) {
-            free(pend);
+        if (!twins || !order) {
+            free(twins);
             free(order);
             return;
         }
         l->met = met;
-        l->twins = pend;
+        l->twins = twins;
         l->order = order;
     }
-    l->pend = l->twins;
+    l->deferred = 1;
 }
 
 void dc_ledger_fold(dc_ledger *l)
 {
-    if (!l->pend)
+    if (!l->deferred)
         return; /* off: nothing was counted here since the fold that turned it off */
     uint32_t n = __atomic_load_n(&l->nlisted, __ATOMIC_ACQUIRE);
     double now = dc_unix_ms_coarse();

@@ -51,11 +51,11 @@ struct dc_ledger {
     dc_store *store;                  /* the shared backend's; NULL: private */
     dc_qentry *tab[DC_QBUCKETS];      /* the private backend's */
     /* the shared backend's deferred counts: a twin of the store's metrics table */
-    dc_pending *pend;                 /* twins while on; NULL: calls go to the store at once */
+    int deferred;                     /* on: calls are counted in twins (dc_ledger_defer) */
     dc_pending *twins;                /* nmet of them, made at the first turn on */
-    dc_plugin_metrics *met;           /* the store's table, pend[i] counting for met[i] */
+    dc_plugin_metrics *met;           /* the store's table, twins[i] counting for met[i] */
     uint32_t nmet;
-    uint32_t *order;                  /* the entries of pend in use, as first used */
+    uint32_t *order;                  /* the twins in use, as first used */
     uint32_t nlisted;                 /* written by the request thread (release) */
     pthread_mutex_t fold_mu;
 };
