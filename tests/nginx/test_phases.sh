@@ -51,6 +51,21 @@ ngx.log(ngx.WARN, "dynacode-log-marker uri=", ngx.var.uri, " status=", ngx.var.s
     {"name": "^filter\\.test$", "plugins": [
         p("oo", "body_filter", 'ngx.arg[1] = (ngx.arg[1]:gsub("o", "00"))'),
     ]},
+    {"name": "^pieces\\.test$", "plugins": [
+        p("many", "content", """
+for i = 1, 40 do ngx.say(string.format("%03d:", i), string.rep("x", i * 7)) end
+ngx.print(string.rep("y", 1500))
+ngx.say("end")
+"""),
+    ]},
+    {"name": "^pieces-filtered\\.test$", "plugins": [
+        p("many", "content", """
+for i = 1, 40 do ngx.say(string.format("%03d:", i), string.rep("x", i * 7)) end
+ngx.print(string.rep("y", 1500))
+ngx.say("end")
+"""),
+        p("upper", "body_filter", 'ngx.arg[1] = (ngx.arg[1]:gsub("[xy]", string.upper))'),
+    ]},
     {"name": "^cut\\.test$", "plugins": [
         p("cut", "body_filter", 'ngx.arg[1] = ngx.arg[1]:sub(1, 5)\nngx.arg[2] = true'),
     ]},
@@ -173,6 +188,17 @@ req filter.test /big.txt
 want=$(python3 -c 'import sys, hashlib; print(hashlib.md5(b"f0000 bar\n" * 262144).hexdigest())')
 expect_eq "body_filter on 2 MiB, chunk by chunk: the whole body changed" \
     "$(md5sum <"$T/b" | cut -d' ' -f1)" "$want"
+
+# many pieces of output in one phase: gathered into few buffers, none lost or reordered
+pieces='import sys; sys.stdout.write("".join("%03d:%s\n" % (i, "x" * (i * 7)) for i in range(1, 41)) + "y" * 1500 + "end\n")'
+req pieces.test /
+expect_eq "41 ngx.say and a long ngx.print: the body, byte for byte" \
+    "$(md5sum <"$T/b" | cut -d' ' -f1)" "$(python3 -c "$pieces" | md5sum | cut -d' ' -f1)"
+expect_eq "41 ngx.say and a long ngx.print: Content-Length" "$(header Content-Length)" \
+    "$(python3 -c "$pieces" | wc -c)"
+req pieces-filtered.test /
+expect_eq "the same pieces through a body_filter plugin" \
+    "$(md5sum <"$T/b" | cut -d' ' -f1)" "$(python3 -c "$pieces" | tr xy XY | md5sum | cut -d' ' -f1)"
 
 req cut.test /
 expect_eq "body_filter: ngx.arg[2] = true ends the body" "$(cat "$T/b")" "hello"

@@ -5,6 +5,10 @@
 #include "ngx_http_dynacode_host.h"
 
 
+/* the least room of an output buffer: the next pieces of the phase go into it */
+#define NGX_HTTP_DYNACODE_OUT_BUF  512
+
+
 /* ---- status and output ---- */
 
 static int
@@ -90,7 +94,19 @@ ngx_http_dynacode_output(void *hreq, const char *data, size_t len)
         return 0;
     }
 
-    b = ngx_create_temp_buf(r->pool, len);
+    /* the chain waits here until the phase ends (or a sleep or eof sends it): a piece goes
+     * into the last buffer when it fits, so that several ngx.say make one buffer */
+    if (ctx->out != NULL) {
+        cl = (ngx_chain_t *) ((u_char *) ctx->last_out - offsetof(ngx_chain_t, next));
+        b = cl->buf;
+
+        if ((size_t) (b->end - b->last) >= len) {
+            b->last = ngx_cpymem(b->last, data, len);
+            return 0;
+        }
+    }
+
+    b = ngx_create_temp_buf(r->pool, ngx_max(len, NGX_HTTP_DYNACODE_OUT_BUF));
     cl = ngx_alloc_chain_link(r->pool);
     if (b == NULL || cl == NULL) {
         return -1;
