@@ -10,7 +10,11 @@
 #        (the dynacode bundles' domain counts), DC_KEEP=1 (keep the folder).
 #
 # Every nginx runs 2 workers; wrk -t2 -c32. Contenders run one after the other (A B C ...),
-# the whole round repeated R times; the tables give medians. Worker CPU per request is the
+# the whole round repeated R times; the tables give medians. Every instance listens with
+# reuseport: a socket per worker, among which the kernel spreads wrk's connections. Without it
+# the worker that wakes first takes as many of the 32 new connections of a run as it can (seen
+# here: 32/0, 5/27, 23/9, 16/16 in six runs), and req/s moved by up to 1.5x from run to run with
+# that split alone, for every contender. Worker CPU per request is the
 # utime+stime of the instance's workers (from /proc) over the run, divided by its requests.
 # dynacode: the seed's three plugins on the domain `bench\.test`, plus 0, 1,000 or 10,000
 # filler domains (`siteN\.example\.com`, one content plugin each). "one host": every request
@@ -35,7 +39,7 @@ echo "# bench_nginx: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs," \
 BODY_TEXT='olá mundo!\nhello world!\n'
 new_instance plain 2 "" "
     server {
-        listen 127.0.0.1:@PORT@;
+        listen 127.0.0.1:@PORT@ reuseport;
         location / { return 200 \"$BODY_TEXT\"; }
     }"
 
@@ -43,7 +47,7 @@ if [ -z "${BENCH_SKIP_LUA:-}" ]; then
     new_instance lua 2 "load_module $LUA_MODULES/ndk_http_module.so;
 load_module $LUA_MODULES/ngx_http_lua_module.so;" "
     server {
-        listen 127.0.0.1:@PORT@;
+        listen 127.0.0.1:@PORT@ reuseport;
         location / {
             access_by_lua_block {
                 local token = ngx.var.arg_token or ngx.var.cookie_superstition
@@ -77,7 +81,7 @@ for n in $SIZES; do
     dynacode_shm_size 64m;
     dynacode on;
     server {
-        listen 127.0.0.1:@PORT@;
+        listen 127.0.0.1:@PORT@ reuseport;
         location = /dynacode-status { dynacode off; dynacode_status; }
         location / { root @PREFIX@/html; dynacode_content; }
     }"
