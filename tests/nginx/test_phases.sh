@@ -3,7 +3,7 @@
 # header_filter, body_filter (changing the body, with Content-Length and ranges handled) and
 # log (into error.log); ngx.var with arg_/cookie_/http_ variables and a `set` variable written
 # by a plugin; ngx.exit and ngx.redirect; ngx.req.set_uri and set_uri_args; a failing plugin;
-# `dynacode off` in a location.
+# `dynacode off` in a location; content written in many pieces, whole and in order.
 . "$(dirname "$0")/lib.sh"
 
 python3 - "$T/bundle.json" <<'EOF'
