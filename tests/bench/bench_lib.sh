@@ -22,6 +22,30 @@ for f in "$MODULE" "$CLI" "$NGINX"; do
 done
 command -v wrk >/dev/null || { echo "wrk is needed" >&2; exit 2; }
 
+# The seed's three plugins written by hand for lua-nginx-module: the body of the location
+# that every benchmark's lua-nginx-module contender serves (the same code as
+# bench_bundle.py's plugins).
+# shellcheck disable=SC2034  # used by the scripts that source this file
+LUA_SNIPPETS=$(cat <<'EOF'
+            access_by_lua_block {
+                local token = ngx.var.arg_token or ngx.var.cookie_superstition
+
+                if token ~= 'token' then
+                  return ngx.exit(ngx.HTTP_FORBIDDEN)
+                else
+                  ngx.header['Set-Cookie'] = {'superstition=token'}
+                end
+            }
+            content_by_lua_block {
+                ngx.say("olá mundo!")
+                ngx.say("hello world!")
+            }
+            header_filter_by_lua_block {
+                ngx.header["Access-Control-Allow-Origin"] = "http://dynamic.local.com"
+            }
+EOF
+)
+
 T=$(mktemp -d /tmp/dc-bench.XXXXXX)
 chmod 755 "$T"
 PIDS=()          # API servers, background clients

@@ -31,21 +31,7 @@ load_module $LUA_MODULES/ngx_http_lua_module.so;" "
     server {
         listen 127.0.0.1:@PORT@ reuseport;
         location / {
-            access_by_lua_block {
-                local token = ngx.var.arg_token or ngx.var.cookie_superstition
-                if token ~= 'token' then
-                  return ngx.exit(ngx.HTTP_FORBIDDEN)
-                else
-                  ngx.header['Set-Cookie'] = {'superstition=token'}
-                end
-            }
-            content_by_lua_block {
-                ngx.say(\"olá mundo!\")
-                ngx.say(\"hello world!\")
-            }
-            header_filter_by_lua_block {
-                ngx.header[\"Access-Control-Allow-Origin\"] = \"http://dynamic.local.com\"
-            }
+$LUA_SNIPPETS
         }
     }"
 fi
