@@ -117,6 +117,19 @@ EOF
     INSTANCES+=("$name")
 }
 
+# new_lua_instance NAME: lua-nginx-module with LUA_SNIPPETS, as new_instance (2 workers, a
+# socket per worker)
+new_lua_instance() {
+    new_instance "$1" 2 "load_module $LUA_MODULES/ndk_http_module.so;
+load_module $LUA_MODULES/ngx_http_lua_module.so;" "
+    server {
+        listen 127.0.0.1:@PORT@ reuseport;
+        location / {
+$LUA_SNIPPETS
+        }
+    }"
+}
+
 master_pid() { cat "$T/$1/master.pid" 2>/dev/null; }
 workers_of() {
     local m

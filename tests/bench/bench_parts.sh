@@ -26,14 +26,7 @@ new_instance plain 2 "" "
         location / { return 200 \"olá mundo!\nhello world!\n\"; }
     }"
 if [ -z "${BENCH_SKIP_LUA:-}" ]; then
-    new_instance lua 2 "load_module $LUA_MODULES/ndk_http_module.so;
-load_module $LUA_MODULES/ngx_http_lua_module.so;" "
-    server {
-        listen 127.0.0.1:@PORT@ reuseport;
-        location / {
-$LUA_SNIPPETS
-        }
-    }"
+    new_lua_instance lua
 fi
 
 # instance name, the plugins kept (bench_bundle.py --parts), label
