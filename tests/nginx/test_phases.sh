@@ -66,6 +66,9 @@ ngx.say("end")
 """),
         p("upper", "body_filter", 'ngx.arg[1] = (ngx.arg[1]:gsub("[xy]", string.upper))'),
     ]},
+    {"name": "^bytes\\.test$", "plugins": [
+        p("bytes", "content", 'for i = 1, 3000 do ngx.print("a") end ngx.say("")'),
+    ]},
     {"name": "^cut\\.test$", "plugins": [
         p("cut", "body_filter", 'ngx.arg[1] = ngx.arg[1]:sub(1, 5)\nngx.arg[2] = true'),
     ]},
@@ -199,6 +202,12 @@ expect_eq "41 ngx.say and a long ngx.print: Content-Length" "$(header Content-Le
 req pieces-filtered.test /
 expect_eq "the same pieces through a body_filter plugin" \
     "$(md5sum <"$T/b" | cut -d' ' -f1)" "$(python3 -c "$pieces" | tr xy XY | md5sum | cut -d' ' -f1)"
+
+req bytes.test /
+expect_eq "3,000 one-byte ngx.print: the body whole" \
+    "$(md5sum <"$T/b" | cut -d' ' -f1)" \
+    "$(python3 -c 'import sys; sys.stdout.write("a" * 3000 + "\n")' | md5sum | cut -d' ' -f1)"
+expect_eq "3,000 one-byte ngx.print: Content-Length" "$(header Content-Length)" 3001
 
 req cut.test /
 expect_eq "body_filter: ngx.arg[2] = true ends the body" "$(cat "$T/b")" "hello"
