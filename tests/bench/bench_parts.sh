@@ -2,8 +2,10 @@
 # bench_parts.sh - where dynacode's time goes in a request, in real time: the worker CPU per
 # request of plain nginx, of dynacode running the three bench plugins, of dynacode running
 # three plugins that do nothing but write the body once, and of dynacode with each of the
-# three bench plugins alone (the other two doing nothing), side by side with lua-nginx-module.
-# The differences give each plugin's share and the engine's. Prints figures only.
+# three bench plugins alone (the other two doing nothing), side by side with lua-nginx-module
+# running the three snippets and running three that do nothing but write the body once. The
+# differences give each plugin's share and the engine's, and the same split for
+# lua-nginx-module. Prints figures only.
 #
 # usage: tests/bench/bench_parts.sh [BUILD_DIR]   (default: $DC_BUILD_DIR or build)
 # env:   BENCH_D=seconds per wrk run (5), BENCH_R=rounds (5), BENCH_SKIP_LUA=1
@@ -27,6 +29,18 @@ new_instance plain 2 "" "
     }"
 if [ -z "${BENCH_SKIP_LUA:-}" ]; then
     new_lua_instance lua
+    # the same three phases, doing nothing but the one print: what lua-nginx-module costs
+    # before the snippets do any work
+    new_instance luanone 2 "load_module $LUA_MODULES/ndk_http_module.so;
+load_module $LUA_MODULES/ngx_http_lua_module.so;" "
+    server {
+        listen 127.0.0.1:@PORT@ reuseport;
+        location / {
+            access_by_lua_block { local x = 1 }
+            content_by_lua_block { ngx.print(\"olá mundo!\\nhello world!\\n\") }
+            header_filter_by_lua_block { local x = 1 }
+        }
+    }"
 fi
 
 # instance name, the plugins kept (bench_bundle.py --parts), label
@@ -59,7 +73,7 @@ for row in "${PARTS[@]}"; do
 done
 
 ORDER=(plain)
-[ -z "${BENCH_SKIP_LUA:-}" ] && ORDER+=(lua)
+[ -z "${BENCH_SKIP_LUA:-}" ] && ORDER+=(lua luanone)
 for row in "${PARTS[@]}"; do ORDER+=("${row%%|*}"); done
 echo "# warm-up: 1 s per contender"
 for n in "${ORDER[@]}"; do run_wrk "$n" "$T/warm" -t2 -c32 -d1s -H "Host: bench.test"; done
@@ -81,9 +95,14 @@ echo "|---|---|---|---|---|"
 p=$(cpu plain) z=$(cpu none)
 # shellcheck disable=SC2016  # the backquotes are Markdown's
 printf '| plain nginx `return 200` | %s | %s us | | |\n' "$(printf "%'.0f" "$(median "$T/res-plain" 2)")" "$p"
-[ -z "${BENCH_SKIP_LUA:-}" ] &&
-    printf '| lua-nginx-module, 3 snippets inline | %s | %s us | %s | |\n' \
-        "$(printf "%'.0f" "$(median "$T/res-lua" 2)")" "$(cpu lua)" "$(over "$(cpu lua)" "$p")"
+if [ -z "${BENCH_SKIP_LUA:-}" ]; then
+    printf '| lua-nginx-module, three snippets doing nothing but one print | %s | %s us | %s | |\n' \
+        "$(printf "%'.0f" "$(median "$T/res-luanone" 2)")" "$(cpu luanone)" \
+        "$(over "$(cpu luanone)" "$p")"
+    printf '| lua-nginx-module, the 3 snippets inline | %s | %s us | %s | %s (over its snippets doing nothing) |\n' \
+        "$(printf "%'.0f" "$(median "$T/res-lua" 2)")" "$(cpu lua)" "$(over "$(cpu lua)" "$p")" \
+        "$(over "$(cpu lua)" "$(cpu luanone)")"
+fi
 for row in "${PARTS[@]}"; do
     IFS='|' read -r name parts label <<<"$row"
     c=$(cpu "$name")
