@@ -426,6 +426,9 @@ DC_API dc_rc dc_engine_last_error(dc_engine *e, char *msg, size_t len);
 DC_API void dc_engine_set_bundle(dc_engine *e, dc_bundle *b);
 DC_API dc_bundle *dc_engine_bundle(const dc_engine *e); /* borrowed; NULL before the first */
 DC_API void dc_engine_on_run(dc_engine *e, dc_run_cb cb, void *ud);
+/* As dc_engine_on_run, for the calls whose result is not DC_RESULT_OK only: a host that logs
+ * failures is not called on every call. */
+DC_API void dc_engine_on_run_errors(dc_engine *e, dc_run_cb cb, void *ud);
 DC_API uint32_t dc_engine_live_states(const dc_engine *e);
 
 /* Plugin call times are counted in DC_TIME_BUCKETS buckets: bucket i counts the calls that took

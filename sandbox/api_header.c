@@ -151,12 +151,13 @@ dc_str *dc_api_header_values(lua_State *L, int idx, dc_str few[DC_HEADER_FEW], s
                    call->bounds->header_values);
     if (count > (size_t)INT32_MAX / sizeof(dc_str))
         luaL_error(L, "too many header values");
-    dc_sbx_charge(L, count);
-    /* a few plain strings, such as Set-Cookie = {"a=1", "b=2"}: nothing to build either */
+    /* a few plain strings, such as Set-Cookie = {"a=1", "b=2"}: nothing to build either (a
+     * walk of at most DC_HEADER_FEW entries, charged with their bytes as every value is) */
     if (t == LUA_TTABLE && count <= DC_HEADER_FEW && few_strings(L, idx, count, few)) {
         *n = count;
         return few;
     }
+    dc_sbx_charge(L, count);
     lua_createtable(L, (int)count, 1);
     int anchor = lua_gettop(L);
     dc_str *vals = NULL;
@@ -230,7 +231,16 @@ static int header_newindex(lua_State *L)
     dc_call *call = dc_sbx_current(L);
     DC_API_NEED(L, call, resp_header_set, "ngx.header");
     lua_settop(L, 3);
-    dc_str name = dc_api_header_name(L, 2, 1, 1);
+    dc_str name;
+    /* the usual name, a string to pass as it is, is read in place (the argument keeps it
+     * alive); any other is converted and pushed */
+    if (lua_type(L, 2) == LUA_TSTRING) {
+        name.data = lua_tolstring(L, 2, &name.len);
+        if (dc_api_header_name_work(name.data, name.len))
+            name = dc_api_header_name(L, 2, 1, 1);
+    } else {
+        name = dc_api_header_name(L, 2, 1, 1);
+    }
     size_t count;
     dc_str few[DC_HEADER_FEW];
     dc_str *vals = dc_api_header_values(L, 3, few, &count);

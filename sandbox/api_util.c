@@ -107,11 +107,30 @@ static int esc_byte(const uint32_t *t, unsigned char c)
 static uint8_t esc_bytes[DC_ESC_COUNT][256];
 static pthread_once_t esc_once = PTHREAD_ONCE_INIT;
 
+/* 1 for a byte that a header name cannot pass to the host as it is: one nginx escapes in a
+ * name, or '_' (written as '-') */
+static uint8_t name_work[256];
+
 static void esc_bytes_build(void)
 {
     for (int t = 0; t < DC_ESC_COUNT; t++)
         for (int c = 0; c < 256; c++)
             esc_bytes[t][c] = (uint8_t)esc_byte(esc_tables[t], (unsigned char)c);
+    for (int c = 0; c < 256; c++)
+        name_work[c] = (uint8_t)(esc_bytes[DC_ESC_HEADER_NAME][c] | (c == '_'));
+}
+
+int dc_api_header_name_work(const char *name, size_t len)
+{
+    pthread_once(&esc_once, esc_bytes_build);
+    const unsigned char *s = (const unsigned char *)name;
+    unsigned w = 0;
+    size_t i = 0;
+    for (; i + 4 <= len; i += 4)
+        w |= name_work[s[i]] | name_work[s[i + 1]] | name_work[s[i + 2]] | name_work[s[i + 3]];
+    for (; i < len; i++)
+        w |= name_work[s[i]];
+    return w != 0;
 }
 
 /* Non-zero when one of the 8 bytes in w is below 0x20 or is 0x7f (a borrow may mark a byte

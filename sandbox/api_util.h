@@ -65,6 +65,9 @@ DC_HIDDEN void dc_api_encode_args(lua_State *L, int idx);
 /* Pushes the header name at idx (a string, or a number as a string), with '_' as '-' when
  * dash, escaped as nginx escapes header names when escape. Stack: [-0, +1] */
 DC_HIDDEN dc_str dc_api_header_name(lua_State *L, int idx, int dash, int escape);
+/* 1 when a header name needs dc_api_header_name's work (a '_' to write as '-', or a byte to
+ * escape), 0 when it goes to the host as it is. */
+DC_HIDDEN int dc_api_header_name_work(const char *name, size_t len);
 /* The header value(s) at idx: nil (none), a string, number or boolean (one), or an array of
  * those; escaped as header values. A string, or an array of at most DC_HEADER_FEW strings,
  * that needs no escaping is returned in few[], its strings kept alive by the value at idx

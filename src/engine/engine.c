@@ -93,6 +93,13 @@ void dc_engine_on_run(dc_engine *e, dc_run_cb cb, void *ud)
 {
     e->run_cb = cb;
     e->run_ud = ud;
+    e->run_errors_only = 0;
+}
+
+void dc_engine_on_run_errors(dc_engine *e, dc_run_cb cb, void *ud)
+{
+    dc_engine_on_run(e, cb, ud);
+    e->run_errors_only = 1;
 }
 
 uint32_t dc_engine_live_states(const dc_engine *e)

@@ -179,6 +179,7 @@ struct dc_engine {
     dc_grave grave;
     dc_run_cb run_cb;
     void *run_ud;
+    int run_errors_only;              /* run_cb is not called for calls that went well */
     /* state pool */
     dc_slot **slots;
     uint32_t nslots_buckets;          /* power of two */

@@ -199,7 +199,7 @@ static dc_result run_one(dc_request *r, dc_phase phase, const char *domain, cons
         dc_engine_emit(e, DC_EV_RT_PLUGINS_ERROR, domain, p->name, (int)phase, msg, 0);
         break;
     }
-    if (e->run_cb) {
+    if (e->run_cb && (res != DC_RESULT_OK || !e->run_errors_only)) {
         char note[160];
         const char *m = res == DC_RESULT_OK ? NULL : msg;
         if (res == DC_RESULT_OK && (call->exited || stand_in || resume)) {

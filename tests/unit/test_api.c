@@ -205,6 +205,26 @@ START_TEST(header_value_escape_count_matches_bytes)
 }
 END_TEST
 
+START_TEST(header_name_work_matches_the_rule_for_every_byte)
+{
+    /* a name read in place (no work) must be one that dc_api_header_name would leave as it
+     * is: every byte value, at every place of names that span the 4-byte steps and a tail */
+    char n[23];
+    for (size_t len = 1; len <= sizeof n; len += 2) {
+        for (size_t at = 0; at < len; at++) {
+            for (int c = 0; c < 256; c++) {
+                memset(n, 'A' + (int)(len % 26), len);
+                n[at] = (char)c;
+                int want = c == '_' || dc_api_escape_count(n + at, 1, DC_ESC_HEADER_NAME) > 0;
+                ck_assert_int_eq(dc_api_header_name_work(n, len), want);
+            }
+        }
+    }
+    ck_assert_int_eq(dc_api_header_name_work("Access-Control-Allow-Origin", 27), 0);
+    ck_assert_int_eq(dc_api_header_name_work("", 0), 0);
+}
+END_TEST
+
 START_TEST(header_and_status_after_headers_sent_log_an_error)
 {
     run r;
@@ -625,6 +645,7 @@ int main(void)
     tcase_add_test(tc, var_reads_and_writes);
     tcase_add_test(tc, header_set_get_and_remove);
     tcase_add_test(tc, header_value_escape_count_matches_bytes);
+    tcase_add_test(tc, header_name_work_matches_the_rule_for_every_byte);
     tcase_add_test(tc, header_and_status_after_headers_sent_log_an_error);
     tcase_add_test(tc, status_get_and_set);
     tcase_add_test(tc, req_get_headers);

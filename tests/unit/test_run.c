@@ -193,6 +193,30 @@ START_TEST(failing_plugin_does_not_stop_the_others)
 }
 END_TEST
 
+/* A host that asks for failures only (the nginx module, which logs them) hears of the
+ * plugin that failed, and of the one that tripped its quota, not of the one that ran well;
+ * asking for every call again brings that one back. */
+START_TEST(run_callback_for_errors_only_skips_the_calls_that_went_well)
+{
+    trace t;
+    dc_engine *e = traced("{" ENABLED ",\"domains\":[{\"name\":\"*\",\"plugins\":["
+                          P("boom", "access", "error('kaboom')") ","
+                          "{\"name\":\"spin\",\"phase\":\"access\",\"code\":\"while true do end\","
+                          "\"quota\":{\"instructions\":10000}},"
+                          P("fine", "access", "local x = 1") "]}]}",
+                          &t, NULL);
+    dc_engine_on_run_errors(e, record, &t);
+    dc_sim_free(tu_request(e, "a.com", "/"));
+    ck_assert_str_eq(t.text, "access:boom:error access:spin:quota:instructions");
+    t.text[0] = '\0';
+    dc_engine_on_run(e, record, &t);
+    dc_sim_free(tu_request(e, "a.com", "/"));
+    ck_assert_str_eq(t.text,
+                     "access:boom:error access:spin:quota:instructions access:fine:ok");
+    dc_engine_free(e);
+}
+END_TEST
+
 /* ---- the other rules ---- */
 
 START_TEST(no_bundle_runs_nothing)
@@ -940,6 +964,7 @@ static Suite *suite(void)
     tcase_add_test(orig, unmatched_phase_runs_nothing_in_other_phases);
     tcase_add_test(orig, skipped_plugin_does_not_run);
     tcase_add_test(orig, failing_plugin_does_not_stop_the_others);
+    tcase_add_test(orig, run_callback_for_errors_only_skips_the_calls_that_went_well);
     tcase_add_test(orig, original_example_bundle);
     tcase_add_test(orig, bundle_cannot_dodge_a_rule_by_its_spelling_of_a_domain);
     tcase_add_test(orig, bundle_cannot_claim_a_rule_by_its_spelling_of_a_domain);

@@ -240,7 +240,7 @@ ngx_http_dynacode_init_process(ngx_cycle_t *cycle)
         goto done;
     }
 
-    dc_engine_on_run(w->engine, ngx_http_dynacode_log_run, NULL);
+    dc_engine_on_run_errors(w->engine, ngx_http_dynacode_log_run, NULL);
 
     /* A plugin call that dies by a fatal signal marks the plugin quarantined in the store
      * before this worker dies by that signal; nginx starts another worker, which skips it.

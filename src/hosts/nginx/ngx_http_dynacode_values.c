@@ -422,16 +422,32 @@ ngx_int_t
 ngx_http_dynacode_fill(ngx_http_request_t *r, ngx_table_elt_t *h, ngx_uint_t fresh,
     dc_str name, dc_str value)
 {
-    u_char                   *key, *val, *low;
-    ngx_http_dynacode_ctx_t  *ctx;
+    u_char                     *key, *val, *low;
+    ngx_http_dynacode_ctx_t    *ctx;
+    ngx_http_dynacode_owned_t  *o;
 
     ctx = fresh ? ngx_http_dynacode_get_ctx(r, 0) : NULL;
 
     if (ctx != NULL) {
-        /* a new element: its name and the name's lowercase form in one piece, which is
-         * never rewritten in place (only a value is, when set again) */
-        key = ngx_http_dynacode_take(r, ctx, 2 * name.len + 1);
+        /* a new element: its name, the name's lowercase form and its value in one piece;
+         * only the value is ever rewritten in place (when set again), so only it is
+         * among the buffers kept for that */
+        if (ctx->owned == NULL) {
+            ctx->owned = ngx_array_create(r->pool, 8, sizeof(ngx_http_dynacode_owned_t));
+            if (ctx->owned == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
+        /* the lengths are a Lua string's (below 4 GiB): the sum cannot wrap, and take()
+         * refuses it past the request's bound */
+        key = ngx_http_dynacode_take(r, ctx, 2 * name.len + value.len + 2);
         if (key == NULL) {
+            return NGX_ERROR;
+        }
+
+        o = ngx_array_push(ctx->owned);
+        if (o == NULL) {
             return NGX_ERROR;
         }
 
@@ -441,11 +457,20 @@ ngx_http_dynacode_fill(ngx_http_request_t *r, ngx_table_elt_t *h, ngx_uint_t fre
         ngx_http_dynacode_strlow(low, key, name.len);
         low[name.len] = '\0';
 
+        val = low + name.len + 1;
+        ngx_memcpy(val, value.data, value.len);
+        val[value.len] = '\0';
+
+        o->data = val;
+        o->cap = value.len + 1;
+
         h->key.data = key;
         h->key.len = name.len;
         h->lowcase_key = low;
+        h->value.data = val;
+        h->value.len = value.len;
 
-        goto value;
+        return NGX_OK;
     }
 
     if (fresh || h->key.len != name.len
@@ -468,8 +493,6 @@ ngx_http_dynacode_fill(ngx_http_request_t *r, ngx_table_elt_t *h, ngx_uint_t fre
 
     ngx_http_dynacode_strlow(low, h->key.data, name.len);
     h->lowcase_key = low;
-
-value:
 
     val = ngx_http_dynacode_store(r, fresh ? NULL : h->value.data, value.data, value.len);
     if (val == NULL) {
