@@ -111,9 +111,16 @@ static int output(lua_State *L, const char *fn, int newline)
         return 2;
     int n = lua_gettop(L);
     dc_ubuf *b = dc_sbx_scratch(L); /* add_value runs no Lua and nothing else uses it */
-    out o = {b, fn, 0, 0};
-    for (o.arg = 1; o.arg <= n; o.arg++)
-        add_value(L, &o, o.arg, 0);
+    if (n == 1 && lua_type(L, 1) == LUA_TSTRING) {
+        /* the usual call, one string: copied as it is, with no walk */
+        size_t len;
+        const char *s = lua_tolstring(L, 1, &len);
+        dc_ubuf_add(L, b, s, len);
+    } else {
+        out o = {b, fn, 0, 0};
+        for (o.arg = 1; o.arg <= n; o.arg++)
+            add_value(L, &o, o.arg, 0);
+    }
     if (newline) {
         if (b->p && b->len < b->cap)
             b->p[b->len++] = '\n'; /* most often room is there: no call for one byte */
