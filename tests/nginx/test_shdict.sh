@@ -65,8 +65,8 @@ expect_eq "the domain its regex names sees it" "$(cat "$T/b")" "table"
 
 # Two values: one with a ttl (60 s) that no run of this test outlasts, one with a ttl (50 ms)
 # that every run outlasts (the sleep alone does), so the answer does not depend on how fast
-# or busy the machine is. (The second set says "true nil false";
-# of the first one's, ngx.say gets the "true" only, as Lua passes it.)
+# or busy the machine is. The answer to the sets: the first one's "true" (Lua passes only the
+# first value of a call that is not the last argument), then the second one's "true nil false".
 req www.test /setttl
 expect_eq "set with a ttl" "$(cat "$T/b")" "truetruenilfalse"
 sleep 0.3
