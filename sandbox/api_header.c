@@ -231,16 +231,13 @@ static int header_newindex(lua_State *L)
     dc_call *call = dc_sbx_current(L);
     DC_API_NEED(L, call, resp_header_set, "ngx.header");
     lua_settop(L, 3);
-    dc_str name;
     /* the usual name, a string to pass as it is, is read in place (the argument keeps it
      * alive); any other is converted and pushed */
-    if (lua_type(L, 2) == LUA_TSTRING) {
+    dc_str name = {NULL, 0};
+    if (lua_type(L, 2) == LUA_TSTRING)
         name.data = lua_tolstring(L, 2, &name.len);
-        if (dc_api_header_name_work(name.data, name.len))
-            name = dc_api_header_name(L, 2, 1, 1);
-    } else {
+    if (!name.data || dc_api_header_name_work(name.data, name.len))
         name = dc_api_header_name(L, 2, 1, 1);
-    }
     size_t count;
     dc_str few[DC_HEADER_FEW];
     dc_str *vals = dc_api_header_values(L, 3, few, &count);

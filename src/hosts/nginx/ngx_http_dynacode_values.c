@@ -268,11 +268,37 @@ ngx_http_dynacode_take(ngx_http_request_t *r, ngx_http_dynacode_ctx_t *ctx, size
 }
 
 
+/* Counts data (cap bytes) among the value buffers that may be rewritten in place. */
+static ngx_int_t
+ngx_http_dynacode_own(ngx_http_request_t *r, ngx_http_dynacode_ctx_t *ctx, u_char *data,
+    size_t cap)
+{
+    ngx_http_dynacode_owned_t  *o;
+
+    if (ctx->owned == NULL) {
+        ctx->owned = ngx_array_create(r->pool, 8, sizeof(ngx_http_dynacode_owned_t));
+        if (ctx->owned == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    o = ngx_array_push(ctx->owned);
+    if (o == NULL) {
+        return NGX_ERROR;
+    }
+
+    o->data = data;
+    o->cap = cap;
+
+    return NGX_OK;
+}
+
+
 u_char *
 ngx_http_dynacode_store(ngx_http_request_t *r, u_char *old, const char *data, size_t len)
 {
     u_char                     *p;
-    ngx_uint_t                  i, found;
+    ngx_uint_t                  i, n, found;
     ngx_http_dynacode_ctx_t    *ctx;
     ngx_http_dynacode_owned_t  *o;
 
@@ -281,17 +307,11 @@ ngx_http_dynacode_store(ngx_http_request_t *r, u_char *old, const char *data, si
         return ngx_http_dynacode_copy(r->pool, data, len);
     }
 
-    if (ctx->owned == NULL) {
-        ctx->owned = ngx_array_create(r->pool, 8, sizeof(ngx_http_dynacode_owned_t));
-        if (ctx->owned == NULL) {
-            return NULL;
-        }
-    }
-
-    o = ctx->owned->elts;
+    o = ctx->owned ? ctx->owned->elts : NULL;
+    n = ctx->owned ? ctx->owned->nelts : 0;
     found = 0;
 
-    for (i = 0; old != NULL && i < ctx->owned->nelts; i++) {
+    for (i = 0; old != NULL && i < n; i++) {
         if (o[i].data == old) {
             found = 1;
             break;
@@ -316,15 +336,7 @@ ngx_http_dynacode_store(ngx_http_request_t *r, u_char *old, const char *data, si
         o[i] = o[--ctx->owned->nelts];
     }
 
-    o = ngx_array_push(ctx->owned);
-    if (o == NULL) {
-        return NULL;
-    }
-
-    o->data = p;
-    o->cap = len + 1;
-
-    return p;
+    return ngx_http_dynacode_own(r, ctx, p, len + 1) == NGX_OK ? p : NULL;
 }
 
 
@@ -422,32 +434,18 @@ ngx_int_t
 ngx_http_dynacode_fill(ngx_http_request_t *r, ngx_table_elt_t *h, ngx_uint_t fresh,
     dc_str name, dc_str value)
 {
-    u_char                     *key, *val, *low;
-    ngx_http_dynacode_ctx_t    *ctx;
-    ngx_http_dynacode_owned_t  *o;
+    u_char                   *key, *val, *low;
+    ngx_http_dynacode_ctx_t  *ctx;
 
     ctx = fresh ? ngx_http_dynacode_get_ctx(r, 0) : NULL;
 
     if (ctx != NULL) {
         /* a new element: its name, the name's lowercase form and its value in one piece;
          * only the value is ever rewritten in place (when set again), so only it is
-         * among the buffers kept for that */
-        if (ctx->owned == NULL) {
-            ctx->owned = ngx_array_create(r->pool, 8, sizeof(ngx_http_dynacode_owned_t));
-            if (ctx->owned == NULL) {
-                return NGX_ERROR;
-            }
-        }
-
-        /* the lengths are a Lua string's (below 4 GiB): the sum cannot wrap, and take()
-         * refuses it past the request's bound */
+         * among the buffers kept for that. The lengths are a Lua string's (below 4 GiB):
+         * the sum cannot wrap, and take() refuses it past the request's bound. */
         key = ngx_http_dynacode_take(r, ctx, 2 * name.len + value.len + 2);
         if (key == NULL) {
-            return NGX_ERROR;
-        }
-
-        o = ngx_array_push(ctx->owned);
-        if (o == NULL) {
             return NGX_ERROR;
         }
 
@@ -461,8 +459,9 @@ ngx_http_dynacode_fill(ngx_http_request_t *r, ngx_table_elt_t *h, ngx_uint_t fre
         ngx_memcpy(val, value.data, value.len);
         val[value.len] = '\0';
 
-        o->data = val;
-        o->cap = value.len + 1;
+        if (ngx_http_dynacode_own(r, ctx, val, value.len + 1) != NGX_OK) {
+            return NGX_ERROR;
+        }
 
         h->key.data = key;
         h->key.len = name.len;
