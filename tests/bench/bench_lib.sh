@@ -46,6 +46,16 @@ LUA_SNIPPETS=$(cat <<'EOF'
 EOF
 )
 
+# The same three phases doing nothing but writing the body once (bench_bundle.py --parts
+# none): what lua-nginx-module costs before the snippets do any work.
+# shellcheck disable=SC2034
+LUA_SNIPPETS_NOTHING=$(cat <<'EOF'
+            access_by_lua_block { local x = 1 }
+            content_by_lua_block { ngx.print("olá mundo!\nhello world!\n") }
+            header_filter_by_lua_block { local x = 1 }
+EOF
+)
+
 T=$(mktemp -d /tmp/dc-bench.XXXXXX)
 chmod 755 "$T"
 PIDS=()          # API servers, background clients
@@ -117,15 +127,15 @@ EOF
     INSTANCES+=("$name")
 }
 
-# new_lua_instance NAME: lua-nginx-module with LUA_SNIPPETS, as new_instance (2 workers, a
-# socket per worker)
+# new_lua_instance NAME [SNIPPETS]: lua-nginx-module serving SNIPPETS (LUA_SNIPPETS by
+# default), as new_instance (2 workers, a socket per worker)
 new_lua_instance() {
     new_instance "$1" 2 "load_module $LUA_MODULES/ndk_http_module.so;
 load_module $LUA_MODULES/ngx_http_lua_module.so;" "
     server {
         listen 127.0.0.1:@PORT@ reuseport;
         location / {
-$LUA_SNIPPETS
+${2:-$LUA_SNIPPETS}
         }
     }"
 }

@@ -29,18 +29,7 @@ new_instance plain 2 "" "
     }"
 if [ -z "${BENCH_SKIP_LUA:-}" ]; then
     new_lua_instance lua
-    # the same three phases, doing nothing but the one print: what lua-nginx-module costs
-    # before the snippets do any work
-    new_instance luanone 2 "load_module $LUA_MODULES/ndk_http_module.so;
-load_module $LUA_MODULES/ngx_http_lua_module.so;" "
-    server {
-        listen 127.0.0.1:@PORT@ reuseport;
-        location / {
-            access_by_lua_block { local x = 1 }
-            content_by_lua_block { ngx.print(\"olá mundo!\\nhello world!\\n\") }
-            header_filter_by_lua_block { local x = 1 }
-        }
-    }"
+    new_lua_instance luanone "$LUA_SNIPPETS_NOTHING"
 fi
 
 # instance name, the plugins kept (bench_bundle.py --parts), label
